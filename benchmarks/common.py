@@ -1,0 +1,187 @@
+"""Shared benchmark machinery: embedded pods, cached data sets, timing, ratio reporting.
+
+Every figure is measured side by side in one run and reported as medians with spread, then as a
+ratio against its target. No figure is ever asserted in a unit test: these machines are noisy.
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from vecdash import datagen
+from vecdash.config import Config, PodConfig, Settings
+from vecdash.embedded import LocalPod, start_pods
+
+POD_NAMES = ["primary", "pod-a", "pod-b", "pod-c"]
+
+
+@dataclass
+class Sample:
+    label: str
+    ms: list[float]
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.ms)
+
+    def spread(self) -> str:
+        if len(self.ms) < 4:
+            return f"n={len(self.ms)}"
+        q = statistics.quantiles(self.ms, n=10)
+        return f"p10 {q[0]:.2f} / p90 {q[-1]:.2f} ms, n={len(self.ms)}"
+
+
+@dataclass
+class Ratio:
+    """numerator / denominator of medians, checked against `target` (`<=` or `>=`)."""
+
+    name: str
+    numerator: Sample
+    denominator: Sample
+    target: float
+    op: str = "<="
+
+    @property
+    def value(self) -> float:
+        return self.numerator.median / self.denominator.median
+
+    @property
+    def ok(self) -> bool:
+        return self.value <= self.target if self.op == "<=" else self.value >= self.target
+
+
+@dataclass
+class Figure:
+    """A plain measured value with an optional target (e.g. recall@10 >= 0.9)."""
+
+    name: str
+    value: float
+    unit: str = ""
+    target: float | None = None
+    op: str = ">="
+    detail: str = ""
+
+    @property
+    def ok(self) -> bool | None:
+        if self.target is None:
+            return None
+        return self.value >= self.target if self.op == ">=" else self.value <= self.target
+
+
+@dataclass
+class BenchContext:
+    root: Path
+    quick: bool
+    pods: dict[str, LocalPod] = field(default_factory=dict)
+
+    @property
+    def rows(self) -> int:
+        return 20_000 if self.quick else 100_000
+
+    dim: int = 384
+
+    def dsn(self, pod: str) -> str:
+        return self.pods[pod].dsn()
+
+    def config(self, names: list[str] | None = None, read_only: bool = False) -> Config:
+        chosen = names or list(self.pods)
+        return Config(
+            pods=tuple(PodConfig(name=n, role="primary" if n == "primary" else "secondary", dsn=self.dsn(n)) for n in chosen),
+            settings=Settings(statement_timeout_ms=60_000, connect_timeout_s=5, read_only=read_only),
+            path="<bench>",
+        )
+
+    def ensure_collection(self, pod: str, name: str, rows: int | None = None, dim: int | None = None, *,
+                          seed: int = 7, start: int = 0, measure: str = "cosine", index: bool = True) -> None:
+        """A vecs-layout collection with clustered data (+ HNSW), built once and kept between runs."""
+        rows = rows or self.rows
+        dim = dim or self.dim
+        from pgvector.psycopg import register_vector
+
+        with psycopg.connect(self.dsn(pod), autocommit=True) as conn:
+            conn.execute("create extension if not exists vector")
+            conn.execute("create schema if not exists vecs")
+            table = sql.Identifier("vecs", name)
+            exists = conn.execute("select to_regclass(%s) is not null", (f'vecs."{name}"',)).fetchone()[0]
+            if exists:
+                n = conn.execute(sql.SQL("select count(*) from {}").format(table)).fetchone()[0]
+                has_ix = conn.execute("select count(*) from pg_indexes where schemaname='vecs' and tablename=%s and indexdef ilike '%%hnsw%%'", (name,)).fetchone()[0]
+                if n == rows and (has_ix > 0) == index:
+                    return
+                conn.execute(sql.SQL("drop table {}").format(table))
+            register_vector(conn)
+            conn.execute(sql.SQL("create table {} (id character varying primary key, vec vector({}) not null, "
+                                 "metadata jsonb not null default '{{}}'::jsonb)").format(table, sql.Literal(dim)))
+            vecs = datagen.clustered_vectors(rows, dim, seed=seed)
+            t = time.perf_counter()
+            with conn.transaction(), conn.cursor() as cur:
+                with cur.copy(sql.SQL("copy {} (id, vec, metadata) from stdin with (format binary)").format(table)) as cp:
+                    cp.set_types(["character varying", "vector", "jsonb"])
+                    for i in range(rows):
+                        cp.write_row((f"{name}-{start + i}", vecs[i],
+                                      psycopg.types.json.Jsonb(datagen.metadata_for(start + i, "docs", seed))))
+            log(f"  loaded {pod}/vecs.{name}: {rows} x {dim} in {time.perf_counter() - t:.1f}s")
+            if index:
+                t = time.perf_counter()
+                conn.execute("set maintenance_work_mem = '1GB'")
+                conn.execute("set max_parallel_maintenance_workers = 1")
+                ops = sql.SQL(f"vector_{measure}_ops")
+                conn.execute(sql.SQL("create index {} on {} using hnsw (vec {}) with (m = 16, ef_construction = 64)").format(
+                    sql.Identifier(f"ix_vector_{measure}_ops_hnsw_m16_efc64_{name[:20]}"), table, ops))
+                conn.execute(sql.SQL("create index {} on {} using gin (metadata jsonb_path_ops)").format(
+                    sql.Identifier(f"ix_meta_{name[:40]}"), table))
+                log(f"  indexed {pod}/vecs.{name} (hnsw) in {time.perf_counter() - t:.1f}s")
+            conn.execute(sql.SQL("vacuum analyze {}").format(table))
+
+
+def log(msg: str) -> None:
+    import sys
+
+    print(msg, file=sys.stderr, flush=True)
+
+
+def timed(fn: Callable[[], object], n: int, warmup: int = 3) -> list[float]:
+    for _ in range(warmup):
+        fn()
+    out = []
+    for _ in range(n):
+        t = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - t) * 1000)
+    return out
+
+
+def interleaved(fns: dict[str, Callable[[], object]], n: int, warmup: int = 3) -> dict[str, Sample]:
+    """Time several variants round-robin so drift on a noisy machine hits all of them alike."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    ms: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(n):
+        for k, fn in fns.items():
+            t = time.perf_counter()
+            fn()
+            ms[k].append((time.perf_counter() - t) * 1000)
+    return {k: Sample(k, v) for k, v in ms.items()}
+
+
+def bench_root() -> Path:
+    return Path(tempfile.gettempdir()) / "vecdash-bench"
+
+
+def start(quick: bool, fresh: bool = False) -> BenchContext:
+    root = bench_root() / ("quick" if quick else "full")
+    if fresh and root.exists():
+        for n in POD_NAMES:
+            LocalPod(name=n, root=root / n).destroy()
+    root.mkdir(parents=True, exist_ok=True)
+    pods = start_pods(root, POD_NAMES)
+    return BenchContext(root=root, quick=quick, pods={p.name: p for p in pods})

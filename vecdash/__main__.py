@@ -1,0 +1,3 @@
+from vecdash.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,80 @@
+"""Command line entry point. Each command lives in its own module and registers itself here.
+
+User errors print one line and exit 2; no traceback reaches the user for them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import sys
+
+from vecdash import __version__
+from vecdash.errors import UserError
+
+# Every module in this package that defines `register(sub, common)` adds its commands; its
+# `ORDER` (default 100) places them in --help. No central list to edit when a command is added.
+SUPPORT_MODULES = {"context", "output", "console"}
+
+
+def command_modules() -> list[str]:
+    import pkgutil
+
+    import vecdash.cli as pkg
+
+    names = [m.name for m in pkgutil.iter_modules(pkg.__path__) if m.name not in SUPPORT_MODULES]
+    mods = [importlib.import_module(f"vecdash.cli.{n}") for n in names]
+    mods = [m for m in mods if hasattr(m, "register")]
+    return [m.__name__ for m in sorted(mods, key=lambda m: (getattr(m, "ORDER", 100), m.__name__))]
+
+
+def _common(suppress: bool) -> argparse.ArgumentParser:
+    """--config / --read-only accepted before or after the command name."""
+    default = argparse.SUPPRESS if suppress else None
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--config", metavar="FILE", default=default,
+                   help="config file (default: $VECDASH_CONFIG, ./vecdash.yaml, ~/.config/vecdash/config.yaml)")
+    p.add_argument("--read-only", action="store_true", default=argparse.SUPPRESS if suppress else False,
+                   help="open every session read-only (the server refuses writes); overrides the config")
+    return p
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="vecdash", description="Console for pgvector collections spread over PostgreSQL pods.",
+                     parents=[_common(False)])
+    parser.add_argument("--version", action="version", version=f"vecdash {__version__}")
+    parser.add_argument("--refresh", type=float, metavar="SECONDS", help="auto-refresh interval of the console")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    common = _common(True)
+    for name in command_modules():
+        importlib.import_module(name).register(sub, common)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler = getattr(args, "handler", None)
+    try:
+        if handler is None:
+            from vecdash.cli.console import open_console
+
+            return open_console(args)
+        result = handler(args)
+        if asyncio.iscoroutine(result):
+            result = asyncio.run(result)
+        return int(result or 0)
+    except UserError as exc:
+        print(f"vecdash: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("vecdash: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0

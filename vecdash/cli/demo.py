@@ -1,0 +1,66 @@
+"""`vecdash demo`: bring up the local three-pod estate and open the console on it."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+import time
+
+ORDER = 1
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("demo", parents=[common], help="start a local 3-pod demo estate and open the console")
+    p.add_argument("--dir", metavar="PATH", help="where the pods live (default: <tmp>/vecdash-demo)")
+    p.add_argument("--reset", action="store_true", help="delete and re-seed the estate")
+    p.add_argument("--no-tui", action="store_true", help="only bring the estate up and print its config path")
+    p.add_argument("--tour", action="store_true", help="open the console on a guided walkthrough")
+    p.add_argument("--stop", action="store_true", help="stop the demo pods (left running by --no-tui) and exit")
+    p.set_defaults(handler=run)
+
+
+class _Bar:
+    """A one-line progress bar on stderr (no dependency, safe when not a tty)."""
+
+    def __init__(self) -> None:
+        self.tty = sys.stderr.isatty()
+        self.last = ""
+
+    def __call__(self, label: str, done: int, total: int) -> None:
+        frac = done / total if total else 1.0
+        width = 30
+        bar = "#" * int(frac * width) + "-" * (width - int(frac * width))
+        line = f"  {label:<28} [{bar}] {frac * 100:5.1f}%"
+        if self.tty:
+            sys.stderr.write("\r" + line)
+            if done >= total:
+                sys.stderr.write("\n")
+        elif label != self.last:
+            sys.stderr.write(f"  {label} ...\n")
+        self.last = label
+        sys.stderr.flush()
+
+
+def run(args: argparse.Namespace) -> int:
+    from vecdash import demo
+
+    if args.stop:
+        root = demo.default_demo_dir() if not args.dir else args.dir
+        demo.stop(demo.demo_pods(Path(root)))
+        print("vecdash demo: pods stopped", file=sys.stderr)
+        return 0
+    t0 = time.monotonic()
+    print("vecdash demo: starting 3 local pods (embedded PostgreSQL 18 + pgvector)...", file=sys.stderr)
+    config_path, pods = demo.bring_up(args.dir, reset=args.reset, progress=_Bar())
+    print(f"vecdash demo: estate up in {time.monotonic() - t0:.1f}s; config: {config_path}", file=sys.stderr)
+    if args.no_tui:
+        print(config_path)
+        return 0
+    try:
+        args.config = str(config_path)
+        from vecdash.cli.console import open_console
+
+        return open_console(args, demo=True)
+    finally:
+        demo.stop(pods)

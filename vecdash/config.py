@@ -1,0 +1,322 @@
+"""YAML configuration -> frozen dataclasses.
+
+Every problem is reported as one line naming the file, the line and what is wrong (ConfigError).
+`${VAR}` / `${VAR:-default}` are interpolated from the environment in string values. DSNs may be
+URIs or libpq conninfo strings; `service:` names a pg_service.conf entry; libpq itself applies
+`.pgpass` and `PG*` variables when connecting, exactly as psql does.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+import sys
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+from psycopg import conninfo as pg_conninfo
+
+from vecdash.errors import ConfigError
+
+ROLES = ("primary", "secondary")
+POD_KEYS = {"name", "role", "dsn", "service", "description"}
+SETTING_KEYS = {
+    "refresh_seconds": (int, float),
+    "statement_timeout_ms": (int,),
+    "connect_timeout_s": (int, float),
+    "read_only": (bool,),
+    "theme": (str,),
+}
+TOP_KEYS = {"pods", "settings"}
+_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$")
+_ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+@dataclass(frozen=True)
+class Settings:
+    refresh_seconds: float = 5.0
+    statement_timeout_ms: int = 5000
+    connect_timeout_s: float = 3.0
+    read_only: bool = False
+    theme: str = "textual-dark"
+
+    @property
+    def call_timeout_s(self) -> float:
+        """Client-side bound for one call to a pod: connect + statement + a margin.
+
+        The server enforces statement_timeout, but a hung (SIGSTOPped) server enforces nothing,
+        so the client needs its own limit too.
+        """
+        return self.connect_timeout_s + self.statement_timeout_ms / 1000 + 1.0
+
+
+@dataclass(frozen=True)
+class PodConfig:
+    name: str
+    role: str = "secondary"
+    dsn: str | None = None
+    service: str | None = None
+    line: int | None = None
+
+    @property
+    def conninfo(self) -> str:
+        """libpq connection string: the DSN, or `service=NAME` for a pg_service.conf entry."""
+        if self.dsn:
+            return self.dsn
+        return pg_conninfo.make_conninfo(service=self.service or "")
+
+    @property
+    def is_primary(self) -> bool:
+        return self.role == "primary"
+
+
+@dataclass(frozen=True)
+class Config:
+    pods: tuple[PodConfig, ...]
+    settings: Settings = field(default_factory=Settings)
+    path: str | None = None
+
+    @property
+    def primary(self) -> PodConfig | None:
+        return next((p for p in self.pods if p.is_primary), None)
+
+    @property
+    def secondaries(self) -> tuple[PodConfig, ...]:
+        return tuple(p for p in self.pods if not p.is_primary)
+
+    def pod(self, name: str) -> PodConfig:
+        for p in self.pods:
+            if p.name == name:
+                return p
+        from vecdash.errors import UserError
+
+        known = ", ".join(p.name for p in self.pods) or "none"
+        raise UserError(f"unknown pod {name!r} (pods in {self.path or 'config'}: {known})")
+
+    def with_overrides(self, *, read_only: bool | None = None, refresh_seconds: float | None = None) -> "Config":
+        s = self.settings
+        if read_only is not None:
+            s = replace(s, read_only=read_only or s.read_only)
+        if refresh_seconds is not None:
+            s = replace(s, refresh_seconds=refresh_seconds)
+        return replace(self, settings=s)
+
+
+def config_search_path(explicit: str | None = None) -> list[Path]:
+    """Where a config is looked for, in order: --config, $VECDASH_CONFIG, ./vecdash.yaml, ~/.config."""
+    if explicit:
+        return [Path(explicit)]
+    candidates = []
+    if os.environ.get("VECDASH_CONFIG"):
+        return [Path(os.environ["VECDASH_CONFIG"])]
+    candidates.append(Path.cwd() / "vecdash.yaml")
+    candidates.append(Path.home() / ".config" / "vecdash" / "config.yaml")
+    return candidates
+
+
+def find_config(explicit: str | None = None) -> Path:
+    paths = config_search_path(explicit)
+    for p in paths:
+        if p.is_file():
+            return p
+    if explicit or os.environ.get("VECDASH_CONFIG"):
+        raise ConfigError("config file not found", str(paths[0]))
+    raise ConfigError(
+        "no config found (looked for --config, $VECDASH_CONFIG, ./vecdash.yaml, ~/.config/vecdash/config.yaml); "
+        "try `vecdash demo` or copy config.example.yaml"
+    )
+
+
+def load_config(explicit: str | None = None) -> Config:
+    path = find_config(explicit)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror}", str(path)) from None
+    config = parse_config(text, str(path))
+    warn_if_exposed(path, text)
+    return config
+
+
+def warn_if_exposed(path: Path, text: str) -> None:
+    """Warn, as libpq does for .pgpass, when a config holding a password is group/world readable."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return
+    if mode & (stat.S_IRWXG | stat.S_IRWXO) and _has_literal_password(text):
+        print(
+            f"vecdash: warning: {path} contains a password and is readable by group/others; "
+            f"chmod 600 it or use ${{ENV}} / .pgpass",
+            file=sys.stderr,
+        )
+
+
+def _has_literal_password(text: str) -> bool:
+    for line in text.splitlines():
+        if line.lstrip().startswith("#"):
+            continue
+        if re.search(r"://[^:/@\s]+:[^@\s$]+@", line) or re.search(r"password\s*=\s*[^\s$]", line, re.I):
+            return True
+    return False
+
+
+# --- parsing -----------------------------------------------------------------------------------
+
+
+class _Doc:
+    """Walks a composed YAML node tree so every value keeps its line number."""
+
+    def __init__(self, text: str, path: str):
+        self.path = path
+        self.loader = yaml.SafeLoader(text)
+
+    def root(self) -> yaml.Node | None:
+        try:
+            return self.loader.get_single_node()
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            # an unclosed quote or bracket is reported at the end of the file; its start is more useful
+            if exc.context_mark and "end of stream" in (exc.problem or ""):
+                mark = exc.context_mark
+            line = mark.line + 1 if mark else None
+            problem = (exc.problem or exc.context or "invalid YAML").strip()
+            raise ConfigError(f"YAML syntax error: {problem}", self.path, line) from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"YAML error: {exc}", self.path) from None
+        finally:
+            self.loader.dispose()
+
+    def err(self, node: yaml.Node | None, problem: str) -> ConfigError:
+        line = node.start_mark.line + 1 if node is not None else None
+        return ConfigError(problem, self.path, line)
+
+    def mapping(self, node: yaml.Node, what: str) -> list[tuple[str, yaml.Node, yaml.Node]]:
+        if not isinstance(node, yaml.MappingNode):
+            raise self.err(node, f"{what} must be a mapping")
+        out, seen = [], set()
+        for k, v in node.value:
+            key = self.scalar(k)
+            if not isinstance(key, str):
+                raise self.err(k, f"{what}: keys must be strings")
+            if key in seen:
+                raise self.err(k, f"{what}: duplicate key {key!r}")
+            seen.add(key)
+            out.append((key, k, v))
+        return out
+
+    def scalar(self, node: yaml.Node) -> Any:
+        if not isinstance(node, yaml.ScalarNode):
+            raise self.err(node, "expected a single value")
+        return self.loader.construct_object(node, deep=True)
+
+    def string(self, node: yaml.Node, what: str) -> str:
+        value = self.scalar(node)
+        if not isinstance(value, str):
+            raise self.err(node, f"{what} must be a string, got {type(value).__name__}")
+        return self.interpolate(value, node, what)
+
+    def interpolate(self, value: str, node: yaml.Node, what: str) -> str:
+        def sub(m: re.Match) -> str:
+            name, default = m.group(1), m.group(2)
+            if name in os.environ:
+                return os.environ[name]
+            if default is not None:
+                return default
+            raise self.err(node, f"{what}: environment variable {name} is not set")
+
+        return _ENV_RE.sub(sub, value)
+
+
+def parse_config(text: str, path: str = "<config>") -> Config:
+    doc = _Doc(text, path)
+    root = doc.root()
+    if root is None:
+        raise ConfigError("empty config: expected a `pods:` list", path, 1)
+    pods_node = settings_node = None
+    for key, knode, vnode in doc.mapping(root, "config"):
+        if key not in TOP_KEYS:
+            raise doc.err(knode, f"unknown key {key!r} (expected one of: {', '.join(sorted(TOP_KEYS))})")
+        if key == "pods":
+            pods_node = vnode
+        else:
+            settings_node = vnode
+    if pods_node is None:
+        raise doc.err(root, "missing `pods:` list")
+    settings = _parse_settings(doc, settings_node)
+    pods = _parse_pods(doc, pods_node)
+    return Config(pods=pods, settings=settings, path=path)
+
+
+def _parse_settings(doc: _Doc, node: yaml.Node | None) -> Settings:
+    if node is None or (isinstance(node, yaml.ScalarNode) and doc.scalar(node) is None):
+        return Settings()
+    values: dict[str, Any] = {}
+    for key, knode, vnode in doc.mapping(node, "settings"):
+        if key not in SETTING_KEYS:
+            raise doc.err(knode, f"settings: unknown key {key!r} (expected one of: {', '.join(sorted(SETTING_KEYS))})")
+        value = doc.scalar(vnode)
+        if isinstance(value, str):
+            value = yaml.safe_load(doc.interpolate(value, vnode, f"settings.{key}"))
+        types = SETTING_KEYS[key]
+        if not isinstance(value, types) or (bool not in types and isinstance(value, bool)):
+            names = " or ".join("number" if t is float else t.__name__ for t in types)
+            raise doc.err(vnode, f"settings.{key} must be {names}, got {value!r}")
+        if key != "read_only" and key != "theme" and value <= 0:
+            raise doc.err(vnode, f"settings.{key} must be positive, got {value!r}")
+        values[key] = value
+    return Settings(**values)
+
+
+def _parse_pods(doc: _Doc, node: yaml.Node) -> tuple[PodConfig, ...]:
+    if not isinstance(node, yaml.SequenceNode):
+        raise doc.err(node, "pods must be a list")
+    if not node.value:
+        raise doc.err(node, "pods is empty: list at least one pod")
+    pods: list[PodConfig] = []
+    names: dict[str, int] = {}
+    primary_line: int | None = None
+    for i, item in enumerate(node.value):
+        where = f"pods[{i}]"
+        fields: dict[str, Any] = {}
+        for key, knode, vnode in doc.mapping(item, where):
+            if key not in POD_KEYS:
+                raise doc.err(knode, f"{where}: unknown key {key!r} (expected one of: {', '.join(sorted(POD_KEYS))})")
+            fields[key] = (doc.string(vnode, f"{where}.{key}"), vnode)
+        line = item.start_mark.line + 1
+        if "name" not in fields:
+            raise doc.err(item, f"{where}: missing `name`")
+        name, name_node = fields["name"]
+        where = f"pod {name!r}"
+        if not _NAME_RE.match(name):
+            raise doc.err(name_node, f"{where}: name must be letters, digits, '_', '-' or '.' (max 63)")
+        if name in names:
+            raise doc.err(name_node, f"duplicate pod name {name!r} (first defined on line {names[name]})")
+        names[name] = line
+        role = fields.get("role", ("secondary", None))[0]
+        if role not in ROLES:
+            raise doc.err(fields["role"][1], f"{where}: role must be primary or secondary, got {role!r}")
+        if role == "primary":
+            if primary_line is not None:
+                raise doc.err(fields["role"][1], f"{where}: a second primary (the first is on line {primary_line}); at most one pod may be primary")
+            primary_line = line
+        dsn = fields.get("dsn", (None, None))[0]
+        service = fields.get("service", (None, None))[0]
+        if dsn and service:
+            raise doc.err(item, f"{where}: give either `dsn` or `service`, not both")
+        if not dsn and not service:
+            node_for = fields["dsn"][1] if "dsn" in fields else item
+            raise doc.err(node_for, f"{where}: missing `dsn` (a URI or conninfo string) or `service`")
+        if dsn:
+            try:
+                pg_conninfo.conninfo_to_dict(dsn)
+            except Exception as exc:  # psycopg.ProgrammingError with libpq's message
+                from vecdash.secrets import mask_text
+
+                reason = mask_text(str(exc).strip().splitlines()[0] if str(exc).strip() else "invalid")
+                raise doc.err(fields["dsn"][1], f"{where}: invalid dsn: {reason}") from None
+        pods.append(PodConfig(name=name, role=role, dsn=dsn, service=service, line=line))
+    return tuple(pods)

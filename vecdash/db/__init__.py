@@ -1,0 +1,1 @@
+"""Connections to pods. Knows psycopg and timeouts; knows nothing of screens."""

@@ -1,0 +1,126 @@
+"""The catalog query: one statement that returns a pod's whole vector estate as one JSON document.
+
+One round trip per pod per refresh, whatever the number of collections. Reads only pg_catalog and
+statistics views; never count(*), never user tables. Never selects user-mapping options (passwords).
+"""
+
+CATALOG_SQL = r"""
+with vec_types as (
+    select t.oid, t.typname
+    from pg_type t
+    where t.typname in ('vector', 'halfvec', 'sparsevec', 'bit')
+      and (t.typname = 'bit' and t.typnamespace = 'pg_catalog'::regnamespace
+           or t.typname <> 'bit' and exists (
+                select 1 from pg_depend d join pg_extension e on e.oid = d.refobjid
+                where d.classid = 'pg_type'::regclass and d.objid = t.oid and e.extname = 'vector'))
+),
+vec_cols as (
+    select c.oid as relid, n.nspname as schema, c.relname as name, c.relkind, a.attname as col, a.attnum,
+           vt.typname as type, case when a.atttypmod > 0 then a.atttypmod end as dim
+    from pg_attribute a
+    join vec_types vt on vt.oid = a.atttypid
+    join pg_class c on c.oid = a.attrelid
+    join pg_namespace n on n.oid = c.relnamespace
+    where a.attnum > 0 and not a.attisdropped
+      and c.relkind in ('r', 'm', 'f', 'p')
+      and n.nspname not in ('pg_catalog', 'information_schema') and n.nspname not like 'pg_toast%'
+      and not c.relispartition
+),
+rels as (
+    select relid, min(schema) as schema, min(name) as name, min(relkind::text) as relkind,
+           json_agg(json_build_object('column', col, 'attnum', attnum, 'type', type, 'dimension', dim)
+                    order by attnum) as columns
+    from vec_cols group by relid
+),
+idx as (
+    select i.indrelid as relid,
+           json_agg(json_build_object(
+               'name', ic.relname, 'method', am.amname, 'column', a.attname, 'opclass', opc.opcname,
+               'options', coalesce(array_to_json(ic.reloptions), '[]'::json),
+               'bytes', pg_relation_size(ic.oid), 'valid', i.indisvalid and i.indisready)
+             order by ic.relname) as indexes
+    from pg_index i
+    join pg_class ic on ic.oid = i.indexrelid
+    join pg_am am on am.oid = ic.relam
+    join vec_cols vc on vc.relid = i.indrelid and vc.attnum = i.indkey[0]
+    join pg_attribute a on a.attrelid = i.indrelid and a.attnum = i.indkey[0]
+    left join pg_opclass opc on opc.oid = i.indclass[0]
+    group by i.indrelid
+),
+collections as (
+    select json_agg(json_build_object(
+        'schema', r.schema, 'name', r.name, 'relkind', r.relkind, 'columns', r.columns,
+        'rows_estimate', case when c.reltuples >= 0 then c.reltuples::bigint end,
+        'table_bytes', case when r.relkind in ('r', 'm', 'p') then pg_table_size(r.relid) else 0 end,
+        'index_bytes', case when r.relkind in ('r', 'm', 'p') then pg_indexes_size(r.relid) else 0 end,
+        'has_metadata', exists (select 1 from pg_attribute m where m.attrelid = r.relid and m.attname = 'metadata'
+                                and m.atttypid = 'jsonb'::regtype and not m.attisdropped),
+        'last_analyze', greatest(s.last_analyze, s.last_autoanalyze),
+        'last_vacuum', greatest(s.last_vacuum, s.last_autovacuum),
+        'indexes', coalesce(idx.indexes, '[]'::json))
+      order by (r.schema <> 'vecs'), r.schema, r.name) as items
+    from rels r
+    join pg_class c on c.oid = r.relid
+    left join pg_stat_all_tables s on s.relid = r.relid
+    left join idx on idx.relid = r.relid
+),
+servers as (
+    select json_agg(json_build_object('name', s.srvname, 'fdw', w.fdwname,
+                                      'options', coalesce(array_to_json(s.srvoptions), '[]'::json))
+                    order by s.srvname) as items
+    from pg_foreign_server s join pg_foreign_data_wrapper w on w.oid = s.srvfdw
+),
+mappings as (
+    select json_agg(json_build_object('server', srvname, 'user', usename) order by srvname, usename) as items
+    from pg_user_mappings
+),
+ftables as (
+    select json_agg(json_build_object(
+        'schema', n.nspname, 'name', c.relname, 'server', s.srvname,
+        'options', coalesce(array_to_json(ft.ftoptions), '[]'::json),
+        'vector', (select json_build_object('column', vc.col, 'type', vc.type, 'dimension', vc.dim)
+                   from vec_cols vc where vc.relid = c.oid order by vc.attnum limit 1))
+      order by n.nspname, c.relname) as items
+    from pg_foreign_table ft
+    join pg_class c on c.oid = ft.ftrelid
+    join pg_namespace n on n.oid = c.relnamespace
+    join pg_foreign_server s on s.oid = ft.ftserver
+),
+view_reads as (
+    select v.oid as viewid, array_agg(distinct quote_ident(rn.nspname) || '.' || quote_ident(rc.relname)) as reads
+    from pg_class v
+    join pg_rewrite rw on rw.ev_class = v.oid
+    join pg_depend d on d.classid = 'pg_rewrite'::regclass and d.objid = rw.oid and d.refclassid = 'pg_class'::regclass
+    join pg_class rc on rc.oid = d.refobjid and rc.oid <> v.oid
+    join pg_namespace rn on rn.oid = rc.relnamespace
+    where v.relkind in ('v', 'm')
+    group by v.oid
+),
+views as (
+    select json_agg(json_build_object('schema', n.nspname, 'name', v.relname, 'materialized', v.relkind = 'm',
+                                      'reads', to_json(vr.reads))
+                    order by n.nspname, v.relname) as items
+    from view_reads vr
+    join pg_class v on v.oid = vr.viewid
+    join pg_namespace n on n.oid = v.relnamespace
+    where n.nspname not in ('pg_catalog', 'information_schema')
+      and exists (select 1 from pg_depend d2 join pg_rewrite rw2 on rw2.oid = d2.objid
+                  where rw2.ev_class = v.oid and d2.classid = 'pg_rewrite'::regclass
+                    and d2.refclassid = 'pg_class'::regclass
+                    and (d2.refobjid in (select relid from rels) or d2.refobjid in (select ftrelid from pg_foreign_table)))
+)
+select json_build_object(
+    'server_version', current_setting('server_version'),
+    'pgvector_version', (select extversion from pg_extension where extname = 'vector'),
+    'fdw_version', (select extversion from pg_extension where extname = 'postgres_fdw'),
+    'database', current_database(),
+    'database_bytes', pg_database_size(current_database()),
+    'current_user', current_user,
+    'read_only', current_setting('default_transaction_read_only') = 'on',
+    'collections', coalesce((select items from collections), '[]'::json),
+    'foreign_servers', coalesce((select items from servers), '[]'::json),
+    'user_mappings', coalesce((select items from mappings), '[]'::json),
+    'foreign_tables', coalesce((select items from ftables), '[]'::json),
+    'views', coalesce((select items from views), '[]'::json)
+)
+"""

@@ -1,0 +1,150 @@
+"""Sessions to every pod of an estate, with bounded calls.
+
+`PodClient.run(pod, fn)` borrows a session (reusing an idle one), runs `fn(conn)` and gives the
+session back. Every call is bounded on the client side: a hung server (SIGSTOP, dead network)
+enforces no statement_timeout, and psycopg's own cancel-on-interrupt can wait several more
+seconds, so a call that overruns is abandoned (its session is discarded) rather than awaited.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import psycopg
+from psycopg import pq
+
+from vecdash.config import Config, PodConfig
+from vecdash.db.connect import connect, describe_error
+from vecdash.errors import PodUnavailable, ReadOnlyError
+
+T = TypeVar("T")
+MAX_IDLE_PER_POD = 4
+
+
+def _swallow(task: asyncio.Task) -> None:
+    if not task.cancelled():
+        task.exception()
+
+
+class PodClient:
+    def __init__(self, config: Config):
+        self.config = config
+        self._idle: dict[str, list[psycopg.AsyncConnection]] = {}
+        self._closed = False
+
+    @property
+    def read_only(self) -> bool:
+        return self.config.settings.read_only
+
+    def pod(self, name: str) -> PodConfig:
+        return self.config.pod(name)
+
+    async def _acquire(self, pod: PodConfig) -> psycopg.AsyncConnection:
+        idle = self._idle.setdefault(pod.name, [])
+        while idle:
+            conn = idle.pop()
+            if not conn.closed and conn.info.transaction_status == pq.TransactionStatus.IDLE:
+                return conn
+            await _close_quietly(conn)
+        return await connect(pod, self.config.settings, read_only=self.read_only)
+
+    def _release(self, pod: PodConfig, conn: psycopg.AsyncConnection, healthy: bool) -> None:
+        idle = self._idle.setdefault(pod.name, [])
+        if (
+            healthy
+            and not self._closed
+            and not conn.closed
+            and conn.info.transaction_status == pq.TransactionStatus.IDLE
+            and len(idle) < MAX_IDLE_PER_POD
+        ):
+            idle.append(conn)
+        else:
+            asyncio.ensure_future(_close_quietly(conn))
+
+    async def run(
+        self,
+        pod: str | PodConfig,
+        fn: Callable[[psycopg.AsyncConnection], Awaitable[T]],
+        *,
+        timeout: float | None = None,
+        write: bool = False,
+        what: str = "this action",
+    ) -> T:
+        """Run `fn` on a session to `pod`, bounded by `timeout` (default: the config's call timeout).
+
+        Raises PodUnavailable (connect failure or timeout), ReadOnlyError (write in read-only mode),
+        or whatever `fn` raises (psycopg errors from the statements themselves).
+        """
+        pod = self.pod(pod) if isinstance(pod, str) else pod
+        if write and self.read_only:
+            raise ReadOnlyError(what)
+        limit = timeout if timeout is not None else self.config.settings.call_timeout_s
+        deadline = time.monotonic() + limit
+        conn_holder: list[psycopg.AsyncConnection] = []
+
+        async def call() -> T:
+            conn = await self._acquire(pod)
+            conn_holder.append(conn)
+            return await fn(conn)
+
+        task = asyncio.ensure_future(call())
+        try:
+            done, _ = await asyncio.wait({task}, timeout=max(0.05, deadline - time.monotonic()))
+        except asyncio.CancelledError:
+            task.cancel()
+            task.add_done_callback(_swallow)
+            self._discard(conn_holder)
+            raise
+        if task not in done:
+            task.cancel()
+            task.add_done_callback(_swallow)
+            self._discard(conn_holder)
+            raise PodUnavailable(pod.name, describe_error(TimeoutError(), pod))
+        exc = task.exception()
+        if exc is None:
+            if conn_holder:
+                self._release(pod, conn_holder[0], healthy=True)
+            return task.result()
+        self._discard(conn_holder, keep_if_usable=pod)
+        if isinstance(exc, psycopg.OperationalError) and (not conn_holder or conn_holder[0].closed or conn_holder[0].broken):
+            raise PodUnavailable(pod.name, describe_error(exc, pod)) from None
+        if isinstance(exc, OSError):
+            raise PodUnavailable(pod.name, describe_error(exc, pod)) from None
+        raise exc
+
+    def _discard(self, holder: list[psycopg.AsyncConnection], keep_if_usable: PodConfig | None = None) -> None:
+        for conn in holder:
+            if keep_if_usable is not None and not conn.closed and not conn.broken:
+                self._release(keep_if_usable, conn, healthy=True)
+            else:
+                _close_now(conn)
+
+    async def close(self) -> None:
+        self._closed = True
+        conns = [c for idle in self._idle.values() for c in idle]
+        self._idle.clear()
+        for c in conns:
+            await _close_quietly(c)
+
+    async def gather(self, fn: Callable[[PodConfig], Awaitable[T]], pods: list[PodConfig] | None = None) -> list[T]:
+        """Run `fn(pod)` for every pod concurrently; results in pod order."""
+        pods = list(self.config.pods) if pods is None else pods
+        return list(await asyncio.gather(*(fn(p) for p in pods)))
+
+
+def _close_now(conn: psycopg.AsyncConnection) -> None:
+    try:
+        # PQfinish on the raw connection: never waits on a hung server.
+        conn.pgconn.finish()
+    except Exception:
+        pass
+
+
+async def _close_quietly(conn: psycopg.AsyncConnection) -> None:
+    try:
+        await asyncio.wait_for(conn.close(), 1.0)
+    except BaseException:
+        _close_now(conn)

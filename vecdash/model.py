@@ -1,0 +1,267 @@
+"""Plain data the whole app passes around. No I/O, no Textual: services build these, UIs render them."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from vecdash.secrets import MASK, mask_text
+
+# pgvector operator classes -> the distance measure an index on them serves.
+OPCLASS_MEASURE = {
+    "vector_cosine_ops": "cosine",
+    "vector_l2_ops": "l2",
+    "vector_ip_ops": "ip",
+    "vector_l1_ops": "l1",
+    "halfvec_cosine_ops": "cosine",
+    "halfvec_l2_ops": "l2",
+    "halfvec_ip_ops": "ip",
+    "halfvec_l1_ops": "l1",
+    "sparsevec_cosine_ops": "cosine",
+    "sparsevec_l2_ops": "l2",
+    "sparsevec_ip_ops": "ip",
+    "sparsevec_l1_ops": "l1",
+    "bit_hamming_ops": "hamming",
+    "bit_jaccard_ops": "jaccard",
+}
+VECTOR_TYPES = ("vector", "halfvec", "sparsevec", "bit")
+
+
+@dataclass
+class Index:
+    name: str
+    method: str  # hnsw | ivfflat | other access method name
+    column: str
+    opclass: str | None
+    measure: str | None  # cosine | l2 | ip | l1 | hamming | jaccard | None
+    params: dict[str, Any] = field(default_factory=dict)
+    bytes: int = 0
+    valid: bool = True
+
+
+@dataclass
+class Collection:
+    pod: str
+    schema: str
+    name: str
+    column: str
+    type: str  # vector | halfvec | sparsevec | bit
+    dimension: int | None
+    kind: str = "table"  # table | matview | foreign | partitioned
+    rows_estimate: int | None = None
+    table_bytes: int = 0
+    index_bytes: int = 0
+    has_metadata: bool = False
+    last_analyze: datetime | None = None
+    last_vacuum: datetime | None = None
+    indexes: list[Index] = field(default_factory=list)
+    other_vector_columns: list[str] = field(default_factory=list)
+
+    @property
+    def qualified(self) -> str:
+        return f"{self.schema}.{self.name}"
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.pod, self.schema, self.name)
+
+    @property
+    def total_bytes(self) -> int:
+        return self.table_bytes + self.index_bytes
+
+    def measures_indexed(self) -> set[str]:
+        return {i.measure for i in self.indexes if i.measure and i.valid and i.method in ("hnsw", "ivfflat")}
+
+
+@dataclass
+class ForeignServer:
+    name: str
+    fdw: str
+    options: dict[str, str] = field(default_factory=dict)  # secrets already masked
+
+    @property
+    def extensions(self) -> list[str]:
+        return [e.strip() for e in self.options.get("extensions", "").split(",") if e.strip()]
+
+    @property
+    def pushdown_vector(self) -> bool:
+        return "vector" in self.extensions
+
+
+@dataclass
+class UserMapping:
+    server: str
+    user: str  # local role name, or PUBLIC. Never any option (passwords live there).
+
+
+@dataclass
+class ForeignTable:
+    schema: str
+    name: str
+    server: str
+    remote_schema: str
+    remote_table: str
+    vector_column: str | None = None
+    vector_type: str | None = None
+    dimension: int | None = None
+
+    @property
+    def qualified(self) -> str:
+        return f"{self.schema}.{self.name}"
+
+
+@dataclass
+class View:
+    schema: str
+    name: str
+    reads: list[str] = field(default_factory=list)  # qualified names of relations it reads
+    materialized: bool = False
+
+    @property
+    def qualified(self) -> str:
+        return f"{self.schema}.{self.name}"
+
+
+@dataclass
+class PodStatus:
+    """One pod as read by a refresh: health plus everything the catalog holds."""
+
+    name: str
+    role: str
+    up: bool = False
+    error: str | None = None
+    server_version: str | None = None
+    pgvector_version: str | None = None
+    fdw_version: str | None = None
+    latency_ms: float | None = None
+    database: str | None = None
+    database_bytes: int | None = None
+    current_user: str | None = None
+    read_only: bool | None = None
+    collections: list[Collection] = field(default_factory=list)
+    foreign_servers: list[ForeignServer] = field(default_factory=list)
+    user_mappings: list[UserMapping] = field(default_factory=list)
+    foreign_tables: list[ForeignTable] = field(default_factory=list)
+    views: list[View] = field(default_factory=list)
+    round_trips: int = 0
+
+    @property
+    def is_primary(self) -> bool:
+        return self.role == "primary"
+
+    def collection(self, schema: str, name: str) -> Collection | None:
+        return next((c for c in self.collections if c.schema == schema and c.name == name), None)
+
+
+@dataclass
+class Topology:
+    pods: list[PodStatus]
+    taken_at: datetime
+    elapsed_ms: float = 0.0
+
+    @property
+    def all_up(self) -> bool:
+        return all(p.up for p in self.pods)
+
+    @property
+    def primary(self) -> PodStatus | None:
+        return next((p for p in self.pods if p.is_primary), None)
+
+    def pod(self, name: str) -> PodStatus | None:
+        return next((p for p in self.pods if p.name == name), None)
+
+    def collections(self) -> list[Collection]:
+        return [c for p in self.pods for c in p.collections]
+
+
+@dataclass
+class PlanStep:
+    """One DDL statement with a one-line purpose.
+
+    `sql` is the exact statement that runs; `preview` is the same with secrets masked, and is the only
+    form that may be shown, logged or serialised. `satisfied` steps already hold and are skipped.
+    """
+
+    purpose: str
+    sql: Any  # psycopg.sql.Composable or str; never rendered for display
+    preview: str
+    satisfied: bool = False
+    kind: str = "ddl"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"purpose": self.purpose, "sql": self.preview, "satisfied": self.satisfied, "kind": self.kind}
+
+
+@dataclass
+class Plan:
+    """An ordered list of steps for one pod, applied in one transaction (all or nothing)."""
+
+    title: str
+    pod: str
+    steps: list[PlanStep] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    transactional: bool = True  # False only for statements Postgres forbids in a transaction (CONCURRENTLY)
+
+    @property
+    def pending(self) -> list[PlanStep]:
+        return [s for s in self.steps if not s.satisfied]
+
+    @property
+    def is_noop(self) -> bool:
+        return not self.pending
+
+    def preview_sql(self, include_satisfied: bool = True) -> str:
+        lines = [f"-- {self.title} (on pod {self.pod})"]
+        for s in self.steps:
+            if s.satisfied and not include_satisfied:
+                continue
+            tag = "-- [skip: already done] " if s.satisfied else "-- "
+            lines.append(f"{tag}{s.purpose}")
+            body = s.preview.rstrip().rstrip(";") + ";"
+            lines.append("\n".join(("-- " + l) for l in body.splitlines()) if s.satisfied else body)
+        for n in self.notes:
+            lines.append(f"-- note: {n}")
+        return "\n".join(lines)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "title": self.title,
+            "pod": self.pod,
+            "transactional": self.transactional,
+            "steps": [s.to_json() for s in self.steps],
+            "notes": [mask_text(n) for n in self.notes],
+        }
+
+
+def to_jsonable(obj: Any) -> Any:
+    """dataclasses / datetimes -> JSON-ready values (datetimes as ISO 8601)."""
+    if hasattr(obj, "to_json"):
+        return obj.to_json()
+    if hasattr(obj, "__dataclass_fields__"):
+        return {k: to_jsonable(v) for k, v in asdict(obj).items()}
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, set)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, datetime):
+        return obj.isoformat()
+    return obj
+
+
+__all__ = [
+    "MASK",
+    "OPCLASS_MEASURE",
+    "VECTOR_TYPES",
+    "Collection",
+    "ForeignServer",
+    "ForeignTable",
+    "Index",
+    "Plan",
+    "PlanStep",
+    "PodStatus",
+    "Topology",
+    "UserMapping",
+    "View",
+    "to_jsonable",
+]

@@ -1,0 +1,175 @@
+"""Reading the whole estate: every pod concurrently, two round trips each (latency probe + catalog)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+import psycopg
+
+from vecdash.config import PodConfig
+from vecdash.db.catalog_sql import CATALOG_SQL
+from vecdash.db.connect import describe_error
+from vecdash.db.pods import PodClient
+from vecdash.errors import PodUnavailable
+from vecdash.model import (
+    OPCLASS_MEASURE,
+    Collection,
+    ForeignServer,
+    ForeignTable,
+    Index,
+    PodStatus,
+    Topology,
+    UserMapping,
+    View,
+)
+from vecdash.secrets import mask_options
+
+RELKINDS = {"r": "table", "m": "matview", "f": "foreign", "p": "partitioned"}
+
+
+async def snapshot(client: PodClient) -> Topology:
+    """Read every configured pod concurrently. A down or hung pod costs at most its timeout."""
+    t0 = time.perf_counter()
+    pods = await client.gather(lambda pod: read_pod(client, pod))
+    return Topology(pods=pods, taken_at=datetime.now(timezone.utc), elapsed_ms=(time.perf_counter() - t0) * 1000)
+
+
+async def read_pod(client: PodClient, pod: PodConfig) -> PodStatus:
+    status = PodStatus(name=pod.name, role=pod.role)
+
+    async def work(conn: psycopg.AsyncConnection) -> tuple[float, dict[str, Any]]:
+        t = time.perf_counter()
+        await conn.execute("select 1")
+        latency = (time.perf_counter() - t) * 1000
+        cur = await conn.execute(CATALOG_SQL)
+        row = await cur.fetchone()
+        return latency, row[0]
+
+    try:
+        latency, doc = await client.run(pod, work)
+    except PodUnavailable as exc:
+        status.error = exc.reason
+        return status
+    except psycopg.Error as exc:
+        status.error = describe_error(exc, pod)
+        return status
+    status.up = True
+    status.latency_ms = round(latency, 3)
+    status.round_trips = 2
+    fill_pod(status, doc)
+    return status
+
+
+def fill_pod(status: PodStatus, doc: dict[str, Any]) -> None:
+    status.server_version = doc["server_version"].split()[0] if doc.get("server_version") else None
+    status.pgvector_version = doc.get("pgvector_version")
+    status.fdw_version = doc.get("fdw_version")
+    status.database = doc.get("database")
+    status.database_bytes = doc.get("database_bytes")
+    status.current_user = doc.get("current_user")
+    status.read_only = doc.get("read_only")
+    status.collections = [_collection(status.name, c) for c in doc.get("collections") or []]
+    status.foreign_servers = [
+        ForeignServer(name=s["name"], fdw=s["fdw"], options=mask_options(_options(s["options"])))
+        for s in doc.get("foreign_servers") or []
+    ]
+    status.user_mappings = [UserMapping(server=m["server"], user=m["user"]) for m in doc.get("user_mappings") or []]
+    status.foreign_tables = [_foreign_table(f) for f in doc.get("foreign_tables") or []]
+    status.views = [
+        View(schema=v["schema"], name=v["name"], reads=sorted(v.get("reads") or []), materialized=v.get("materialized", False))
+        for v in doc.get("views") or []
+    ]
+
+
+def _options(items: list[str] | None) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items or []:
+        key, _, value = item.partition("=")
+        out[key] = value
+    return out
+
+
+def _parse_ts(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def _number(value: str) -> Any:
+    try:
+        return int(value)
+    except ValueError:
+        try:
+            return float(value)
+        except ValueError:
+            return value
+
+
+def _collection(pod: str, c: dict[str, Any]) -> Collection:
+    columns = c["columns"]
+    # the column named like vecs' `vec` wins, else the first vector column
+    main = next((col for col in columns if col["column"] == "vec"), columns[0])
+    indexes = [
+        Index(
+            name=i["name"],
+            method=i["method"],
+            column=i["column"],
+            opclass=i.get("opclass"),
+            measure=OPCLASS_MEASURE.get(i.get("opclass") or ""),
+            params={k: _number(v) for k, v in _options(i.get("options")).items()},
+            bytes=i.get("bytes") or 0,
+            valid=bool(i.get("valid", True)),
+        )
+        for i in c.get("indexes") or []
+    ]
+    return Collection(
+        pod=pod,
+        schema=c["schema"],
+        name=c["name"],
+        column=main["column"],
+        type=main["type"],
+        dimension=main.get("dimension"),
+        kind=RELKINDS.get(c.get("relkind", "r"), "table"),
+        rows_estimate=c.get("rows_estimate"),
+        table_bytes=c.get("table_bytes") or 0,
+        index_bytes=c.get("index_bytes") or 0,
+        has_metadata=bool(c.get("has_metadata")),
+        last_analyze=_parse_ts(c.get("last_analyze")),
+        last_vacuum=_parse_ts(c.get("last_vacuum")),
+        indexes=indexes,
+        other_vector_columns=[col["column"] for col in columns if col is not main],
+    )
+
+
+def _foreign_table(f: dict[str, Any]) -> ForeignTable:
+    opts = _options(f.get("options"))
+    vec = f.get("vector") or {}
+    return ForeignTable(
+        schema=f["schema"],
+        name=f["name"],
+        server=f["server"],
+        remote_schema=opts.get("schema_name", f["schema"]),
+        remote_table=opts.get("table_name", f["name"]),
+        vector_column=vec.get("column"),
+        vector_type=vec.get("type"),
+        dimension=vec.get("dimension"),
+    )
+
+
+def run_snapshot(client_factory) -> Topology:
+    """Synchronous helper for scripts: build a client, take one snapshot, close."""
+
+    async def go() -> Topology:
+        client = client_factory()
+        try:
+            return await snapshot(client)
+        finally:
+            await client.close()
+
+    return asyncio.run(go())
