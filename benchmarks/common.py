@@ -174,7 +174,9 @@ def interleaved(fns: dict[str, Callable[[], object]], n: int, warmup: int = 3) -
 
 
 def bench_root() -> Path:
-    return Path(tempfile.gettempdir()) / "vecdash-bench"
+    import os
+
+    return Path(os.environ.get("VECDASH_BENCH_DIR") or Path(tempfile.gettempdir()) / "vecdash-bench")
 
 
 def start(quick: bool, fresh: bool = False) -> BenchContext:
