@@ -214,3 +214,26 @@ def test_read_only_sessions_refused_by_server(estate):
             await client.close()
 
     asyncio.run(go())
+
+
+def test_pgpass_and_pg_env_supply_the_password(estate, tmp_path, monkeypatch):
+    """DSNs without a password work through .pgpass and PG* variables, as in psql."""
+    from vecdash.config import Config, PodConfig, Settings
+
+    pod = estate.pods["vectors-b"]
+    bare = pod.dsn(with_password=False)
+    passfile = tmp_path / "pgpass"
+    passfile.write_text(f"127.0.0.1:{pod.port}:*:postgres:{TEST_PASSWORD}\n")
+    passfile.chmod(0o600)
+    monkeypatch.setenv("PGPASSFILE", str(passfile))
+    cfg = Config(pods=(PodConfig(name="b", dsn=bare),), settings=Settings(), path="<t>")
+    assert take(cfg).pod("b").up
+    monkeypatch.delenv("PGPASSFILE")
+    monkeypatch.setenv("PGPASSWORD", TEST_PASSWORD)
+    monkeypatch.setenv("PGHOST", "127.0.0.1")
+    monkeypatch.setenv("PGPORT", str(pod.port))
+    cfg = Config(pods=(PodConfig(name="b", dsn="dbname=postgres user=postgres"),), settings=Settings(), path="<t>")
+    assert take(cfg).pod("b").up
+    monkeypatch.delenv("PGPASSWORD")
+    down = take(cfg).pod("b")
+    assert not down.up and "password" in down.error.lower()

@@ -71,8 +71,12 @@ def write_config(root: Path, pods: list[LocalPod]) -> Path:
     return path
 
 
-def bring_up(root: Path | None = None, *, reset: bool = False, progress: Progress | None = None) -> tuple[Path, list[LocalPod]]:
-    """Start (and on first run seed) the estate. Returns the config path and the running pods."""
+def bring_up(root: Path | None = None, *, reset: bool = False, progress: Progress | None = None,
+             scale: float = 1.0) -> tuple[Path, list[LocalPod]]:
+    """Start (and on first run seed) the estate. Returns the config path and the running pods.
+
+    `scale` shrinks the row counts (tests use a small estate of the same shape).
+    """
     root = Path(root) if root else default_demo_dir()
     if reset and root.exists():
         for p in demo_pods(root):
@@ -85,7 +89,7 @@ def bring_up(root: Path | None = None, *, reset: bool = False, progress: Progres
     pods = start_pods(root, POD_NAMES)
     marker = root / "seeded.json"
     if not marker.exists():
-        seed_estate({p.name: p for p in pods}, progress=progress)
+        seed_estate({p.name: p for p in pods}, progress=progress, scale=scale)
         marker.write_text(json.dumps({"collections": [c.name for c in DEMO_COLLECTIONS]}))
     return write_config(root, pods), pods
 
@@ -95,8 +99,12 @@ def stop(pods: list[LocalPod]) -> None:
         p.stop()
 
 
-def seed_estate(pods: dict[str, LocalPod], progress: Progress | None = None) -> None:
+def seed_estate(pods: dict[str, LocalPod], progress: Progress | None = None, scale: float = 1.0) -> None:
+    from dataclasses import replace
+
     for c in DEMO_COLLECTIONS:
+        if scale != 1.0:
+            c = replace(c, rows=max(100, int(c.rows * scale)))
         seed_collection(pods[c.pod].dsn(), c, progress=progress)
     wire_demo(pods)
 

@@ -1,0 +1,70 @@
+"""The demo estate, at a small scale: three pods, vecs collections, HNSW indexes, two wirings."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from vecdash import demo
+from vecdash.config import load_config
+from vecdash.db.pods import PodClient
+from vecdash.embedded import default_root
+from vecdash.service.catalog import snapshot
+
+
+@pytest.fixture(scope="module")
+def small_demo():
+    root = default_root("vdemo-")
+    config_path, pods = demo.bring_up(root, scale=0.02)
+    try:
+        yield root, config_path, pods
+    finally:
+        demo.stop(pods)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_demo_estate_shape(small_demo):
+    root, config_path, pods = small_demo
+    config = load_config(str(config_path))
+    assert [p.name for p in config.pods] == ["primary", "vectors-a", "vectors-b"]
+    assert oct(config_path.stat().st_mode & 0o777) == "0o600"
+    # the YAML holds no password: it lives in a 0600 passfile beside it
+    for p in pods:
+        assert p.password not in config_path.read_text()
+
+    async def go():
+        client = PodClient(config)
+        try:
+            return await snapshot(client)
+        finally:
+            await client.close()
+
+    topo = asyncio.run(go())
+    assert topo.all_up
+    a, b, primary = topo.pod("vectors-a"), topo.pod("vectors-b"), topo.primary
+    docs = a.collection("vecs", "docs")
+    assert docs.dimension == 384 and docs.indexes[0].method == "hnsw" and docs.indexes[0].measure == "cosine"
+    assert {c.name: c.dimension for c in b.collections} == {"images": 512, "posts": 384}
+    assert b.collection("vecs", "images").indexes[0].measure == "l2"
+    servers = {s.name: s.pushdown_vector for s in primary.foreign_servers}
+    assert servers == {"vectors_a": True, "legacy_b": False}
+    assert {v.qualified: v.reads for v in primary.views} == {
+        "public.docs": ["vectors_a.docs"], "public.posts": ["legacy_b.posts"]}
+
+
+def test_demo_second_start_reuses_data_and_cli_status(small_demo):
+    root, config_path, pods = small_demo
+    demo.stop(pods)
+    again, pods2 = demo.bring_up(root)  # no re-seed: the marker and data are kept
+    assert again == config_path
+    res = subprocess.run([sys.executable, "-m", "vecdash", "status", "--json", "--config", str(config_path)],
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    doc = json.loads(res.stdout)
+    rows = {c["name"]: c["rows_estimate"] for p in doc["pods"] for c in p["collections"] if p["role"] == "secondary"}
+    assert rows == {"docs": 400, "posts": 400, "images": 200}
