@@ -9,6 +9,7 @@ seconds, so a call that overruns is abandoned (its session is discarded) rather 
 from __future__ import annotations
 
 import asyncio
+import select
 import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -46,9 +47,9 @@ class PodClient:
         idle = self._idle.setdefault(pod.name, [])
         while idle:
             conn = idle.pop()
-            if not conn.closed and conn.info.transaction_status == pq.TransactionStatus.IDLE:
+            if _still_alive(conn):
                 return conn
-            await _close_quietly(conn)
+            _close_now(conn)
         return await connect(pod, self.config.settings, read_only=self.read_only)
 
     def _release(self, pod: PodConfig, conn: psycopg.AsyncConnection, healthy: bool) -> None:
@@ -133,6 +134,26 @@ class PodClient:
         """Run `fn(pod)` for every pod concurrently; results in pod order."""
         pods = list(self.config.pods) if pods is None else pods
         return list(await asyncio.gather(*(fn(p) for p in pods)))
+
+
+def _still_alive(conn: psycopg.AsyncConnection) -> bool:
+    """Whether an idle pooled session can be reused.
+
+    An idle session has nothing to read. If its socket is readable, the server has closed it or
+    is about to (restart, crash, pg_terminate_backend): reusing it would report a pod that is up
+    again as down, so it is dropped and the caller opens a fresh one.
+    """
+    if conn.closed or conn.broken or conn.info.transaction_status != pq.TransactionStatus.IDLE:
+        return False
+    try:
+        fd = conn.pgconn.socket
+        if hasattr(select, "poll"):
+            poller = select.poll()
+            poller.register(fd, select.POLLIN | select.POLLERR | select.POLLHUP)
+            return not poller.poll(0)
+        return not select.select([fd], [], [], 0)[0]
+    except (OSError, ValueError, psycopg.Error):
+        return False
 
 
 def _close_now(conn: psycopg.AsyncConnection) -> None:
