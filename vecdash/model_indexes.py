@@ -1,0 +1,169 @@
+"""Plain data for collection, load, index-build, recall and maintenance work. No I/O, no Textual.
+
+Kept beside `model.py` (not inside it) so the indexes work can be committed on its own while other
+engineers edit `model.py` in the same tree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+# pgvector build phases (pg_stat_progress_create_index.phase) -> (start, end) share of the whole bar.
+# CREATE INDEX CONCURRENTLY walks through all of them; a plain CREATE INDEX only through "building".
+PHASE_SPAN = {
+    "initializing": (0.0, 0.0),
+    "waiting for writers before build": (0.0, 0.01),
+    "building index": (0.01, 0.88),
+    "waiting for writers before validation": (0.88, 0.89),
+    "index validation: scanning index": (0.89, 0.92),
+    "index validation: sorting tuples": (0.92, 0.93),
+    "index validation: scanning table": (0.93, 0.98),
+    "waiting for old snapshots": (0.98, 0.99),
+    "waiting for readers before marking dead": (0.99, 0.995),
+    "waiting for readers before dropping": (0.995, 1.0),
+}
+
+
+@dataclass
+class BuildProgress:
+    """One poll of pg_stat_progress_create_index for a running build (from a second session)."""
+
+    pid: int
+    phase: str  # "starting", a pg_stat_progress phase, "done", "cancelled" or "failed"
+    fraction: float  # 0..1 of the whole build (phases weighted by PHASE_SPAN)
+    blocks_done: int = 0
+    blocks_total: int = 0
+    tuples_done: int = 0
+    tuples_total: int = 0
+    elapsed_s: float = 0.0
+    index: str = ""
+
+    @property
+    def label(self) -> str:
+        if self.blocks_total:
+            return f"{self.phase} ({self.blocks_done}/{self.blocks_total} blocks, {self.tuples_done} tuples)"
+        if self.tuples_done:
+            return f"{self.phase} ({self.tuples_done} tuples)"
+        return self.phase
+
+
+@dataclass
+class BuildResult:
+    pod: str
+    schema: str
+    collection: str
+    index: str
+    method: str
+    measure: str
+    params: dict[str, Any]
+    status: str  # built | cancelled
+    seconds: float
+    pid: int
+    concurrently: bool
+    rows: int
+    estimate_bytes: int | None  # HNSW graph estimate (None for IVFFlat)
+    maintenance_work_mem_bytes: int
+    notices: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    index_bytes: int = 0
+    valid: bool = False
+    progress_updates: int = 0
+    max_progress_gap_s: float = 0.0  # longest wait between two progress callbacks
+    sql_preview: str = ""
+
+
+@dataclass
+class IndexInfo:
+    """A vector index as `vecdash index list` shows it (valid, building, size, fix plans)."""
+
+    pod: str
+    schema: str
+    table: str
+    name: str
+    method: str
+    opclass: str | None
+    measure: str | None
+    params: dict[str, Any]
+    bytes: int
+    valid: bool
+    ready: bool
+    definition: str
+    vecs_recognised: bool  # vecs only sees indexes named ix_vector%
+
+
+@dataclass
+class LoadProgress:
+    rows_done: int
+    rows_total: int | None
+    bytes_done: int = 0
+    bytes_total: int = 0
+    elapsed_s: float = 0.0
+
+    @property
+    def fraction(self) -> float:
+        if self.rows_total:
+            return min(1.0, self.rows_done / self.rows_total)
+        if self.bytes_total:
+            return min(1.0, self.bytes_done / self.bytes_total)
+        return 0.0
+
+
+@dataclass
+class LoadResult:
+    pod: str
+    schema: str
+    collection: str
+    path: str
+    rows: int
+    seconds: float
+    mode: str  # insert | upsert
+    dimension: int
+
+    @property
+    def rows_per_s(self) -> float:
+        return self.rows / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass
+class SweepPoint:
+    value: int  # ef_search (hnsw) or probes (ivfflat)
+    recall: float  # mean recall@k over the sample queries
+    median_ms: float  # median client-side latency of one query
+    p90_ms: float
+    total_ms: float  # all sample queries at this value
+
+
+@dataclass
+class Sweep:
+    pod: str
+    schema: str
+    collection: str
+    index: str
+    method: str  # hnsw | ivfflat
+    setting: str  # hnsw.ef_search | ivfflat.probes
+    measure: str
+    k: int
+    samples: int
+    target: float
+    points: list[SweepPoint]
+    recommended: int | None  # smallest value reaching target (None: none did)
+    exact_ms: float  # computing the exact answers once
+    sample_ms: float
+    total_ms: float
+
+    @property
+    def largest(self) -> SweepPoint | None:
+        return max(self.points, key=lambda p: p.value) if self.points else None
+
+
+@dataclass
+class MaintenanceResult:
+    pod: str
+    schema: str
+    collection: str
+    action: str  # analyze | vacuum | vacuum analyze
+    seconds: float
+    messages: list[str]
+    before: dict[str, Any]
+    after: dict[str, Any]

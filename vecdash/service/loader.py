@@ -1,0 +1,261 @@
+"""Loading vectors into a collection with binary COPY (pgvector-python's psycopg adapter).
+
+Inputs: a `.npy` matrix (rows x dimension, memory-mapped, so memory stays flat) with an optional
+ids file (one id per line; default ids are the row numbers) and an optional metadata JSONL file
+(one JSON object per line), or a JSONL file of {"id": ..., "vec": [...], "metadata": {...}}.
+
+All rows go in ONE transaction: a bad row (wrong dimension, NaN/inf, bad JSON, duplicate id) stops
+the load with one line naming the file and line, and the collection is left exactly as it was.
+`upsert=True` copies into a temporary staging table and merges with ON CONFLICT (as vecs' upsert).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import psycopg
+from pgvector.psycopg import register_vector_async
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+from vecdash.db.long_session import long_session
+from vecdash.db.pods import PodClient
+from vecdash.errors import UserError
+from vecdash.model_indexes import LoadProgress, LoadResult
+from vecdash.service.collections import require
+
+EMPTY = Jsonb({})
+
+
+class LoadError(UserError):
+    """`FILE:LINE: problem` for a bad input row; nothing was loaded."""
+
+
+def _where(path: Path, line: int | None) -> str:
+    return f"{path}:{line}" if line else str(path)
+
+
+def _check_vec(vec: np.ndarray, dim: int, path: Path, line: int, what: str = "vec") -> None:
+    if vec.shape != (dim,):
+        raise LoadError(f"{_where(path, line)}: {what} has {vec.size} dimensions, the collection has {dim}")
+    if not np.isfinite(vec).all():
+        raise LoadError(f"{_where(path, line)}: {what} contains NaN or infinity (pgvector refuses them)")
+
+
+def _open_lines(path: Path | None) -> Iterator[tuple[int, str]] | None:
+    if path is None:
+        return None
+
+    def gen() -> Iterator[tuple[int, str]]:
+        with open(path, encoding="utf-8") as fh:
+            for n, line in enumerate(fh, 1):
+                yield n, line.rstrip("\n").rstrip("\r")
+
+    return gen()
+
+
+def _metadata(path: Path, line: int, text: str) -> Jsonb:
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise LoadError(f"{path}:{line}: bad JSON ({exc.msg} at column {exc.colno})") from None
+    if not isinstance(obj, dict):
+        raise LoadError(f"{path}:{line}: metadata must be a JSON object, got {type(obj).__name__}")
+    return Jsonb(obj)
+
+
+Row = tuple[str, np.ndarray, Jsonb]
+Batch = tuple[list[Row], list[int], int]  # rows, their input line numbers, bytes read so far
+
+
+def _npy_batches(path: Path, dim: int, ids: Path | None, metadata: Path | None, batch_rows: int) -> tuple[int, Iterator[Batch]]:
+    try:
+        arr = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError) as exc:
+        raise LoadError(f"{path}: not a readable .npy file ({exc})") from None
+    if arr.ndim != 2:
+        raise LoadError(f"{path}: expected a 2-d matrix (rows x dimension), got shape {arr.shape}")
+    if arr.shape[1] != dim:
+        raise LoadError(f"{path}: vectors have {arr.shape[1]} dimensions, the collection has {dim}")
+    if not np.issubdtype(arr.dtype, np.floating) and not np.issubdtype(arr.dtype, np.integer):
+        raise LoadError(f"{path}: dtype {arr.dtype} is not numeric")
+    n = arr.shape[0]
+    id_lines = _open_lines(ids)
+    meta_lines = _open_lines(metadata)
+    row_bytes = arr.itemsize * dim
+
+    def gen() -> Iterator[Batch]:
+        for start in range(0, n, batch_rows):
+            stop = min(n, start + batch_rows)
+            block = np.asarray(arr[start:stop], dtype=np.float32)
+            finite = np.isfinite(block).all(axis=1)
+            if not finite.all():
+                bad = start + int(np.argmin(finite))
+                raise LoadError(f"{path}: row {bad + 1}: vector contains NaN or infinity (pgvector refuses them)")
+            rows: list[Row] = []
+            for i in range(stop - start):
+                if id_lines is not None:
+                    got = next(id_lines, None)
+                    if got is None:
+                        raise LoadError(f"{ids}: has {start + i} ids, {path} has {n} rows")
+                    line, ident = got
+                    ident = ident.strip()
+                    if not ident:
+                        raise LoadError(f"{ids}:{line}: empty id")
+                else:
+                    ident = str(start + i)
+                meta = EMPTY
+                if meta_lines is not None:
+                    got = next(meta_lines, None)
+                    if got is None:
+                        raise LoadError(f"{metadata}: has {start + i} lines, {path} has {n} rows")
+                    meta = _metadata(metadata, got[0], got[1])
+                rows.append((ident, block[i], meta))
+            yield rows, list(range(start + 1, stop + 1)), stop * row_bytes
+        for extra, label in ((id_lines, ids), (meta_lines, metadata)):
+            if extra is not None:
+                more = next(extra, None)
+                if more is not None and more[1].strip():
+                    raise LoadError(f"{label}:{more[0]}: more lines than the {n} rows of {path}")
+
+    return n, gen()
+
+
+def _jsonl_batches(path: Path, dim: int, batch_rows: int) -> Iterator[Batch]:
+    rows: list[Row] = []
+    lines: list[int] = []
+    done = 0
+    with open(path, "rb") as fh:
+        for n, raw in enumerate(fh, 1):
+            done += len(raw)
+            text = raw.strip()
+            if not text:
+                continue
+            try:
+                obj = json.loads(text)
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                msg = exc.msg if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
+                raise LoadError(f"{path}:{n}: bad JSON ({msg})") from None
+            if not isinstance(obj, dict) or "vec" not in obj or "id" not in obj:
+                raise LoadError(f"{path}:{n}: expected an object with \"id\" and \"vec\" (and optional \"metadata\")")
+            ident = obj["id"]
+            if not isinstance(ident, (str, int)) or isinstance(ident, bool) or str(ident) == "":
+                raise LoadError(f"{path}:{n}: \"id\" must be a non-empty string or integer")
+            raw_vec = obj["vec"]
+            if not isinstance(raw_vec, list) or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in raw_vec):
+                raise LoadError(f"{path}:{n}: \"vec\" must be a list of numbers")
+            vec = np.asarray(raw_vec, dtype=np.float32)
+            _check_vec(vec, dim, path, n)
+            meta = obj.get("metadata", {})
+            if meta is None:
+                meta = {}
+            if not isinstance(meta, dict):
+                raise LoadError(f"{path}:{n}: \"metadata\" must be a JSON object")
+            rows.append((str(ident), vec, Jsonb(meta) if meta else EMPTY))
+            lines.append(n)
+            if len(rows) >= batch_rows:
+                yield rows, lines, done
+                rows, lines = [], []
+    if rows:
+        yield rows, lines, done
+
+
+_COPY_LINE = re.compile(r"COPY [^,]+, line (\d+)")
+
+
+def _db_error(exc: psycopg.Error, path: Path, copied_lines: list[int]) -> LoadError:
+    """Map a server error during COPY back to the input line it came from."""
+    diag = exc.diag
+    first = (diag.message_primary or str(exc)).strip()
+    if diag.message_detail:
+        first += f" ({diag.message_detail.strip()})"
+    m = _COPY_LINE.search(diag.context or "")
+    if m:
+        row = int(m.group(1))
+        if 1 <= row <= len(copied_lines):
+            return LoadError(f"{path}:{copied_lines[row - 1]}: {first}; nothing was loaded")
+    if isinstance(exc, psycopg.errors.UniqueViolation):
+        first += "; use --upsert to replace existing rows"
+    if isinstance(exc, psycopg.errors.CardinalityViolation):
+        first = "the same id appears twice in the input"
+    return LoadError(f"{path}: {first}; nothing was loaded")
+
+
+async def load_file(
+    client: PodClient,
+    pod: str,
+    collection: str,
+    path: str | os.PathLike,
+    *,
+    schema: str = "vecs",
+    ids: str | os.PathLike | None = None,
+    metadata: str | os.PathLike | None = None,
+    batch_rows: int = 5000,
+    upsert: bool = False,
+    on_progress: Callable[[LoadProgress], None] | None = None,
+) -> LoadResult:
+    path = Path(path)
+    ids_path = Path(ids) if ids else None
+    meta_path = Path(metadata) if metadata else None
+    for p in (path, ids_path, meta_path):
+        if p is not None and not p.is_file():
+            raise LoadError(f"{p}: no such file")
+    if client.read_only:
+        from vecdash.errors import ReadOnlyError
+
+        raise ReadOnlyError(f"loading into {schema}.{collection}")
+    f = await require(client, pod, collection, schema)
+    if f.type != "vector":
+        raise LoadError(f"{schema}.{collection} is {f.type}({f.dimension}); vecdash loads vector columns only")
+    dim = f.dimension
+    if path.suffix == ".npy":
+        total, batches = _npy_batches(path, dim, ids_path, meta_path, batch_rows)
+    else:
+        if ids_path or meta_path:
+            raise LoadError(f"{path}: --ids / --metadata go with a .npy file; JSONL lines carry their own")
+        total, batches = None, _jsonl_batches(path, dim, batch_rows)
+    size = path.stat().st_size
+    table = sql.Identifier(schema, collection)
+    t0 = time.perf_counter()
+    rows_done = 0
+    copied_lines: list[int] = []
+    async with long_session(client, pod, what=f"loading into {schema}.{collection}") as conn:
+        await register_vector_async(conn)
+        try:
+            async with conn.transaction():
+                target = table
+                if upsert:
+                    target = sql.Identifier("_vecdash_load")
+                    await conn.execute(sql.SQL(
+                        "create temp table {} (id character varying not null, vec vector({}) not null, "
+                        "metadata jsonb not null) on commit drop").format(target, sql.Literal(dim)))
+                cur = conn.cursor()
+                async with cur.copy(sql.SQL("copy {} (id, vec, metadata) from stdin with (format binary)").format(target)) as cp:
+                    cp.set_types(["character varying", "vector", "jsonb"])
+                    for rows, lines, bytes_done in batches:
+                        for row in rows:
+                            await cp.write_row(row)
+                        copied_lines.extend(lines)
+                        rows_done += len(rows)
+                        if on_progress:
+                            on_progress(LoadProgress(rows_done, total, bytes_done, size, time.perf_counter() - t0))
+                if upsert:
+                    await conn.execute(sql.SQL(
+                        "insert into {} (id, vec, metadata) select id, vec, metadata from {} "
+                        "on conflict (id) do update set vec = excluded.vec, metadata = excluded.metadata"
+                    ).format(table, target))
+        except psycopg.Error as exc:
+            raise _db_error(exc, path, copied_lines) from None
+        except OSError as exc:
+            raise LoadError(f"{path}: {exc.strerror or exc}") from None
+    seconds = time.perf_counter() - t0
+    if on_progress:
+        on_progress(LoadProgress(rows_done, rows_done, size, size, seconds))
+    return LoadResult(pod=pod, schema=schema, collection=collection, path=str(path), rows=rows_done,
+                      seconds=seconds, mode="upsert" if upsert else "insert", dimension=dim)

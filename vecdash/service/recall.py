@@ -1,0 +1,229 @@
+"""Recall tuning: recall@k and latency across ef_search (HNSW) or probes (IVFFlat) values.
+
+No redundant work: the sample queries are drawn once, their exact answers are computed ONCE by one
+streamed binary COPY of the collection (fixed-width rows parsed by numpy, top-k merged chunk by
+chunk so memory stays flat), and each setting then costs only its `samples` index queries. Rows are
+identified by ctid (fixed width, so the COPY parses without a per-row Python loop); the sweep runs
+in one REPEATABLE READ snapshot so ctids and answers agree.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+
+import numpy as np
+import psycopg
+from pgvector.psycopg import register_vector_async
+from psycopg import sql
+
+from vecdash.db.long_session import long_session
+from vecdash.db.pods import PodClient
+from vecdash.errors import UserError
+from vecdash.model import Plan, PlanStep
+from vecdash.model_indexes import Sweep, SweepPoint
+from vecdash.service.collections import require
+from vecdash.service.indexes import list_indexes
+
+HNSW_VALUES = [10, 20, 40, 80, 160, 320]
+IVFFLAT_VALUES = [1, 2, 4, 8, 16, 32, 64]
+SETTINGS = {"hnsw": "hnsw.ef_search", "ivfflat": "ivfflat.probes"}
+OPERATORS = {"cosine": "<=>", "l2": "<->", "ip": "<#>", "l1": "<+>"}
+CHUNK_ROWS = 20_000
+
+
+class RecallError(UserError):
+    pass
+
+
+def _row_dtype(dim: int) -> np.dtype:
+    # binary COPY row of (ctid, vec): nfields, len, tid(block, offset), len, dim, unused, floats
+    return np.dtype([("nf", ">i2"), ("l1", ">i4"), ("blk", ">u4"), ("off", ">u2"), ("l2", ">i4"),
+                     ("dim", ">i2"), ("unused", ">i2"), ("v", ">f4", (dim,))])
+
+
+def _distances(q: np.ndarray, x: np.ndarray, measure: str) -> np.ndarray:
+    if measure == "cosine":
+        qn = q / np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-30)
+        xn = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-30)
+        return 1.0 - qn @ xn.T
+    if measure == "l2":
+        return (x * x).sum(axis=1)[None, :] - 2.0 * (q @ x.T)
+    if measure == "ip":
+        return -(q @ x.T)
+    return np.stack([np.abs(x - qi).sum(axis=1) for qi in q])
+
+
+class _TopK:
+    def __init__(self, nq: int, k: int):
+        self.k = k
+        self.d = np.full((nq, 0), np.inf, dtype=np.float64)
+        self.ids = np.zeros((nq, 0), dtype=np.int64)
+
+    def add(self, d: np.ndarray, ids: np.ndarray) -> None:
+        d = np.concatenate([self.d, d], axis=1)
+        ids = np.concatenate([self.ids, np.broadcast_to(ids, (d.shape[0], ids.shape[0]))], axis=1)
+        if d.shape[1] > self.k:
+            part = np.argpartition(d, self.k - 1, axis=1)[:, : self.k]
+            d = np.take_along_axis(d, part, axis=1)
+            ids = np.take_along_axis(ids, part, axis=1)
+        self.d, self.ids = d, ids
+
+
+async def exact_neighbours(conn: psycopg.AsyncConnection, schema: str, name: str, dim: int, queries: np.ndarray,
+                           k: int, measure: str) -> list[set[int]]:
+    """Exact top-k row codes (block << 16 | offset) for every query, from one streamed COPY."""
+    dtype = _row_dtype(dim)
+    top = _TopK(len(queries), k)
+    q = queries.astype(np.float64 if measure == "l1" else np.float32)
+    buf = bytearray()
+    header_done = False
+
+    def consume(final: bool) -> None:
+        nonlocal buf
+        n = len(buf) // dtype.itemsize
+        if final:
+            n = (len(buf) - 2) // dtype.itemsize  # trailer: int16 -1
+        if n <= 0:
+            return
+        rows = np.frombuffer(bytes(buf[: n * dtype.itemsize]), dtype=dtype)
+        del buf[: n * dtype.itemsize]
+        if (rows["nf"] != 2).any() or (rows["dim"] != dim).any():
+            raise RecallError("unexpected row layout in COPY stream (NULL vector or mixed dimensions)")
+        codes = (rows["blk"].astype(np.int64) << 16) | rows["off"].astype(np.int64)
+        x = rows["v"].astype(q.dtype)
+        top.add(_distances(q, x, measure), codes)
+
+    stmt = sql.SQL("copy (select ctid, vec from {}) to stdout (format binary)").format(sql.Identifier(schema, name))
+    async with conn.cursor().copy(stmt) as cp:
+        async for data in cp:
+            buf += data
+            if not header_done and len(buf) >= 19:
+                ext = int.from_bytes(buf[15:19], "big")
+                del buf[: 19 + ext]
+                header_done = True
+            if header_done and len(buf) >= CHUNK_ROWS * dtype.itemsize:
+                consume(False)
+    consume(True)
+    return [set(int(c) for c in row) for row in top.ids]
+
+
+def _tid_code(tid: str) -> int:
+    block, offset = tid.strip("()").split(",")
+    return (int(block) << 16) | int(offset)
+
+
+async def sweep(
+    client: PodClient,
+    pod: str,
+    collection: str,
+    *,
+    schema: str = "vecs",
+    index: str | None = None,
+    k: int = 10,
+    samples: int = 100,
+    values: list[int] | None = None,
+    target: float = 0.95,
+    seed: int = 42,
+    on_progress: Callable[[str, float], None] | None = None,
+) -> Sweep:
+    """Measure recall@k and median latency per ef_search (or probes) value; recommend the smallest reaching target."""
+    if not 1 <= k <= 1000:
+        raise RecallError(f"bad k {k}: 1 to 1000")
+    if not 1 <= samples <= 10_000:
+        raise RecallError(f"bad samples {samples}: 1 to 10000")
+    if not 0 < target <= 1:
+        raise RecallError(f"bad target {target}: a recall between 0 and 1")
+    f = await require(client, pod, collection, schema)
+    if f.type != "vector":
+        raise RecallError(f"{schema}.{collection} is {f.type}: recall sweeps support vector columns")
+    candidates = [i for i in await list_indexes(client, pod, collection, schema)
+                  if i.valid and i.method in SETTINGS and i.measure in OPERATORS and (index is None or i.name == index)]
+    if not candidates:
+        raise RecallError(f"no valid hnsw/ivfflat index{' named ' + index if index else ''} on {schema}.{collection} (pod {pod})")
+    ix = candidates[0]
+    setting = SETTINGS[ix.method]
+    if values is None:
+        values = HNSW_VALUES if ix.method == "hnsw" else [v for v in IVFFLAT_VALUES if v <= ix.params.get("lists", 1)] or [1]
+    values = sorted(set(int(v) for v in values))
+    limit_hi = 1000 if ix.method == "hnsw" else 32768
+    if not values or values[0] < 1 or values[-1] > limit_hi:
+        raise RecallError(f"bad {setting} values {values}: 1 to {limit_hi}")
+    progress = on_progress or (lambda label, frac: None)
+    t_start = time.perf_counter()
+    table = sql.Identifier(schema, collection)
+    op = sql.SQL(OPERATORS[ix.measure])
+    async with long_session(client, pod, write=False) as conn:
+        await register_vector_async(conn)
+        async with conn.transaction():
+            await conn.execute("set transaction isolation level repeatable read")
+            t = time.perf_counter()
+            rows = max(1, f.rows_estimate)
+            pct = min(100.0, 100.0 * 3 * samples / rows)
+            cur = await conn.execute(
+                sql.SQL("select vec from {} tablesample bernoulli (%s) repeatable (%s) limit %s").format(table),
+                (pct, seed, samples))
+            sample = [r[0] for r in await cur.fetchall()]
+            if len(sample) < samples:
+                await conn.execute("select setseed(0.42)")
+                cur = await conn.execute(sql.SQL("select vec from {} order by random() limit %s").format(table), (samples,))
+                sample = [r[0] for r in await cur.fetchall()]
+            if not sample:
+                raise RecallError(f"{schema}.{collection} is empty: nothing to sample")
+            queries = np.stack([np.asarray(v, dtype=np.float32) for v in sample])
+            sample_ms = (time.perf_counter() - t) * 1000
+            progress("exact answers", 0.0)
+            t = time.perf_counter()
+            exact = await exact_neighbours(conn, schema, collection, f.dimension, queries, k, ix.measure)
+            exact_ms = (time.perf_counter() - t) * 1000
+            query = sql.SQL("select ctid from {} order by vec {} %s limit %s").format(table, op)
+            points = []
+            for n, value in enumerate(values):
+                progress(f"{setting} = {value}", n / len(values))
+                async with conn.transaction():
+                    await conn.execute("select set_config(%s, %s, true), set_config('enable_seqscan', 'off', true)",
+                                       (setting, str(value)))
+                    lat, recalls = [], []
+                    for qv, truth in zip(queries, exact):
+                        t = time.perf_counter()
+                        cur = await conn.execute(query, (qv, k), prepare=True)
+                        got = await cur.fetchall()
+                        lat.append((time.perf_counter() - t) * 1000)
+                        recalls.append(len({_tid_code(r[0]) for r in got} & truth) / max(1, min(k, len(truth))))
+                q = statistics.quantiles(lat, n=10) if len(lat) >= 2 else [lat[0]] * 9
+                points.append(SweepPoint(value=value, recall=round(float(np.mean(recalls)), 4),
+                                         median_ms=statistics.median(lat), p90_ms=q[-1], total_ms=sum(lat)))
+            progress("done", 1.0)
+    recommended = next((p.value for p in points if p.recall >= target), None)
+    return Sweep(pod=pod, schema=schema, collection=collection, index=ix.name, method=ix.method, setting=setting,
+                 measure=ix.measure, k=k, samples=len(queries), target=target, points=points, recommended=recommended,
+                 exact_ms=exact_ms, sample_ms=sample_ms, total_ms=(time.perf_counter() - t_start) * 1000)
+
+
+async def plan_search_setting(client: PodClient, pod: str, setting: str, value: int, *, scope: str = "database",
+                              role: str | None = None) -> Plan:
+    """`ALTER DATABASE <current> SET hnsw.ef_search = N` (or ALTER ROLE) as a previewed plan."""
+    if setting not in SETTINGS.values():
+        raise RecallError(f"unknown setting {setting!r} (hnsw.ef_search or ivfflat.probes)")
+    if scope not in ("database", "role"):
+        raise RecallError(f"bad scope {scope!r}: database or role")
+    if not isinstance(value, int) or value < 1:
+        raise RecallError(f"bad value {value!r} for {setting}")
+
+    async def names(conn: psycopg.AsyncConnection):
+        cur = await conn.execute("select current_database(), current_user")
+        return await cur.fetchone()
+
+    db, user = await client.run(pod, names)
+    target = role or user
+    if scope == "database":
+        stmt = sql.SQL("alter database {} set {} = {}").format(sql.Identifier(db), sql.SQL(setting), sql.Literal(value))
+        where = f"every new session on database {db}"
+    else:
+        stmt = sql.SQL("alter role {} set {} = {}").format(sql.Identifier(target), sql.SQL(setting), sql.Literal(value))
+        where = f"every new session of role {target}"
+    return Plan(title=f"set {setting} = {value} for {where}", pod=pod,
+                steps=[PlanStep(purpose=f"default {setting} for {where}", sql=stmt, preview=stmt.as_string(None))],
+                notes=["sessions already open keep their value; vecs' query() sets its own ef_search per query "
+                       "(pass ef_search= there)"])
