@@ -139,7 +139,7 @@ def seed_collection(dsn: str, c: DemoCollection, progress: Progress | None = Non
         conn.execute("set maintenance_work_mem = '256MB'")
         conn.execute(
             sql.SQL("create index {} on {} using hnsw (vec {}) with (m = 16, ef_construction = 64)").format(
-                sql.Identifier(f"ix_{ops}_hnsw_m16_efc64_demo{c.seed}"), table, sql.SQL(ops))
+                sql.Identifier(f"ix_{ops}_hnsw_m16_efc64_demo{c.seed}"), table, sql.Identifier(ops))
         )
         conn.execute(
             sql.SQL("create index {} on {} using gin (metadata jsonb_path_ops)").format(

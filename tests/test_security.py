@@ -1,0 +1,368 @@
+"""Security review as tests: read-only cannot write, passwords never leak, SQL is composed safely,
+exposed config files warn.
+
+Read-only has two layers and both are tested: vecdash refuses writes before touching the database
+(`PodClient.run(..., write=True)` -> ReadOnlyError, CLI exit 2), and every session is opened with
+`default_transaction_read_only=on`, so the server refuses DDL/DML sent through a vecdash session
+even if a code path forgot to ask. (Maintenance commands such as VACUUM/ANALYZE/REINDEX and an
+explicit `BEGIN READ WRITE` are not covered by that server setting; vecdash never sends them in
+read-only mode - for a hard guarantee, connect as a role without write privileges. See README.)
+"""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from vecdash.config import Config, PodConfig, Settings
+from vecdash.db.pods import PodClient
+from vecdash.embedded import free_port
+from vecdash.errors import ReadOnlyError
+
+from .conftest import TEST_PASSWORD
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "vecdash"
+
+
+def vecdash_cli(*args: str, env: dict | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "vecdash", *args], capture_output=True, text=True, timeout=timeout,
+                          env=env)
+
+
+def write_config(path: Path, pods: list[tuple[str, str, str]], mode: int = 0o600, **settings) -> Path:
+    lines = ["pods:"]
+    for n, r, d in pods:
+        lines += [f"  - name: {n}", f"    role: {r}", f"    dsn: {d}"]
+    base = {"connect_timeout_s": 1, "statement_timeout_ms": 2000}
+    base.update(settings)
+    lines += ["settings:"] + [f"  {k}: {str(v).lower() if isinstance(v, bool) else v}" for k, v in base.items()]
+    path.write_text("\n".join(lines) + "\n")
+    path.chmod(mode)
+    return path
+
+
+# --- read-only: vecdash refuses before the database, the server refuses anyway ----------------------
+
+
+def test_write_refused_before_touching_the_database():
+    """Read-only + write=True fails with ReadOnlyError even when the pod does not exist at all."""
+    nowhere = f"postgresql://postgres:{TEST_PASSWORD}@127.0.0.1:{free_port()}/postgres"
+    cfg = Config(pods=(PodConfig(name="p", dsn=nowhere),), settings=Settings(read_only=True, connect_timeout_s=1))
+
+    async def go():
+        client = PodClient(cfg)
+        touched = []
+
+        async def write(conn):
+            touched.append(conn)
+
+        try:
+            with pytest.raises(ReadOnlyError) as info:
+                await client.run("p", write, write=True, what="create index")
+        finally:
+            await client.close()
+        assert touched == [] and "read-only" in str(info.value) and "create index" in str(info.value)
+
+    asyncio.run(go())
+
+
+SERVER_REFUSES = [
+    "create table {t}_new (i int)",
+    "create temp table {t}_tmp (i int)",
+    "insert into {t} values (1)",
+    "update {t} set i = 2",
+    "delete from {t}",
+    "truncate {t}",
+    "drop table {t}",
+    "alter table {t} add column j int",
+    "create index on {t} (i)",
+    "comment on table {t} is 'x'",
+    "grant select on {t} to public",
+    "create schema {t}_s",
+    "create extension if not exists hstore",
+    "create server {t}_srv foreign data wrapper postgres_fdw",
+    "create role {t}_role",
+    "select nextval('{t}_seq')",
+    "do $$ begin insert into {t} values (3); end $$",
+    "set default_transaction_read_only = off; insert into {t} values (4)",
+    "copy {t} from program 'true'",
+]
+
+
+@pytest.fixture(scope="module")
+def ro_target(estate):
+    import uuid
+
+    t = f"ro_{uuid.uuid4().hex[:8]}"
+    estate.sql("vectors-b", f"create extension if not exists postgres_fdw; create table public.{t} (i int); "
+                            f"insert into public.{t} values (42); create sequence public.{t}_seq")
+    return t
+
+
+@pytest.mark.parametrize("statement", SERVER_REFUSES, ids=[s.split(" {")[0][:28] for s in SERVER_REFUSES])
+def test_server_refuses_writes_sent_through_a_read_only_session(estate, ro_target, statement):
+    """Asked directly, bypassing vecdash's own check (no write=True): the server says no."""
+    client = PodClient(estate.config(names=["vectors-b"], read_only=True))
+    text = statement.format(t=ro_target)
+
+    async def go():
+        try:
+            with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+                await client.run("vectors-b", lambda c: c.execute(text))
+        finally:
+            await client.close()
+
+    asyncio.run(go())
+    # nothing changed
+    assert estate.sql("vectors-b", f"select array_agg(i) from public.{ro_target}") == [([42],)]
+    cols = estate.sql("vectors-b", "select count(*) from information_schema.columns where table_name = %s", (ro_target,))
+    assert cols == [(1,)]
+    others = estate.sql("vectors-b", "select relname from pg_class where starts_with(relname, %s) and relname <> all(%s) "
+                                     "union all select nspname from pg_namespace where starts_with(nspname, %s) "
+                                     "union all select rolname from pg_roles where starts_with(rolname, %s) "
+                                     "union all select srvname from pg_foreign_server where starts_with(srvname, %s)",
+                        (ro_target, [ro_target, f"{ro_target}_seq"], ro_target, ro_target, ro_target))
+    assert others == [], others
+    assert estate.sql("vectors-b", "select count(*) from pg_extension where extname = 'hstore'") == [(0,)]
+    assert estate.sql("vectors-b", "select last_value, is_called from " + f"public.{ro_target}_seq") == [(1, False)]
+
+
+def test_read_only_cli_status_reports_sessions_read_only(estate, tmp_path):
+    path = write_config(tmp_path / "c.yaml", [("vectors-b", "secondary", estate.dsn("vectors-b"))])
+    res = vecdash_cli("--read-only", "status", "--json", "--config", str(path))
+    assert res.returncode == 0, res.stderr
+    assert [p["read_only"] for p in json.loads(res.stdout)["pods"]] == [True]
+    # the config setting alone does it too
+    path = write_config(tmp_path / "ro.yaml", [("vectors-b", "secondary", estate.dsn("vectors-b"))], read_only=True)
+    res = vecdash_cli("status", "--json", "--config", str(path))
+    assert [p["read_only"] for p in json.loads(res.stdout)["pods"]] == [True]
+    res = vecdash_cli("status", "--json", "--config", str(write_config(tmp_path / "rw.yaml",
+                      [("vectors-b", "secondary", estate.dsn("vectors-b"))])))
+    assert [p["read_only"] for p in json.loads(res.stdout)["pods"]] == [False]
+
+
+def test_vecdash_never_reenables_writes_in_its_own_sql():
+    """The server-side read-only default can be overridden by a session; vecdash's code never does it."""
+    offenders = []
+    for path in PACKAGE.rglob("*.py"):
+        text = path.read_text().lower()
+        for needle in ("read write", "default_transaction_read_only = off", "default_transaction_read_only=off",
+                       "transaction_read_only to off", "set session characteristics"):
+            if needle in text:
+                offenders.append(f"{path.relative_to(ROOT)}: {needle!r}")
+    assert offenders == []
+
+
+# --- passwords never leak ----------------------------------------------------------------------------
+
+
+def _leak_check(outputs: dict[str, str]) -> None:
+    leaks = [where for where, text in outputs.items() if TEST_PASSWORD in (text or "")]
+    assert leaks == [], f"password visible in: {leaks}"
+
+
+def test_cli_outputs_never_show_the_password(estate, tmp_path):
+    up = [("primary", "primary", estate.dsn("primary")), ("vectors-a", "secondary", estate.dsn("vectors-a"))]
+    refused = f"postgresql://postgres:{TEST_PASSWORD}@127.0.0.1:{free_port()}/postgres"
+    wrong_user = estate.dsn("vectors-b").replace("postgres:", "nobody:", 1)
+    conninfo = f"host=127.0.0.1 port={free_port()} user=postgres password={TEST_PASSWORD} dbname=postgres"
+    configs = {
+        "all up": write_config(tmp_path / "up.yaml", up),
+        "refused": write_config(tmp_path / "refused.yaml", up + [("gone", "secondary", refused)]),
+        "auth failure": write_config(tmp_path / "auth.yaml", [("x", "secondary", wrong_user)]),
+        "conninfo refused": write_config(tmp_path / "ci.yaml", [("x", "secondary", f"'{conninfo}'")]),
+        "bad dsn": write_config(tmp_path / "bad.yaml", [("x", "secondary", f"'password={TEST_PASSWORD} host'")]),
+        "typo key": write_config(tmp_path / "typo.yaml", [("x", "secondary", f"'hots=h password={TEST_PASSWORD}'")]),
+        "group readable": write_config(tmp_path / "exposed.yaml", up, mode=0o644),
+    }
+    outputs = {}
+    codes = {}
+    for label, path in configs.items():
+        for args in (["status", "--json"], ["status"], ["--read-only", "status"]):
+            res = vecdash_cli(*args, "--config", str(path))
+            outputs[f"{label} {' '.join(args)} stdout"] = res.stdout
+            outputs[f"{label} {' '.join(args)} stderr"] = res.stderr
+            codes[label] = res.returncode
+            assert "Traceback" not in res.stderr, (label, res.stderr)
+    _leak_check(outputs)
+    # the cases really happened (a test that greps empty output proves nothing)
+    assert codes == {"all up": 0, "refused": 1, "auth failure": 1, "conninfo refused": 1, "bad dsn": 2,
+                     "typo key": 2, "group readable": 0}
+    assert "password authentication failed" in outputs["auth failure status stdout"]
+    assert "refused" in outputs["conninfo refused status stdout"].lower()
+    assert "readable by group/others" in outputs["group readable status stderr"]
+
+
+def test_snapshot_and_text_artifacts_under_tests_never_hold_the_password():
+    """SVG snapshots (pytest-textual-snapshot) and any other saved output committed under tests/."""
+    checked = []
+    for path in (ROOT / "tests").rglob("*"):
+        if path.is_file() and path.suffix not in {".py", ".pyc"}:
+            text = path.read_text(errors="replace")
+            assert TEST_PASSWORD not in text, path
+            checked.append(path)
+    # the secret itself is defined in exactly one source file
+    holders = [p.name for p in (ROOT / "tests").rglob("*.py") if TEST_PASSWORD in p.read_text()]
+    assert holders == ["conftest.py"]
+
+
+def test_error_texts_mask_the_password():
+    from vecdash.db.connect import describe_error
+
+    pod = PodConfig(name="p", dsn=f"postgresql://postgres:{TEST_PASSWORD}@127.0.0.1:1/db")
+    # an error message that echoes the DSN (as some drivers do) is masked on the way out
+    msg = describe_error(RuntimeError(f"could not parse {pod.dsn}"), pod)
+    assert TEST_PASSWORD not in msg and "********" in msg
+    msg = describe_error(RuntimeError(f"bad value {TEST_PASSWORD!r} somewhere"), pod)
+    assert TEST_PASSWORD not in msg
+
+
+# --- SQL is composed only with psycopg.sql and parameters --------------------------------------------
+
+SQL_SINKS = {"execute", "executemany", "copy", "stream", "SQL"}
+
+
+def _dynamic_string(node: ast.AST, assigned: dict[str, list[ast.AST]], depth: int = 0) -> str | None:
+    """Why `node` builds a string from runtime values (f-string, % or str.format), else None.
+
+    Follows plain names to their assignments in the same function or module, and `+` to its
+    operands. Concatenating code constants (`ACTIONS[action] + " {}"`) is not flagged.
+    """
+    if depth > 5:
+        return None
+    if isinstance(node, ast.JoinedStr) and any(isinstance(v, ast.FormattedValue) for v in node.values):
+        return "f-string"
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mod):
+        if isinstance(node.left, ast.Constant) and isinstance(node.left.value, str) or _dynamic_string(
+                node.left, assigned, depth + 1):
+            return "% formatting"
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        for s in (node.left, node.right):
+            why = _dynamic_string(s, assigned, depth + 1)
+            if why:
+                return why
+    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "format"
+            and isinstance(node.func.value, ast.Constant) and isinstance(node.func.value.value, str)):
+        return "str.format"
+    if isinstance(node, ast.Name):
+        for value in assigned.get(node.id, []):
+            why = _dynamic_string(value, assigned, depth + 1)
+            if why:
+                return f"{why} (via {node.id})"
+    return None
+
+
+def _assignments(scope: ast.AST) -> dict[str, list[ast.AST]]:
+    out: dict[str, list[ast.AST]] = {}
+    for node in ast.walk(scope):
+        if isinstance(node, ast.Assign):
+            for target in node.targets:
+                if isinstance(target, ast.Name):
+                    out.setdefault(target.id, []).append(node.value)
+        elif isinstance(node, (ast.AnnAssign, ast.AugAssign)) and isinstance(node.target, ast.Name) and node.value:
+            out.setdefault(node.target.id, []).append(
+                node.value if isinstance(node, ast.AnnAssign) else ast.BinOp(node.target, node.op, node.value))
+    return out
+
+
+EXEMPT = "# sql-ok:"  # followed by why the formatted text cannot carry runtime data
+
+
+def unsafe_sql_calls(source: str, filename: str = "<src>") -> list[str]:
+    tree = ast.parse(source, filename)
+    lines = source.splitlines()
+    module_assigned = {k: v for k, v in _assignments(tree).items()}
+    findings = []
+    scopes = [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))]
+    seen: set[int] = set()
+    for scope in scopes + [tree]:
+        local = dict(module_assigned)
+        if scope is not tree:
+            local.update(_assignments(scope))
+        for node in ast.walk(scope):
+            if id(node) in seen or not isinstance(node, ast.Call) or not node.args:
+                continue
+            name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", None)
+            if name not in SQL_SINKS:
+                continue
+            seen.add(id(node))
+            why = _dynamic_string(node.args[0], local)
+            line = lines[node.lineno - 1] if node.lineno <= len(lines) else ""
+            if why and EXEMPT in line and line.split(EXEMPT, 1)[1].strip():
+                continue
+            if why:
+                findings.append(f"{filename}:{node.lineno}: {name}() gets SQL built by {why}")
+    return findings
+
+
+BAD_SNIPPETS = [
+    "def f(c, t):\n    c.execute(f'select {t}')  # sql-ok:\n",
+    "def f(c, t):\n    c.execute(f'select * from {t}')\n",
+    "def f(c, t):\n    c.execute('select * from %s' % t)\n",
+    "def f(c, t):\n    c.execute('select * from {}'.format(t))\n",
+    "def f(c, t):\n    q = f'drop table {t}'\n    c.execute(q)\n",
+    "async def f(c, t):\n    await c.execute('select * from ' + f'{t}')\n",
+    "def f(c, t):\n    q = 'select 1'\n    q += ' from %s' % t\n    c.execute(q)\n",
+    "from psycopg import sql\ndef f(t):\n    return sql.SQL(f'select {t}')\n",
+    "def f(cur, t):\n    with cur.copy(f'copy {t} from stdin'):\n        pass\n",
+]
+GOOD_SNIPPETS = [
+    "def f(c, n):\n    c.execute(f'select {n}')  # sql-ok: n is an int from range()\n",
+    "from psycopg import sql\ndef f(c, t, v):\n    c.execute(sql.SQL('select * from {} where id = %s').format(sql.Identifier(t)), (v,))\n",
+    "Q = 'select 1'\ndef f(c):\n    c.execute(Q)\n",
+    "def f(c):\n    c.execute(f'select 1')\n",
+    "def f(c, v):\n    c.execute('select %s::int', (v,))\n",
+]
+
+
+@pytest.mark.parametrize("src", BAD_SNIPPETS)
+def test_sql_scanner_catches_unsafe_composition(src):
+    assert unsafe_sql_calls(src), src
+
+
+@pytest.mark.parametrize("src", GOOD_SNIPPETS)
+def test_sql_scanner_accepts_psycopg_sql_and_parameters(src):
+    assert unsafe_sql_calls(src) == [], src
+
+
+def test_no_sql_built_from_runtime_values_anywhere_in_vecdash():
+    files = sorted(PACKAGE.rglob("*.py"))
+    assert len(files) > 10
+    findings = []
+    for path in files:
+        findings += unsafe_sql_calls(path.read_text(), str(path.relative_to(ROOT)))
+    assert findings == [], "\n".join(findings)
+
+
+# --- exposed config files warn, as .pgpass does ------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode,password_in_file,warns", [
+    (0o644, True, True), (0o640, True, True), (0o604, True, True), (0o600, True, False), (0o400, True, False),
+    (0o644, False, False),
+])
+def test_exposed_config_with_password_warns_through_the_cli(estate, tmp_path, mode, password_in_file, warns):
+    import os
+
+    env = dict(os.environ)
+    if password_in_file:
+        dsn = estate.dsn("vectors-b")
+    else:  # the password comes from the environment: nothing secret in the file
+        env["VD_SEC_PW"] = TEST_PASSWORD
+        dsn = estate.dsn("vectors-b").replace(TEST_PASSWORD, "${VD_SEC_PW}")
+    path = write_config(tmp_path / "c.yaml", [("vectors-b", "secondary", dsn)], mode=mode)
+    res = vecdash_cli("status", "--config", str(path), env=env)
+    assert res.returncode == 0, res.stderr
+    warning = [line for line in res.stderr.splitlines() if "readable by group/others" in line]
+    assert bool(warning) == warns, res.stderr
+    if warns:
+        assert len(warning) == 1 and str(path) in warning[0] and "chmod 600" in warning[0]
+    assert TEST_PASSWORD not in res.stderr + res.stdout
