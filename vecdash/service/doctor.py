@@ -1,0 +1,291 @@
+"""The doctor: walk every wiring on the primary, report each problem with a plan that fixes it.
+
+Problems found: a server without `extensions 'vector'` (k-NN cannot ship), an unreachable server (with
+a fix when a configured pod of the same name moved), a missing user mapping, a foreign table whose
+remote table is gone (and the views reading it), a foreign table whose vector dimension drifted from
+the pod's, a foreign table never analyzed (filtered k-NN sorts on the primary), and collections
+without a vector index. Each probe is bounded like every other call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg import sql
+
+from vecdash.config import PodConfig
+from vecdash.db.connect import pod_secrets
+from vecdash.db.pods import PodClient
+from vecdash.errors import PodUnavailable
+from vecdash.model import Plan, PlanStep, Topology
+from vecdash.secrets import mask_text
+from vecdash.service import wiring
+from vecdash.service.catalog import snapshot
+from vecdash.service.wiring import PrimaryState, RemoteCollection, SecretStep, Target, _ident, _render, _step
+
+
+@dataclass
+class Finding:
+    kind: str  # no_vector_pushdown | unreachable_server | missing_user_mapping | remote_table_gone |
+    #            view_reads_dropped_table | dimension_drift | column_drift | not_analyzed | no_vector_index |
+    #            primary_down | no_primary
+    severity: str  # error | warning
+    subject: str
+    message: str
+    fix: Plan | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "severity": self.severity, "subject": self.subject,
+                "message": mask_text(self.message), "fix": self.fix.to_json() if self.fix else None}
+
+
+HNSW_OPCLASS = {"vector": "vector_cosine_ops", "halfvec": "halfvec_cosine_ops", "sparsevec": "sparsevec_cosine_ops",
+                "bit": "bit_hamming_ops"}
+
+
+async def diagnose(client: PodClient, topology: Topology | None = None) -> list[Finding]:
+    """Every problem of every wiring on the primary (plus unindexed collections), each with a fix plan."""
+    topology = topology or await snapshot(client)
+    findings: list[Finding] = []
+    primary_cfg = client.config.primary
+    if primary_cfg is None:
+        return [Finding("no_primary", "warning", "config", "no primary pod in the config: nothing is wired")] + \
+            _index_findings(client, topology)
+    pstat = topology.pod(primary_cfg.name)
+    if pstat is None or not pstat.up:
+        reason = pstat.error if pstat else "not read"
+        return [Finding("primary_down", "error", primary_cfg.name, f"the primary is unreachable: {reason}")] + \
+            _index_findings(client, topology)
+    state = await wiring.read_primary(client, primary_cfg)
+    targets = await _targets(client, topology)
+    secrets = [t.password for t in targets.values() if t.password]
+    for p in client.config.pods:
+        secrets += pod_secrets(p)
+    for server in state.fdw_servers():
+        findings += await _server_findings(client, primary_cfg, state, server, targets, secrets)
+    findings += _index_findings(client, topology)
+    return findings
+
+
+async def _targets(client: PodClient, topology: Topology) -> dict[str, Target]:
+    """How each reachable secondary pod is addressed (for matching servers to pods and for credentials)."""
+    pods = [p for p in client.config.secondaries if (topology.pod(p.name) and topology.pod(p.name).up)]
+
+    async def one(p: PodConfig) -> Target | None:
+        try:
+            return await wiring.read_target(client, p)
+        except (PodUnavailable, psycopg.Error):
+            return None
+
+    found = await asyncio.gather(*(one(p) for p in pods))
+    return {p.name: t for p, t in zip(pods, found) if t is not None}
+
+
+def _pod_for(server: dict[str, Any], targets: dict[str, Target], client: PodClient) -> tuple[str | None, bool]:
+    """(pod name, exact): the configured pod a server reaches; by address, else by name (the pod moved)."""
+    for name, t in targets.items():
+        if t.matches(server["options"]):
+            return name, True
+    for p in client.config.secondaries:
+        if wiring.pod_ident(p.name) == server["name"]:
+            return p.name, False
+    return None, False
+
+
+async def _server_findings(client: PodClient, primary: PodConfig, state: PrimaryState, server: dict[str, Any],
+                           targets: dict[str, Target], secrets: list[str]) -> list[Finding]:
+    out: list[Finding] = []
+    name, opts = server["name"], server["options"]
+    tables = state.tables_on(name)
+    pod, exact = _pod_for(server, targets, client)
+    target = targets.get(pod) if pod else None
+    exts = [e.strip() for e in opts.get("extensions", "").split(",") if e.strip()]
+    if "vector" not in exts:
+        verb = "set" if "extensions" in opts else "add"
+        q = sql.SQL("alter server {} options ({} extensions {})").format(
+            _ident(name), sql.SQL(verb), sql.Literal(",".join(exts + ["vector"])))
+        fix = Plan(title=f"let server {name} ship pgvector operators", pod=primary.name,
+                   steps=[_step("add extensions 'vector' to the server", q)])
+        out.append(Finding("no_vector_pushdown", "error", f"server {name}",
+                           f"server {name} lacks extensions 'vector': k-NN through its {len(tables)} foreign table(s) "
+                           f"fetches every row and sorts on the primary", fix))
+    if not tables:
+        return out
+    if not state.has_mapping(name):
+        fix = None
+        if target is not None:
+            fix = Plan(title=f"user mapping on {name}", pod=primary.name, steps=[_mapping_create(name, target)])
+        out.append(Finding("missing_user_mapping", "error", f"server {name}",
+                           f"no user mapping for role {state.current_user} (or PUBLIC) on server {name}: "
+                           f"every read through it fails" + ("" if fix else " (no configured pod reaches it: "
+                                                                                "create one by hand)"), fix))
+        return out
+    unreachable_reported = False
+    for ft in tables:
+        ftq = f"{ft['schema']}.{ft['name']}"
+        rschema, rname = wiring.ft_remote(ft)
+        error = await _probe(client, primary, ft, secrets)
+        if error is not None:
+            exc, text = error
+            if isinstance(exc, pg_errors.UndefinedTable) or "does not exist" in text and "relation" in text:
+                fix = Plan(title=f"remove the dangling wiring {ftq}", pod=primary.name,
+                           steps=wiring.drop_table_steps(state, ft))
+                out.append(Finding("remote_table_gone", "error", ftq,
+                                   f"{ftq} reads {rschema}.{rname} through {name}, which no longer exists on the pod", fix))
+                for v in state.readers(ft["schema"], ft["name"]):
+                    out.append(Finding("view_reads_dropped_table", "error", f"view {v['schema']}.{v['name']}",
+                                       f"view {v['schema']}.{v['name']} reads {ftq}, whose remote table is gone", fix))
+                continue
+            if isinstance(exc, PodUnavailable) or _is_connect_error(exc, text):
+                if not unreachable_reported:
+                    unreachable_reported = True
+                    out.append(_unreachable(primary, server, pod, exact, target, text))
+                continue
+            if isinstance(exc, pg_errors.UndefinedColumn):
+                out.append(Finding("column_drift", "error", ftq, f"{ftq} no longer matches {rschema}.{rname}: {text}; "
+                                   f"unwire and wire it again", None))
+                continue
+            if "dimensions" in text:
+                pass  # a vector of another size came back: the catalog comparison below explains it
+            else:
+                out.append(Finding("read_failed", "error", ftq, f"reading {ftq} fails: {text}", None))
+                continue
+        if target is not None:
+            try:
+                _, remote = await wiring.read_remote(client, client.pod(pod), rschema, rname)
+            except PodUnavailable:
+                remote = None
+            if remote is not None and remote.exists:
+                drift = wiring._drift(ft, remote)
+                if drift:
+                    out.append(_drift_finding(primary, state, ft, remote, drift))
+        if not ft.get("analyzed"):
+            fix = Plan(title=f"statistics for {ftq}", pod=primary.name,
+                       steps=[_step(f"analyze {ftq} (sampled on the pod)", sql.SQL("analyze {}").format(
+                           _ident(ft["schema"], ft["name"])), kind="analyze")])
+            out.append(Finding("not_analyzed", "warning", ftq,
+                               f"{ftq} was never analyzed: k-NN with a filter sorts every matching row on the primary",
+                               fix))
+    return out
+
+
+def _is_connect_error(exc: BaseException, text: str) -> bool:
+    state = getattr(exc, "sqlstate", None) or ""
+    return state.startswith("08") or "could not connect" in text or "connection to server" in text
+
+
+async def _probe(client: PodClient, primary: PodConfig, ft: dict[str, Any], secrets: list[str]):
+    """Read one row through the foreign table: None when it works, else (exception, masked first line)."""
+    vcol = wiring._vector_column(ft)
+
+    async def work(conn: psycopg.AsyncConnection) -> None:
+        col = sql.Identifier(vcol["name"]) if vcol else sql.SQL("1")
+        await conn.execute(sql.SQL("select {} from {} limit 1").format(col, _ident(ft["schema"], ft["name"])))
+
+    try:
+        await client.run(primary, work)
+        return None
+    except PodUnavailable as exc:
+        return exc, mask_text(exc.reason, secrets)
+    except psycopg.Error as exc:
+        lines = [l.strip() for l in str(exc).splitlines() if l.strip()]
+        text = " ".join(lines[:2]) if lines else type(exc).__name__
+        return exc, mask_text(text, secrets)
+
+
+def _unreachable(primary: PodConfig, server: dict[str, Any], pod: str | None, exact: bool, target: Target | None,
+                 text: str) -> Finding:
+    name = server["name"]
+    fix = None
+    if pod and not exact and target is not None:
+        opts = server["options"]
+        pairs = [(k, v) for k, v in target.server_options() if opts.get(k) != v]
+        if pairs:
+            q = sql.SQL("alter server {} options ({})").format(_ident(name), sql.SQL(", ").join(
+                sql.SQL("{} {} {}").format(sql.SQL("set" if k in opts else "add"), sql.SQL(k), sql.Literal(v))
+                for k, v in pairs))
+            fix = Plan(title=f"point server {name} at pod {pod}", pod=primary.name,
+                       steps=[_step(f"pod {pod} is now at {target.describe()}", q)])
+    hint = f" (pod {pod} is now at {target.describe()})" if fix else ""
+    return Finding("unreachable_server", "error", f"server {name}",
+                   f"server {name} is unreachable from the primary{hint}: {text}", fix)
+
+
+def _mapping_create(server: str, target: Target) -> PlanStep:
+    def render(secret: bool) -> sql.Composable:
+        return sql.SQL("create user mapping for current_user server {} options ({})").format(
+            _ident(server), wiring._options(wiring._mapping_pairs(target, secret)))
+
+    return SecretStep(purpose=f"user mapping on {server} (user {target.user})", sql=render(True),
+                      preview=_render(render(False)), secrets=[target.password] if target.password else [])
+
+
+def _drift_finding(primary: PodConfig, state: PrimaryState, ft: dict[str, Any], remote: RemoteCollection,
+                   drift: str) -> Finding:
+    """Fix: drop the views reading it, retype the drifted columns, recreate the views as they were."""
+    ftq = f"{ft['schema']}.{ft['name']}"
+    readers = state.readers(ft["schema"], ft["name"])
+    vs = state.extensions.get("vector") or remote.vector_schema or "public"
+    steps = [_step(f"drop view {v['schema']}.{v['name']} (recreated below)",
+                   sql.SQL("drop {} {}").format(sql.SQL("materialized view" if v["materialized"] else "view"),
+                                                _ident(v["schema"], v["name"]))) for v in readers]
+    remote_cols = {c["name"]: c for c in remote.columns}
+    fixable = True
+    for col in ft["columns"]:
+        rc = remote_cols.get(col["options"].get("column_name", col["name"]))
+        if rc is None:
+            fixable = False
+            continue
+        if rc["from_vector"] and (rc["typname"] != col["typname"] or rc["typmod"] != col["typmod"]):
+            typ = wiring._local_type(rc, vs)
+            steps.append(_step(f"{ftq}.{col['name']} becomes {rc['type'].split('.')[-1]} like on the pod",
+                               sql.SQL("alter foreign table {} alter column {} type {}").format(
+                                   _ident(ft["schema"], ft["name"]), sql.Identifier(col["name"]), typ)))
+    for v in reversed(readers):
+        body = v["definition"].strip().rstrip(";")
+        kind = "materialized view" if v["materialized"] else "view"
+        steps.append(_step(f"recreate {kind} {v['schema']}.{v['name']} as it was (grants on it must be given again)",
+                           sql.Composed([sql.SQL("create {} {} as\n").format(sql.SQL(kind), _ident(v["schema"], v["name"])),
+                                         sql.SQL(body)])))
+    fix = Plan(title=f"bring {ftq} in line with the pod", pod=primary.name, steps=steps) if fixable else None
+    return Finding("dimension_drift", "error", ftq, f"{ftq} drifted from the pod: {drift}", fix)
+
+
+def _index_findings(client: PodClient, topology: Topology) -> list[Finding]:
+    out = []
+    for p in topology.pods:
+        for c in p.collections:
+            if c.kind == "foreign" or c.measures_indexed():
+                continue
+            rows = f"~{c.rows_estimate:,} rows" if c.rows_estimate is not None else "rows unknown"
+            fix = None
+            opclass = HNSW_OPCLASS.get(c.type)
+            if opclass and c.dimension and c.kind in ("table", "matview"):
+                q = sql.SQL("create index concurrently on {} using hnsw ({} {})").format(
+                    _ident(c.schema, c.name), sql.Identifier(c.column), sql.SQL(opclass))
+                fix = Plan(title=f"vector index for {c.qualified} on {p.name}", pod=p.name, transactional=False,
+                           steps=[_step(f"HNSW ({opclass.split('_')[1]}) index on {c.column}, built without "
+                                        f"blocking writes", q, kind="index")])
+            out.append(Finding("no_vector_index", "warning", f"{p.name}:{c.qualified}",
+                               f"{c.qualified} on {p.name} ({rows}) has no vector index: every k-NN query scans it", fix))
+    return out
+
+
+async def apply_fixes(client: PodClient, findings: list[Finding]) -> list[tuple[Finding, str | None]]:
+    """Apply every distinct fix plan once, each in its own transaction; (finding, error or None) per plan."""
+    done: list[tuple[Finding, str | None]] = []
+    seen: set[int] = set()
+    for f in findings:
+        if f.fix is None or id(f.fix) in seen:
+            continue
+        seen.add(id(f.fix))
+        try:
+            await wiring.apply_plan(client, f.fix)
+            done.append((f, None))
+        except wiring.ApplyError as exc:
+            done.append((f, str(exc)))
+    return done
