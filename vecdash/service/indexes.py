@@ -128,12 +128,24 @@ async def _drop_leftover(client: PodClient, pod: str, schema: str, name: str) ->
         return True
 
 
-async def _cancel_pid(client: PodClient, pod: str, pid: int) -> bool:
+async def cancel_backend(client: PodClient, pod: str, pid: int) -> bool:
+    """pg_cancel_backend(pid): the build fails with QueryCanceled and its builder cleans up."""
     async def work(conn: psycopg.AsyncConnection) -> bool:
         cur = await conn.execute("select pg_cancel_backend(%s)", (pid,))
         return bool((await cur.fetchone())[0])
 
     return await client.run(pod, work, timeout=5.0, write=True, what="cancelling an index build")
+
+
+async def row_count(client: PodClient, pod: str, f: CollectionFacts) -> int:
+    """reltuples when the table was ever analyzed, else count(*) (stored back into `f`)."""
+    if f.rows_estimate < 0:
+        async def count(conn):
+            cur = await conn.execute(sql.SQL("select count(*) from {}").format(sql.Identifier(f.schema, f.name)))
+            return (await cur.fetchone())[0]
+
+        f.rows_estimate = int(await client.run(pod, count, timeout=max(30.0, client.config.settings.call_timeout_s)))
+    return f.rows_estimate
 
 
 def plan_build_index(f: CollectionFacts, pod: str, *, method: str, measure: str, m: int, ef_construction: int,
@@ -191,14 +203,7 @@ async def build_index(
     if client.read_only:
         raise ReadOnlyError(what)
     f = await require(client, pod, collection, schema)
-    rows = f.rows_estimate
-    if rows < 0:
-        async def count(conn):
-            cur = await conn.execute(sql.SQL("select count(*) from {}").format(sql.Identifier(schema, collection)))
-            return (await cur.fetchone())[0]
-
-        rows = await client.run(pod, count, timeout=max(30.0, client.config.settings.call_timeout_s))
-        f.rows_estimate = rows
+    rows = await row_count(client, pod, f)
     plan, name, params = plan_build_index(f, pod, method=method, measure=measure, m=m, ef_construction=ef_construction,
                                           lists=lists, concurrently=concurrently)
     if parallel_workers is not None and not 0 <= parallel_workers <= 1024:
@@ -306,7 +311,7 @@ async def _stop_build(client: PodClient, pod: str, pid: int, task: asyncio.Futur
                       concurrently: bool) -> None:
     """Cancel the backend, wait for the statement to end, drop what a concurrent build left."""
     try:
-        await _cancel_pid(client, pod, pid)
+        await cancel_backend(client, pod, pid)
     except Exception:
         pass
     try:
@@ -354,7 +359,7 @@ async def cancel_build(client: PodClient, pod: str, *, pid: int | None = None, c
         raise IndexBuildError(f"no index build running on pod {pod} for {what}")
     out = []
     for b in builds:
-        await _cancel_pid(client, pod, b["pid"])
+        await cancel_backend(client, pod, b["pid"])
     deadline = time.monotonic() + wait_s
     pids = {b["pid"] for b in builds}
     while time.monotonic() < deadline:

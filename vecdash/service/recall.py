@@ -145,7 +145,8 @@ async def sweep(
     ix = candidates[0]
     setting = SETTINGS[ix.method]
     if values is None:
-        values = HNSW_VALUES if ix.method == "hnsw" else [v for v in IVFFLAT_VALUES if v <= ix.params.get("lists", 1)] or [1]
+        lists = int(ix.params.get("lists", 1))
+        values = HNSW_VALUES if ix.method == "hnsw" else [v for v in IVFFLAT_VALUES if v < lists] + [lists]
     values = sorted(set(int(v) for v in values))
     limit_hi = 1000 if ix.method == "hnsw" else 32768
     if not values or values[0] < 1 or values[-1] > limit_hi:

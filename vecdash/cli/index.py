@@ -1,0 +1,158 @@
+"""`vecdash index build|list|drop|cancel|fix`: vector index work with a live progress bar."""
+
+from __future__ import annotations
+
+import argparse
+
+from vecdash.cli.context import client_from_args
+from vecdash.cli.output import human_bytes, print_json, table
+from vecdash.cli.progress import StderrBar
+from vecdash.errors import ReadOnlyError
+from vecdash.service import indexes as ix
+from vecdash.service.collections import require
+from vecdash.service.plan_runner import execute_plan
+
+ORDER = 42
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("index", parents=[common], help="build, list, drop, cancel or fix vector indexes")
+    isub = p.add_subparsers(dest="index_command", metavar="ACTION", required=True)
+    b = isub.add_parser("build", parents=[common], help="build an HNSW or IVFFlat index (CONCURRENTLY by default)")
+    b.add_argument("pod")
+    b.add_argument("collection")
+    b.add_argument("--method", choices=ix.METHODS, default="hnsw")
+    b.add_argument("--measure", choices=list(ix.MEASURE_OPS), default="cosine")
+    b.add_argument("--m", type=int, default=16, help="HNSW: links per node (default 16)")
+    b.add_argument("--ef-construction", type=int, default=64, help="HNSW: build candidate list (default 64)")
+    b.add_argument("--lists", type=int, help="IVFFlat: lists (default rows/1000, sqrt(rows) above 1M rows)")
+    b.add_argument("--no-concurrently", dest="concurrently", action="store_false",
+                   help="plain CREATE INDEX (blocks writes, faster)")
+    b.add_argument("--maintenance-work-mem", metavar="SIZE", help="for this build's session, e.g. 2GB")
+    b.add_argument("--parallel-workers", type=int, metavar="N", help="max_parallel_maintenance_workers for this build")
+    b.add_argument("--dry-run", action="store_true", help="show the statement and memory estimate, build nothing")
+    b.add_argument("--quiet", action="store_true", help="no progress bar")
+    ls = isub.add_parser("list", parents=[common], help="vector indexes, invalid ones with fixes, running builds")
+    ls.add_argument("pod")
+    ls.add_argument("collection", nargs="?")
+    d = isub.add_parser("drop", parents=[common], help="drop an index (CONCURRENTLY)")
+    d.add_argument("pod")
+    d.add_argument("index")
+    d.add_argument("--apply", action="store_true", help="run the plan (default: only show it)")
+    c = isub.add_parser("cancel", parents=[common], help="cancel running builds (pg_cancel_backend), drop what they leave")
+    c.add_argument("pod")
+    c.add_argument("collection", nargs="?")
+    c.add_argument("--pid", type=int)
+    f = isub.add_parser("fix", parents=[common], help="drop or REINDEX CONCURRENTLY an invalid index")
+    f.add_argument("pod")
+    f.add_argument("index")
+    how = f.add_mutually_exclusive_group(required=True)
+    how.add_argument("--drop", action="store_true")
+    how.add_argument("--reindex", action="store_true")
+    f.add_argument("--apply", action="store_true", help="run the plan (default: only show it)")
+    for q in (b, ls, d, c, f):
+        q.add_argument("--schema", default="vecs")
+        q.add_argument("--json", action="store_true")
+    p.set_defaults(handler=run)
+
+
+async def run(args: argparse.Namespace) -> int:
+    client = client_from_args(args)
+    try:
+        return await globals()["_" + args.index_command](client, args)
+    finally:
+        await client.close()
+
+
+async def _build(client, args) -> int:
+    if args.dry_run:
+        f = await require(client, args.pod, args.collection, args.schema)
+        await ix.row_count(client, args.pod, f)
+        plan, name, params = ix.plan_build_index(f, args.pod, method=args.method, measure=args.measure, m=args.m,
+                                                 ef_construction=args.ef_construction, lists=args.lists,
+                                                 concurrently=args.concurrently)
+        est = ix.estimate_hnsw_memory(max(0, f.rows_estimate), f.dimension or 0, args.m) if args.method == "hnsw" else None
+        if args.json:
+            print_json({"plan": plan.to_json(), "index": name, "params": params, "rows_estimate": f.rows_estimate,
+                        "estimate_bytes": est})
+        else:
+            print(plan.preview_sql())
+            if est is not None:
+                print(f"-- estimated HNSW graph for ~{max(0, f.rows_estimate)} rows: {human_bytes(est)} of maintenance_work_mem")
+        return 0
+    bar = StderrBar(f"build {args.collection}", quiet=args.quiet)
+    try:
+        r = await ix.build_index(
+            client, args.pod, args.collection, schema=args.schema, method=args.method, measure=args.measure, m=args.m,
+            ef_construction=args.ef_construction, lists=args.lists, concurrently=args.concurrently,
+            maintenance_work_mem=args.maintenance_work_mem, parallel_workers=args.parallel_workers,
+            on_progress=lambda p: bar.update(p.fraction, p.label),
+            on_notice=bar.message,
+        )
+    finally:
+        bar.close()
+    if args.json:
+        print_json(r)
+    elif r.status == "built":
+        est = f", graph estimate {human_bytes(r.estimate_bytes)}" if r.estimate_bytes else ""
+        print(f"built {r.schema}.{r.index} on {r.pod} in {r.seconds:.1f} s: {human_bytes(r.index_bytes)}{est}, "
+              f"maintenance_work_mem {human_bytes(r.maintenance_work_mem_bytes)}")
+    else:
+        print(f"cancelled: the build of {r.index} on {r.pod} was cancelled; no invalid index left behind")
+    return 0 if r.status == "built" else 1
+
+
+async def _list(client, args) -> int:
+    infos = await ix.list_indexes(client, args.pod, args.collection, args.schema)
+    builds = await ix.running_builds(client, args.pod)
+    building = {(b["schema"], b["index"]) for b in builds}
+    fixes = {i.name: [p.to_json() for p in ix.fix_plans(i)] for i in infos
+             if not i.valid and (i.schema, i.name) not in building}
+    if args.json:
+        print_json({"indexes": infos, "running_builds": builds, "fixes": fixes})
+        return 0
+    rows = [[i.table, i.name, i.method, i.measure or "-", " ".join(f"{k}={v}" for k, v in i.params.items()),
+             human_bytes(i.bytes), ("valid" if i.valid else ("BUILDING" if (i.schema, i.name) in building else "INVALID")),
+             "yes" if i.vecs_recognised else "no"] for i in infos]
+    print(table(rows, ["COLLECTION", "INDEX", "METHOD", "MEASURE", "PARAMS", "SIZE", "STATE", "VECS"]))
+    for b in builds:
+        print(f"running: pid {b['pid']} {b['command']} {b['index']} on {b['schema']}.{b['table']}: {b['phase']} "
+              f"({b['blocks_done']}/{b['blocks_total']} blocks, {b['running_s'] or 0:.0f} s)")
+    for name in fixes:
+        print(f"invalid index {name}: fix with `vecdash index fix {args.pod} {name} --drop|--reindex --apply`")
+    return 0
+
+
+async def _drop(client, args) -> int:
+    plan = ix.plan_drop_index(args.pod, args.schema, args.index)
+    return await _maybe_apply(client, plan, args)
+
+
+async def _fix(client, args) -> int:
+    plan = ix.plan_drop_index(args.pod, args.schema, args.index) if args.drop else ix.plan_reindex(args.pod, args.schema, args.index)
+    return await _maybe_apply(client, plan, args)
+
+
+async def _maybe_apply(client, plan, args) -> int:
+    if args.apply:
+        if client.read_only:
+            raise ReadOnlyError(plan.title)
+        await execute_plan(client, plan)
+    if args.json:
+        print_json({"plan": plan.to_json(), "applied": bool(args.apply)})
+    else:
+        print(plan.preview_sql())
+        print("-- applied" if args.apply else "-- preview only: add --apply to run it")
+    return 0
+
+
+async def _cancel(client, args) -> int:
+    lines = await ix.cancel_build(client, args.pod, pid=args.pid, collection=args.collection, schema=args.schema)
+    if args.json:
+        print_json({"cancelled": lines})
+    else:
+        for line in lines:
+            print(line)
+    return 0
+
+

@@ -1,0 +1,38 @@
+"""`vecdash maintain analyze|vacuum POD COLLECTION`: with the server's report and before/after stats."""
+
+from __future__ import annotations
+
+import argparse
+
+from vecdash.cli.context import client_from_args
+from vecdash.cli.output import print_json
+from vecdash.service.maintenance import maintain
+
+ORDER = 44
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("maintain", parents=[common], help="ANALYZE or VACUUM a collection")
+    p.add_argument("action", choices=["analyze", "vacuum", "vacuum-analyze"])
+    p.add_argument("pod")
+    p.add_argument("collection")
+    p.add_argument("--schema", default="vecs")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=run)
+
+
+async def run(args: argparse.Namespace) -> int:
+    client = client_from_args(args)
+    try:
+        r = await maintain(client, args.pod, args.collection, action=args.action.replace("-", " "), schema=args.schema)
+    finally:
+        await client.close()
+    if args.json:
+        print_json(r)
+        return 0
+    print(f"{r.action} {r.schema}.{r.collection} on {r.pod}: {r.seconds * 1000:.0f} ms")
+    for m in r.messages:
+        print("  " + m.replace("\n", "\n  "))
+    for key in ("rows_estimate", "pages", "dead_tuples", "last_analyze", "last_vacuum"):
+        print(f"  {key}: {r.before.get(key)} -> {r.after.get(key)}")
+    return 0

@@ -1,0 +1,80 @@
+"""`vecdash recall POD COLLECTION`: recall@k and latency per ef_search/probes, a recommendation, a plan."""
+
+from __future__ import annotations
+
+import argparse
+
+from vecdash.cli.context import client_from_args
+from vecdash.cli.output import print_json, table
+from vecdash.cli.progress import StderrBar
+from vecdash.errors import ReadOnlyError, UserError
+from vecdash.service.plan_runner import execute_plan
+from vecdash.service.recall import plan_search_setting, sweep
+
+ORDER = 43
+
+
+def _values(text: str) -> list[int]:
+    try:
+        return [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"bad --values {text!r}: comma-separated integers, e.g. 10,20,40") from None
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("recall", parents=[common], help="sweep ef_search/probes: recall@k, latency, recommendation")
+    p.add_argument("pod")
+    p.add_argument("collection")
+    p.add_argument("--schema", default="vecs")
+    p.add_argument("--index", help="index to tune (default: the collection's first valid vector index)")
+    p.add_argument("--k", type=int, default=10)
+    p.add_argument("--samples", type=int, default=100, help="sample queries drawn from the collection")
+    p.add_argument("--values", type=_values, help="settings to try (default 10,20,40,80,160,320 for HNSW)")
+    p.add_argument("--target", type=float, default=0.95, help="recall to reach (default 0.95)")
+    p.add_argument("--scope", choices=["database", "role"], default="database", help="where to set the recommendation")
+    p.add_argument("--apply", action="store_true", help="apply ALTER DATABASE/ROLE ... SET for the recommendation")
+    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=run)
+
+
+def bar_chart(value: float, width: int = 20) -> str:
+    n = int(round(max(0.0, min(1.0, value)) * width))
+    return "#" * n + "." * (width - n)
+
+
+async def run(args: argparse.Namespace) -> int:
+    client = client_from_args(args)
+    bar = StderrBar(f"recall {args.collection}", quiet=args.quiet)
+    try:
+        s = await sweep(client, args.pod, args.collection, schema=args.schema, index=args.index, k=args.k,
+                        samples=args.samples, values=args.values, target=args.target,
+                        on_progress=lambda label, frac: bar.update(frac, label))
+        bar.close()
+        plan = None
+        if s.recommended is not None:
+            plan = await plan_search_setting(client, args.pod, s.setting, s.recommended, scope=args.scope)
+            if args.apply:
+                if client.read_only:
+                    raise ReadOnlyError(plan.title)
+                await execute_plan(client, plan)
+        elif args.apply:
+            raise UserError(f"no {s.setting} value reached recall {s.target}: nothing to apply (try larger --values)")
+    finally:
+        bar.close()
+        await client.close()
+    if args.json:
+        print_json({"sweep": s, "plan": plan.to_json() if plan else None, "applied": bool(args.apply and plan)})
+        return 0
+    print(f"{s.schema}.{s.collection} on {s.pod}: index {s.index} ({s.method}, {s.measure}), "
+          f"recall@{s.k} over {s.samples} sample queries")
+    rows = [[str(p.value), f"{p.recall:.3f}", bar_chart(p.recall), f"{p.median_ms:.2f}", f"{p.p90_ms:.2f}",
+             "<- recommended" if p.value == s.recommended else ""] for p in s.points]
+    print(table(rows, [s.setting.upper(), "RECALL", "CURVE", "MEDIAN MS", "P90 MS", ""]))
+    print(f"exact answers {s.exact_ms:.0f} ms (once), total {s.total_ms:.0f} ms")
+    if plan:
+        print(plan.preview_sql())
+        print("-- applied" if args.apply else "-- preview only: add --apply to run it")
+    else:
+        print(f"no value reached recall {s.target}: try larger --values or rebuild with higher m / ef_construction")
+    return 0

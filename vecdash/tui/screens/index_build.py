@@ -1,0 +1,219 @@
+"""Index build and recall-sweep modals: live build progress, NOTICE warnings, cancel; recall curve + apply.
+
+Self-contained: each screen gets the PodClient and the target injected and talks only to the
+services (vecdash.service.indexes / recall / plan_runner). Mount from the app with
+
+    self.push_screen(IndexBuildScreen(client, pod, "docs", method="hnsw", m=16), callback)
+    self.push_screen(RecallSweepScreen(client, pod, "docs", target=0.95))
+
+IndexBuildScreen dismisses with the BuildResult (or None when closed before a result);
+RecallSweepScreen dismisses with the Sweep (or None).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.markup import escape
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import DataTable, Log, ProgressBar, Sparkline, Static
+
+from vecdash.db.pods import PodClient
+from vecdash.errors import UserError
+from vecdash.model_indexes import BuildProgress, BuildResult, Sweep
+from vecdash.service import indexes as ix
+from vecdash.service.plan_runner import execute_plan
+from vecdash.service.recall import plan_search_setting, sweep
+
+
+def _size(n: int | None) -> str:
+    if n is None:
+        return "-"
+    f = float(n)
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if f < 1024 or unit == "TB":
+            return f"{f:.1f} {unit}"
+        f /= 1024
+    return f"{n} B"
+
+
+class IndexBuildScreen(ModalScreen[BuildResult | None]):
+    """Build an index with a live bar (pg_stat_progress_create_index), NOTICEs and cancel (c)."""
+
+    DEFAULT_CSS = """
+    IndexBuildScreen { align: center middle; }
+    IndexBuildScreen > Vertical { width: 90%; height: auto; max-height: 90%; border: thick $accent; padding: 0 1; background: $surface; }
+    IndexBuildScreen #build-notices { height: 8; }
+    IndexBuildScreen #build-progress { width: 100%; }
+    """
+    BINDINGS = [
+        Binding("c", "cancel_build", "cancel build"),
+        Binding("escape", "close", "close"),
+    ]
+
+    def __init__(self, client: PodClient, pod: str, collection: str, *, schema: str = "vecs", **build_options: Any):
+        super().__init__()
+        self.client = client
+        self.pod = pod
+        self.collection = collection
+        self.schema = schema
+        self.build_options = build_options
+        self.pid: int | None = None
+        self.phase = "starting"
+        self.result: BuildResult | None = None
+        self.error: str | None = None
+        self.notices: list[str] = []
+        self.cancel_requested = False
+
+    def compose(self) -> ComposeResult:
+        opts = ", ".join(f"{k}={v}" for k, v in self.build_options.items() if v is not None) or "defaults"
+        with Vertical():
+            yield Static(f"[b]Index build[/b] on {self.schema}.{self.collection} (pod {self.pod}): {opts}", id="build-title")
+            yield Static("", id="build-estimate")
+            yield ProgressBar(total=100, show_eta=False, id="build-progress")
+            yield Static("starting", id="build-phase")
+            yield Log(id="build-notices", highlight=False)
+            yield Static("c cancel build · esc close", id="build-help")
+
+    def on_mount(self) -> None:
+        if self.client.read_only:
+            self.error = "refused: vecdash is in read-only mode"
+            self.query_one("#build-phase", Static).update(f"[red]{escape(self.error)}[/red]")
+            return
+        self.run_build()
+
+    @work(exclusive=True, group="index-build")
+    async def run_build(self) -> None:
+        try:
+            result = await ix.build_index(self.client, self.pod, self.collection, schema=self.schema,
+                                          on_progress=self._on_progress, on_notice=self._on_notice, **self.build_options)
+        except UserError as exc:
+            self.error = str(exc)
+            self.query_one("#build-phase", Static).update(f"[red]{escape(self.error)}[/red]")
+            return
+        self.result = result
+        est = f" · graph estimate {_size(result.estimate_bytes)}" if result.estimate_bytes else ""
+        self.query_one("#build-estimate", Static).update(
+            f"maintenance_work_mem {_size(result.maintenance_work_mem_bytes)}{est} · {result.rows} rows")
+        if result.status == "built":
+            self.query_one("#build-phase", Static).update(
+                f"[green]built[/green] {result.index} in {result.seconds:.1f} s ({_size(result.index_bytes)})")
+        else:
+            self.query_one("#build-phase", Static).update(
+                f"[yellow]cancelled[/yellow]: {result.index} stopped; no invalid index left behind")
+
+    def _on_progress(self, p: BuildProgress) -> None:
+        self.pid = p.pid
+        self.phase = p.phase
+        self.query_one("#build-progress", ProgressBar).update(progress=round(p.fraction * 100, 1))
+        self.query_one("#build-phase", Static).update(f"{p.label} · pid {p.pid} · {p.elapsed_s:.0f} s")
+
+    def _on_notice(self, text: str) -> None:
+        self.notices.append(text)
+        self.query_one("#build-notices", Log).write_line(text)
+        if text.startswith("WARNING"):
+            self.notify(escape(text[:300]), title="index build", severity="warning", timeout=10)
+
+    async def action_cancel_build(self) -> None:
+        if self.result is not None or self.pid is None or self.cancel_requested:
+            return
+        self.cancel_requested = True
+        self.query_one("#build-notices", Log).write_line(f"cancelling pid {self.pid} (pg_cancel_backend) ...")
+        await ix.cancel_backend(self.client, self.pod, self.pid)
+
+    def action_close(self) -> None:
+        if self.result is None and self.error is None and self.pid is not None:
+            self.notify("a build is running: press c to cancel it first", severity="warning")
+            return
+        self.dismiss(self.result)
+
+
+class RecallSweepScreen(ModalScreen[Sweep | None]):
+    """Recall@k and latency per ef_search/probes as a curve and a table; `a` applies the recommendation."""
+
+    DEFAULT_CSS = """
+    RecallSweepScreen { align: center middle; }
+    RecallSweepScreen > Vertical { width: 90%; height: auto; max-height: 90%; border: thick $accent; padding: 0 1; background: $surface; }
+    RecallSweepScreen #recall-curve { height: 4; }
+    RecallSweepScreen #recall-table { height: auto; max-height: 12; }
+    """
+    BINDINGS = [
+        Binding("a", "apply", "apply recommendation"),
+        Binding("escape", "close", "close"),
+    ]
+
+    def __init__(self, client: PodClient, pod: str, collection: str, *, schema: str = "vecs", scope: str = "database",
+                 **sweep_options: Any):
+        super().__init__()
+        self.client = client
+        self.pod = pod
+        self.collection = collection
+        self.schema = schema
+        self.scope = scope
+        self.sweep_options = sweep_options
+        self.result: Sweep | None = None
+        self.plan = None
+        self.applied = False
+        self.error: str | None = None
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(f"[b]Recall sweep[/b] on {self.schema}.{self.collection} (pod {self.pod})", id="recall-title")
+            yield ProgressBar(total=100, show_eta=False, id="recall-progress")
+            yield Static("sampling queries", id="recall-status")
+            yield Sparkline([], summary_function=max, id="recall-curve")
+            yield DataTable(id="recall-table", cursor_type="row")
+            yield Static("", id="recall-plan")
+            yield Static("a apply recommendation · esc close", id="recall-help")
+
+    def on_mount(self) -> None:
+        self.query_one("#recall-table", DataTable).add_columns("setting", "recall", "curve", "median ms", "p90 ms", "")
+        self.run_sweep()
+
+    @work(exclusive=True, group="recall-sweep")
+    async def run_sweep(self) -> None:
+        def progress(label: str, fraction: float) -> None:
+            self.query_one("#recall-progress", ProgressBar).update(progress=round(fraction * 100, 1))
+            self.query_one("#recall-status", Static).update(label)
+
+        try:
+            s = await sweep(self.client, self.pod, self.collection, schema=self.schema, on_progress=progress,
+                            **self.sweep_options)
+            self.plan = (await plan_search_setting(self.client, self.pod, s.setting, s.recommended, scope=self.scope)
+                         if s.recommended is not None else None)
+        except UserError as exc:
+            self.error = str(exc)
+            self.query_one("#recall-status", Static).update(f"[red]{escape(self.error)}[/red]")
+            return
+        self.result = s
+        self.query_one("#recall-curve", Sparkline).data = [p.recall for p in s.points]
+        table = self.query_one("#recall-table", DataTable)
+        for p in s.points:
+            bar = "█" * int(round(p.recall * 20))
+            table.add_row(f"{s.setting}={p.value}", f"{p.recall:.3f}", bar, f"{p.median_ms:.2f}", f"{p.p90_ms:.2f}",
+                          "◀ recommended" if p.value == s.recommended else "")
+        rec = (f"smallest {s.setting} reaching recall {s.target}: [b]{s.recommended}[/b]" if s.recommended is not None
+               else f"no value reached recall {s.target}")
+        self.query_one("#recall-status", Static).update(
+            f"recall@{s.k}, {s.samples} queries, index {s.index} · exact answers {s.exact_ms:.0f} ms · {rec}")
+        if self.plan is not None:
+            note = " (read-only: cannot apply)" if self.client.read_only else " · press a to apply"
+            self.query_one("#recall-plan", Static).update(escape(self.plan.preview_sql()) + note)
+
+    async def action_apply(self) -> None:
+        if self.plan is None or self.applied:
+            return
+        try:
+            await execute_plan(self.client, self.plan)
+        except UserError as exc:
+            self.notify(escape(str(exc)), severity="error")
+            return
+        self.applied = True
+        self.query_one("#recall-plan", Static).update(escape(self.plan.preview_sql()) + "\n[green]applied[/green]")
+
+    def action_close(self) -> None:
+        self.dismiss(self.result)
