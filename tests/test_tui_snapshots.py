@@ -1,0 +1,124 @@
+"""Console snapshots on FIXED data: the demo estate's topology captured once (tests/fixtures), with
+latencies, timestamps and ports masked, and `live=False` so no database, timer or clock is involved.
+Update after a deliberate UI change with `pytest tests/test_tui_snapshots.py --snapshot-update` and
+look at the SVGs in tests/__snapshots__/ before committing them."""
+
+from __future__ import annotations
+
+from collections import deque
+
+from vecdash.model import Plan, PlanStep
+from vecdash.tui.app import VecdashApp
+from vecdash.tui.widgets.topology import Ref, TopologyTree
+
+from .tui_data import fixed_config, load_topology, topology_with_down_pod
+
+WIDE = (120, 40)
+SMALL = (80, 24)
+DOCS = Ref("collection", "vectors-a", "vecs", "docs")
+
+
+def console(*, read_only: bool = False, down: bool = False) -> VecdashApp:
+    topo = topology_with_down_pod() if down else load_topology()
+    return VecdashApp(fixed_config(read_only=read_only, with_down=down), topology=topo, live=False)
+
+
+def select(ref: Ref):
+    async def run_before(pilot) -> None:
+        assert pilot.app.query_one(TopologyTree).select_ref(ref), ref
+        await pilot.pause()
+
+    return run_before
+
+
+def wire_plan() -> Plan:
+    """A plan shaped like the wiring service's (two steps already satisfied, a masked password)."""
+    plan = Plan(title="wire vecs.images from pod vectors-b into primary", pod="primary")
+    plan.steps = [
+        PlanStep("postgres_fdw on the primary", "", "create extension if not exists postgres_fdw", satisfied=True),
+        PlanStep("pgvector on the primary", "", "create extension if not exists vector", satisfied=True),
+        PlanStep("server vectors_b for pod vectors-b with extensions 'vector'", "",
+                 "create server vectors_b foreign data wrapper postgres_fdw options (host '127.0.0.1', "
+                 "port '54003', dbname 'postgres', extensions 'vector')"),
+        PlanStep("user mapping for postgres on vectors_b", "",
+                 "create user mapping for current_user server vectors_b options (user 'postgres', password '********')"),
+        PlanStep("foreign table vectors_b.images", "",
+                 "create foreign table vectors_b.images (id character varying not null, vec vector(512) not null, "
+                 "metadata jsonb not null) server vectors_b options (schema_name 'vecs', table_name 'images')"),
+        PlanStep("view public.images", "", "create view public.images as select id, vec, metadata from vectors_b.images"),
+    ]
+    return plan
+
+
+def test_console_80x24(snap_compare):
+    assert snap_compare(console(), terminal_size=SMALL)
+
+
+def test_console_read_only_80x24(snap_compare):
+    """Banner and badge on; apply/unwire/index gone from the footer and the wiring buttons."""
+    assert snap_compare(console(read_only=True), terminal_size=SMALL, press=["2"])
+
+
+def test_stats_pane_collection(snap_compare):
+    """With a fixed history of 12 refreshes (rows growing, latency wobbling) for the sparklines."""
+
+    async def run_before(pilot) -> None:
+        app = pilot.app
+        app.rows_history[("vectors-a", "vecs", "docs")] = deque(float(18_000 + 200 * i) for i in range(12))
+        app.latency_history["vectors-a"] = deque([0.9, 1.1, 0.8, 1.4, 2.2, 1.0, 0.9, 0.9, 3.1, 1.2, 1.0, 0.9])
+        app.record_query_measure("vectors-a", "vecs", "docs", "l2")  # queried with l2: index serves cosine
+        await select(DOCS)(pilot)
+
+    assert snap_compare(console(), terminal_size=WIDE, run_before=run_before)
+
+
+def test_stats_pane_slow_server(snap_compare):
+    assert snap_compare(console(), terminal_size=WIDE, run_before=select(Ref("server", "primary", "", "legacy_b")))
+
+
+def test_down_pod(snap_compare):
+    assert snap_compare(console(down=True), terminal_size=WIDE, run_before=select(Ref("pod", "vectors-c")))
+
+
+def test_topology_filter(snap_compare):
+    assert snap_compare(console(), terminal_size=WIDE, press=["slash", "i", "m", "a", "g"])
+
+
+def test_wiring_pane_with_plan(snap_compare):
+    async def run_before(pilot) -> None:
+        app = pilot.app
+        await select(Ref("collection", "vectors-b", "vecs", "images"))(pilot)
+        app.action_pane("wiring")
+        from vecdash.tui.widgets.wiring import WiringPane
+
+        pane = app.query_one(WiringPane)
+        pane.suggest(Ref("collection", "vectors-b", "vecs", "images"), force=True)
+        pane._show_plan(wire_plan())
+        await pilot.pause()
+
+    assert snap_compare(console(), terminal_size=WIDE, run_before=run_before)
+
+
+def test_confirm_modal(snap_compare):
+    async def run_before(pilot) -> None:
+        from vecdash.tui.screens.confirm import ConfirmScreen
+
+        pilot.app.push_screen(ConfirmScreen(wire_plan()))
+        await pilot.pause()
+
+    assert snap_compare(console(), terminal_size=WIDE, run_before=run_before)
+
+
+def test_help_screen_read_only(snap_compare):
+    assert snap_compare(console(read_only=True), terminal_size=WIDE, press=["question_mark"])
+
+
+def test_workbench_pane_form(snap_compare):
+    async def run_before(pilot) -> None:
+        await select(DOCS)(pilot)
+        pilot.app.action_query()
+        await pilot.pause()
+        pilot.app.set_focus(None)
+        await pilot.pause()
+
+    assert snap_compare(console(), terminal_size=WIDE, run_before=run_before)

@@ -1,0 +1,112 @@
+"""What the Stats pane says about a collection, derived from one Topology (no I/O, no Textual).
+
+Warnings: no index, no index for the measure it is queried with, too many dimensions for a `vector`
+index, IVFFlat built on too few rows, invalid index. Exposure: which foreign tables and views on the
+primary read a collection, found by matching foreign-server host/port/dbname with the pods' DSNs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from psycopg import conninfo as pg_conninfo
+
+from vecdash.config import Config
+from vecdash.model import Collection, ForeignServer, ForeignTable, Topology, View
+
+# pgvector index limits by type (HNSW and IVFFlat share them)
+MAX_INDEX_DIMS = {"vector": 2000, "halfvec": 4000, "bit": 64000, "sparsevec": 1000}
+# IVFFlat: lists should be ~rows/1000 (up to 1M rows); fewer than ~lists*10 rows at build gives poor centroids.
+IVFFLAT_MIN_ROWS_PER_LIST = 10
+
+
+@dataclass(frozen=True)
+class Exposure:
+    foreign_table: str  # qualified name on the primary
+    server: str
+    views: tuple[str, ...]
+
+
+def _norm_host(host: str | None) -> str:
+    host = (host or "").strip()
+    return "127.0.0.1" if host in ("localhost", "::1", "") else host
+
+
+def pod_endpoints(config: Config) -> dict[tuple[str, str, str], str]:
+    """(host, port, dbname) -> pod name, from each pod's DSN (pods given by service name are skipped)."""
+    out: dict[tuple[str, str, str], str] = {}
+    for pod in config.pods:
+        if not pod.dsn:
+            continue
+        try:
+            params = pg_conninfo.conninfo_to_dict(pod.dsn)
+        except Exception:
+            continue
+        key = (_norm_host(str(params.get("host") or "")), str(params.get("port") or "5432"), str(params.get("dbname") or "postgres"))
+        out[key] = pod.name
+    return out
+
+
+def server_pod(server: ForeignServer, endpoints: dict[tuple[str, str, str], str]) -> str | None:
+    o = server.options
+    key = (_norm_host(o.get("host")), str(o.get("port") or "5432"), str(o.get("dbname") or "postgres"))
+    return endpoints.get(key)
+
+
+def exposures(c: Collection, topology: Topology, endpoints: dict[tuple[str, str, str], str]) -> list[Exposure]:
+    primary = topology.primary
+    if primary is None or not primary.up:
+        return []
+    servers = {s.name: server_pod(s, endpoints) for s in primary.foreign_servers}
+    out = []
+    for ft in primary.foreign_tables:
+        if servers.get(ft.server) == c.pod and (ft.remote_schema, ft.remote_table) == (c.schema, c.name):
+            views = tuple(v.qualified for v in primary.views if ft.qualified in v.reads)
+            out.append(Exposure(ft.qualified, ft.server, views))
+    return out
+
+
+def foreign_table_target(ft: ForeignTable, topology: Topology, endpoints) -> tuple[str | None, Collection | None]:
+    """The pod (and collection, when that pod is up) a foreign table on the primary reads."""
+    primary = topology.primary
+    server = next((s for s in (primary.foreign_servers if primary else []) if s.name == ft.server), None)
+    pod_name = server_pod(server, endpoints) if server else None
+    pod = topology.pod(pod_name) if pod_name else None
+    coll = pod.collection(ft.remote_schema, ft.remote_table) if pod else None
+    return pod_name, coll
+
+
+def view_targets(view: View, topology: Topology) -> list[ForeignTable]:
+    primary = topology.primary
+    return [ft for ft in (primary.foreign_tables if primary else []) if ft.qualified in view.reads]
+
+
+def collection_warnings(c: Collection, queried_measures: set[str] | None = None) -> list[str]:
+    """Plain-language warnings, most important first."""
+    warnings: list[str] = []
+    ann = [i for i in c.indexes if i.method in ("hnsw", "ivfflat")]
+    limit = MAX_INDEX_DIMS.get(c.type)
+    if c.dimension and limit and c.dimension > limit:
+        warnings.append(
+            f"{c.dimension} dimensions: {c.type} indexes stop at {limit}; store as halfvec or reduce dimensions"
+        )
+    if not ann:
+        warnings.append("no vector index: every search scans the whole table")
+    for i in ann:
+        if not i.valid:
+            warnings.append(f"index {i.name} is invalid (a failed concurrent build?): drop and rebuild it")
+    for measure in sorted(queried_measures or ()):  # only what this session actually queried with
+        if ann and measure not in c.measures_indexed():
+            served = ", ".join(sorted(c.measures_indexed())) or "none"
+            warnings.append(f"queried with {measure} but indexes serve {served}: {measure} queries scan")
+    for i in ann:
+        lists = i.params.get("lists")
+        if i.method == "ivfflat" and isinstance(lists, int) and c.rows_estimate is not None:
+            if c.rows_estimate < lists * IVFFLAT_MIN_ROWS_PER_LIST:
+                warnings.append(
+                    f"ivfflat {i.name}: {lists} lists on ~{c.rows_estimate} rows: rebuild with fewer lists "
+                    f"or after loading (aim for rows/1000)"
+                )
+    if c.rows_estimate is None:
+        warnings.append("never analyzed: row estimate unknown (run ANALYZE)")
+    return warnings

@@ -1,0 +1,1 @@
+"""The Textual console. Imports stay lazy: `vecdash.tui.app.run_console` pulls in Textual only when called."""

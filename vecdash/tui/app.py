@@ -1,0 +1,421 @@
+"""The vecdash console: a tree of the estate on the left, Stats | Wiring | Workbench tabs on the right.
+
+Data flow: a timer or `r` starts ONE refresh worker (group "refresh"); it awaits
+`service.catalog.snapshot`, which bounds every pod call, so a hung pod costs at most its timeout and
+the UI loop never waits on it. The resulting Topology is handed to every pane, and the next refresh
+is armed only when this one has finished: refreshes never stack.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import replace
+from functools import partial
+from pathlib import Path
+
+from textual import on, work
+from textual.app import App, ComposeResult
+from textual.binding import BindingsMap
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.containers import Horizontal, Vertical
+from textual.timer import Timer
+from textual.widgets import Footer, Input, LoadingIndicator, Static, TabbedContent, TabPane
+
+from vecdash.config import Config
+from vecdash.db.pods import PodClient
+from vecdash.model import Topology
+from vecdash.resources import stylesheets
+from vecdash.service.stats import pod_endpoints
+from vecdash.tui import actions as registry
+from vecdash.tui.services import Services
+from vecdash.tui.widgets.stats import StatsPane
+from vecdash.tui.widgets.topology import Ref, TopologyTree
+from vecdash.tui.widgets.wiring import WiringPane
+from vecdash.tui.widgets.workbench import WorkbenchPane
+
+HISTORY_POINTS = 60
+SPINNER_AFTER_S = 0.2
+PANES = ("stats", "wiring", "workbench")
+
+
+class VecdashCommands(Provider):
+    """The command palette's vecdash commands: the same registry as the keys, so read-only strips them too."""
+
+    def _commands(self) -> list[tuple[str, str, str]]:
+        app = self.app
+        out = []
+        for a in getattr(app, "console_actions", []):
+            if a.palette:
+                out.append((a.help, a.name, f"key: {a.key_display}"))
+        return out
+
+    async def discover(self) -> Hits:
+        for text, action, help_ in self._commands():
+            yield DiscoveryHit(text, partial(self.app.run_action, action), help=help_)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for text, action, help_ in self._commands():
+            score = matcher.match(text)
+            if score > 0:
+                yield Hit(score, matcher.highlight(text), partial(self.app.run_action, action), text=text, help=help_)
+
+
+class VecdashApp(App[int]):
+    TITLE = "vecdash"
+    CSS_PATH = [str(p) for p in stylesheets()]
+    COMMANDS = App.COMMANDS | {VecdashCommands}
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        demo: bool = False,
+        tour: bool = False,
+        topology: Topology | None = None,
+        live: bool = True,
+    ) -> None:
+        """`live=False` with a fixed `topology` never touches a database (snapshot tests, screenshots)."""
+        super().__init__()
+        self.config = config
+        self.demo = demo
+        self.start_tour = tour
+        self.live = live
+        self.started_read_only = config.settings.read_only
+        self.client = PodClient(config)
+        self.services = Services(self.client)
+        self.topology: Topology | None = topology
+        self.endpoints = pod_endpoints(config)
+        self.rows_history: dict[tuple, deque] = {}
+        self.latency_history: dict[str, deque] = {}
+        self.queried_measures: dict[tuple, set[str]] = {}
+        self.selected: Ref | None = None
+        self.refreshing = False
+        self._refresh_timer: Timer | None = None
+        self._spinner_timer: Timer | None = None
+        self.console_actions: list[registry.ConsoleAction] = []
+        self._install_bindings()
+        theme = config.settings.theme
+        if theme in self.available_themes:
+            self.theme = theme
+
+    # --- the action registry -> bindings --------------------------------------------------------
+
+    @property
+    def read_only(self) -> bool:
+        return self.client.read_only
+
+    def _install_bindings(self) -> None:
+        self.console_actions = registry.available(read_only=self.read_only, demo=self.demo)
+        bindings = self._merged_bindings.copy() if self._merged_bindings else BindingsMap()
+        self._bindings = bindings
+        for a in self.console_actions:
+            self.bind(a.key, a.name, description=a.description, show=a.footer, key_display=a.key_display)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if self.read_only and registry.is_dangerous(action):
+            return False
+        return True
+
+    # --- layout ----------------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="title-bar"):
+            yield Static(self._title_text(), id="title")
+            yield LoadingIndicator(id="refresh-spinner")
+            yield Static("READ-ONLY", id="read-only-badge")
+        yield Static("READ-ONLY: nothing can be changed; sessions are read-only on the server too.", id="read-only-banner")
+        with Horizontal(id="main"):
+            with Vertical(id="left"):
+                yield Input(placeholder="filter… (esc clears)", id="tree-filter", compact=True)
+                yield TopologyTree(id="tree")
+            with TabbedContent(id="panes", initial="stats"):
+                with TabPane("Stats", id="stats"):
+                    yield StatsPane(id="stats-pane")
+                with TabPane("Wiring", id="wiring"):
+                    yield WiringPane(self.services, id="wiring-pane")
+                with TabPane("Workbench", id="workbench"):
+                    yield WorkbenchPane(self.services, id="workbench-pane")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#refresh-spinner").display = False
+        self.query_one("#tree-filter").display = False
+        self._show_read_only()
+        self.query_one(TopologyTree).focus()
+        if self.topology is not None:
+            self._apply_topology(self.topology, record=False)
+        if self.live:
+            self.refresh_now()
+        else:
+            self.query_one(StatsPane).show(self.topology, None, endpoints=self.endpoints)
+        if self.start_tour:
+            self.call_after_refresh(self.action_tour)
+
+    async def on_unmount(self) -> None:
+        await self.client.close()
+
+    def _show_read_only(self) -> None:
+        ro = self.read_only
+        self.query_one("#read-only-banner").display = ro
+        self.query_one("#read-only-badge").display = ro
+        self.set_class(ro, "-read-only")
+        for pane in (self.query_one(WiringPane), self.query_one(WorkbenchPane)):
+            pane.set_read_only(ro)
+
+    def _title_text(self) -> str:
+        where = "demo" if self.demo else Path(self.config.path or "estate").stem
+        parts = [f"vecdash · {where} · {len(self.config.pods)} pods"]
+        topo = self.topology
+        if topo is not None:
+            down = [p.name for p in topo.pods if not p.up]
+            if down:
+                parts.append(f"DOWN: {', '.join(down)}")
+            parts.append(f"{topo.taken_at.strftime('%H:%M:%S')} UTC, {topo.elapsed_ms:.0f} ms")
+        else:
+            parts.append("connecting…")
+        return " · ".join(parts)
+
+    # --- refresh ---------------------------------------------------------------------------------
+
+    def refresh_now(self) -> None:
+        if not self.live:
+            return
+        if self.refreshing:
+            self.notify("a refresh is already running", timeout=2)
+            return
+        if self._refresh_timer is not None:
+            self._refresh_timer.stop()
+            self._refresh_timer = None
+        self.refreshing = True
+        self._spinner_timer = self.set_timer(SPINNER_AFTER_S, self._show_spinner)
+        self._refresh_worker()
+
+    def _show_spinner(self) -> None:
+        if self.refreshing:
+            self.query_one("#refresh-spinner").display = True
+            if self.topology is None:
+                self.query_one(TopologyTree).loading = True
+
+    @work(exclusive=True, group="refresh", exit_on_error=False)
+    async def _refresh_worker(self) -> None:
+        try:
+            topo = await self.services.snapshot()
+        except Exception as exc:  # never kill the console over a refresh; say it and retry later
+            self.notify(f"refresh failed: {exc}", severity="error", timeout=6)
+        else:
+            self._apply_topology(topo)
+        finally:
+            self.refreshing = False
+            if self._spinner_timer is not None:
+                self._spinner_timer.stop()
+            self.query_one("#refresh-spinner").display = False
+            self.query_one(TopologyTree).loading = False
+            self._refresh_timer = self.set_timer(max(0.5, self.config.settings.refresh_seconds), self.refresh_now)
+
+    def _apply_topology(self, topo: Topology, record: bool = True) -> None:
+        self.topology = topo
+        if record:
+            for pod in topo.pods:
+                lat = self.latency_history.setdefault(pod.name, deque(maxlen=HISTORY_POINTS))
+                lat.append(pod.latency_ms if pod.latency_ms is not None else 0.0)
+                for c in pod.collections:
+                    rows = self.rows_history.setdefault(c.key, deque(maxlen=HISTORY_POINTS))
+                    rows.append(float(c.rows_estimate or 0))
+        self.query_one("#title", Static).update(self._title_text())
+        self.query_one(TopologyTree).show(topo, self.endpoints)
+        self.query_one(WiringPane).show_topology(topo)
+        self.query_one(WorkbenchPane).show_topology(topo)
+        self._show_stats()
+
+    def _show_stats(self) -> None:
+        ref = self.selected
+        key = (ref.pod, ref.schema, ref.name) if ref and ref.kind == "collection" else None
+        self.query_one(StatsPane).show(
+            self.topology,
+            ref,
+            endpoints=self.endpoints,
+            rows_history=list(self.rows_history.get(key, ())) if key else None,
+            latency_history=list(self.latency_history.get(ref.pod, ())) if ref else None,
+            queried_measures=self.queried_measures.get(key) if key else None,
+        )
+
+    # --- selection -------------------------------------------------------------------------------
+
+    @on(TopologyTree.Selected)
+    def _selected(self, event: TopologyTree.Selected) -> None:
+        self.selected = event.ref
+        self._show_stats()
+        ref = event.ref
+        if ref is not None and ref.kind == "collection":
+            self.query_one(WiringPane).suggest(ref)
+            self.query_one(WorkbenchPane).suggest(ref)
+
+    def record_query_measure(self, pod: str, schema: str, name: str, measure: str) -> None:
+        self.queried_measures.setdefault((pod, schema, name), set()).add(measure)
+
+    # --- tree filter -----------------------------------------------------------------------------
+
+    def action_filter(self) -> None:
+        box = self.query_one("#tree-filter", Input)
+        box.display = True
+        box.focus()
+
+    @on(Input.Changed, "#tree-filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.query_one(TopologyTree).set_filter(event.value)
+
+    @on(Input.Submitted, "#tree-filter")
+    def _filter_done(self, event: Input.Submitted) -> None:
+        self.query_one(TopologyTree).focus()
+
+    def on_key(self, event) -> None:
+        box = self.query_one("#tree-filter", Input)
+        if event.key == "escape" and box.has_focus:
+            box.value = ""
+            box.display = False
+            self.query_one(TopologyTree).focus()
+            event.stop()
+
+    # --- actions (names come from vecdash.tui.actions) -------------------------------------------
+
+    def action_refresh(self) -> None:
+        self.refresh_now()
+
+    def action_pane(self, name: str) -> None:
+        if name in PANES:
+            self.query_one("#panes", TabbedContent).active = name
+
+    @property
+    def active_pane(self) -> str:
+        return self.query_one("#panes", TabbedContent).active
+
+    def _selected_collection(self) -> Ref | None:
+        ref = self.selected
+        return ref if ref is not None and ref.kind == "collection" else None
+
+    def action_wire(self) -> None:
+        self.action_pane("wiring")
+        pane = self.query_one(WiringPane)
+        ref = self._selected_collection()
+        if ref is not None:
+            pane.suggest(ref, force=True)
+        pane.plan()
+
+    def action_unwire(self) -> None:
+        self.action_pane("wiring")
+        pane = self.query_one(WiringPane)
+        ref = self._selected_collection()
+        if ref is not None:
+            pane.suggest(ref, force=True)
+        pane.plan(unwire=True)
+
+    def action_apply_plan(self) -> None:
+        if self.read_only:  # unreachable through keys/palette; kept as the last guard
+            self.notify("read-only: nothing can be applied", severity="warning")
+            return
+        self.action_pane("wiring")
+        self.query_one(WiringPane).apply()
+
+    def action_verify(self) -> None:
+        self.action_pane("wiring")
+        self.query_one(WiringPane).verify()
+
+    def action_doctor(self) -> None:
+        self.action_pane("wiring")
+        self.query_one(WiringPane).doctor(self.topology)
+
+    def action_show_fix(self) -> None:
+        self.action_pane("wiring")
+        self.query_one(WiringPane).show_fix()
+
+    def action_query(self) -> None:
+        self.action_pane("workbench")
+        pane = self.query_one(WorkbenchPane)
+        ref = self._selected_collection()
+        if ref is not None:
+            pane.suggest(ref, force=True)
+        pane.focus_form()
+
+    def action_run_query(self) -> None:
+        self.action_pane("workbench")
+        self.query_one(WorkbenchPane).run()
+
+    def action_build_index(self) -> None:
+        ref = self._selected_collection()
+        if ref is None:
+            self.notify("select a collection in the tree first", severity="warning")
+            return
+        try:
+            from vecdash.tui.screens import index_build
+        except ImportError:
+            self.notify("index building is not part of this build", severity="warning")
+            return
+        screen_cls = getattr(index_build, "IndexBuildScreen", None)
+        if screen_cls is None:
+            self.notify("index building is not part of this build", severity="warning")
+            return
+        self.push_screen(screen_cls(self.client, ref.pod, ref.name, schema=ref.schema))
+
+    def action_toggle_dark(self) -> None:
+        self.theme = "textual-light" if self.current_theme.dark else "textual-dark"
+        if self.topology is not None:
+            self.query_one(TopologyTree).show(self.topology)
+            self._show_stats()
+
+    async def action_read_only_view(self) -> None:
+        if self.started_read_only:
+            self.notify("started read-only (--read-only or config): stays read-only", severity="warning")
+            return
+        turn_on = not self.read_only
+        old = self.client
+        config = replace(self.config, settings=replace(self.config.settings, read_only=turn_on))
+        self.config = config
+        self.client = PodClient(config)
+        self.services.client = self.client
+        await old.close()
+        self._install_bindings()
+        self.refresh_bindings()
+        self._show_read_only()
+        self.notify("read-only: sessions reopen read-only" if turn_on else "read-write again", timeout=3)
+
+    def action_help(self) -> None:
+        from vecdash.tui.screens.help import HelpScreen
+
+        self.push_screen(HelpScreen(self.console_actions, read_only=self.read_only))
+
+    def action_tour(self) -> None:
+        from vecdash.tui.screens.tour import TourScreen
+
+        self.push_screen(TourScreen())
+
+    def show_tour_stop(self, stop) -> None:
+        self.action_pane(stop.pane)
+        if stop.select is not None:
+            tree = self.query_one(TopologyTree)
+            if tree.select_ref(stop.select):
+                self.selected = stop.select
+                self._show_stats()
+                if stop.select.kind == "collection":
+                    self.query_one(WorkbenchPane).suggest(stop.select, force=True)
+        if stop.extra.get("doctor"):
+            self.query_one(WiringPane).doctor(self.topology)
+        if "filters" in stop.extra:
+            self.query_one(WorkbenchPane).set_filters(stop.extra["filters"])
+        if stop.extra.get("recall"):
+            self.query_one(WorkbenchPane).set_recall(True)
+
+    def get_system_commands(self, screen) -> Iterable:
+        # keep Textual's theme/keys/screenshot commands; quit comes from our registry's binding
+        yield from super().get_system_commands(screen)
+
+
+def run_console(args: argparse.Namespace, demo: bool = False) -> int:
+    from vecdash.cli.context import config_from_args
+
+    config = config_from_args(args)
+    app = VecdashApp(config, demo=demo, tour=bool(getattr(args, "tour", False)))
+    app.run()
+    return app.return_code or 0

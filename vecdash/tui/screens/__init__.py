@@ -1,0 +1,1 @@
+"""Modal screens: confirm (before any change), help, tour (demo walkthrough)."""

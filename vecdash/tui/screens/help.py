@@ -1,0 +1,58 @@
+"""The help screen (`?`): every key the console offers right now, straight from the action registry."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Label, Static
+
+from vecdash.tui.actions import ConsoleAction
+
+PANES = (
+    ("Topology", "left, always visible: pods, schemas, collections; the primary's wiring. / filters."),
+    ("Stats", "the selected object: sizes, indexes, exposure, warnings, history sparklines."),
+    ("Wiring", "plan / apply / verify / unwire an FDW wiring into the primary; doctor findings."),
+    ("Workbench", "vector, filter (JSON), measure, route, knobs; ctrl+r runs; history re-runs."),
+)
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,q,question_mark", "close", "close")]
+
+    def __init__(self, actions: list[ConsoleAction], *, read_only: bool) -> None:
+        super().__init__()
+        self.actions = actions
+        self.read_only = read_only
+
+    def compose(self) -> ComposeResult:
+        keys = Table.grid(padding=(0, 2))
+        keys.add_column(no_wrap=True)
+        keys.add_column()
+        for a in self.actions:
+            keys.add_row(", ".join(_key(k) for k in a.key.split(",")), a.help)
+        keys.add_row("tab / shift+tab", "move between the tree and the pane widgets")
+        keys.add_row("ctrl+p", "command palette: every command above, searchable")
+        panes = Table.grid(padding=(0, 2))
+        panes.add_column(no_wrap=True)
+        panes.add_column()
+        for name, note in PANES:
+            panes.add_row(name, note)
+        with Vertical(id="help-box"):
+            yield Label("vecdash keys", id="help-title")
+            if self.read_only:
+                yield Label("READ-ONLY: actions that change a database are not available.", id="help-read-only")
+            with VerticalScroll(id="help-body"):
+                yield Static(keys, id="help-keys")
+                yield Label("Panes", classes="help-heading")
+                yield Static(panes, id="help-panes")
+            yield Label("esc closes", id="help-hint")
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+def _key(k: str) -> str:
+    return {"question_mark": "?", "slash": "/"}.get(k, k)

@@ -1,0 +1,1 @@
+"""One module per pane: topology (left tree), stats, wiring, workbench."""

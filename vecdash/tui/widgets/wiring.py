@@ -1,0 +1,294 @@
+"""Wiring editor: pick a secondary pod and collection, a view name and exposed metadata fields; see the
+plan (masked SQL, satisfied steps marked), apply it behind a confirmation, verify pushdown. Doctor
+findings are listed with their fix plans; unwire goes the same way.
+
+Every service call runs in a worker of this pane (group "wiring"); the pane only renders results.
+"""
+
+from __future__ import annotations
+
+from rich.syntax import Syntax
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.containers import Horizontal, VerticalScroll
+from textual.widgets import Button, Input, Label, LoadingIndicator, OptionList, Select, Static
+from textual.widgets.option_list import Option
+
+from vecdash.errors import PodUnavailable, UserError
+from vecdash.model import Plan, Topology
+from vecdash.secrets import mask_text
+from vecdash.tui.busy import Busy
+from vecdash.tui.widgets.topology import Ref
+
+def describe_error(exc: BaseException) -> str:
+    if isinstance(exc, (UserError, PodUnavailable)):
+        return mask_text(str(exc))
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return mask_text(f"{type(exc).__name__}: {first}")
+
+
+class WiringPane(VerticalScroll):
+    COMPONENT_CLASSES = {"wiring--ok", "wiring--warn", "wiring--error", "wiring--dim"}
+
+    def __init__(self, services, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.services = services
+        self.topology: Topology | None = None
+        self.plan_shown: Plan | None = None
+        self.findings: list = []
+        self.last_verification = None
+        self._read_only = False
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(classes="form-row"):
+            yield Label("pod", classes="form-label")
+            yield Select([], prompt="secondary pod", id="wire-pod", compact=True)
+        with Horizontal(classes="form-row"):
+            yield Label("collection", classes="form-label")
+            yield Select([], prompt="collection", id="wire-collection", compact=True)
+        with Horizontal(classes="form-row"):
+            yield Label("view", classes="form-label")
+            yield Input(placeholder="public.<collection> (default)", id="wire-view", compact=True)
+        with Horizontal(classes="form-row"):
+            yield Label("expose", classes="form-label")
+            yield Input(placeholder="url:text, year:int", id="wire-expose", compact=True)
+        with Horizontal(id="wire-buttons", classes="button-row"):
+            yield Button("Plan w", id="wire-plan", compact=True)
+            yield Button("Apply a", id="wire-apply", classes="dangerous", compact=True)
+            yield Button("Verify v", id="wire-verify", compact=True)
+            yield Button("Unwire u", id="wire-unwire", classes="dangerous", compact=True)
+            yield Button("Doctor d", id="wire-doctor", compact=True)
+        yield LoadingIndicator(id="wire-spinner", classes="spinner")
+        yield Static("Choose a pod and a collection, then Plan (w).", id="wire-status")
+        yield Static(id="wire-plan-view")
+        yield Static(id="wire-verify-view")
+        yield Label("Doctor findings (f: fix plan)", id="wire-findings-title")
+        yield OptionList(id="wire-findings")
+
+    def on_mount(self) -> None:
+        self.query_one("#wire-spinner").display = False
+        self.query_one("#wire-plan-view").display = False
+        self.query_one("#wire-verify-view").display = False
+        self.query_one("#wire-findings-title").display = False
+        self.query_one("#wire-findings").display = False
+
+    # --- state from the app ----------------------------------------------------------------------
+
+    def set_read_only(self, read_only: bool) -> None:
+        self._read_only = read_only
+        for b in self.query(".dangerous"):
+            b.display = not read_only
+
+    def show_topology(self, topo: Topology) -> None:
+        self.topology = topo
+        pods = [p.name for p in topo.pods if not p.is_primary]
+        select = self.query_one("#wire-pod", Select)
+        current = select.value
+        select.set_options([(p, p) for p in pods])
+        if current in pods:
+            select.value = current
+        self._fill_collections()
+
+    def _fill_collections(self) -> None:
+        pod_name = self.query_one("#wire-pod", Select).value
+        select = self.query_one("#wire-collection", Select)
+        current = select.value
+        pod = self.topology.pod(pod_name) if self.topology and isinstance(pod_name, str) else None
+        options = [(c.qualified, (c.schema, c.name)) for c in (pod.collections if pod else [])]
+        select.set_options(options)
+        if current in [v for _, v in options]:
+            select.value = current
+
+    @on(Select.Changed, "#wire-pod")
+    def _pod_changed(self, event: Select.Changed) -> None:
+        self._fill_collections()
+
+    def suggest(self, ref: Ref, force: bool = False) -> None:
+        """Preselect a collection chosen in the tree (only if the user has not picked one, unless forced)."""
+        if ref.kind != "collection" or self.topology is None:
+            return
+        pod = self.topology.pod(ref.pod)
+        if pod is None or pod.is_primary:
+            return
+        if not force and not self.query_one("#wire-collection", Select).is_blank():
+            return
+        self.query_one("#wire-pod", Select).value = ref.pod
+        self._fill_collections()
+        self.query_one("#wire-collection", Select).value = (ref.schema, ref.name)
+
+    def target(self) -> tuple[str, str, str]:
+        pod = self.query_one("#wire-pod", Select).value
+        coll = self.query_one("#wire-collection", Select).value
+        if not isinstance(pod, str) or not isinstance(coll, tuple):
+            raise UserError("wiring: choose a secondary pod and a collection first")
+        return pod, coll[0], coll[1]
+
+    # --- rendering -------------------------------------------------------------------------------
+
+    def _status(self, text: str, kind: str | None = None) -> None:
+        t = Text(text, self.get_component_rich_style(f"wiring--{kind}", partial=True) if kind else "")
+        self.query_one("#wire-status", Static).update(t)
+
+    def _show_plan(self, plan: Plan) -> None:
+        self.plan_shown = plan
+        view = self.query_one("#wire-plan-view", Static)
+        theme = "ansi_dark" if self.app.current_theme.dark else "ansi_light"
+        # preview_sql() is built from PlanStep.preview (masked); mask once more in case a note leaks.
+        view.update(Syntax(mask_text(plan.preview_sql()), "sql", theme=theme, word_wrap=True,
+                           background_color="default"))
+        view.display = True
+        if plan.is_noop:
+            self._status(f"{plan.title}: nothing to do, every step already holds", "ok")
+        else:
+            done = len(plan.steps) - len(plan.pending)
+            extra = f", {done} already done (marked skip)" if done else ""
+            self._status(f"{plan.title}: {len(plan.pending)} step(s) to apply on {plan.pod}{extra}"
+                         + ("" if self._read_only else "; a applies"), None)
+
+    def _show_verification(self, v) -> None:
+        self.last_verification = v
+        t = Text()
+        ok = self.get_component_rich_style("wiring--ok", partial=True)
+        bad = self.get_component_rich_style("wiring--error", partial=True)
+        dim = self.get_component_rich_style("wiring--dim", partial=True)
+        t.append("pushdown: ", dim)
+        t.append("YES" if v.pushdown else "NO", ok if v.pushdown else bad)
+        t.append(f"  {mask_text(v.reason)}\n")
+        if getattr(v, "view", None) or getattr(v, "foreign_table", None):
+            t.append(f"via {v.view or '-'} -> {v.foreign_table or '-'} (server {v.server or '-'})\n", dim)
+        if v.filter_pushdown is not None:
+            t.append("filter pushdown: ", dim)
+            t.append("yes" if v.filter_pushdown else "no", ok if v.filter_pushdown else bad)
+            t.append("\n")
+        for c in v.checks:
+            t.append("✔ " if c.ok else "✖ ", ok if c.ok else bad)
+            t.append(f"{c.name}", None)
+            t.append(f"  {mask_text(c.detail)}\n", dim)
+        if v.remote_sql:
+            t.append("Remote SQL: ", dim)
+            t.append(mask_text(v.remote_sql))
+        view = self.query_one("#wire-verify-view", Static)
+        view.update(t)
+        view.display = True
+
+    # --- actions (workers) -----------------------------------------------------------------------
+
+    def _options(self) -> dict:
+        view = self.query_one("#wire-view", Input).value.strip() or None
+        expose = self.services.parse_expose(self.query_one("#wire-expose", Input).value)
+        return {"view": view, "expose": expose}
+
+    @work(exclusive=True, group="wiring", exit_on_error=False)
+    async def plan(self, unwire: bool = False) -> None:
+        try:
+            pod, schema, name = self.target()
+            opts = self._options()
+            with Busy(self.query_one("#wire-spinner")):
+                if unwire:
+                    plan = await self.services.plan_unwire(pod, name, schema=schema)
+                else:
+                    plan = await self.services.plan_wire(pod, name, schema=schema, **opts)
+        except Exception as exc:
+            self._status(describe_error(exc), "error")
+            return
+        self._show_plan(plan)
+
+    @work(exclusive=True, group="wiring", exit_on_error=False)
+    async def apply(self) -> None:
+        from vecdash.tui.screens.confirm import ConfirmScreen
+
+        plan = self.plan_shown
+        if plan is None:
+            self._status("nothing to apply: make a plan first (w, or f on a doctor finding)", "warn")
+            return
+        if plan.is_noop:
+            self._status("nothing to apply: every step already holds", "ok")
+            return
+        if self._read_only or self.services.read_only:
+            self._status("read-only: refused", "error")
+            return
+        yes = await self.app.push_screen_wait(ConfirmScreen(plan))
+        if not yes:
+            self._status("cancelled: nothing changed", "warn")
+            return
+        try:
+            with Busy(self.query_one("#wire-spinner")):
+                await self.services.apply_plan(plan)
+        except Exception as exc:
+            self._status(f"not applied (rolled back): {describe_error(exc)}", "error")
+            return
+        self._status(f"applied: {plan.title}", "ok")
+        self.plan_shown = None
+        refresh = getattr(self.app, "refresh_now", None)
+        if refresh:
+            refresh()
+        if "unwire" not in plan.title.lower():
+            self.verify()
+
+    @work(exclusive=True, group="wiring-verify", exit_on_error=False)
+    async def verify(self) -> None:
+        try:
+            pod, schema, name = self.target()
+            with Busy(self.query_one("#wire-spinner")):
+                v = await self.services.verify(pod, name, schema=schema)
+        except Exception as exc:
+            self._status(f"verify: {describe_error(exc)}", "error")
+            return
+        self._show_verification(v)
+
+    @work(exclusive=True, group="wiring-doctor", exit_on_error=False)
+    async def doctor(self, topology: Topology | None = None) -> None:
+        try:
+            with Busy(self.query_one("#wire-spinner")):
+                findings = await self.services.diagnose(topology)
+        except Exception as exc:
+            self._status(f"doctor: {describe_error(exc)}", "error")
+            return
+        self.findings = list(findings)
+        box = self.query_one("#wire-findings", OptionList)
+        box.clear_options()
+        for f in self.findings:
+            mark = "✖" if f.severity == "error" else "⚠"
+            fix = "" if f.fix is None else "  [fix]"
+            box.add_option(Option(f"{mark} {f.subject}: {mask_text(f.message)}{fix}"))
+        if not self.findings:
+            box.add_option(Option("✔ no problems found", disabled=True))
+        box.display = True
+        self.query_one("#wire-findings-title").display = True
+        if self.findings:
+            box.highlighted = 0
+        self._status(f"doctor: {len(self.findings)} finding(s)", "warn" if self.findings else "ok")
+
+    def show_fix(self) -> None:
+        box = self.query_one("#wire-findings", OptionList)
+        idx = box.highlighted
+        if not self.findings or idx is None or idx >= len(self.findings):
+            self._status("run the doctor (d) and pick a finding first", "warn")
+            return
+        fix = self.findings[idx].fix
+        if fix is None:
+            self._status("this finding has no automatic fix", "warn")
+            return
+        self._show_plan(fix)
+
+    @on(OptionList.OptionSelected, "#wire-findings")
+    def _finding_chosen(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        self.show_fix()
+
+    @on(Button.Pressed)
+    def _button(self, event: Button.Pressed) -> None:
+        event.stop()
+        bid = event.button.id
+        if bid == "wire-plan":
+            self.plan()
+        elif bid == "wire-apply":
+            self.app.run_action("apply_plan")
+        elif bid == "wire-verify":
+            self.verify()
+        elif bid == "wire-unwire":
+            self.plan(unwire=True)
+        elif bid == "wire-doctor":
+            topo = getattr(self.app, "topology", None)
+            self.doctor(topo)

@@ -1,0 +1,326 @@
+"""Query workbench: collection, vector (random / like id / JSON), filter (JSON, validated as you type),
+measure, limit, route and knobs; ctrl+r runs. Results table, timings, rows vs limit, recall@k and the
+plan (with Remote SQL) on request; every query of the session is kept and can be re-run.
+
+The form builds a `QuerySpec`; `service.query.run_query` runs it in a worker of this pane.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.containers import Horizontal, VerticalScroll
+from textual.widgets import Button, Checkbox, DataTable, Input, Label, LoadingIndicator, OptionList, Select, Static
+from textual.widgets.option_list import Option
+
+from vecdash.errors import UserError
+from vecdash.model import Topology
+from vecdash.secrets import mask_text
+from vecdash.tui.busy import Busy
+from vecdash.tui.format import ms
+from vecdash.tui.widgets.topology import Ref
+from vecdash.tui.widgets.wiring import describe_error
+
+MEASURES = ("cosine", "l2", "ip", "l1", "hamming", "jaccard")
+DEFAULT_ROUTES = ("direct", "fdw")
+ITERATIVE = ("off", "strict_order", "relaxed_order")
+METADATA_COLUMNS = 4
+CELL_WIDTH = 24
+
+
+@dataclass
+class HistoryEntry:
+    spec: object
+    summary: str
+
+
+def parse_vector(text: str) -> list[float]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UserError(f"vector: not JSON at column {exc.colno}: {exc.msg}") from None
+    if not isinstance(value, list) or not value or not all(isinstance(x, (int, float)) for x in value):
+        raise UserError("vector: expected a JSON list of numbers, e.g. [0.1, 0.2, 0.3]")
+    return [float(x) for x in value]
+
+
+def parse_filters(text: str, validate=None) -> dict | None:
+    """'' -> None; JSON object -> dict, checked by the query service's validator when it exists."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UserError(f"filter: not JSON at column {exc.colno}: {exc.msg}") from None
+    if not isinstance(value, dict):
+        raise UserError("filter: expected a JSON object, e.g. {\"year\": {\"$gte\": 2020}}")
+    if validate is not None:
+        validate(value)
+    return value
+
+
+def _int_or_none(text: str, name: str) -> int | None:
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise UserError(f"{name}: expected a whole number, got {text!r}") from None
+    if value <= 0:
+        raise UserError(f"{name}: must be positive, got {value}")
+    return value
+
+
+def _cell(value) -> str:
+    s = value if isinstance(value, str) else json.dumps(value, default=str)
+    return s if len(s) <= CELL_WIDTH else s[: CELL_WIDTH - 1] + "…"
+
+
+class WorkbenchPane(VerticalScroll):
+    COMPONENT_CLASSES = {"workbench--ok", "workbench--warn", "workbench--error", "workbench--dim"}
+
+    def __init__(self, services, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.services = services
+        self.topology: Topology | None = None
+        self.history: list[HistoryEntry] = []
+        self.last_result = None
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(classes="form-row"):
+            yield Label("collection", classes="form-label")
+            yield Select([], prompt="pod: schema.collection", id="wb-collection", compact=True)
+        with Horizontal(classes="form-row"):
+            yield Label("vector", classes="form-label")
+            yield Select([(m, m) for m in ("random", "like id", "json")], value="random", allow_blank=False,
+                         id="wb-vector-mode", classes="narrow", compact=True)
+            yield Input(placeholder="id, or [0.1, 0.2, …]", id="wb-vector", compact=True)
+        with Horizontal(classes="form-row"):
+            yield Label("filter", classes="form-label")
+            yield Input(placeholder='{"year": {"$gte": 2020}}', id="wb-filter", compact=True)
+        yield Label("", id="wb-filter-error")
+        with Horizontal(classes="form-row"):
+            yield Label("measure", classes="form-label")
+            yield Select([(m, m) for m in MEASURES], value="cosine", allow_blank=False, id="wb-measure", classes="narrow", compact=True)
+            yield Label("limit", classes="form-label-short")
+            yield Input("10", id="wb-limit", compact=True, classes="tiny")
+            yield Label("route", classes="form-label-short")
+            yield Select([(r, r) for r in self._routes()], value=self._routes()[0], allow_blank=False,
+                         id="wb-route", classes="narrow", compact=True)
+        with Horizontal(classes="form-row"):
+            yield Label("knobs", classes="form-label")
+            yield Input(placeholder="ef_search", id="wb-ef", compact=True, classes="tiny")
+            yield Input(placeholder="probes", id="wb-probes", compact=True, classes="tiny")
+            yield Select([(i, i) for i in ITERATIVE], value="off", allow_blank=False, id="wb-iterative", classes="narrow", compact=True)
+        with Horizontal(classes="form-row"):
+            yield Label("", classes="form-label")
+            yield Checkbox("exact", id="wb-exact", compact=True)
+            yield Checkbox("recall", id="wb-recall", compact=True)
+            yield Checkbox("plan", id="wb-explain", compact=True)
+            yield Button("Run ctrl+r", id="wb-run", compact=True)
+        yield LoadingIndicator(id="wb-spinner", classes="spinner")
+        yield Static("Pick a collection and press ctrl+r.", id="wb-status")
+        yield DataTable(id="wb-results", zebra_stripes=True, cursor_type="row")
+        yield Static(id="wb-plan")
+        yield Label("History (enter re-runs)", id="wb-history-title")
+        yield OptionList(id="wb-history")
+
+    def on_mount(self) -> None:
+        for sel in ("#wb-spinner", "#wb-results", "#wb-plan", "#wb-history-title", "#wb-history", "#wb-filter-error"):
+            self.query_one(sel).display = False
+
+    def _routes(self) -> tuple[str, ...]:
+        try:
+            mod = self.services.query_module()
+        except Exception:
+            return DEFAULT_ROUTES
+        routes = getattr(mod, "ROUTES", None)
+        return tuple(routes) if routes else DEFAULT_ROUTES
+
+    # --- state from the app ----------------------------------------------------------------------
+
+    def set_read_only(self, read_only: bool) -> None:
+        pass  # queries only read; sessions are read-only on the server anyway
+
+    def show_topology(self, topo: Topology) -> None:
+        self.topology = topo
+        select = self.query_one("#wb-collection", Select)
+        current = select.value
+        options = [(f"{c.pod}: {c.qualified}", (c.pod, c.schema, c.name))
+                   for p in topo.pods if p.up for c in p.collections]
+        select.set_options(options)
+        if current in [v for _, v in options]:
+            select.value = current
+
+    def suggest(self, ref: Ref, force: bool = False) -> None:
+        if ref.kind != "collection":
+            return
+        select = self.query_one("#wb-collection", Select)
+        if not force and not select.is_blank():
+            return
+        value = (ref.pod, ref.schema, ref.name)
+        if any(v == value for _, v in select._options):
+            select.value = value
+
+    def focus_form(self) -> None:
+        self.query_one("#wb-filter", Input).focus()
+
+    def set_filters(self, text: str) -> None:
+        self.query_one("#wb-filter", Input).value = text
+
+    def set_recall(self, on_: bool) -> None:
+        self.query_one("#wb-recall", Checkbox).value = on_
+
+    # --- form -> spec ----------------------------------------------------------------------------
+
+    def _validator(self):
+        try:
+            return getattr(self.services.filters_module(), "validate", None)
+        except Exception:
+            return None
+
+    @on(Input.Changed, "#wb-filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        err = self.query_one("#wb-filter-error", Label)
+        try:
+            parse_filters(event.value, self._validator())
+        except Exception as exc:
+            err.update(Text(f"✖ {mask_text(str(exc))}", self.get_component_rich_style("workbench--error", partial=True)))
+            err.display = True
+            event.input.add_class("-invalid-filter")
+        else:
+            err.display = False
+            event.input.remove_class("-invalid-filter")
+
+    def build_spec(self):
+        query = self.services.query_module()
+        target = self.query_one("#wb-collection", Select).value
+        if not isinstance(target, tuple):
+            raise UserError("workbench: choose a collection first")
+        pod, schema, name = target
+        mode = self.query_one("#wb-vector-mode", Select).value
+        vtext = self.query_one("#wb-vector", Input).value.strip()
+        kw: dict = {}
+        if mode == "json":
+            kw["vector"] = parse_vector(vtext)
+        elif mode == "like id":
+            if not vtext:
+                raise UserError("vector: type the id of a row to search like it")
+            kw["like_id"] = vtext
+        else:
+            kw["random"] = True
+        limit = _int_or_none(self.query_one("#wb-limit", Input).value, "limit") or 10
+        iterative = self.query_one("#wb-iterative", Select).value
+        return query.QuerySpec(
+            pod=pod,
+            collection=name,
+            schema=schema,
+            limit=limit,
+            filters=parse_filters(self.query_one("#wb-filter", Input).value, self._validator()),
+            measure=self.query_one("#wb-measure", Select).value,
+            route=self.query_one("#wb-route", Select).value,
+            ef_search=_int_or_none(self.query_one("#wb-ef", Input).value, "ef_search"),
+            probes=_int_or_none(self.query_one("#wb-probes", Input).value, "probes"),
+            iterative=None if iterative == "off" else iterative,
+            exact=self.query_one("#wb-exact", Checkbox).value,
+            recall=self.query_one("#wb-recall", Checkbox).value,
+            explain=self.query_one("#wb-explain", Checkbox).value,
+            **kw,
+        )
+
+    # --- running ---------------------------------------------------------------------------------
+
+    def _status(self, text: str | Text, kind: str | None = None) -> None:
+        if isinstance(text, str):
+            text = Text(text, self.get_component_rich_style(f"workbench--{kind}", partial=True) if kind else "")
+        self.query_one("#wb-status", Static).update(text)
+
+    def run(self, spec=None) -> None:
+        if spec is None:
+            try:
+                spec = self.build_spec()
+            except Exception as exc:
+                self._status(describe_error(exc), "error")
+                return
+        self._run(spec)
+
+    @work(exclusive=True, group="query", exit_on_error=False)
+    async def _run(self, spec) -> None:
+        self._status(f"running on {spec.pod} ({spec.route})…", "dim")
+        try:
+            with Busy(self.query_one("#wb-spinner")):
+                result = await self.services.run_query(spec, getattr(self.app, "topology", None))
+        except Exception as exc:
+            self._status(describe_error(exc), "error")
+            return
+        self.show_result(result)
+        record = getattr(self.app, "record_query_measure", None)
+        if record:
+            record(spec.pod, spec.schema, spec.collection, spec.measure)
+        summary = (f"{spec.pod}:{spec.schema}.{spec.collection} {spec.measure} k={spec.limit} {spec.route}"
+                   + (f" filter={json.dumps(spec.filters)}" if spec.filters else "")
+                   + f" -> {len(result.rows)} rows, {ms(result.client_ms)}")
+        self.history.append(HistoryEntry(spec, summary))
+        box = self.query_one("#wb-history", OptionList)
+        box.add_option(Option(mask_text(summary)))
+        box.display = True
+        self.query_one("#wb-history-title").display = True
+
+    def show_result(self, result) -> None:
+        self.last_result = result
+        table = self.query_one("#wb-results", DataTable)
+        table.clear(columns=True)
+        keys: list[str] = []
+        for r in result.rows:
+            for k in (r.metadata or {}):
+                if k not in keys and len(keys) < METADATA_COLUMNS:
+                    keys.append(k)
+        multi_pod = len({r.pod for r in result.rows if r.pod}) > 1
+        table.add_columns("id", "distance", *(["pod"] if multi_pod else []), *keys)
+        for r in result.rows:
+            meta = r.metadata or {}
+            table.add_row(_cell(r.id), f"{r.distance:.4f}", *([r.pod or ""] if multi_pod else []),
+                          *(_cell(meta.get(k, "")) for k in keys))
+        table.display = True
+        t = Text()
+        ok = self.get_component_rich_style("workbench--ok", partial=True)
+        warn = self.get_component_rich_style("workbench--warn", partial=True)
+        dim = self.get_component_rich_style("workbench--dim", partial=True)
+        t.append(f"{len(result.rows)}/{result.limit} rows", warn if result.underfilled else ok)
+        t.append(f" · client {ms(result.client_ms)}", dim)
+        if result.server_ms is not None:
+            t.append(f" · server {ms(result.server_ms)}", dim)
+        for pod, v in sorted((result.per_pod_ms or {}).items()):
+            t.append(f" · {pod} {ms(v)}", dim)
+        t.append(f" · route {result.route}", dim)
+        if result.recall is not None:
+            t.append(f" · recall@{result.limit} {result.recall:.2f}", ok if result.recall >= 0.9 else warn)
+        if result.underfilled:
+            t.append("\n⚠ fewer rows than the limit: the filter removed candidates (try iterative scan)", warn)
+        for w in result.warnings or []:
+            t.append(f"\n⚠ {mask_text(w)}", warn)
+        self._status(t)
+        plan = self.query_one("#wb-plan", Static)
+        if result.plan:
+            plan.update(Text(mask_text(result.plan)))
+            plan.display = True
+        else:
+            plan.display = False
+
+    @on(OptionList.OptionSelected, "#wb-history")
+    def _rerun(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        idx = event.option_index
+        if 0 <= idx < len(self.history):
+            self.run(self.history[idx].spec)
+
+    @on(Button.Pressed, "#wb-run")
+    def _run_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.run()
