@@ -1,0 +1,491 @@
+"""FDW wiring against real pods and real postgres_fdw: plan / apply / verify / unwire, and the doctor.
+
+Round trips use the shared estate (objects named with `unique`). The doctor and CLI exit-code tests
+use a module-private pair of pods ("hub" primary, "leaf" secondary) so findings from other test
+modules' objects on the shared primary cannot blur them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import psycopg
+import pytest
+
+from vecdash.config import Config, PodConfig, Settings
+from vecdash.db.pods import PodClient
+from vecdash.embedded import free_port
+from vecdash.errors import ReadOnlyError
+from vecdash.service import doctor, wiring
+
+from .conftest import TEST_PASSWORD, _new_pods
+
+DIM = 8
+
+
+def run(coro_fn, config):
+    async def go():
+        client = PodClient(config)
+        try:
+            return await coro_fn(client)
+        finally:
+            await client.close()
+
+    return asyncio.run(go())
+
+
+def make_table(dsn: str, schema: str, name: str, rows: int = 300, dim: int = DIM, index: bool = True,
+               vec_col: str = "vec") -> np.ndarray:
+    """A vecs-layout table (id varchar, vector, metadata jsonb) with clustered-ish vectors and metadata."""
+    from pgvector.psycopg import register_vector
+
+    rng = np.random.default_rng(len(name))
+    vecs_ = rng.standard_normal((rows, dim)).astype(np.float32)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        register_vector(conn)
+        conn.execute(psycopg.sql.SQL("create schema if not exists {}").format(psycopg.sql.Identifier(schema)))
+        t = psycopg.sql.Identifier(schema, name)
+        conn.execute(psycopg.sql.SQL("create table {} (id varchar primary key, {} vector({}) not null, "
+                                     "metadata jsonb not null default '{{}}'::jsonb)").format(
+            t, psycopg.sql.Identifier(vec_col), psycopg.sql.Literal(dim)))
+        with conn.cursor() as cur, cur.copy(psycopg.sql.SQL("copy {} from stdin (format binary)").format(t)) as cp:
+            cp.set_types(["varchar", "vector", "jsonb"])
+            for i in range(rows):
+                cp.write_row((f"r{i}", vecs_[i], psycopg.types.json.Jsonb({"url": f"/d/{i}", "year": 2000 + i % 20})))
+        if index:
+            conn.execute(psycopg.sql.SQL("create index on {} using hnsw ({} vector_cosine_ops)").format(
+                t, psycopg.sql.Identifier(vec_col)))
+        conn.execute(psycopg.sql.SQL("analyze {}").format(t))
+    return vecs_
+
+
+def knn_ids(dsn: str, relation: str, q: np.ndarray, where: str = "") -> list[str]:
+    from pgvector.psycopg import register_vector
+
+    with psycopg.connect(dsn) as conn:
+        register_vector(conn)
+        conn.execute("set enable_indexscan = off")  # exact order on both sides, so results must agree
+        rows = conn.execute(f"select id from {relation} {where} order by vec <=> %s limit 10", (q,)).fetchall()
+    return [r[0] for r in rows]
+
+
+def relation_exists(dsn: str, schema: str, name: str) -> bool:
+    with psycopg.connect(dsn) as conn:
+        return conn.execute("select to_regclass(format('%%I.%%I', %s::text, %s::text)) is not null",
+                            (schema, name)).fetchone()[0]
+
+
+def server_exists(dsn: str, name: str) -> bool:
+    with psycopg.connect(dsn) as conn:
+        return conn.execute("select count(*) from pg_foreign_server where srvname = %s", (name,)).fetchone()[0] == 1
+
+
+# --- round trip on the shared estate ---------------------------------------------------------------
+
+
+def test_wire_apply_verify_unwire_round_trip(estate, unique):
+    name = f"wr_{unique}"
+    vecs_ = make_table(estate.dsn("vectors-a"), "vecs", name)
+    cfg = estate.config()
+
+    plan = run(lambda c: wiring.plan_wire(c, "vectors-a", name, expose=[("url", "text"), ("year", "int")]), cfg)
+    preview = plan.preview_sql()
+    assert f'create foreign table "vectors_a"."{name}"' in preview
+    assert '"vec" "public"."vector"(8) not null' in preview  # type and dimension read from the pod
+    assert "options (schema_name 'vecs', table_name" in preview
+    assert f'create view "public"."{name}"' in preview and '::integer as "year"' in preview
+    assert "password '********'" in preview or any(s.satisfied for s in plan.steps if "mapping" in s.purpose)
+    assert TEST_PASSWORD not in preview and TEST_PASSWORD not in json.dumps(plan.to_json())
+    assert any("@>" in n for n in plan.notes)  # the preview says which filter forms stay fast
+
+    run(lambda c: wiring.apply_plan(c, plan), cfg)
+    primary = estate.dsn("primary")
+    assert relation_exists(primary, "vectors_a", name) and relation_exists(primary, "public", name)
+    # same neighbours through the view as on the pod itself
+    q = vecs_[7]
+    assert knn_ids(primary, f"public.{name}", q) == knn_ids(estate.dsn("vectors-a"), f"vecs.{name}", q)
+    with psycopg.connect(primary) as conn:
+        url, year = conn.execute(f"select url, year from public.{name} where id = 'r3'").fetchone()
+    assert (url, year) == ("/d/3", 2003)
+
+    v = run(lambda c: wiring.verify(c, "vectors-a", name), cfg)
+    assert v.pushdown and v.ok, v.to_json()
+    assert "ORDER BY" in v.remote_sql and "LIMIT" in v.remote_sql and "<=>" in v.remote_sql
+    assert v.view == f"public.{name}" and v.foreign_table == f"vectors_a.{name}"
+
+    # idempotent: planning again finds everything in place, applying again changes nothing
+    again = run(lambda c: wiring.plan_wire(c, "vectors-a", name, expose=[("url", "text"), ("year", "int")]), cfg)
+    assert again.is_noop, again.preview_sql()
+    run(lambda c: wiring.apply_plan(c, again), cfg)
+
+    un = run(lambda c: wiring.plan_unwire(c, "vectors-a", f"vecs.{name}"), cfg)
+    assert [s.purpose.split(" (")[0] for s in un.steps][:2] == [f"drop view public.{name}", f"drop foreign table vectors_a.{name}"]
+    run(lambda c: wiring.apply_plan(c, un), cfg)
+    assert not relation_exists(primary, "vectors_a", name) and not relation_exists(primary, "public", name)
+    gone = run(lambda c: wiring.verify(c, "vectors-a", name), cfg)
+    assert not gone.pushdown and gone.reason.startswith("not wired")
+    assert run(lambda c: wiring.plan_unwire(c, "vectors-a", name), cfg).is_noop
+
+
+def test_verify_says_which_filters_ship(estate, unique):
+    name = f"wf_{unique}"
+    make_table(estate.dsn("vectors-a"), "vecs", name)
+    cfg = estate.config()
+    plan = run(lambda c: wiring.plan_wire(c, "vectors-a", name, expose=[("url", "text")]), cfg)
+    run(lambda c: wiring.apply_plan(c, plan), cfg)
+    try:
+        fast = run(lambda c: wiring.verify(c, "vectors-a", name, where="""metadata @> '{"year": 2012}'"""), cfg)
+        assert fast.filter_pushdown is True and "WHERE" in fast.filter_remote_sql
+        assert "ORDER BY" in fast.filter_remote_sql  # analyzed at wiring time: k-NN ships with the filter too
+        path = run(lambda c: wiring.verify(c, "vectors-a", name, where="metadata @@ '$.year == 2012'"), cfg)
+        assert path.filter_pushdown is True
+        slow = run(lambda c: wiring.verify(c, "vectors-a", name, where="url = '/d/1'"), cfg)
+        assert slow.filter_pushdown is False and "primary" in slow.filter_reason
+        arrow = run(lambda c: wiring.verify(c, "vectors-a", name, where="metadata->>'year' = '2012'"), cfg)
+        assert arrow.filter_pushdown is False
+        try:
+            import vecdash.service.filters  # noqa: F401  (the query engine's vecs filter compiler)
+        except ImportError:
+            return
+        js = run(lambda c: wiring.verify(c, "vectors-a", name, filters={"year": {"$eq": 2012}}), cfg)
+        assert js.filter_pushdown is True, js.to_json()
+    finally:
+        run(lambda c: _unwire(c, "vectors-a", name), cfg)
+
+
+async def _unwire(client, pod, name):
+    plan = await wiring.plan_unwire(client, pod, name)
+    await wiring.apply_plan(client, plan)
+
+
+def test_odd_identifiers_wire_correctly(estate, unique):
+    schema, name = f'Odd Sch"ema {unique}', f'My "Docs" {unique}'
+    vecs_ = make_table(estate.dsn("vectors-b"), schema, name, rows=120, vec_col="vec")
+    cfg = estate.config()
+    coll = '"' + schema.replace('"', '""') + '"."' + name.replace('"', '""') + '"'
+    view = f'public."View {unique}"'
+    plan = run(lambda c: wiring.plan_wire(c, "vectors-b", coll, view=view, expose=[("year", "int")]), cfg)
+    run(lambda c: wiring.apply_plan(c, plan), cfg)
+    try:
+        primary = estate.dsn("primary")
+        assert relation_exists(primary, "vectors_b", name) and relation_exists(primary, "public", f"View {unique}")
+        q = vecs_[5]
+        quoted_view = f'public."View {unique}"'
+        quoted_remote = psycopg.sql.Identifier(schema, name).as_string()
+        assert knn_ids(primary, quoted_view, q) == knn_ids(estate.dsn("vectors-b"), quoted_remote, q)
+        v = run(lambda c: wiring.verify(c, "vectors-b", coll), cfg)
+        assert v.pushdown and v.ok, v.to_json()
+    finally:
+        run(lambda c: _unwire(c, "vectors-b", coll), cfg)
+    assert not relation_exists(estate.dsn("primary"), "vectors_b", name)
+
+
+def test_read_only_refuses_apply(estate, unique, tmp_path):
+    name = f"wro_{unique}"
+    make_table(estate.dsn("vectors-a"), "vecs", name, rows=20, index=False)
+    cfg = estate.config(read_only=True)
+    plan = run(lambda c: wiring.plan_wire(c, "vectors-a", name), cfg)  # planning only reads: allowed
+    assert plan.pending
+    with pytest.raises(ReadOnlyError, match="read-only"):
+        run(lambda c: wiring.apply_plan(c, plan), cfg)
+    assert not relation_exists(estate.dsn("primary"), "vectors_a", name)
+    path = estate.write_config(tmp_path / "ro.yaml")
+    res = subprocess.run([sys.executable, "-m", "vecdash", "--config", str(path), "--read-only", "wire", "vectors-a",
+                          name, "--apply"], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 2 and "read-only" in res.stderr and "Traceback" not in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+
+
+def test_bad_input_is_one_line(estate, unique, tmp_path):
+    path = estate.write_config(tmp_path / "c.yaml")
+    for args, expect in [
+        (["wire", "vectors-a", f"nope_{unique}"], "not found on pod vectors-a"),
+        (["wire", "nopod", "docs"], "unknown pod"),
+        (["wire", "primary", "docs"], "is the primary"),
+        (["wire", "vectors-a", "docs", "--expose", "year:integerish"], "unknown type"),
+        (["wire", "vectors-a", "docs", "--expose", "year"], "FIELD:TYPE"),
+        (["wire", "vectors-a", 'a.b.c'], "SCHEMA.NAME"),
+        (["verify", "vectors-a", "docs", "--filter", "{oops"], "invalid JSON"),
+    ]:
+        res = subprocess.run([sys.executable, "-m", "vecdash", "--config", str(path), *args],
+                             capture_output=True, text=True, timeout=60)
+        assert res.returncode == 2, (args, res.stdout, res.stderr)
+        assert expect in res.stderr and len(res.stderr.strip().splitlines()) == 1, (args, res.stderr)
+
+
+# --- a private hub/leaf estate: failure injection, secrets, doctor, CLI -------------------------------
+
+
+@pytest.fixture(scope="module")
+def hub():
+    root, pods = _new_pods(["hub", "leaf"])
+    try:
+        yield {p.name: p for p in pods}
+    finally:
+        for p in pods:
+            p.stop("immediate")
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def hub_config(hub, read_only: bool = False) -> Config:
+    return Config(pods=(PodConfig(name="hub", role="primary", dsn=hub["hub"].dsn()),
+                        PodConfig(name="leaf", role="secondary", dsn=hub["leaf"].dsn())),
+                  settings=Settings(read_only=read_only, statement_timeout_ms=10000, connect_timeout_s=3), path="<hub>")
+
+
+def write_hub_config(hub, path) -> str:
+    cfg = hub_config(hub)
+    lines = ["pods:"] + [f"  - name: {p.name}\n    role: {p.role}\n    dsn: {p.dsn}" for p in cfg.pods]
+    path.write_text("\n".join(lines) + "\n")
+    path.chmod(0o600)
+    return str(path)
+
+
+def hub_reset(hub) -> None:
+    """Drop every wiring on the hub (each doctor test starts from a clean primary)."""
+    with psycopg.connect(hub["hub"].dsn(), autocommit=True) as conn:
+        conn.execute("create extension if not exists postgres_fdw")
+        for (srv,) in conn.execute("select srvname from pg_foreign_server").fetchall():
+            conn.execute(psycopg.sql.SQL("drop server {} cascade").format(psycopg.sql.Identifier(srv)))
+        for (sch,) in conn.execute("select nspname from pg_namespace where nspname in ('leaf', 'legacy')").fetchall():
+            conn.execute(psycopg.sql.SQL("drop schema {} cascade").format(psycopg.sql.Identifier(sch)))
+
+
+def hand_wire_legacy(hub, name: str, *, analyze: bool = False) -> None:
+    """The common hand recipe: a server WITHOUT extensions 'vector', a mapping, a foreign table, a view."""
+    leaf = hub["leaf"]
+    with psycopg.connect(hub["hub"].dsn(), autocommit=True) as conn:
+        conn.execute(psycopg.sql.SQL("create server legacy foreign data wrapper postgres_fdw options "
+                                     "(host '127.0.0.1', port {}, dbname 'postgres')").format(psycopg.sql.Literal(str(leaf.port))))
+        conn.execute(psycopg.sql.SQL("create user mapping for current_user server legacy options (user 'postgres', "
+                                     "password {})").format(psycopg.sql.Literal(leaf.password)))
+        conn.execute("create schema legacy")
+        conn.execute(psycopg.sql.SQL("create foreign table legacy.{} (id varchar not null, vec vector(8) not null, "
+                                     "metadata jsonb not null) server legacy options (schema_name 'vecs', table_name {})"
+                                     ).format(psycopg.sql.Identifier(name), psycopg.sql.Literal(name)))
+        conn.execute(psycopg.sql.SQL("create view public.{} as select id, vec, metadata from legacy.{}").format(
+            psycopg.sql.Identifier(f"v_{name}"), psycopg.sql.Identifier(name)))
+        if analyze:
+            conn.execute(psycopg.sql.SQL("analyze legacy.{}").format(psycopg.sql.Identifier(name)))
+
+
+def kinds(findings, subject_part: str = "") -> set[str]:
+    return {f.kind for f in findings if subject_part in f.subject or subject_part in f.message}
+
+
+def test_failure_mid_plan_leaves_nothing_behind(hub, unique):
+    hub_reset(hub)
+    name = f"fail_{unique}"
+    make_table(hub["leaf"].dsn(), "vecs", name, rows=50)
+    cfg = hub_config(hub)
+    plan = run(lambda c: wiring.plan_wire(c, "leaf", name), cfg)
+    assert len(plan.pending) >= 5
+    # someone takes the view's name between preview and apply: the last step fails
+    with psycopg.connect(hub["hub"].dsn(), autocommit=True) as conn:
+        conn.execute(psycopg.sql.SQL("create table public.{} (x int)").format(psycopg.sql.Identifier(name)))
+    with pytest.raises(wiring.ApplyError) as err:
+        run(lambda c: wiring.apply_plan(c, plan), cfg)
+    text = str(err.value)
+    assert "rolled back" in text and f"view public.{name}" in text and TEST_PASSWORD not in text
+    dsn = hub["hub"].dsn()
+    assert not server_exists(dsn, "leaf") and not relation_exists(dsn, "leaf", name)
+    with psycopg.connect(dsn) as conn:
+        assert conn.execute("select count(*) from pg_namespace where nspname = 'leaf'").fetchone()[0] == 0
+        assert conn.execute("select count(*) from pg_user_mappings where srvname = 'leaf'").fetchone()[0] == 0
+    # a step that fails while holding the password still never shows it
+    plan2 = run(lambda c: wiring.plan_wire(c, "leaf", name, create_view=False), cfg)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f"create server leaf foreign data wrapper postgres_fdw options (host '127.0.0.1', port '{hub['leaf'].port}')")
+        conn.execute("create user mapping for current_user server leaf options (user 'postgres')")
+    with pytest.raises(wiring.ApplyError) as err2:
+        run(lambda c: wiring.apply_plan(c, plan2), cfg)
+    assert "already exists" in str(err2.value) and TEST_PASSWORD not in str(err2.value)
+    assert TEST_PASSWORD not in repr(plan2) and TEST_PASSWORD not in repr(plan2.steps)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("drop server leaf cascade")
+        conn.execute(psycopg.sql.SQL("drop table public.{}").format(psycopg.sql.Identifier(name)))
+
+
+def test_existing_mapping_with_stale_password_is_updated(hub, unique):
+    hub_reset(hub)
+    name = f"pw_{unique}"
+    make_table(hub["leaf"].dsn(), "vecs", name, rows=30)
+    cfg = hub_config(hub)
+    run(lambda c: _wire(c, "leaf", name), cfg)
+    with psycopg.connect(hub["hub"].dsn(), autocommit=True) as conn:
+        conn.execute("alter user mapping for current_user server leaf options (set password 'stale-one')")
+    broken = run(lambda c: wiring.verify(c, "leaf", name), cfg)
+    assert not broken.ok and any(c.name == "read through the mapping" and not c.ok for c in broken.checks)
+    plan = run(lambda c: wiring.plan_wire(c, "leaf", name), cfg)
+    [step] = plan.pending
+    assert "alter user mapping" in step.preview and "set password '********'" in step.preview
+    assert TEST_PASSWORD not in step.preview and "stale-one" not in json.dumps(plan.to_json())
+    run(lambda c: wiring.apply_plan(c, plan), cfg)
+    assert run(lambda c: wiring.verify(c, "leaf", name), cfg).ok
+
+
+async def _wire(client, pod, name, **kw):
+    plan = await wiring.plan_wire(client, pod, name, **kw)
+    await wiring.apply_plan(client, plan)
+    return plan
+
+
+def test_doctor_fixes_a_hand_made_wiring_without_vector_extension(hub, unique, tmp_path):
+    hub_reset(hub)
+    name = f"leg_{unique}"
+    make_table(hub["leaf"].dsn(), "vecs", name, rows=200)
+    hand_wire_legacy(hub, name, analyze=True)
+    cfg = hub_config(hub)
+    v = run(lambda c: wiring.verify(c, "leaf", name), cfg)
+    assert not v.pushdown and "extensions 'vector'" in v.reason and "ORDER BY" not in (v.remote_sql or "")
+    # wire reuses the hand-made server for the same pod and adds the option
+    plan = run(lambda c: wiring.plan_wire(c, "leaf", name, create_view=False), cfg)
+    assert any("alter server \"legacy\" options (add extensions 'vector'" in s.preview for s in plan.pending)
+
+    config_path = write_hub_config(hub, tmp_path / "hub.yaml")
+    res = subprocess.run([sys.executable, "-m", "vecdash", "--config", config_path, "doctor"], capture_output=True,
+                         text=True, timeout=60)
+    assert res.returncode == 1 and "no_vector_pushdown" in res.stdout
+    assert "alter server \"legacy\" options (add extensions 'vector')" in res.stdout
+    res = subprocess.run([sys.executable, "-m", "vecdash", "--config", config_path, "doctor", "--fix", "--json"],
+                         capture_output=True, text=True, timeout=60)
+    out = json.loads(res.stdout)
+    assert res.returncode == 0 and out["clean"], res.stdout
+    assert TEST_PASSWORD not in res.stdout + res.stderr
+    v = run(lambda c: wiring.verify(c, "leaf", name), cfg)
+    assert v.pushdown and v.ok, v.to_json()
+    res = subprocess.run([sys.executable, "-m", "vecdash", "--config", config_path, "doctor"], capture_output=True,
+                         text=True, timeout=60)
+    assert res.returncode == 0 and "no problems" in res.stdout
+
+
+def test_doctor_remote_table_gone_and_view_reading_it(hub, unique):
+    hub_reset(hub)
+    name = f"gone_{unique}"
+    make_table(hub["leaf"].dsn(), "vecs", name, rows=30)
+    cfg = hub_config(hub)
+    run(lambda c: _wire(c, "leaf", name), cfg)
+    hub["leaf"].psql(f"drop table vecs.{name}")
+    findings = run(lambda c: doctor.diagnose(c), cfg)
+    assert {"remote_table_gone", "view_reads_dropped_table"} <= kinds(findings, name)
+    gone = next(f for f in findings if f.kind == "remote_table_gone")
+    assert f"drop view \"public\".\"{name}\"" in gone.fix.preview_sql()
+    run(lambda c: wiring.apply_plan(c, gone.fix), cfg)
+    assert not relation_exists(hub["hub"].dsn(), "public", name) and not relation_exists(hub["hub"].dsn(), "leaf", name)
+    assert not kinds(run(lambda c: doctor.diagnose(c), cfg), name)
+
+
+def test_doctor_dimension_drift_is_repaired_and_views_kept(hub, unique):
+    hub_reset(hub)
+    name = f"drift_{unique}"
+    make_table(hub["leaf"].dsn(), "vecs", name, rows=30)
+    cfg = hub_config(hub)
+    run(lambda c: _wire(c, "leaf", name, expose=[("year", "int")]), cfg)
+    hub["leaf"].psql(f"drop table vecs.{name}")
+    vecs_ = make_table(hub["leaf"].dsn(), "vecs", name, rows=40, dim=12)
+    v = run(lambda c: wiring.verify(c, "leaf", name), cfg)
+    assert not v.ok and any(c.name == "columns and dimensions" and not c.ok and "vector(12)" in c.detail for c in v.checks)
+    findings = run(lambda c: doctor.diagnose(c), cfg)
+    drift = next(f for f in findings if f.kind == "dimension_drift")
+    preview = drift.fix.preview_sql()
+    assert "alter foreign table" in preview and '"public"."vector"(12)' in preview and "create view" in preview
+    run(lambda c: wiring.apply_plan(c, drift.fix), cfg)
+    assert run(lambda c: wiring.verify(c, "leaf", name), cfg).ok
+    with psycopg.connect(hub["hub"].dsn()) as conn:  # the view is back, with its exposed column
+        assert conn.execute(f"select count(*), min(year) from public.{name}").fetchone() == (40, 2000)
+    assert knn_ids(hub["hub"].dsn(), f"public.{name}", vecs_[1]) == knn_ids(hub["leaf"].dsn(), f"vecs.{name}", vecs_[1])
+
+
+def test_doctor_missing_mapping_and_unanalyzed_table(hub, unique):
+    hub_reset(hub)
+    name = f"map_{unique}"
+    make_table(hub["leaf"].dsn(), "vecs", name, rows=30)
+    cfg = hub_config(hub)
+    run(lambda c: _wire(c, "leaf", name), cfg)
+    with psycopg.connect(hub["hub"].dsn(), autocommit=True) as conn:
+        conn.execute("drop user mapping for current_user server leaf")
+    findings = run(lambda c: doctor.diagnose(c), cfg)
+    missing = next(f for f in findings if f.kind == "missing_user_mapping")
+    assert "password '********'" in missing.fix.preview_sql() and TEST_PASSWORD not in json.dumps(missing.to_json())
+    run(lambda c: wiring.apply_plan(c, missing.fix), cfg)
+    assert run(lambda c: wiring.verify(c, "leaf", name), cfg).ok
+    # a foreign table made by hand and never analyzed
+    with psycopg.connect(hub["hub"].dsn(), autocommit=True) as conn:
+        conn.execute(f"create foreign table leaf.{name}_raw (id varchar, vec vector(8), metadata jsonb) server leaf "
+                     f"options (schema_name 'vecs', table_name '{name}')")
+    findings = run(lambda c: doctor.diagnose(c), cfg)
+    na = next(f for f in findings if f.kind == "not_analyzed")
+    assert na.subject == f"leaf.{name}_raw"
+    run(lambda c: wiring.apply_plan(c, na.fix), cfg)
+    assert "not_analyzed" not in kinds(run(lambda c: doctor.diagnose(c), cfg))
+
+
+def test_doctor_unreachable_server_after_pod_moved(hub, unique):
+    hub_reset(hub)
+    name = f"mv_{unique}"
+    leaf = hub["leaf"]
+    make_table(leaf.dsn(), "vecs", name, rows=30)
+    run(lambda c: _wire(c, "leaf", name), hub_config(hub))
+    leaf.stop()
+    leaf.port = free_port()
+    leaf._write_state()
+    leaf.start()
+    cfg = hub_config(hub)  # the config follows the pod; the primary's server does not
+    findings = run(lambda c: doctor.diagnose(c), cfg)
+    un = next(f for f in findings if f.kind == "unreachable_server")
+    assert un.subject == "server leaf" and f"set port '{leaf.port}'" in un.fix.preview_sql()
+    assert TEST_PASSWORD not in un.message
+    run(lambda c: wiring.apply_plan(c, un.fix), cfg)
+    assert run(lambda c: wiring.verify(c, "leaf", name), cfg).ok
+    assert "unreachable_server" not in kinds(run(lambda c: doctor.diagnose(c), cfg))
+
+
+def test_doctor_collection_without_vector_index(hub, unique):
+    hub_reset(hub)
+    name = f"noix_{unique}"
+    make_table(hub["leaf"].dsn(), "vecs", name, rows=30, index=False)
+    cfg = hub_config(hub)
+    findings = run(lambda c: doctor.diagnose(c), cfg)
+    f = next(f for f in findings if f.kind == "no_vector_index" and name in f.subject)
+    assert f.fix.pod == "leaf" and not f.fix.transactional and "using hnsw" in f.fix.preview_sql()
+    run(lambda c: wiring.apply_plan(c, f.fix), cfg)
+    assert not [f for f in run(lambda c: doctor.diagnose(c), cfg) if name in f.subject]
+
+
+def test_cli_wire_apply_verifies_pushdown_and_masks(hub, unique, tmp_path, caplog):
+    hub_reset(hub)
+    name = f"cli_{unique}"
+    make_table(hub["leaf"].dsn(), "vecs", name, rows=60)
+    config_path = write_hub_config(hub, tmp_path / "hub.yaml")
+    base = [sys.executable, "-m", "vecdash", "--config", config_path]
+    dry = subprocess.run(base + ["wire", "leaf", name, "--expose", "url:text,year:int"], capture_output=True, text=True, timeout=60)
+    assert dry.returncode == 0 and "password '********'" in dry.stdout and "--apply" in dry.stderr
+    assert not relation_exists(hub["hub"].dsn(), "leaf", name)
+    res = subprocess.run(base + ["wire", "leaf", name, "--expose", "url:text,year:int", "--apply"],
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert "pushdown: yes" in res.stdout and "ORDER BY" in res.stdout
+    js = subprocess.run(base + ["wire", "leaf", name, "--expose", "url:text,year:int", "--json"], capture_output=True, text=True, timeout=60)
+    doc = json.loads(js.stdout)
+    assert all(s["satisfied"] for s in doc["plan"]["steps"])
+    ver = subprocess.run(base + ["verify", "leaf", name, "--where", "url = '/d/1'", "--json"], capture_output=True,
+                         text=True, timeout=60)
+    vdoc = json.loads(ver.stdout)
+    assert ver.returncode == 1 and vdoc["pushdown"] and vdoc["filter_pushdown"] is False
+    un = subprocess.run(base + ["unwire", "leaf", name, "--apply"], capture_output=True, text=True, timeout=60)
+    assert un.returncode == 0 and "drop server" in un.stdout
+    assert not server_exists(hub["hub"].dsn(), "leaf")
+    for out in (dry, res, js, ver, un):
+        assert TEST_PASSWORD not in out.stdout + out.stderr
+    # the service layer logs nothing secret either (psycopg's own loggers included)
+    with caplog.at_level(logging.DEBUG):
+        cfg = hub_config(hub)
+        run(lambda c: _wire(c, "leaf", name), cfg)
+        run(lambda c: _unwire(c, "leaf", name), cfg)
+    assert TEST_PASSWORD not in caplog.text
