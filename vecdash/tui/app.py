@@ -17,7 +17,6 @@ from pathlib import Path
 
 from textual import on, work
 from textual.app import App, ComposeResult
-from textual.binding import BindingsMap
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.containers import Horizontal, Vertical
 from textual.timer import Timer
@@ -48,7 +47,7 @@ class VecdashCommands(Provider):
         out = []
         for a in getattr(app, "console_actions", []):
             if a.palette:
-                out.append((a.help, a.name, f"key: {a.key_display}"))
+                out.append((f"{a.description}: {a.help}", a.name, f"key: {a.key_display}"))
         return out
 
     async def discover(self) -> Hits:
@@ -96,6 +95,7 @@ class VecdashApp(App[int]):
         self._refresh_timer: Timer | None = None
         self._spinner_timer: Timer | None = None
         self.console_actions: list[registry.ConsoleAction] = []
+        self._base_bindings = self._bindings.copy()  # Textual's own (palette, ctrl+c): kept under ours
         self._install_bindings()
         theme = config.settings.theme
         if theme in self.available_themes:
@@ -109,8 +109,7 @@ class VecdashApp(App[int]):
 
     def _install_bindings(self) -> None:
         self.console_actions = registry.available(read_only=self.read_only, demo=self.demo)
-        bindings = self._merged_bindings.copy() if self._merged_bindings else BindingsMap()
-        self._bindings = bindings
+        self._bindings = self._base_bindings.copy()
         for a in self.console_actions:
             self.bind(a.key, a.name, description=a.description, show=a.footer, key_display=a.key_display)
 

@@ -1,0 +1,227 @@
+"""The console driven by keys (App.run_test) against REAL pods: tree navigation, wiring through the
+editor with pushdown verified, read-only refusal (console, service and server), the command palette,
+and a hung pod (SIGSTOP) that must not freeze the UI."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import numpy as np
+import psycopg
+import pytest
+
+from vecdash.errors import ReadOnlyError
+from vecdash.tui.app import VecdashApp
+from vecdash.tui.screens.confirm import ConfirmScreen
+from vecdash.tui.widgets.stats import StatsPane
+from vecdash.tui.widgets.topology import Ref, TopologyTree
+from vecdash.tui.widgets.wiring import WiringPane
+
+SIZE = (100, 34)
+
+
+async def until(pilot, cond, timeout: float = 15.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await pilot.pause(0.05)
+
+
+def text_of(app, selector: str) -> str:
+    return str(app.query_one(selector).render())
+
+
+def make_collection(make_vecs_client, pod, name: str, rows: int = 300, dim: int = 8):
+    client = make_vecs_client(pod)
+    col = client.get_or_create_collection(name=name, dimension=dim)
+    rng = np.random.default_rng(7)
+    vecs_ = rng.standard_normal((rows, dim)).astype(np.float32)
+    col.upsert(records=[(f"r{i}", vecs_[i], {"year": 2000 + i % 25, "url": f"/x/{i}"}) for i in range(rows)])
+    col.create_index()
+    return col
+
+
+@pytest.fixture
+def wire_collection(estate, make_vecs_client, unique):
+    name = f"tui_{unique}"
+    make_collection(make_vecs_client, estate.pods["vectors-b"], name)
+    estate.sql("vectors-b", f'analyze vecs."{name}"')
+    return name
+
+
+async def test_navigate_tree_with_keys(estate, wire_collection):
+    app = VecdashApp(estate.config())
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.topology is not None, what="first refresh")
+        assert {p.name for p in app.topology.pods if p.up} == {"primary", "vectors-a", "vectors-b"}
+        # filter as you type, then walk the tree with the arrow keys only
+        await pilot.press("slash", *wire_collection, "enter")
+        tree = app.query_one(TopologyTree)
+        assert tree.has_focus
+        for _ in range(12):
+            if app.selected and app.selected.kind == "collection":
+                break
+            await pilot.press("down")
+        assert app.selected == Ref("collection", "vectors-b", "vecs", wire_collection)
+        body = text_of(app, "#stats-body")
+        assert f"vecs.{wire_collection}" in body and "vector(8)" in body and "hnsw" in body
+        # the other collections are filtered out; esc on the filter brings them back
+        assert tree._find(("collection", "vectors-a", "vecs", "docs")) is None
+        await pilot.press("slash", "escape")
+        await pilot.pause()
+        assert tree.selected_ref == app.selected
+        # switching panes by number
+        await pilot.press("3")
+        assert app.active_pane == "workbench"
+        await pilot.press("1")
+        assert app.active_pane == "stats"
+
+
+async def test_wire_through_editor_then_unwire(estate, wire_collection):
+    app = VecdashApp(estate.config())
+    ref = Ref("collection", "vectors-b", "vecs", wire_collection)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.topology is not None, what="first refresh")
+        assert app.query_one(TopologyTree).select_ref(ref)
+        await pilot.pause()
+        pane = app.query_one(WiringPane)
+        await pilot.press("w")
+        await until(pilot, lambda: pane.plan_shown is not None, what="wiring plan")
+        preview = pane.plan_shown.preview_sql()
+        assert f"public.{wire_collection}" in preview.replace('"', "")
+        assert estate.pods["vectors-b"].password not in preview
+        assert estate.pods["vectors-b"].password not in str(app.query_one("#wire-plan-view").render())
+        # apply asks first; "n" changes nothing
+        await pilot.press("a")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="confirmation modal")
+        await pilot.press("n")
+        await until(pilot, lambda: not isinstance(app.screen, ConfirmScreen), what="modal closed")
+        assert not estate.sql("primary", "select 1 from pg_views where viewname = %s", (wire_collection,))
+        # "y" applies in one transaction, then verifies pushdown on its own
+        await pilot.press("a")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="confirmation modal")
+        await pilot.press("y")
+        await until(pilot, lambda: pane.last_verification is not None, timeout=30, what="verification")
+        v = pane.last_verification
+        assert v.pushdown is True, v.reason
+        assert "YES" in text_of(app, "#wire-verify-view")
+        assert estate.sql("primary", f'select count(*) from public."{wire_collection}"') == [(300,)]
+        # the refresh after apply shows the new view in the tree
+        await until(pilot, lambda: app.query_one(TopologyTree)._find(("view", "primary", "public", wire_collection)),
+                    what="view in tree")
+        # unwire the same way
+        assert app.query_one(TopologyTree).select_ref(ref)
+        await pilot.pause()
+        pane.plan_shown = None
+        await pilot.press("u")
+        await until(pilot, lambda: pane.plan_shown is not None, what="unwire plan")
+        await pilot.press("a")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="confirmation modal")
+        await pilot.press("y")
+        await until(pilot, lambda: "applied: unwire" in text_of(app, "#wire-status"), timeout=30, what="unwired")
+        assert not estate.sql("primary", "select 1 from pg_views where viewname = %s", (wire_collection,))
+
+
+async def test_read_only_console_refuses_apply(estate, wire_collection):
+    app = VecdashApp(estate.config(read_only=True))
+    ref = Ref("collection", "vectors-b", "vecs", wire_collection)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.topology is not None, what="first refresh")
+        assert app.query_one("#read-only-banner").display
+        names = {a.name for a in app.console_actions}
+        assert "apply_plan" not in names and "unwire" not in names and "build_index" not in names
+        assert "a" not in app._bindings.key_to_bindings and "u" not in app._bindings.key_to_bindings
+        assert not app.query_one("#wire-apply").display
+        # planning reads only: allowed; applying is not offered at all
+        assert app.query_one(TopologyTree).select_ref(ref)
+        await pilot.pause()
+        pane = app.query_one(WiringPane)
+        await pilot.press("w")
+        await until(pilot, lambda: pane.plan_shown is not None, what="plan")
+        await pilot.press("a")
+        await pilot.pause(0.3)
+        assert not isinstance(app.screen, ConfirmScreen)
+        # the palette has no apply either
+        await pilot.press("ctrl+p")
+        await pilot.pause(0.2)
+        await pilot.press(*"apply the plan")
+        await pilot.pause(0.5)
+        from textual.command import CommandList
+
+        hits = [str(o.prompt) for o in app.screen.query_one(CommandList).options]
+        assert not any("Apply the plan" in h for h in hits), hits
+        await pilot.press("escape")
+        # the service refuses before touching the database ...
+        with pytest.raises(ReadOnlyError):
+            await app.services.apply_plan(pane.plan_shown)
+        from vecdash.service import wiring
+
+        with pytest.raises(ReadOnlyError):
+            await wiring.apply_plan(app.client, pane.plan_shown)
+
+        # ... and the server refuses even a write the client was not told about
+        async def sneaky(conn):
+            await conn.execute(f'create table public."ro_{wire_collection}" (id int)')
+
+        with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+            await app.client.run("primary", sneaky)
+        assert not estate.sql("primary", "select 1 from pg_views where viewname = %s", (wire_collection,))
+
+
+async def test_palette_offers_registry_commands(estate):
+    app = VecdashApp(estate.config(names=["primary"]))
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.topology is not None, what="first refresh")
+        await pilot.press("ctrl+p")
+        await pilot.pause(0.2)
+        await pilot.press(*"doctor")
+        await pilot.pause(0.5)
+        from textual.command import CommandList
+
+        hits = [str(o.prompt) for o in app.screen.query_one(CommandList).options]
+        assert any("List wiring problems" in h for h in hits), hits
+        await pilot.press("enter")
+        await until(pilot, lambda: app.active_pane == "wiring", what="doctor opens the wiring pane")
+
+
+async def test_hung_pod_does_not_freeze_the_ui(estate, spare_pod):
+    from vecdash.config import Config, PodConfig, Settings
+
+    config = Config(
+        pods=(PodConfig(name="primary", role="primary", dsn=estate.dsn("primary")),
+              PodConfig(name="spare", role="secondary", dsn=spare_pod.dsn())),
+        settings=Settings(statement_timeout_ms=1000, connect_timeout_s=1, refresh_seconds=60),
+        path="<test>",
+    )
+    app = VecdashApp(config)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.topology is not None, what="first refresh")
+        assert app.topology.pod("spare").up
+        spare_pod.pause()
+        t0 = time.monotonic()
+        await pilot.press("r")
+        assert app.refreshing
+        # the refresh is stuck on the stopped pod; keys are still answered at once
+        await pilot.pause(0.3)
+        t1 = time.monotonic()
+        await pilot.press("2")
+        answered = time.monotonic() - t1
+        assert app.active_pane == "wiring"
+        assert app.refreshing, "the refresh should still be waiting on the stopped pod"
+        assert answered < 1.0
+        # a second r does not stack another refresh on the running one
+        await pilot.press("r")
+        assert len([w for w in app.workers if w.group == "refresh" and not w.is_finished]) == 1
+        await until(pilot, lambda: not app.refreshing, timeout=10, what="refresh to give up on the pod")
+        waited = time.monotonic() - t0
+        spare = app.topology.pod("spare")
+        assert not spare.up and spare.error
+        assert app.topology.pod("primary").up
+        assert waited < config.settings.call_timeout_s + 2
+        assert "DOWN: spare" in text_of(app, "#title")
+        assert app.query_one(TopologyTree).select_ref(Ref("pod", "spare"))
+        await pilot.pause()
+        assert "DOWN" in text_of(app, "#stats-body")
+        spare_pod.resume()
