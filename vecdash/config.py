@@ -312,11 +312,15 @@ def _parse_pods(doc: _Doc, node: yaml.Node) -> tuple[PodConfig, ...]:
             raise doc.err(node_for, f"{where}: missing `dsn` (a URI or conninfo string) or `service`")
         if dsn:
             try:
-                pg_conninfo.conninfo_to_dict(dsn)
+                info = pg_conninfo.conninfo_to_dict(dsn)
             except Exception as exc:  # psycopg.ProgrammingError with libpq's message
                 from vecdash.secrets import mask_text
 
                 reason = mask_text(str(exc).strip().splitlines()[0] if str(exc).strip() else "invalid")
                 raise doc.err(fields["dsn"][1], f"{where}: invalid dsn: {reason}") from None
+            # libpq only checks the port when connecting; a typo there is a config error, not a down pod
+            port = str(info.get("port") or "")
+            if port and not all(p.strip().isdigit() for p in port.split(",")):
+                raise doc.err(fields["dsn"][1], f"{where}: invalid dsn: port {port!r} is not a number")
         pods.append(PodConfig(name=name, role=role, dsn=dsn, service=service, line=line))
     return tuple(pods)

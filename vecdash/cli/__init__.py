@@ -71,7 +71,9 @@ def main(argv: list[str] | None = None) -> int:
             result = asyncio.run(result)
         return int(result or 0)
     except UserError as exc:
-        print(f"vecdash: error: {exc}", file=sys.stderr)
+        # one line, always: a name holding a newline is shown escaped, not split
+        message = str(exc).replace("\r", "\\r").replace("\n", "\\n")
+        print(f"vecdash: error: {message}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("vecdash: interrupted", file=sys.stderr)

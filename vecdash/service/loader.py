@@ -150,7 +150,8 @@ def _jsonl_batches(path: Path, dim: int, batch_rows: int) -> Iterator[Batch]:
             raw_vec = obj["vec"]
             if not isinstance(raw_vec, list) or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in raw_vec):
                 raise LoadError(f"{path}:{n}: \"vec\" must be a list of numbers")
-            vec = np.asarray(raw_vec, dtype=np.float32)
+            with np.errstate(over="ignore"):  # 1e40 -> inf, reported by _check_vec as one line
+                vec = np.asarray(raw_vec, dtype=np.float32)
             _check_vec(vec, dim, path, n)
             meta = obj.get("metadata", {})
             if meta is None:

@@ -1,0 +1,381 @@
+"""Bad-input corpus: every hostile or mistyped input gets ONE clear line (exit 2 from the CLI, a
+UserError from the services), no traceback, and changes nothing in the database.
+
+Configs, DSNs, vectors (load files), identifiers (quotes, semicolons, unicode, `--` comments,
+newlines) and pod names. Filters are fuzzed by the query engine's own tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vecdash.cli import build_parser, main
+from vecdash.config import Config, PodConfig, Settings
+from vecdash.db.pods import PodClient
+from vecdash.embedded import default_root, start_pods
+from vecdash.errors import UserError
+
+from .conftest import TEST_PASSWORD
+
+
+def cli(capsys, *args: str) -> tuple[int, str, str]:
+    """The real CLI entry point, in process (fast); argparse errors exit through SystemExit."""
+    try:
+        code = main(list(args))
+    except SystemExit as exc:
+        code = exc.code
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def assert_one_line(err: str) -> str:
+    lines = [l for l in err.splitlines() if l.strip()]
+    assert len(lines) == 1, err
+    assert "Traceback" not in err and TEST_PASSWORD not in err
+    return lines[0]
+
+
+def has_command(*path: str) -> bool:
+    parser = build_parser()
+    for name in path:
+        sub = next((a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction"), None)
+        if sub is None or name not in sub.choices:
+            return False
+        parser = sub.choices[name]
+    return True
+
+
+# --- configs ------------------------------------------------------------------------------------------
+
+POD = "  - name: a\n    dsn: dbname=x\n"
+CONFIGS = [
+    ("bad yaml: tab", "pods:\n\t- name: a\n", 2, "YAML syntax error"),
+    ("bad yaml: unclosed", "pods:\n  - name: a\n    dsn: \"dbname=x\n", 3, "YAML syntax error"),
+    ("bad yaml: bracket", "pods: [\n", 2, "YAML syntax error"),
+    ("not a mapping", "- a\n- b\n", 1, "config must be a mapping"),
+    ("pods not a list", "pods: {a: 1}\n", 1, "pods must be a list"),
+    ("pod not a mapping", "pods:\n  - just-a-string\n", 2, "must be a mapping"),
+    ("dsn is a number", "pods:\n  - name: a\n    dsn: 5432\n", 3, "dsn must be a string, got int"),
+    ("name is a list", "pods:\n  - name: [a]\n    dsn: dbname=x\n", 2, "expected a single value"),
+    ("timeout is text", f"pods:\n{POD}settings:\n  statement_timeout_ms: 5s\n", 5, "statement_timeout_ms must be int"),
+    ("timeout is float", f"pods:\n{POD}settings:\n  statement_timeout_ms: 1.5\n", 5, "statement_timeout_ms must be int"),
+    ("negative timeout", f"pods:\n{POD}settings:\n  connect_timeout_s: -1\n", 5, "must be positive"),
+    ("read_only is yes-ish text", f"pods:\n{POD}settings:\n  read_only: 'maybe'\n", 5, "read_only must be bool"),
+    ("settings a list", f"pods:\n{POD}settings:\n  - 1\n", 5, "settings must be a mapping"),
+    ("unknown top key", f"pods:\n{POD}colour: red\n", 4, "unknown key 'colour'"),
+    ("unknown pod key", "pods:\n  - name: a\n    dsn: dbname=x\n    pasword: x\n", 4, "unknown key 'pasword'"),
+    ("unknown setting", f"pods:\n{POD}settings:\n  timeout: 3\n", 5, "unknown key 'timeout'"),
+    ("env var missing", "pods:\n  - name: a\n    dsn: ${VD_BAD_INPUT_UNSET}\n", 3, "environment variable VD_BAD_INPUT_UNSET is not set"),
+    ("env var missing in setting", f"pods:\n{POD}settings:\n  connect_timeout_s: ${{VD_BAD_INPUT_UNSET}}\n", 5,
+     "environment variable VD_BAD_INPUT_UNSET is not set"),
+    ("two primaries", "pods:\n  - name: a\n    role: primary\n    dsn: dbname=x\n  - name: b\n    role: primary\n"
+     "    dsn: dbname=y\n", 6, "second primary"),
+    ("duplicate names", "pods:\n  - name: a\n    dsn: dbname=x\n  - name: a\n    dsn: dbname=y\n", 4, "duplicate pod name 'a'"),
+    ("duplicate key", "pods:\n  - name: a\n    name: b\n    dsn: dbname=x\n", 3, "duplicate key 'name'"),
+    ("dsn typo: key", "pods:\n  - name: a\n    dsn: 'hots=127.0.0.1 dbname=x'\n", 3, "invalid dsn"),
+    ("dsn typo: unterminated quote", "pods:\n  - name: a\n    dsn: \"host='x dbname=y\"\n", 3, "invalid dsn"),
+    ("dsn typo: uri port", "pods:\n  - name: a\n    dsn: postgresql://u@h:54x2/db\n", 3, "invalid dsn"),
+    ("pod name with semicolon", "pods:\n  - name: 'a;drop table x'\n    dsn: dbname=x\n", 2, "name must be"),
+    ("pod name with quote", "pods:\n  - name: 'a\"b'\n    dsn: dbname=x\n", 2, "name must be"),
+    ("pod name with comment", "pods:\n  - name: 'a--b c'\n    dsn: dbname=x\n", 2, "name must be"),
+    ("pod name unicode", "pods:\n  - name: 'pöd'\n    dsn: dbname=x\n", 2, "name must be"),
+    ("empty file", "", 1, "empty config"),
+    ("no pods", "settings: {}\n", 1, "missing `pods:`"),
+]
+
+
+@pytest.mark.parametrize("text,line,problem", [c[1:] for c in CONFIGS], ids=[c[0] for c in CONFIGS])
+def test_bad_config_is_one_line_naming_file_and_line(capsys, tmp_path, monkeypatch, text, line, problem):
+    monkeypatch.delenv("VD_BAD_INPUT_UNSET", raising=False)
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    path.chmod(0o600)
+    code, out, err = cli(capsys, "status", "--config", str(path))
+    assert code == 2 and out == ""
+    msg = assert_one_line(err)
+    assert msg.startswith(f"vecdash: error: {path}:{line}: "), msg
+    assert problem in msg, msg
+
+
+def test_bad_config_through_a_subprocess_has_no_traceback_either(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("pods:\n  - name: a\n    dsn: 5432\n")
+    res = subprocess.run([sys.executable, "-m", "vecdash", "status", "--config", str(path)],
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 2 and res.stdout == ""
+    assert assert_one_line(res.stderr).endswith("pod 'a'.dsn must be a string, got int") or "must be a string" in res.stderr
+
+
+def _write(path: Path, dsn: str, **settings) -> Path:
+    base = {"connect_timeout_s": 1, "statement_timeout_ms": 1000}
+    base.update(settings)
+    path.write_text(f"pods:\n  - name: p\n    dsn: '{dsn}'\nsettings:\n"
+                    + "".join(f"  {k}: {v}\n" for k, v in base.items()))
+    path.chmod(0o600)
+    return path
+
+
+@pytest.mark.parametrize("case", ["database typo", "user typo", "unreachable host", "unknown host name"])
+def test_valid_but_wrong_dsn_reports_the_pod_down_in_one_line(capsys, estate, tmp_path, case):
+    pod = estate.pods["vectors-a"]
+    dsn = {
+        "database typo": pod.dsn("postgress"),
+        "user typo": pod.dsn().replace("postgres:", "postgers:", 1),
+        "unreachable host": f"postgresql://postgres:{TEST_PASSWORD}@192.0.2.1:5432/postgres",  # TEST-NET-1
+        "unknown host name": f"postgresql://postgres:{TEST_PASSWORD}@no-such-pod.invalid:5432/postgres",
+    }[case]
+    expect = {"database typo": 'database "postgress" does not exist', "user typo": "password authentication failed",
+              "unreachable host": "", "unknown host name": ""}[case]
+    t = time.monotonic()
+    code, out, err = cli(capsys, "status", "--json", "--config", str(_write(tmp_path / "c.yaml", dsn)))
+    elapsed = time.monotonic() - t
+    assert code == 1 and "Traceback" not in err
+    [p] = json.loads(out)["pods"]
+    assert p["up"] is False and p["error"] and "\n" not in p["error"] and expect in p["error"], p["error"]
+    assert TEST_PASSWORD not in out + err
+    assert elapsed < Settings(connect_timeout_s=1, statement_timeout_ms=1000).call_timeout_s + 2.0, elapsed
+
+
+# --- vectors ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def vec_target(estate):
+    """vecs.<unique> on vectors-a with three known rows: every bad load must leave exactly these."""
+    import uuid
+
+    name = f"bad_in_{uuid.uuid4().hex[:8]}"
+    estate.sql("vectors-a", f"create schema if not exists vecs; create table vecs.{name} (id varchar primary key, "
+                            "vec vector(3) not null, metadata jsonb not null default '{}'::jsonb); "
+                            f"insert into vecs.{name} values ('k1', '[1,0,0]', '{{}}'), ('k2', '[0,1,0]', '{{}}'), "
+                            "('k3', '[0,0,1]', '{\"a\": 1}')")
+    return name
+
+
+def _quote(name: str) -> str:
+    from psycopg import sql
+
+    return sql.Identifier(name).as_string()
+
+
+def _rows(estate, name):
+    return estate.sql("vectors-a", f"select id, vec::text, metadata::text from vecs.{name} order by id")
+
+
+JSONL = [
+    ("wrong dimension", '{"id": "n1", "vec": [1, 2]}\n', "2 dimensions"),
+    ("too many dimensions", '{"id": "n1", "vec": [1, 2, 3, 4]}\n', "4 dimensions"),
+    ("NaN", '{"id": "n1", "vec": [1, NaN, 2]}\n', "NaN"),
+    ("Infinity", '{"id": "n1", "vec": [1, Infinity, 2]}\n', "infinity"),
+    ("overflowing float", '{"id": "n1", "vec": [1e40, 2, 3]}\n', "infinity"),
+    ("strings", '{"id": "n1", "vec": ["a", "b", "c"]}\n', "list of numbers"),
+    ("numbers as strings", '{"id": "n1", "vec": ["1", "2", "3"]}\n', "list of numbers"),
+    ("empty vector", '{"id": "n1", "vec": []}\n', "0 dimensions"),
+    ("vector is null", '{"id": "n1", "vec": null}\n', "vec"),
+    ("bad JSON", '{"id": "n1", "vec": [1, 2, 3]\n', "bad JSON"),
+    ("missing id", '{"vec": [1, 2, 3]}\n', '"id"'),
+    ("metadata not an object", '{"id": "n1", "vec": [1, 2, 3], "metadata": [1]}\n', "metadata"),
+    ("good row then bad row", '{"id": "n1", "vec": [1, 2, 3]}\n{"id": "n2", "vec": [1, 2]}\n', ":2:"),
+    ("duplicate id", '{"id": "n1", "vec": [1, 2, 3]}\n{"id": "n1", "vec": [3, 2, 1]}\n', "n1"),
+    ("id exists already", '{"id": "k1", "vec": [1, 2, 3]}\n', "k1"),
+]
+
+
+@pytest.mark.parametrize("content,problem", [j[1:] for j in JSONL], ids=[j[0] for j in JSONL])
+def test_bad_vectors_in_a_load_file_change_nothing(capsys, estate, vec_target, tmp_path, content, problem):
+    if not has_command("load"):
+        pytest.skip("`vecdash load` has not landed")
+    before = _rows(estate, vec_target)
+    path = tmp_path / "bad.jsonl"
+    path.write_text(content)
+    cfg = estate.write_config(tmp_path / "c.yaml", names=["vectors-a"])
+    code, out, err = cli(capsys, "load", "--config", str(cfg), "--quiet", "vectors-a", vec_target, str(path))
+    assert code == 2, (out, err)
+    msg = assert_one_line(err)
+    assert problem.lower() in msg.lower(), msg
+    assert _rows(estate, vec_target) == before
+
+
+@pytest.mark.parametrize("case", ["wrong dimension", "NaN", "1-d", "strings", "empty"])
+def test_bad_npy_matrix_changes_nothing(capsys, estate, vec_target, tmp_path, case):
+    if not has_command("load"):
+        pytest.skip("`vecdash load` has not landed")
+    arr = {
+        "wrong dimension": np.ones((4, 5), dtype=np.float32),
+        "NaN": np.array([[1, 2, 3], [np.nan, 1, 1]], dtype=np.float32),
+        "1-d": np.ones(3, dtype=np.float32),
+        "strings": np.array([["a", "b", "c"]]),
+        "empty": np.zeros((0, 3), dtype=np.float32),
+    }[case]
+    before = _rows(estate, vec_target)
+    path = tmp_path / "m.npy"
+    np.save(path, arr)
+    cfg = estate.write_config(tmp_path / "c.yaml", names=["vectors-a"])
+    code, out, err = cli(capsys, "load", "--config", str(cfg), "--quiet", "vectors-a", vec_target, str(path))
+    if case == "empty":  # nothing to load is not an error, and loads nothing
+        assert code in (0, 2), err
+        if code == 2:
+            assert_one_line(err)
+    else:
+        assert code == 2, (out, err)
+        assert_one_line(err)
+    assert _rows(estate, vec_target) == before
+
+
+# --- identifiers ---------------------------------------------------------------------------------------
+
+HOSTILE_NAMES = [
+    'x"; drop table vecs.VICTIM; --',
+    "x'; drop table vecs.VICTIM; --",
+    "semi;colon",
+    "a--b",
+    "ünïcødé_名前",
+    "new\nline",
+    "back\\slash",
+    "dollar$$quote",
+    "%s",
+    "",
+    " ",
+    "a" * 70,
+]
+
+
+@pytest.mark.parametrize("name", HOSTILE_NAMES, ids=[repr(n)[:24] for n in HOSTILE_NAMES])
+def test_hostile_collection_names_are_refused_or_quoted_never_executed(capsys, estate, vec_target, tmp_path, name):
+    """`collection create` either creates exactly that name (safely quoted) or refuses in one line."""
+    if not has_command("collection", "create"):
+        pytest.skip("`vecdash collection create` has not landed")
+    name = name.replace("VICTIM", vec_target)
+    before = _rows(estate, vec_target)
+    tables_before = estate.sql("vectors-a", "select relname from pg_class where relnamespace = 'vecs'::regnamespace")
+    cfg = estate.write_config(tmp_path / "c.yaml", names=["vectors-a"])
+    code, out, err = cli(capsys, "collection", "create", "--config", str(cfg), "vectors-a", name, "--dim", "3", "--apply")
+    assert "Traceback" not in err
+    if code == 2:
+        assert_one_line(err)
+    else:
+        assert code == 0, err
+        made = estate.sql("vectors-a", "select relname from pg_class where relnamespace = 'vecs'::regnamespace "
+                                       "and relname = %s", (name,))
+        assert made == [(name,)], "created under another name than asked"
+        estate.sql("vectors-a", "drop table vecs.{}".format(_quote(name)))
+    assert _rows(estate, vec_target) == before
+    after = estate.sql("vectors-a", "select relname from pg_class where relnamespace = 'vecs'::regnamespace")
+    assert set(tables_before) <= set(after)
+
+
+@pytest.mark.parametrize("name", HOSTILE_NAMES[:6], ids=[repr(n)[:24] for n in HOSTILE_NAMES[:6]])
+def test_hostile_collection_names_on_read_commands_are_one_line(capsys, estate, vec_target, tmp_path, name):
+    """Names that do not exist, given to commands that read: "not found" in one line, nothing run."""
+    cfg = estate.write_config(tmp_path / "c.yaml", names=["vectors-a"])
+    tried = 0
+    for args in (["index", "list"], ["maintain", "analyze"], ["recall"]):
+        if not has_command(args[0]):
+            continue
+        tried += 1
+        code, out, err = cli(capsys, *args, "--config", str(cfg), "vectors-a", name.replace("VICTIM", vec_target))
+        assert code in (1, 2) or (args[:2] == ["index", "list"] and code == 0), (args, code, err)
+        if code:
+            assert_one_line(err)
+    if not tried:
+        pytest.skip("no collection commands have landed")
+    assert _rows(estate, vec_target) == [("k1", "[1,0,0]", "{}"), ("k2", "[0,1,0]", "{}"), ("k3", "[0,0,1]", '{"a": 1}')]
+
+
+@pytest.mark.parametrize("pod", ["nope", "x; drop", "vectors-a'--", ""])
+def test_unknown_or_hostile_pod_name_is_one_line(capsys, estate, tmp_path, pod):
+    cfg = estate.write_config(tmp_path / "c.yaml", names=["vectors-a"])
+    tried = 0
+    for args in (["collection", "create", "--dim", "3"], ["load"], ["maintain", "analyze"]):
+        if not has_command(args[0]):
+            continue
+        tried += 1
+        (tmp_path / "ok.jsonl").write_text('{"id": "z", "vec": [1, 2, 3]}\n')
+        extra = [str(tmp_path / "ok.jsonl")] if args == ["load"] else []
+        code, out, err = cli(capsys, *args, "--config", str(cfg), pod, "docs", *extra)
+        assert code == 2, (args, err)
+        assert "unknown pod" in assert_one_line(err)
+    if not tried:
+        pytest.skip("no pod-taking commands have landed")
+
+
+@pytest.fixture(scope="module")
+def wiring_primary():
+    """A primary of this module's own: wiring plans are applied on it, never on the shared estate."""
+    root = default_root("vdb-")
+    [pod] = start_pods(root, ["bi-primary"], password=TEST_PASSWORD)
+    pod.psql("create extension if not exists vector; create extension if not exists postgres_fdw")
+    try:
+        yield pod
+    finally:
+        pod.stop("immediate")
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _objects(pod) -> list[str]:
+    return pod.psql("select 'server ' || srvname from pg_foreign_server union all "
+                    "select 'rel ' || oid::regclass::text from pg_class where relnamespace not in "
+                    "('pg_catalog'::regnamespace, 'information_schema'::regnamespace) and relnamespace::regnamespace::text "
+                    "not like 'pg_toast%' order by 1").splitlines()
+
+
+@pytest.mark.parametrize("view,expose", [
+    ('v"; drop table vecs.VICTIM; --', []),
+    ("v'; select pg_sleep(10); --", []),
+    ("ünï_view", [("ünï", "text")]),
+    ("plain_view", [("x'); drop table vecs.VICTIM; --", "text")]),
+    ("plain_view2", [('f"; --', "int")]),
+    ("plain_view3", [("year", "int); drop table x; --")]),
+])
+def test_hostile_names_in_a_wiring_plan_are_quoted_or_refused(estate, vec_target, wiring_primary, view, expose):
+    wiring = pytest.importorskip("vecdash.service.wiring")
+    view = view.replace("VICTIM", vec_target)
+    expose = [(f.replace("VICTIM", vec_target), t) for f, t in expose]
+    cfg = Config(pods=(PodConfig(name="bi-primary", role="primary", dsn=wiring_primary.dsn()),
+                       PodConfig(name="vectors-a", role="secondary", dsn=estate.dsn("vectors-a"))),
+                 settings=Settings(connect_timeout_s=1, statement_timeout_ms=3000))
+    before = _rows(estate, vec_target)
+
+    async def go():
+        client = PodClient(cfg)
+        try:
+            try:
+                plan = await wiring.plan_wire(client, "vectors-a", vec_target, view=view, expose=expose)
+            except UserError as exc:
+                assert "\n" not in str(exc)
+                return None
+            await wiring.apply_plan(client, plan)
+            return plan
+        finally:
+            await client.close()
+
+    t = time.monotonic()
+    plan = asyncio.run(go())
+    assert time.monotonic() - t < 10, "a hostile name must not have run pg_sleep"
+    if plan is not None:
+        objects = _objects(wiring_primary)
+        assert any(view in o for o in objects), objects  # the view exists under exactly the asked name
+        assert TEST_PASSWORD not in plan.preview_sql()
+    assert _rows(estate, vec_target) == before
+
+
+def test_overflowing_float_is_one_line_on_the_real_stderr(estate, vec_target, tmp_path):
+    """Warnings printed by libraries (numpy overflow) count as lines on the user's screen too."""
+    if not has_command("load"):
+        pytest.skip("`vecdash load` has not landed")
+    path = tmp_path / "big.jsonl"
+    path.write_text('{"id": "n1", "vec": [1e40, 2, 3]}\n')
+    cfg = estate.write_config(tmp_path / "c.yaml", names=["vectors-a"])
+    res = subprocess.run([sys.executable, "-m", "vecdash", "load", "--config", str(cfg), "--quiet", "vectors-a",
+                          vec_target, str(path)], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 2
+    assert "infinity" in assert_one_line(res.stderr)
