@@ -165,8 +165,8 @@ async def _server_findings(client: PodClient, primary: PodConfig, state: Primary
                     out.append(_drift_finding(primary, state, ft, remote, drift))
         if not ft.get("analyzed"):
             fix = Plan(title=f"statistics for {ftq}", pod=primary.name,
-                       steps=[_step(f"analyze {ftq} (sampled on the pod)", sql.SQL("analyze {}").format(
-                           _ident(ft["schema"], ft["name"])), kind="analyze")])
+                       steps=[_step(f"analyze {ftq} (sampled on the pod)", wiring.analyze_sql(ft["schema"], ft["name"]),
+                                        kind="analyze")])
             out.append(Finding("not_analyzed", "warning", ftq,
                                f"{ftq} was never analyzed: k-NN with a filter sorts every matching row on the primary",
                                fix))

@@ -1,0 +1,146 @@
+"""FDW wiring: k-NN through vecdash's wiring vs directly on the pod vs the common hand-made wiring.
+
+One collection on pod-a (100,000 x 384, HNSW cosine; 20,000 with --quick) is wired into the primary by
+`service.wiring` (plan + apply, with a view exposing url:text,year:int), and again by hand the common
+way (a server without `extensions 'vector'`). The same k=10 queries run round-robin on three
+connections; medians and ratios are reported:
+
+- vecdash view / direct on the pod        target <= 1.5x
+- hand-made wiring / vecdash wiring       target >= 50x
+- filtered k-NN, containment (`metadata @> ...`) through the view / direct   (the filter ships)
+- filtered k-NN through the view, `metadata->>'year' = '2012'` (the filter does not ship), for scale
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+
+import numpy as np
+import psycopg
+from psycopg import sql
+
+from benchmarks.common import BenchContext, Figure, Ratio, interleaved, log
+from vecdash import datagen
+from vecdash.db.pods import PodClient
+from vecdash.service import wiring
+
+POD = "pod-a"
+NAME = "wire_bench"
+LEGACY_SERVER = "legacy_pod_a"
+LEGACY_SCHEMA = "legacy_bench"
+N = int(os.environ.get("VECDASH_BENCH_WIRING_N", "50"))
+
+
+def _queries(ctx: BenchContext, n: int) -> list[np.ndarray]:
+    base = datagen.clustered_vectors(ctx.rows, ctx.dim, seed=7)
+    rng = np.random.default_rng(11)
+    picks = rng.choice(ctx.rows, size=n, replace=False)
+    out = []
+    for i in picks:
+        v = base[i] + rng.standard_normal(ctx.dim).astype(np.float32) * 0.05
+        out.append(v / np.linalg.norm(v))
+    return out
+
+
+async def _wire(ctx: BenchContext) -> tuple:
+    client = PodClient(ctx.config(["primary", POD]))
+    try:
+        un = await wiring.plan_unwire(client, POD, NAME)
+        await wiring.apply_plan(client, un)
+        t = time.perf_counter()
+        plan = await wiring.plan_wire(client, POD, NAME, expose=[("url", "text"), ("year", "int")])
+        await wiring.apply_plan(client, plan)
+        took = (time.perf_counter() - t) * 1000
+        ver = await wiring.verify(client, POD, NAME)
+        fver = await wiring.verify(client, POD, NAME, where="""metadata @> '{"year": 2012}'""")
+        sver = await wiring.verify(client, POD, NAME, where="metadata->>'year' = '2012'")
+        return took, ver, fver, sver
+    finally:
+        await client.close()
+
+
+def _hand_wire(ctx: BenchContext) -> None:
+    pod = ctx.pods[POD]
+    with psycopg.connect(ctx.dsn("primary"), autocommit=True) as conn:
+        conn.execute(sql.SQL("drop server if exists {} cascade").format(sql.Identifier(LEGACY_SERVER)))
+        conn.execute(sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(LEGACY_SCHEMA)))
+        conn.execute(sql.SQL("create server {} foreign data wrapper postgres_fdw options (host '127.0.0.1', port {}, "
+                             "dbname 'postgres')").format(sql.Identifier(LEGACY_SERVER), sql.Literal(str(pod.port))))
+        conn.execute(sql.SQL("create user mapping for current_user server {} options (user 'postgres', password {})").format(
+            sql.Identifier(LEGACY_SERVER), sql.Literal(pod.password)))
+        conn.execute(sql.SQL("create schema {}").format(sql.Identifier(LEGACY_SCHEMA)))
+        conn.execute(sql.SQL("create foreign table {} (id character varying not null, vec vector({}) not null, "
+                             "metadata jsonb not null) server {} options (schema_name 'vecs', table_name {})").format(
+            sql.Identifier(LEGACY_SCHEMA, NAME), sql.Literal(ctx.dim), sql.Identifier(LEGACY_SERVER), sql.Literal(NAME)))
+
+
+def _avg(xs: list[int]) -> float:
+    return sum(xs) / len(xs) if xs else 0.0
+
+
+def run(ctx: BenchContext) -> list:
+    from pgvector.psycopg import register_vector
+
+    ctx.ensure_collection(POD, NAME)
+    apply_ms, ver, fver, sver = asyncio.run(_wire(ctx))
+    log(f"  wired {POD}/vecs.{NAME} in {apply_ms:.0f} ms; pushdown: {ver.pushdown} ({ver.reason})")
+    _hand_wire(ctx)
+    qs = _queries(ctx, N + 3)
+    conns = {k: psycopg.connect(ctx.dsn(POD if k.startswith("direct") else "primary"), autocommit=True)
+             for k in ("direct", "view", "legacy", "direct_f", "view_f", "view_slow_f")}
+    for c in conns.values():
+        register_vector(c)
+    stmts = {
+        "direct": f"select id from vecs.{NAME} order by vec <=> %s limit 10",
+        "view": f"select id from public.{NAME} order by vec <=> %s limit 10",
+        "legacy": f"select id from {LEGACY_SCHEMA}.{NAME} order by vec <=> %s limit 10",
+        "direct_f": f"select id from vecs.{NAME} where metadata @> '{{\"year\": 2012}}' order by vec <=> %s limit 10",
+        "view_f": f"select id from public.{NAME} where metadata @> '{{\"year\": 2012}}' order by vec <=> %s limit 10",
+        "view_slow_f": f"select id from public.{NAME} where metadata->>'year' = '2012' order by vec <=> %s limit 10",
+    }
+    counter = {k: 0 for k in stmts}
+    rows = {k: [] for k in stmts}
+    same = {"n": 0, "agree": 0}
+
+    def make(key: str):
+        def fn():
+            q = qs[counter[key] % len(qs)]
+            counter[key] += 1
+            out = conns[key].execute(stmts[key], (q,)).fetchall()
+            rows[key].append(len(out))
+            return out
+        return fn
+
+    try:
+        # sanity: the view returns what the pod returns
+        for q in qs[:5]:
+            a = conns["direct"].execute(stmts["direct"], (q,)).fetchall()
+            b = conns["view"].execute(stmts["view"], (q,)).fetchall()
+            same["n"] += 1
+            same["agree"] += a == b
+        t = time.perf_counter()
+        samples = interleaved({k: make(k) for k in stmts}, n=N, warmup=3)
+        log(f"  {N} rounds of {len(stmts)} queries in {time.perf_counter() - t:.0f} s")
+    finally:
+        for c in conns.values():
+            c.close()
+    s = samples
+    return [
+        Ratio("wiring: k-NN via vecdash view / direct", s["view"], s["direct"], 1.5, "<="),
+        Ratio("wiring: hand-made (no ext) / vecdash", s["legacy"], s["view"], 50, ">="),
+        Figure("wiring: verify says @> filter ships", 1.0 if fver.filter_pushdown else 0.0, "", 1.0, ">=",
+               detail=(fver.filter_reason or "")[:60]),
+        Figure("wiring: verify says ->> filter ships", 1.0 if sver.filter_pushdown else 0.0, "", None,
+               detail="expected 0: postgres_fdw keeps it on the primary"),
+        Figure("wiring: filtered (@>) view / direct", s["view_f"].median / s["direct_f"].median, "x",
+               detail=f"view {s['view_f'].median:.2f} ms vs direct {s['direct_f'].median:.2f} ms; "
+                      f"rows/query {_avg(rows['view_f']):.1f} vs {_avg(rows['direct_f']):.1f}"),
+        Figure("wiring: filtered ->> (unshipped) / @> (shipped)", s["view_slow_f"].median / s["view_f"].median, "x",
+               detail=f"->> {s['view_slow_f'].median:.2f} ms, rows/query {_avg(rows['view_slow_f']):.1f}"),
+        Figure("wiring: plan + apply (one transaction)", apply_ms, "ms", detail="incl. ANALYZE of the foreign table"),
+        Figure("wiring: verify says pushdown", 1.0 if ver.pushdown else 0.0, "", 1.0, ">=", detail=ver.reason[:60]),
+        Figure("wiring: view == direct results", same["agree"] / max(1, same["n"]), "", 1.0, ">=",
+               detail=f"{same['agree']}/{same['n']} queries identical"),
+    ]
