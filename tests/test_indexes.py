@@ -127,6 +127,13 @@ async def test_bad_rows_leave_collection_unchanged(estate, client, unique, tmp_p
     np.save(tmp_path / "nan.npy", arr)
     with pytest.raises(LoadError, match=r"nan\.npy: row 45: vector contains NaN"):
         await load_file(client, POD, name, tmp_path / "nan.npy", batch_rows=10)
+    np.save(tmp_path / "ok.npy", np.ones((40, 8), dtype=np.float32))
+    (tmp_path / "meta.jsonl").write_text("".join('{"i": %d}\n' % i for i in range(32)) + '{"i": 32,}\n' + '{"i": 1}\n' * 7)
+    with pytest.raises(LoadError, match=r"meta\.jsonl:33: bad JSON: invalid input syntax for type json"):
+        await load_file(client, POD, name, tmp_path / "ok.npy", metadata=tmp_path / "meta.jsonl", batch_rows=10)
+    (tmp_path / "meta2.jsonl").write_text('{"i": 1}\n' * 5 + '[1, 2]\n' + '{"i": 1}\n' * 34)
+    with pytest.raises(LoadError, match=r"meta2\.jsonl:6: metadata must be a JSON object"):
+        await load_file(client, POD, name, tmp_path / "ok.npy", metadata=tmp_path / "meta2.jsonl", batch_rows=10)
     np.save(tmp_path / "dim.npy", np.ones((5, 9), dtype=np.float32))
     with pytest.raises(LoadError, match=r"dim\.npy: vectors have 9 dimensions, the collection has 8"):
         await load_file(client, POD, name, tmp_path / "dim.npy")
@@ -263,6 +270,11 @@ async def test_read_only_refuses_writes(estate, unique, tmp_path):
         with pytest.raises(ReadOnlyError):
             await maintain(ro, POD, name, action="vacuum")
         assert count(estate, name) == 50
+        preview = await ix.preview_build(ro, POD, name)  # previews and reads work read-only
+        assert preview.plan.pending and preview.rows == 50
+        await ix.build_index(rw, POD, name, m=4, ef_construction=8)
+        s = await sweep(ro, POD, name, samples=5, values=[10])
+        assert s.points[0].recall > 0
         await drop(rw, name)
     finally:
         await rw.close()
@@ -313,6 +325,13 @@ async def test_tui_build_and_recall_screens(estate, client, unique):
     async with app.run_test(size=(120, 40)) as pilot:
         screen = IndexBuildScreen(client, POD, name, m=16, ef_construction=32, maintenance_work_mem="1MB")
         await app.push_screen(screen)
+        for _ in range(100):
+            if screen.preview is not None:
+                break
+            await pilot.pause(0.05)
+        assert screen.pid is None and "estimated HNSW graph" in screen.preview.describe()
+        assert screen.preview.warnings  # 1 MB is too small for this graph: said before the build
+        await pilot.press("b")
         for _ in range(400):
             if screen.result is not None or screen.error is not None:
                 break
@@ -326,7 +345,9 @@ async def test_tui_build_and_recall_screens(estate, client, unique):
         await pilot.pause()
         assert app.screen is not screen
 
-        rs = RecallSweepScreen(client, POD, name, values=[5, 10, 20, 40], samples=30, target=0.9)
+        role = f"vd_tui_{unique}"
+        estate.sql(POD, f"create role {role}")
+        rs = RecallSweepScreen(client, POD, name, values=[5, 10, 20, 40], samples=30, target=0.5, scope="role", role=role)
         await app.push_screen(rs)
         for _ in range(400):
             if rs.result is not None or rs.error is not None:
@@ -336,5 +357,15 @@ async def test_tui_build_and_recall_screens(estate, client, unique):
         await pilot.pause()
         assert list(rs.query_one(Sparkline).data) == [p.recall for p in rs.result.points]
         assert rs.query_one(DataTable).row_count == 4
+        assert rs.result.recommended == 5 and rs.plan is not None
+        await pilot.press("a")
+        for _ in range(100):
+            if rs.applied:
+                break
+            await pilot.pause(0.05)
+        got = estate.sql(POD, "select setconfig from pg_db_role_setting s join pg_roles r on r.oid = s.setrole "
+                              "where r.rolname = %s", (role,))
+        estate.sql(POD, f"drop role {role}")
+        assert got == [(["hnsw.ef_search=5"],)]
         await pilot.press("escape")
     await drop(client, name)

@@ -38,9 +38,12 @@ class BuildProgress:
     tuples_total: int = 0
     elapsed_s: float = 0.0
     index: str = ""
+    index_bytes: int = 0  # size of the index file so far (grows while the graph is written out)
 
     @property
     def label(self) -> str:
+        if self.phase.startswith("building index") and self.blocks_total and self.blocks_done >= self.blocks_total:
+            return f"{self.phase}: writing the graph ({self.index_bytes / 1048576:.0f} MB written)"
         if self.blocks_total:
             return f"{self.phase} ({self.blocks_done}/{self.blocks_total} blocks, {self.tuples_done} tuples)"
         if self.tuples_done:

@@ -9,7 +9,6 @@ from vecdash.cli.output import human_bytes, print_json, table
 from vecdash.cli.progress import StderrBar
 from vecdash.errors import ReadOnlyError
 from vecdash.service import indexes as ix
-from vecdash.service.collections import require
 from vecdash.service.plan_runner import execute_plan
 
 ORDER = 42
@@ -66,21 +65,26 @@ async def run(args: argparse.Namespace) -> int:
 
 async def _build(client, args) -> int:
     if args.dry_run:
-        f = await require(client, args.pod, args.collection, args.schema)
-        await ix.row_count(client, args.pod, f)
-        plan, name, params = ix.plan_build_index(f, args.pod, method=args.method, measure=args.measure, m=args.m,
-                                                 ef_construction=args.ef_construction, lists=args.lists,
-                                                 concurrently=args.concurrently)
-        est = ix.estimate_hnsw_memory(max(0, f.rows_estimate), f.dimension or 0, args.m) if args.method == "hnsw" else None
+        pv = await ix.preview_build(client, args.pod, args.collection, schema=args.schema, method=args.method,
+                                    measure=args.measure, m=args.m, ef_construction=args.ef_construction,
+                                    lists=args.lists, concurrently=args.concurrently,
+                                    maintenance_work_mem=args.maintenance_work_mem)
         if args.json:
-            print_json({"plan": plan.to_json(), "index": name, "params": params, "rows_estimate": f.rows_estimate,
-                        "estimate_bytes": est})
+            print_json({"plan": pv.plan.to_json(), "index": pv.index, "params": pv.params, "rows": pv.rows,
+                        "estimate_bytes": pv.estimate_bytes, "maintenance_work_mem_bytes": pv.maintenance_work_mem_bytes,
+                        "warnings": pv.warnings})
         else:
-            print(plan.preview_sql())
-            if est is not None:
-                print(f"-- estimated HNSW graph for ~{max(0, f.rows_estimate)} rows: {human_bytes(est)} of maintenance_work_mem")
+            print(pv.plan.preview_sql())
+            print(f"-- {pv.describe()}")
+            for w in pv.warnings:
+                print(f"-- WARNING: {w}")
         return 0
+    pv = await ix.preview_build(client, args.pod, args.collection, schema=args.schema, method=args.method,
+                                measure=args.measure, m=args.m, ef_construction=args.ef_construction, lists=args.lists,
+                                concurrently=args.concurrently, maintenance_work_mem=args.maintenance_work_mem)
     bar = StderrBar(f"build {args.collection}", quiet=args.quiet)
+    if not args.quiet:
+        bar.message(f"{pv.plan.steps[0].preview}\n{pv.describe()}")
     try:
         r = await ix.build_index(
             client, args.pod, args.collection, schema=args.schema, method=args.method, measure=args.measure, m=args.m,

@@ -17,6 +17,7 @@ import math
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import psycopg
 from psycopg import sql
@@ -83,7 +84,18 @@ def _human(n: int) -> str:
     return f"{n} B"
 
 
-def fraction_for(phase: str, blocks_done: int, blocks_total: int, tuples_done: int, tuples_total: int) -> float:
+def estimate_hnsw_disk(rows: int, dim: int, m: int = 16) -> int:
+    """Rough bytes of the finished HNSW index (element + neighbour tuples, ~90% page fill)."""
+    per = (8 + 4 * dim + 40) + 6 * (2 * m + (m / (m - 1) if m > 1 else 0)) + 16
+    return int(rows * per / 0.9)
+
+
+# share of the "building index" span taken by loading tuples; the rest is pgvector writing the graph out
+LOAD_SHARE = 0.9
+
+
+def fraction_for(phase: str, blocks_done: int, blocks_total: int, tuples_done: int, tuples_total: int,
+                 index_bytes: int = 0, expected_index_bytes: int = 0) -> float:
     key = next((k for k in PHASE_SPAN if phase.startswith(k)), None)
     if key is None:
         return 0.0
@@ -93,7 +105,12 @@ def fraction_for(phase: str, blocks_done: int, blocks_total: int, tuples_done: i
         part = blocks_done / blocks_total
     elif tuples_total:
         part = tuples_done / tuples_total
-    return lo + (hi - lo) * max(0.0, min(1.0, part))
+    part = max(0.0, min(1.0, part))
+    if key == "building index" and expected_index_bytes:
+        # after the heap scan pgvector writes the in-memory graph: follow the index file growing
+        written = max(0.0, min(1.0, index_bytes / expected_index_bytes))
+        part = LOAD_SHARE * part + (1 - LOAD_SHARE) * (written if part >= 1.0 else 0.0)
+    return lo + (hi - lo) * part
 
 
 def build_warning(notice: str, mwm_bytes: int, estimate: int | None) -> str | None:
@@ -107,8 +124,11 @@ def build_warning(notice: str, mwm_bytes: int, estimate: int | None) -> str | No
 
 async def _progress(client: PodClient, pod: str, pid: int) -> tuple | None:
     async def work(conn: psycopg.AsyncConnection):
+        # the index file's size too: while pgvector writes its in-memory graph out there are no counters,
+        # but the file grows (a concurrent build's index is committed, so other sessions can size it)
         cur = await conn.execute(
-            "select phase, blocks_done, blocks_total, tuples_done, tuples_total"
+            "select phase, blocks_done, blocks_total, tuples_done, tuples_total,"
+            " case when index_relid <> 0 then pg_relation_size(index_relid) end"
             " from pg_stat_progress_create_index where pid = %s", (pid,))
         return await cur.fetchone()
 
@@ -175,6 +195,53 @@ def plan_build_index(f: CollectionFacts, pod: str, *, method: str, measure: str,
     return plan, name, params
 
 
+@dataclass
+class BuildPreview:
+    """What a build will do, shown before it starts: the statement, the graph estimate, the memory it gets."""
+
+    plan: Plan
+    index: str
+    params: dict
+    rows: int
+    dimension: int
+    estimate_bytes: int | None
+    maintenance_work_mem_bytes: int
+    warnings: list[str] = field(default_factory=list)
+
+    def describe(self) -> str:
+        est = (f"estimated HNSW graph {_human(self.estimate_bytes)} for {self.rows} rows x {self.dimension}"
+               if self.estimate_bytes is not None else f"{self.rows} rows x {self.dimension}")
+        return f"{est}; maintenance_work_mem {_human(self.maintenance_work_mem_bytes)}"
+
+
+async def preview_build(client: PodClient, pod: str, collection: str, *, schema: str = "vecs", method: str = "hnsw",
+                        measure: str = "cosine", m: int = 16, ef_construction: int = 64, lists: int | None = None,
+                        concurrently: bool = True, maintenance_work_mem: str | None = None, **_ignored) -> BuildPreview:
+    """The plan and memory estimate of a build, without building (read-only safe)."""
+    f = await require(client, pod, collection, schema)
+    rows = await row_count(client, pod, f)
+    plan, name, params = plan_build_index(f, pod, method=method, measure=measure, m=m, ef_construction=ef_construction,
+                                          lists=lists, concurrently=concurrently)
+
+    async def mem(conn: psycopg.AsyncConnection) -> int:
+        cur = await conn.execute("select pg_size_bytes(coalesce(%s, current_setting('maintenance_work_mem')))",
+                                 (maintenance_work_mem,))
+        return int((await cur.fetchone())[0])
+
+    try:
+        mwm = await client.run(pod, mem)
+    except psycopg.Error as exc:
+        raise IndexBuildError(f"bad maintenance_work_mem {maintenance_work_mem!r}: {exc.diag.message_primary or exc}") from None
+    estimate = estimate_hnsw_memory(rows, f.dimension or 0, m) if method == "hnsw" and f.type == "vector" else None
+    warnings = []
+    if estimate and estimate > mwm:
+        warnings.append(f"estimated HNSW graph {_human(estimate)} exceeds maintenance_work_mem {_human(mwm)}: the build "
+                        f"will spill to disk and slow down; consider maintenance_work_mem "
+                        f"{_human(int(estimate * 1.2)).replace(' ', '')}")
+    return BuildPreview(plan=plan, index=name, params=params, rows=rows, dimension=f.dimension or 0,
+                        estimate_bytes=estimate, maintenance_work_mem_bytes=mwm, warnings=warnings)
+
+
 async def build_index(
     client: PodClient,
     pod: str,
@@ -209,6 +276,7 @@ async def build_index(
     if parallel_workers is not None and not 0 <= parallel_workers <= 1024:
         raise IndexBuildError(f"bad parallel workers {parallel_workers}: 0 to 1024")
     estimate = estimate_hnsw_memory(rows, f.dimension or 0, m) if method == "hnsw" and f.type == "vector" else None
+    disk_estimate = estimate_hnsw_disk(rows, f.dimension or 0, m) if estimate else 0
     notices: list[str] = []
     warnings: list[str] = []
     t0 = time.monotonic()
@@ -270,10 +338,11 @@ async def build_index(
                 except (PodUnavailable, psycopg.Error):
                     row = None
                 if row and not task.done():
-                    phase, bd, bt, td, tt = row
+                    phase, bd, bt, td, tt, size = row
                     phase = phase or "building index"
-                    progress(BuildProgress(pid, phase, fraction_for(phase, bd or 0, bt or 0, td or 0, tt or 0),
-                                           bd or 0, bt or 0, td or 0, tt or 0, time.monotonic() - t0, name))
+                    progress(BuildProgress(pid, phase, fraction_for(phase, bd or 0, bt or 0, td or 0, tt or 0,
+                                                                    size or 0, disk_estimate),
+                                           bd or 0, bt or 0, td or 0, tt or 0, time.monotonic() - t0, name, size or 0))
             task.result()
         except asyncio.CancelledError:
             await _stop_build(client, pod, pid, task, schema, name, concurrently)

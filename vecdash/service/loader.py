@@ -60,14 +60,19 @@ def _open_lines(path: Path | None) -> Iterator[tuple[int, str]] | None:
     return gen()
 
 
+def _as_is(text: str) -> str:
+    return text
+
+
 def _metadata(path: Path, line: int, text: str) -> Jsonb:
-    try:
-        obj = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise LoadError(f"{path}:{line}: bad JSON ({exc.msg} at column {exc.colno})") from None
-    if not isinstance(obj, dict):
-        raise LoadError(f"{path}:{line}: metadata must be a JSON object, got {type(obj).__name__}")
-    return Jsonb(obj)
+    """A metadata line passed to the server as it is (no parse + re-dump in Python).
+
+    The server parses it; a syntax error comes back with its COPY line, mapped to this file's line.
+    """
+    text = text.strip()
+    if not (text.startswith("{") and text.endswith("}")):
+        raise LoadError(f"{path}:{line}: metadata must be a JSON object ({{...}}), got {text[:40]!r}")
+    return Jsonb(text, dumps=_as_is)
 
 
 Row = tuple[str, np.ndarray, Jsonb]
@@ -170,8 +175,8 @@ def _jsonl_batches(path: Path, dim: int, batch_rows: int) -> Iterator[Batch]:
 _COPY_LINE = re.compile(r"COPY [^,]+, line (\d+)")
 
 
-def _db_error(exc: psycopg.Error, path: Path, copied_lines: list[int]) -> LoadError:
-    """Map a server error during COPY back to the input line it came from."""
+def _db_error(exc: psycopg.Error, path: Path, copied_lines: list[int], meta_path: Path | None = None) -> LoadError:
+    """Map a server error during COPY back to the input file and line it came from."""
     diag = exc.diag
     first = (diag.message_primary or str(exc)).strip()
     if diag.message_detail:
@@ -180,7 +185,10 @@ def _db_error(exc: psycopg.Error, path: Path, copied_lines: list[int]) -> LoadEr
     if m:
         row = int(m.group(1))
         if 1 <= row <= len(copied_lines):
-            return LoadError(f"{path}:{copied_lines[row - 1]}: {first}; nothing was loaded")
+            if meta_path is not None and "column metadata" in (diag.context or ""):
+                return LoadError(f"{meta_path}:{row}: bad JSON: {first}; nothing was loaded")
+            where = f"{path}:{copied_lines[row - 1]}" if path.suffix != ".npy" else f"{path}: row {row}"
+            return LoadError(f"{where}: {first}; nothing was loaded")
     if isinstance(exc, psycopg.errors.UniqueViolation):
         first += "; use --upsert to replace existing rows"
     if isinstance(exc, psycopg.errors.CardinalityViolation):
@@ -252,7 +260,7 @@ async def load_file(
                         "on conflict (id) do update set vec = excluded.vec, metadata = excluded.metadata"
                     ).format(table, target))
         except psycopg.Error as exc:
-            raise _db_error(exc, path, copied_lines) from None
+            raise _db_error(exc, path, copied_lines, meta_path) from None
         except OSError as exc:
             raise LoadError(f"{path}: {exc.strerror or exc}") from None
     seconds = time.perf_counter() - t0

@@ -73,39 +73,67 @@ class _TopK:
 
 async def exact_neighbours(conn: psycopg.AsyncConnection, schema: str, name: str, dim: int, queries: np.ndarray,
                            k: int, measure: str) -> list[set[int]]:
-    """Exact top-k row codes (block << 16 | offset) for every query, from one streamed COPY."""
+    """Exact top-k row codes (block << 16 | offset) for every query, from one streamed COPY.
+
+    Chunks of CHUNK_ROWS rows are scored in a worker thread (numpy releases the GIL) while the
+    next chunk streams in, so the cost is about that of the COPY itself; at most two chunks are
+    held in memory.
+    """
+    import asyncio
+
     dtype = _row_dtype(dim)
     top = _TopK(len(queries), k)
     q = queries.astype(np.float64 if measure == "l1" else np.float32)
-    buf = bytearray()
-    header_done = False
+    if measure == "cosine":
+        q = q / np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-30)
 
-    def consume(final: bool) -> None:
-        nonlocal buf
-        n = len(buf) // dtype.itemsize
-        if final:
-            n = (len(buf) - 2) // dtype.itemsize  # trailer: int16 -1
-        if n <= 0:
-            return
-        rows = np.frombuffer(bytes(buf[: n * dtype.itemsize]), dtype=dtype)
-        del buf[: n * dtype.itemsize]
+    def consume(blob: bytes) -> None:
+        rows = np.frombuffer(blob, dtype=dtype)
         if (rows["nf"] != 2).any() or (rows["dim"] != dim).any():
             raise RecallError("unexpected row layout in COPY stream (NULL vector or mixed dimensions)")
         codes = (rows["blk"].astype(np.int64) << 16) | rows["off"].astype(np.int64)
         x = rows["v"].astype(q.dtype)
-        top.add(_distances(q, x, measure), codes)
+        if measure == "cosine":
+            d = -(q @ x.T) / np.maximum(np.sqrt(np.einsum("ij,ij->i", x, x)), 1e-30)[None, :]
+        else:
+            d = _distances(q, x, measure)
+        top.add(d, codes)
+
+    loop = asyncio.get_running_loop()
+    pending: asyncio.Future | None = None
+    parts: list[bytes] = []
+    held = 0
+    header = True
+    chunk_bytes = CHUNK_ROWS * dtype.itemsize
+
+    async def flush(final: bool) -> None:
+        nonlocal parts, held, pending, header
+        blob = b"".join(parts)
+        if header:
+            ext = int.from_bytes(blob[15:19], "big")
+            blob = blob[19 + ext:]
+            header = False
+        usable = (len(blob) // dtype.itemsize) * dtype.itemsize
+        if final and len(blob) - usable != 2:  # the trailer is an int16 -1
+            usable = ((len(blob) - 2) // dtype.itemsize) * dtype.itemsize
+        rest = blob[usable:]
+        parts, held = [rest], len(rest)
+        if pending is not None:
+            await pending
+            pending = None
+        if usable:
+            pending = loop.run_in_executor(None, consume, blob[:usable])
+        if final and pending is not None:
+            await pending
 
     stmt = sql.SQL("copy (select ctid, vec from {}) to stdout (format binary)").format(sql.Identifier(schema, name))
     async with conn.cursor().copy(stmt) as cp:
         async for data in cp:
-            buf += data
-            if not header_done and len(buf) >= 19:
-                ext = int.from_bytes(buf[15:19], "big")
-                del buf[: 19 + ext]
-                header_done = True
-            if header_done and len(buf) >= CHUNK_ROWS * dtype.itemsize:
-                consume(False)
-    consume(True)
+            parts.append(data)
+            held += len(data)
+            if held >= chunk_bytes:
+                await flush(False)
+    await flush(True)
     return [set(int(c) for c in row) for row in top.ids]
 
 

@@ -3,11 +3,16 @@
 Self-contained: each screen gets the PodClient and the target injected and talks only to the
 services (vecdash.service.indexes / recall / plan_runner). Mount from the app with
 
-    self.push_screen(IndexBuildScreen(client, pod, "docs", method="hnsw", m=16), callback)
-    self.push_screen(RecallSweepScreen(client, pod, "docs", target=0.95))
+    self.push_screen(IndexBuildScreen(client, pod, "docs", schema="vecs", method="hnsw", m=16), callback)
+    self.push_screen(RecallSweepScreen(client, pod, "docs", schema="vecs", target=0.95))
 
-IndexBuildScreen dismisses with the BuildResult (or None when closed before a result);
-RecallSweepScreen dismisses with the Sweep (or None).
+IndexBuildScreen first shows the statement and the graph-memory estimate; `b` starts the build
+(`autostart=True` skips that step), `c` cancels it (pg_cancel_backend; no invalid index is left),
+`r` opens the recall sweep for the new index. Build options are build_index's keyword arguments
+(method, measure, m, ef_construction, lists, concurrently, maintenance_work_mem, parallel_workers).
+RecallSweepScreen takes sweep's keyword arguments (index, k, samples, values, target) plus
+scope="database"|"role" and role= for the ALTER ... SET plan that `a` applies.
+IndexBuildScreen dismisses with the BuildResult (or None); RecallSweepScreen with the Sweep (or None).
 """
 
 from __future__ import annotations
@@ -51,13 +56,19 @@ class IndexBuildScreen(ModalScreen[BuildResult | None]):
     IndexBuildScreen #build-progress { width: 100%; }
     """
     BINDINGS = [
+        Binding("b", "start_build", "build"),
         Binding("c", "cancel_build", "cancel build"),
+        Binding("r", "recall", "recall sweep"),
         Binding("escape", "close", "close"),
     ]
 
-    def __init__(self, client: PodClient, pod: str, collection: str, *, schema: str = "vecs", **build_options: Any):
+    def __init__(self, client: PodClient, pod: str, collection: str, *, schema: str = "vecs", autostart: bool = False,
+                 **build_options: Any):
         super().__init__()
         self.client = client
+        self.autostart = autostart
+        self.preview: ix.BuildPreview | None = None
+        self.started = False
         self.pod = pod
         self.collection = collection
         self.schema = schema
@@ -77,13 +88,39 @@ class IndexBuildScreen(ModalScreen[BuildResult | None]):
             yield ProgressBar(total=100, show_eta=False, id="build-progress")
             yield Static("starting", id="build-phase")
             yield Log(id="build-notices", highlight=False)
-            yield Static("c cancel build · esc close", id="build-help")
+            yield Static("b build · c cancel build · r recall sweep (after the build) · esc close", id="build-help")
 
     def on_mount(self) -> None:
-        if self.client.read_only:
-            self.error = "refused: vecdash is in read-only mode"
+        self.load_preview()
+
+    @work(exclusive=True, group="index-build-preview")
+    async def load_preview(self) -> None:
+        """Statement and graph-memory estimate, shown before anything is built."""
+        try:
+            self.preview = await ix.preview_build(self.client, self.pod, self.collection, schema=self.schema,
+                                                  **self.build_options)
+        except UserError as exc:
+            self.error = str(exc)
             self.query_one("#build-phase", Static).update(f"[red]{escape(self.error)}[/red]")
             return
+        text = escape(self.preview.plan.steps[0].preview) + "\n" + escape(self.preview.describe())
+        for w in self.preview.warnings:
+            text += f"\n[yellow]{escape(w)}[/yellow]"
+        self.query_one("#build-estimate", Static).update(text)
+        if self.client.read_only:
+            self.query_one("#build-phase", Static).update("[red]read-only: building is refused[/red]")
+        elif self.autostart:
+            self.action_start_build()
+        else:
+            self.query_one("#build-phase", Static).update("press b to build")
+
+    def action_start_build(self) -> None:
+        if self.started or self.preview is None:
+            return
+        if self.client.read_only:
+            self.notify("refused: vecdash is in read-only mode", severity="error")
+            return
+        self.started = True
         self.run_build()
 
     @work(exclusive=True, group="index-build")
@@ -96,9 +133,6 @@ class IndexBuildScreen(ModalScreen[BuildResult | None]):
             self.query_one("#build-phase", Static).update(f"[red]{escape(self.error)}[/red]")
             return
         self.result = result
-        est = f" · graph estimate {_size(result.estimate_bytes)}" if result.estimate_bytes else ""
-        self.query_one("#build-estimate", Static).update(
-            f"maintenance_work_mem {_size(result.maintenance_work_mem_bytes)}{est} · {result.rows} rows")
         if result.status == "built":
             self.query_one("#build-phase", Static).update(
                 f"[green]built[/green] {result.index} in {result.seconds:.1f} s ({_size(result.index_bytes)})")
@@ -125,6 +159,13 @@ class IndexBuildScreen(ModalScreen[BuildResult | None]):
         self.query_one("#build-notices", Log).write_line(f"cancelling pid {self.pid} (pg_cancel_backend) ...")
         await ix.cancel_backend(self.client, self.pod, self.pid)
 
+    def action_recall(self) -> None:
+        if self.result is None or self.result.status != "built":
+            self.notify("the recall sweep runs once the index is built", severity="warning")
+            return
+        self.app.push_screen(RecallSweepScreen(self.client, self.pod, self.collection, schema=self.schema,
+                                               index=self.result.index))
+
     def action_close(self) -> None:
         if self.result is None and self.error is None and self.pid is not None:
             self.notify("a build is running: press c to cancel it first", severity="warning")
@@ -147,8 +188,9 @@ class RecallSweepScreen(ModalScreen[Sweep | None]):
     ]
 
     def __init__(self, client: PodClient, pod: str, collection: str, *, schema: str = "vecs", scope: str = "database",
-                 **sweep_options: Any):
+                 role: str | None = None, **sweep_options: Any):
         super().__init__()
+        self.role = role
         self.client = client
         self.pod = pod
         self.collection = collection
@@ -183,7 +225,8 @@ class RecallSweepScreen(ModalScreen[Sweep | None]):
         try:
             s = await sweep(self.client, self.pod, self.collection, schema=self.schema, on_progress=progress,
                             **self.sweep_options)
-            self.plan = (await plan_search_setting(self.client, self.pod, s.setting, s.recommended, scope=self.scope)
+            self.plan = (await plan_search_setting(self.client, self.pod, s.setting, s.recommended, scope=self.scope,
+                                                   role=self.role)
                          if s.recommended is not None else None)
         except UserError as exc:
             self.error = str(exc)
