@@ -366,3 +366,159 @@ def test_exposed_config_with_password_warns_through_the_cli(estate, tmp_path, mo
     if warns:
         assert len(warning) == 1 and str(path) in warning[0] and "chmod 600" in warning[0]
     assert TEST_PASSWORD not in res.stderr + res.stdout
+
+
+# --- every write path of the CLI refuses in read-only mode; every output is free of the password ------
+
+
+@pytest.fixture(scope="module")
+def sec_estate(estate):
+    """A primary of this module's own (wiring is applied there) + a collection on the shared vectors-a."""
+    import shutil
+    import uuid
+
+    from vecdash.embedded import default_root, start_pods
+
+    u = uuid.uuid4().hex[:8]
+    coll = f"sec_{u}"
+    estate.sql("vectors-a", f"create schema if not exists vecs; create table vecs.{coll} (id varchar primary key, "
+                            "vec vector(3) not null, metadata jsonb not null default '{}'::jsonb); "
+                            f"insert into vecs.{coll} select 'r' || g, array[g, 1, 0]::vector, jsonb_build_object('g', g) "
+                            "from generate_series(1, 300) g; "
+                            f"create index sec_ix_{u} on vecs.{coll} using hnsw (vec vector_cosine_ops); "
+                            f"analyze vecs.{coll}")
+    root = default_root("vds-")
+    [primary] = start_pods(root, ["sec-primary"], password=TEST_PASSWORD)
+    primary.psql("create extension if not exists vector; create extension if not exists postgres_fdw")
+    try:
+        yield {"coll": coll, "index": f"sec_ix_{u}", "primary": primary}
+    finally:
+        primary.stop("immediate")
+        shutil.rmtree(root, ignore_errors=True)
+        estate.sql("vectors-a", f"drop table if exists vecs.{coll}")
+
+
+def _fingerprint(estate, sec) -> dict:
+    """Everything a write command could have changed."""
+    coll = sec["coll"]
+    a = estate.sql("vectors-a", """
+        select (select count(*) from vecs.""" + coll + """),
+               (select array_agg(indexrelid::regclass::text order by 1) from pg_index where indrelid = %s::regclass),
+               (select array_agg(relname::text order by 1) from pg_class where relnamespace = 'vecs'::regnamespace),
+               (select array_agg(array_to_string(setconfig, ',') order by 1) from pg_db_role_setting),
+               (select coalesce(analyze_count, 0) + coalesce(vacuum_count, 0) from pg_stat_all_tables where relid = %s::regclass)
+    """, (f"vecs.{coll}", f"vecs.{coll}"))
+    p = sec["primary"].psql("select string_agg(x, ',' order by x) from ("
+                            "select 'srv:' || srvname || coalesce(array_to_string(srvoptions, ';'), '') as x from pg_foreign_server "
+                            "union all select 'um:' || srvname from pg_user_mappings "
+                            "union all select 'rel:' || oid::regclass::text from pg_class where relkind in ('v', 'f')) s")
+    return {"vectors-a": a, "primary": p.strip()}
+
+
+def _sec_config(tmp_path, estate, sec, **settings) -> Path:
+    return write_config(tmp_path / "sec.yaml", [("sec-primary", "primary", sec["primary"].dsn()),
+                                               ("vectors-a", "secondary", estate.dsn("vectors-a"))],
+                        statement_timeout_ms=5000, **settings)
+
+
+READ_ONLY_REFUSES = [
+    ["wire", "vectors-a", "{coll}", "--apply"],
+    ["doctor", "--fix"],
+    ["collection", "create", "vectors-a", "{coll}_new", "--dim", "3", "--apply"],
+    ["collection", "drop", "vectors-a", "{coll}", "--apply"],
+    ["load", "--quiet", "vectors-a", "{coll}", "{jsonl}"],
+    ["index", "build", "--quiet", "vectors-a", "{coll}", "--measure", "l2"],
+    ["index", "drop", "vectors-a", "{index}", "--apply"],
+    ["index", "fix", "vectors-a", "{index}", "--drop", "--apply"],
+    ["index", "cancel", "vectors-a", "{coll}"],
+    ["recall", "--quiet", "vectors-a", "{coll}", "--samples", "5", "--apply"],
+    ["maintain", "analyze", "vectors-a", "{coll}"],
+    ["maintain", "vacuum", "vectors-a", "{coll}"],
+]
+
+
+def test_every_cli_write_path_refuses_in_read_only_mode_and_changes_nothing(capsys, estate, sec_estate, tmp_path):
+    from vecdash.cli import main
+
+    sec = sec_estate
+    # a hand-made wiring doctor wants to fix (no extensions 'vector'): --fix must still refuse
+    a = estate.pods["vectors-a"]
+    sec["primary"].psql(f"create server if not exists hand_made foreign data wrapper postgres_fdw "
+                        f"options (host '127.0.0.1', port '{a.port}', dbname 'postgres')")
+    jsonl = tmp_path / "rows.jsonl"
+    jsonl.write_text('{"id": "new1", "vec": [1, 2, 3]}\n')
+    cfg = _sec_config(tmp_path, estate, sec)
+    before = _fingerprint(estate, sec)
+    ran = []
+    for template in READ_ONLY_REFUSES:
+        args = [t.format(coll=sec["coll"], index=sec["index"], jsonl=jsonl) for t in template]
+        try:
+            code = main(["--read-only", "--config", str(cfg), *args])
+        except SystemExit as exc:  # argparse: the command's options changed
+            code = exc.code
+        out, err = capsys.readouterr()
+        assert code == 2, (args, code, out, err)
+        lines = [l for l in err.splitlines() if l.strip()]
+        assert len(lines) == 1 and "read-only" in lines[0], (args, err)
+        assert "Traceback" not in err and TEST_PASSWORD not in out + err
+        assert _fingerprint(estate, sec) == before, args
+        ran.append(args[0])
+    assert len(ran) == len(READ_ONLY_REFUSES)
+    # unwire needs a wiring to refuse to remove
+    assert main(["--config", str(cfg), "wire", "vectors-a", sec["coll"], "--apply"]) == 0
+    wired = _fingerprint(estate, sec)
+    assert wired["primary"] != before["primary"]
+    code = main(["--read-only", "--config", str(cfg), "unwire", "vectors-a", sec["coll"], "--apply"])
+    out, err = capsys.readouterr()
+    assert code == 2 and "read-only" in err and len(err.strip().splitlines()) == 1, (code, out, err)
+    assert _fingerprint(estate, sec) == wired
+    assert main(["--config", str(cfg), "unwire", "vectors-a", sec["coll"], "--apply"]) == 0
+    capsys.readouterr()
+    # and the same config without --read-only can write (the refusals above were not accidents)
+    code = main(["--config", str(cfg), "maintain", "analyze", "vectors-a", sec["coll"]])
+    capsys.readouterr()
+    assert code == 0
+    sec["primary"].psql("drop server if exists hand_made cascade")
+
+
+def test_wire_query_doctor_outputs_never_show_the_password(capsys, estate, sec_estate, tmp_path):
+    """The whole life of a wiring, plus reads, with DSNs that hold the password: grep every output."""
+    from vecdash.cli import main
+
+    sec = sec_estate
+    cfg = _sec_config(tmp_path, estate, sec)
+    coll = sec["coll"]
+    steps = [
+        ["wire", "vectors-a", coll],
+        ["wire", "vectors-a", coll, "--json"],
+        ["wire", "vectors-a", coll, "--expose", "g:int", "--apply"],
+        ["verify", "vectors-a", coll],
+        ["verify", "vectors-a", coll, "--json"],
+        ["doctor"],
+        ["doctor", "--json"],
+        ["status", "--json"],
+        ["query", "vectors-a", coll, "--random", "--json"],
+        ["query", "vectors-a", coll, "--vector", "[1, 1, 0]", "--route", "primary", "--json"],
+        ["query", "vectors-a", coll, "--vector", "[1, 1, 0]", "--explain"],
+        ["index", "list", "vectors-a", coll],
+        ["unwire", "vectors-a", coll, "--json"],
+        ["unwire", "vectors-a", coll, "--apply"],
+    ]
+    outputs = {}
+    codes = {}
+    for args in steps:
+        try:
+            code = main(["--config", str(cfg), *args])
+        except SystemExit as exc:
+            code = exc.code
+        out, err = capsys.readouterr()
+        outputs[" ".join(args)] = out + err
+        codes[" ".join(args[:3])] = code
+        assert "Traceback" not in err, (args, err)
+    _leak_check(outputs)
+    wire_json = outputs[f"wire vectors-a {coll} --json"]
+    assert "user mapping" in wire_json.lower() and "********" in wire_json, "the plan must show the mapping, masked"
+    assert codes[f"wire vectors-a {coll}"] == 0 and codes[f"verify vectors-a {coll}"] == 0, codes
+    # the password really went into the database (masked output, real DDL)
+    um = sec["primary"].psql("select count(*) from pg_user_mapping")
+    assert um.strip() == "0", "unwire --apply removed the mapping"
