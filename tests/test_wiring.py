@@ -135,7 +135,7 @@ def test_wire_apply_verify_unwire_round_trip(estate, unique):
 
 def test_verify_says_which_filters_ship(estate, unique):
     name = f"wf_{unique}"
-    make_table(estate.dsn("vectors-a"), "vecs", name)
+    make_table(estate.dsn("vectors-a"), "vecs", name, rows=3000)  # enough rows that sorting on the pod pays
     cfg = estate.config()
     plan = run(lambda c: wiring.plan_wire(c, "vectors-a", name, expose=[("url", "text")]), cfg)
     run(lambda c: wiring.apply_plan(c, plan), cfg)
@@ -489,3 +489,35 @@ def test_cli_wire_apply_verifies_pushdown_and_masks(hub, unique, tmp_path, caplo
         run(lambda c: _wire(c, "leaf", name), cfg)
         run(lambda c: _unwire(c, "leaf", name), cfg)
     assert TEST_PASSWORD not in caplog.text
+
+
+def test_credentials_from_pgpass_and_socket_addresses(hub, unique, tmp_path):
+    """The mapping gets what libpq used: a .pgpass password over TCP; no password over a trusted socket."""
+    hub_reset(hub)
+    name = f"pgp_{unique}"
+    leaf = hub["leaf"]
+    make_table(leaf.dsn(), "vecs", name, rows=40)
+    pgpass = tmp_path / "pgpass"
+    pgpass.write_text(f"127.0.0.1:{leaf.port}:*:postgres:{leaf.password}\n")
+    pgpass.chmod(0o600)
+    via_pgpass = Config(pods=(PodConfig(name="hub", role="primary", dsn=hub["hub"].dsn()),
+                              PodConfig(name="leaf", dsn=f"postgresql://postgres@127.0.0.1:{leaf.port}/postgres?passfile={pgpass}")),
+                        settings=Settings(statement_timeout_ms=10000), path="<pgpass>")
+    plan = run(lambda c: wiring.plan_wire(c, "leaf", name, create_view=False), via_pgpass)
+    mapping = next(s for s in plan.pending if "user mapping" in s.purpose)
+    assert "password '********'" in mapping.preview and TEST_PASSWORD not in mapping.preview
+    run(lambda c: wiring.apply_plan(c, plan), via_pgpass)
+    assert run(lambda c: wiring.verify(c, "leaf", name), via_pgpass).ok
+    run(lambda c: _unwire(c, "leaf", name), via_pgpass)
+
+    via_socket = Config(pods=(PodConfig(name="hub", role="primary", dsn=hub["hub"].dsn()),
+                              PodConfig(name="leaf", dsn=f"host={leaf.socket_dir} port={leaf.port} dbname=postgres user=postgres")),
+                        settings=Settings(statement_timeout_ms=10000), path="<socket>")
+    plan = run(lambda c: wiring.plan_wire(c, "leaf", name, create_view=False), via_socket)
+    assert f"host '{leaf.socket_dir}'" in plan.preview_sql() and "password" not in next(
+        s for s in plan.pending if "user mapping" in s.purpose).preview
+    assert any("without a password" in n for n in plan.notes)
+    run(lambda c: wiring.apply_plan(c, plan), via_socket)
+    v = run(lambda c: wiring.verify(c, "leaf", name), via_socket)
+    assert v.ok and v.pushdown, v.to_json()
+    run(lambda c: _unwire(c, "leaf", name), via_socket)
