@@ -243,9 +243,12 @@ def knn_statement(relation: tuple[str, str], column: str, vtype: str, measure: s
                   has_metadata: bool = True) -> sql.Composed:
     """`select id, distance, metadata[, vec][, pod] ... order by distance limit k`.
 
-    Placeholders in order: query vector, [pod label], filter params..., query vector, limit.
-    `exact_in_sql` orders by `distance + 0`, which no index serves but postgres_fdw still ships:
-    an exact search on the pod even through a foreign table (where SET LOCAL cannot reach).
+    Placeholders in order: query vector, [pod label], filter params..., [query vector], limit.
+    ORDER BY names the output column (`distance`): the same expression with the same parameter, so
+    HNSW serves it and, in a UNION ALL branch, the foreign scan sits right under the Append (async).
+    `exact_in_sql` orders by `(vec <=> q) + 0` instead (the vector is passed a second time), which no
+    index serves but postgres_fdw still ships: an exact search on the pod even through a foreign
+    table, where SET LOCAL cannot reach.
     """
     col = sql.Identifier(column)
     qv = sql.SQL("%s::{}").format(sql.Identifier(vtype))
@@ -256,13 +259,13 @@ def knn_statement(relation: tuple[str, str], column: str, vtype: str, measure: s
         cols.append(sql.SQL("{}::text as vec_text").format(col))
     if pod_label:
         cols.append(sql.SQL("%s::text as pod"))
-    order = sql.SQL("({}) + 0").format(dist) if exact_in_sql else dist
+    order = sql.SQL("({}) + 0").format(dist) if exact_in_sql else sql.SQL("distance")
     return sql.SQL("select {cols} from {rel} where {where} order by {order} limit %s").format(
         cols=sql.SQL(", ").join(cols), rel=sql.Identifier(*relation), where=where, order=order)
 
 
-def knn_params(qtext: str, fparams: list[Any], limit: int, pod: str | None = None) -> list[Any]:
-    return [qtext] + ([pod] if pod is not None else []) + list(fparams) + [qtext, limit]
+def knn_params(qtext: str, fparams: list[Any], limit: int, pod: str | None = None, *, exact_in_sql: bool = False) -> list[Any]:
+    return [qtext] + ([pod] if pod is not None else []) + list(fparams) + ([qtext] if exact_in_sql else []) + [limit]
 
 
 def knob_settings(spec: QuerySpec) -> list[tuple[str, str]]:
@@ -585,7 +588,8 @@ async def _per_target(client: PodClient, spec: QuerySpec, targets: list[Target],
                              has_metadata=t.collection.has_metadata)
 
     async def one(t: Target) -> PodRun:
-        return await run_statement(client, t.run_on, stmt_for(t), knn_params(qtext, fparams, spec.limit),
+        return await run_statement(client, t.run_on, stmt_for(t), knn_params(qtext, fparams, spec.limit,
+                                                                                exact_in_sql=spec.exact and t.via_fdw),
                                    knobs=knobs, explain=spec.explain, include_vector=spec.include_vector,
                                    vtype=t.collection.type, label=t.holder)
 
@@ -593,7 +597,7 @@ async def _per_target(client: PodClient, spec: QuerySpec, targets: list[Target],
         raise QueryError(f"no pod holds {spec.schema}.{spec.collection}")
     runs = await asyncio.gather(*(one(t) for t in targets))
     first = targets[0]
-    preview = _preview(stmt_for(first), knn_params(qtext, fparams, spec.limit), knobs,
+    preview = _preview(stmt_for(first), knn_params(qtext, fparams, spec.limit, exact_in_sql=spec.exact and first.via_fdw), knobs,
                        f"on {first.run_on}" if len(targets) == 1 else "on each of " + ", ".join(t.run_on for t in targets))
     return {t.holder: r for t, r in zip(targets, runs)}, preview
 
@@ -606,7 +610,7 @@ async def _federated(client: PodClient, spec: QuerySpec, targets: list[Target], 
                              include_vector=spec.include_vector, exact_in_sql=spec.exact and t.via_fdw,
                              pod_label=True, has_metadata=t.collection.has_metadata)
         branches.append(sql.SQL("({})").format(stmt))
-        params += knn_params(qtext, fparams, spec.limit, pod=t.holder)
+        params += knn_params(qtext, fparams, spec.limit, pod=t.holder, exact_in_sql=spec.exact and t.via_fdw)
     # OFFSET 0 fences the UNION ALL: the primary sorts the k-per-branch rows itself, so the branches
     # sit under an Append (async when the servers allow it), not a Merge Append that starts them in turn.
     stmt = sql.SQL("select * from ({} offset 0) u order by distance limit %s").format(

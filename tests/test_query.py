@@ -1,0 +1,238 @@
+"""The query service on real pods: routes, knobs, under-filled results, recall, plans, CLI.
+
+A same-named collection on vectors-a and vectors-b (HNSW cosine), both reached from the primary
+through hand-written postgres_fdw wiring (`extensions 'vector'`, `async_capable`).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+
+from tests.query_helpers import drop_collection, make_collection, unwire, wire
+from vecdash.cli import main as cli_main
+from vecdash.db.pods import PodClient
+from vecdash.service.catalog import snapshot
+from vecdash.service.filters import FilterError
+from vecdash.service.query import QueryError, QuerySpec, plan_remote_settings, run_query
+
+DIM = 16
+ROWS = 1500
+
+
+@pytest.fixture(scope="module")
+def estate_coll(estate):
+    name = f"qry_{uuid.uuid4().hex[:8]}"
+    make_collection(estate.dsn("vectors-a"), name, ROWS, DIM, seed=1, id_prefix="a")
+    make_collection(estate.dsn("vectors-b"), name, ROWS, DIM, seed=2, id_prefix="b")
+    suffix = uuid.uuid4().hex[:8]
+    wiring = [(f"qa_{suffix}", f"qa_{suffix}", "vectors-a"), (f"qb_{suffix}", f"qb_{suffix}", "vectors-b")]
+    for server, schema, pod in wiring:
+        wire(estate.dsn("primary"), estate.pods[pod], server, schema, name, DIM)
+    yield name
+    for server, schema, _ in wiring:
+        unwire(estate.dsn("primary"), server, schema)
+    drop_collection(estate.dsn("vectors-a"), name)
+    drop_collection(estate.dsn("vectors-b"), name)
+
+
+@pytest.fixture
+async def client(estate):
+    c = PodClient(estate.config())
+    yield c
+    await c.close()
+
+
+@pytest.fixture
+async def topo(client, estate_coll):
+    return await snapshot(client)
+
+
+def spec(name, **kw) -> QuerySpec:
+    kw.setdefault("pod", "vectors-a")
+    kw.setdefault("like_id", "a7")
+    return QuerySpec(collection=name, **kw)
+
+
+def key(rows):
+    return [(r.pod, r.id) for r in rows]
+
+
+async def _mixed_vector(client, topo, name) -> list[float]:
+    """Half way between a row of vectors-a and a row of vectors-b: neighbours come from both pods."""
+    a = await run_query(client, spec(name, limit=1, include_vector=True), topo)
+    b = await run_query(client, spec(name, pod="vectors-b", like_id="b7", limit=1, include_vector=True), topo)
+    assert a.rows[0].id == "a7" and b.rows[0].id == "b7"
+    return [(x + y) / 2 for x, y in zip(a.rows[0].vector, b.rows[0].vector)]
+
+
+async def test_routes_agree_on_exact_search(client, topo, estate_coll):
+    q = await _mixed_vector(client, topo, estate_coll)
+    f = {"year": {"$gte": 2012}}
+
+    def s(**kw):
+        return spec(estate_coll, like_id=None, vector=q, exact=True, limit=15, filters=f, **kw)
+
+    direct = await run_query(client, s(), topo)
+    primary = await run_query(client, s(route="primary"), topo)
+    assert len(direct.rows) == 15
+    assert key(primary.rows) == key(direct.rows)
+    assert [round(r.distance, 5) for r in primary.rows] == [round(r.distance, 5) for r in direct.rows]
+    direct_b = await run_query(client, s(pod="vectors-b"), topo)
+    merged = sorted(direct.rows + direct_b.rows, key=lambda r: r.distance)[:15]
+    fanout = await run_query(client, s(route="fanout"), topo)
+    federated = await run_query(client, s(route="federated"), topo)
+    assert key(fanout.rows) == key(merged)
+    assert key(federated.rows) == key(merged)
+    assert {r.pod for r in fanout.rows} == {"vectors-a", "vectors-b"}
+    assert set(fanout.per_pod_ms) == {"vectors-a", "vectors-b"}
+
+
+async def test_fanout_and_federated_merge_top_k(client, topo, estate_coll):
+    fan = await run_query(client, spec(estate_coll, route="fanout", limit=20, ef_search=100), topo)
+    fed = await run_query(client, spec(estate_coll, route="federated", limit=20, explain=True), topo)
+    for res in (fan, fed):
+        d = [r.distance for r in res.rows]
+        assert d == sorted(d) and len(d) == 20
+        assert res.rows[0].id == "a7" and res.rows[0].distance == pytest.approx(0, abs=1e-6)
+    assert len(fan.per_pod_ms) == 2 and fan.server_ms is not None and fan.client_ms >= fan.server_ms
+    remote = [l for l in fed.plan.splitlines() if "Remote SQL:" in l]
+    assert len(remote) == 2 and all("ORDER BY" in l and " LIMIT " in l for l in remote), fed.plan
+    assert "Async Foreign Scan" in fed.plan, fed.plan
+    assert "union all" in fed.sql_preview
+
+
+async def test_underfilled_filtered_hnsw_scan_is_detected(client, topo, estate_coll):
+    # ~1 row in 7 has this language: a filtered HNSW scan with 10 candidates runs dry long before 20 matches.
+    f = {"lang": {"$eq": "de"}}
+    res = await run_query(client, spec(estate_coll, limit=20, filters=f, ef_search=10, explain=True), topo)
+    assert "Index Scan using" in res.plan
+    assert len(res.rows) < 20
+    assert res.underfilled and res.matching_rows == 20
+    assert any("under-filled" in w and "--iterative relaxed" in w for w in res.warnings)
+    full = await run_query(client, spec(estate_coll, limit=20, filters=f, ef_search=10, iterative="relaxed"), topo)
+    assert len(full.rows) == 20 and not full.underfilled
+    exact = await run_query(client, spec(estate_coll, limit=20, filters=f, exact=True), topo)
+    assert len(exact.rows) == 20 and not exact.underfilled
+
+
+async def test_only_few_matching_rows_is_not_underfilled(client, topo, estate_coll):
+    res = await run_query(client, spec(estate_coll, limit=10, filters={"url": {"$in": ["/docs/postgres/0", "/docs/fdw/2"]}},
+                                       ef_search=40, iterative="relaxed"), topo)
+    assert len(res.rows) == 2 and not res.underfilled and res.matching_rows == 2
+
+
+async def test_knobs_apply_on_the_pod_but_do_not_travel_through_fdw(client, topo, estate_coll):
+    # hnsw returns at most ef_search rows (no iterative scan): the knob visibly took effect
+    direct = await run_query(client, spec(estate_coll, limit=10, ef_search=5), topo)
+    assert len(direct.rows) == 5 and direct.underfilled
+    assert "SET LOCAL hnsw.ef_search = 5" in direct.sql_preview
+    primary = await run_query(client, spec(estate_coll, limit=10, ef_search=5, route="primary"), topo)
+    assert len(primary.rows) == 10  # the pod used its default ef_search
+    note = next(w for w in primary.warnings if "do not travel through postgres_fdw" in w)
+    assert "options '-c hnsw.ef_search=5'" in note and "ALTER ROLE" in note
+    # the session on the pod is clean afterwards (SET LOCAL ended with the transaction)
+    again = await run_query(client, spec(estate_coll, limit=10), topo)
+    assert len(again.rows) == 10
+
+
+async def test_plan_remote_settings_is_ddl_for_the_server(topo, estate_coll):
+    server = next(s.name for s in topo.primary.foreign_servers if s.name.startswith("qa_"))
+    plan = plan_remote_settings(topo, server, {"hnsw.ef_search": "80"})
+    assert plan.pod == "primary"
+    assert plan.steps[0].preview == f"ALTER SERVER \"{server}\" OPTIONS (ADD options '-c hnsw.ef_search=80')"
+    with pytest.raises(QueryError):
+        plan_remote_settings(topo, server, {"work_mem": "1GB'; drop"})
+
+
+async def test_recall_against_exact(client, topo, estate_coll):
+    low = await run_query(client, spec(estate_coll, limit=10, recall=True, ef_search=10), topo)
+    assert 0.0 <= low.recall <= 1.0
+    exact = await run_query(client, spec(estate_coll, limit=10, recall=True, exact=True), topo)
+    assert exact.recall == 1.0
+    fed = await run_query(client, spec(estate_coll, limit=10, recall=True, route="federated"), topo)
+    assert 0.0 < fed.recall <= 1.0
+
+
+async def test_dimension_mismatch_is_one_clear_error(client, topo, estate_coll):
+    with pytest.raises(QueryError) as err:
+        await run_query(client, spec(estate_coll, like_id=None, vector=[0.1, 0.2, 0.3]), topo)
+    assert str(err.value) == (f"dimension mismatch: the query vector has 3 dimensions but vecs.{estate_coll} "
+                              f"on vectors-a is vector({DIM})")
+
+
+async def test_bad_input_errors(client, topo, estate_coll):
+    for bad, text in [
+        (spec(estate_coll, like_id="nope"), "like: no row with id 'nope'"),
+        (spec(estate_coll, measure="hamming"), "measure hamming does not apply to vector column"),
+        (spec(estate_coll, limit=0), "limit must be an integer"),
+        (spec(estate_coll, route="sideways"), "unknown route"),
+        (spec(estate_coll, random=True), "give exactly one query vector source"),
+        (spec(estate_coll, like_id=None, vector=[float("nan")] * DIM), "vector[0]"),
+        (QuerySpec(pod="vectors-a", collection="nope", like_id="x"), "no collection vecs.nope on pod vectors-a"),
+        (spec(estate_coll, pod="nowhere"), "unknown pod 'nowhere'"),
+    ]:
+        with pytest.raises(QueryError) as err:
+            await run_query(client, bad, topo)
+        assert text in str(err.value)
+    with pytest.raises(FilterError) as err:
+        await run_query(client, spec(estate_coll, filters={"$and": [{"year": {"$eq": 1}}, {"year": {"$gte2": 1}}]}), topo)
+    assert str(err.value).startswith("filters.$and[1].year: unknown operator $gte2")
+
+
+async def test_like_random_vector_include_and_explain(client, topo, estate_coll):
+    like = await run_query(client, spec(estate_coll, limit=3, include_vector=True, explain=True), topo)
+    assert like.source == "like a7" and like.rows[0].id == "a7"
+    assert len(like.rows[0].vector) == DIM
+    assert "Index Scan using" in like.plan and "Buffers" in like.plan and "Execution Time" in like.plan
+    again = await run_query(client, spec(estate_coll, like_id=None, vector=like.rows[0].vector, limit=3), topo)
+    assert [r.id for r in again.rows] == [r.id for r in like.rows]
+    rnd = await run_query(client, spec(estate_coll, like_id=None, random=True, limit=3), topo)
+    assert rnd.source.startswith("random row a") and rnd.rows[0].id == rnd.source.split()[-1]
+
+
+async def test_no_index_for_the_measure_is_reported(client, topo, estate_coll):
+    res = await run_query(client, spec(estate_coll, measure="l2", limit=3), topo)
+    assert any("serves l2" in w and "scans every row" in w for w in res.warnings)
+    ok = await run_query(client, spec(estate_coll, measure="cosine", limit=3), topo)
+    assert not any("serves" in w for w in ok.warnings)
+
+
+async def test_queries_run_in_read_only_mode(estate, estate_coll):
+    c = PodClient(estate.config(read_only=True))
+    try:
+        res = await run_query(c, spec(estate_coll, limit=3, ef_search=20, route="fanout"))
+        assert len(res.rows) == 3
+    finally:
+        await c.close()
+
+
+def test_cli_answers_every_route(estate, estate_coll, tmp_path, capsys):
+    cfg = estate.write_config(tmp_path / "vd.yaml")
+    for route in ("direct", "primary", "fanout", "federated"):
+        rc = cli_main(["--config", str(cfg), "query", "vectors-a", f"vecs.{estate_coll}", "--like", "a7", "--limit", "4",
+                       "--route", route, "--filter", '{"year": {"$gte": 2008}}', "--recall", "--json"])
+        out = capsys.readouterr().out
+        assert rc == 0
+        doc = json.loads(out)
+        assert doc["route"] == route and doc["returned"] == 4 and doc["rows"][0]["id"] == "a7"
+        assert doc["recall"] is not None and "Sup3r" not in out
+    rc = cli_main(["--config", str(cfg), "query", "vectors-a", estate_coll, "--random", "--limit", "2"])
+    assert rc == 0 and "2 of 2 rows" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--vector", "[1, 2"], "--vector: not a JSON array"),
+    (["--vector", "[1, 2, 3]"], "dimension mismatch"),
+    (["--like", "a1", "--filter", '{"year": {"$gte2": 1}}'], "filters.year: unknown operator $gte2"),
+    (["--like", "a1", "--filter", "{nope"], "--filter: not valid JSON"),
+    (["--like", "a1", "--limit", "-3"], "limit must be"),
+])
+def test_cli_bad_input_exits_2_with_one_line(estate, estate_coll, tmp_path, capsys, args, message):
+    cfg = estate.write_config(tmp_path / "vd.yaml")
+    rc = cli_main(["--config", str(cfg), "query", "vectors-a", estate_coll] + args)
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err

@@ -1,0 +1,101 @@
+"""`vecdash query POD COLLECTION`: nearest neighbours with vecs filters, over any route."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from vecdash.cli.context import client_from_args
+from vecdash.cli.output import print_json, table
+from vecdash.errors import PodUnavailable
+from vecdash.service.filters import FilterError
+from vecdash.service.query import MEASURES, ROUTES, QueryResult, QuerySpec, parse_vector_text, run_query
+
+ORDER = 40
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("query", parents=[common], help="nearest neighbours of a vector, with vecs filters, over a route",
+                       description="Nearest-neighbour query on COLLECTION ([schema.]name, schema vecs by default) of POD.")
+    p.add_argument("pod", metavar="POD")
+    p.add_argument("collection", metavar="COLLECTION")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--vector", metavar="JSON", help="query vector as a JSON array, e.g. '[0.1, 0.2, ...]'")
+    src.add_argument("--like", metavar="ID", help="use the vector of the row with this id")
+    src.add_argument("--random", action="store_true", help="use the vector of a random row")
+    p.add_argument("--limit", type=int, default=10, metavar="K", help="rows to return (default 10)")
+    p.add_argument("--filter", metavar="JSON", help='vecs metadata filter, e.g. \'{"year": {"$gte": 2012}}\'')
+    p.add_argument("--measure", choices=list(MEASURES), default="cosine")
+    p.add_argument("--route", choices=list(ROUTES), default="direct")
+    p.add_argument("--ef-search", type=int, metavar="N", help="hnsw.ef_search for this query")
+    p.add_argument("--probes", type=int, metavar="N", help="ivfflat.probes for this query")
+    p.add_argument("--iterative", choices=["relaxed", "strict", "off"], help="hnsw/ivfflat iterative_scan")
+    p.add_argument("--exact", action="store_true", help="exact search (no index scan)")
+    p.add_argument("--recall", action="store_true", help="also report recall@K against the exact answer")
+    p.add_argument("--explain", action="store_true", help="EXPLAIN (ANALYZE, VERBOSE, BUFFERS) of the query")
+    p.add_argument("--include-vector", action="store_true", help="return the vectors too")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(handler=run)
+
+
+def spec_from_args(args: argparse.Namespace) -> QuerySpec:
+    schema, _, name = args.collection.rpartition(".")
+    filters = None
+    if args.filter is not None:
+        try:
+            filters = json.loads(args.filter)
+        except json.JSONDecodeError as exc:
+            raise FilterError("--filter", f"not valid JSON ({exc.msg} at char {exc.pos})") from None
+    return QuerySpec(
+        pod=args.pod, collection=name, schema=schema or "vecs",
+        vector=parse_vector_text(args.vector) if args.vector is not None else None,
+        like_id=args.like, random=args.random, limit=args.limit, filters=filters, measure=args.measure,
+        route=args.route, ef_search=args.ef_search, iterative=args.iterative, probes=args.probes, exact=args.exact,
+        recall=args.recall, explain=args.explain, include_vector=args.include_vector,
+    )
+
+
+async def run(args: argparse.Namespace) -> int:
+    spec = spec_from_args(args)
+    client = client_from_args(args)
+    try:
+        result = await run_query(client, spec)
+    except PodUnavailable as exc:
+        print(f"vecdash: error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        await client.close()
+    if args.json:
+        print_json(result.to_json())
+    else:
+        print(render(result))
+    return 0
+
+
+def render(r: QueryResult) -> str:
+    out = []
+    multi = r.route in ("fanout", "federated")
+    rows = []
+    for i, row in enumerate(r.rows, 1):
+        meta = json.dumps(row.metadata, ensure_ascii=False)
+        if len(meta) > 70:
+            meta = meta[:67] + "..."
+        cells = [str(i), row.id, f"{row.distance:.6f}"] + ([row.pod or ""] if multi else []) + [meta]
+        rows.append(cells)
+    out.append(table(rows, ["#", "ID", "DISTANCE"] + (["POD"] if multi else []) + ["METADATA"]))
+    server = f"{r.server_ms:.2f} ms" if r.server_ms is not None else "-"
+    out.append("")
+    out.append(f"{len(r.rows)} of {r.limit} rows{' (UNDER-FILLED)' if r.underfilled else ''} · route {r.route}: "
+               f"{r.route_detail} · query vector: {r.source}")
+    out.append(f"client {r.client_ms:.2f} ms · server {server}"
+               + ("" if len(r.per_pod_ms) <= 1 else " · " + ", ".join(f"{k} {v:.2f} ms" for k, v in r.per_pod_ms.items())))
+    if r.knobs:
+        out.append("knobs: " + ", ".join(f"{k}={v}" for k, v in r.knobs.items()))
+    if r.recall is not None:
+        out.append(f"recall@{r.limit}: {r.recall:.3f}")
+    for w in r.warnings:
+        out.append(f"warning: {w}")
+    if r.plan:
+        out += ["", r.plan]
+    return "\n".join(out)
