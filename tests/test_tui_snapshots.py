@@ -122,3 +122,64 @@ def test_workbench_pane_form(snap_compare):
         await pilot.pause()
 
     assert snap_compare(console(), terminal_size=WIDE, run_before=run_before)
+
+
+def test_workbench_pane_results(snap_compare):
+    """A result built in code (the query service's own dataclasses) with fixed timings and recall."""
+    from vecdash.service.query import QueryResult, QuerySpec, ResultRow
+    from vecdash.tui.widgets.workbench import WorkbenchPane
+
+    spec = QuerySpec(pod="vectors-a", collection="docs", random=True, limit=5, filters={"year": {"$gte": 2020}},
+                     recall=True)
+    rows = [ResultRow(id=f"doc-{i}", distance=0.09 + i / 1000,
+                      metadata={"url": f"/docs/postgres/{i}", "year": 2020 + i % 5, "lang": "en", "tags": ["faq"]})
+            for i in range(5)]
+    result = QueryResult(spec=spec, rows=rows, route="direct", client_ms=4.2, server_ms=2.1, limit=5,
+                         underfilled=False, warnings=[], plan=None, recall=0.8, sql_preview="", per_pod_ms={})
+
+    async def run_before(pilot) -> None:
+        await select(DOCS)(pilot)
+        pilot.app.action_query()
+        pane = pilot.app.query_one(WorkbenchPane)
+        pane.set_filters('{"year": {"$gte": 2020}}')
+        pane.set_recall(True)
+        pane.show_result(result)
+        pilot.app.set_focus(None)
+        await pilot.pause()
+
+    assert snap_compare(console(), terminal_size=WIDE, run_before=run_before)
+
+
+def test_wiring_pane_verified(snap_compare):
+    """A verification as the wiring service returns it (its own dataclasses), rendered in the editor."""
+    from vecdash.service.wiring import Check, Verification
+    from vecdash.tui.widgets.wiring import WiringPane
+
+    v = Verification(pushdown=True, reason="ORDER BY vec <=> ... LIMIT runs on pod vectors-a",
+                     remote_sql="SELECT id, vec FROM vecs.docs ORDER BY (vec OPERATOR(public.<=>) '[...') LIMIT 10",
+                     checks=[Check("extensions 'vector'", True, "server vectors_a ships pgvector operators"),
+                             Check("statistics", False, "never analyzed", advisory=True)],
+                     foreign_table="vectors_a.docs", server="vectors_a", view="public.docs")
+
+    async def run_before(pilot) -> None:
+        await select(DOCS)(pilot)
+        pilot.app.action_pane("wiring")
+        pane = pilot.app.query_one(WiringPane)
+        pane._show_verification(v)
+        await pilot.pause()
+
+    assert snap_compare(console(), terminal_size=WIDE, run_before=run_before)
+
+
+def test_tour_first_stop(snap_compare):
+    app = VecdashApp(fixed_config(), topology=load_topology(), live=False, demo=True, tour=True)
+    assert snap_compare(app, terminal_size=SMALL, press=["n"])
+
+
+def test_console_light_theme(snap_compare):
+    assert snap_compare(console(), terminal_size=SMALL, press=["t"])
+
+
+def test_console_no_color(snap_compare, monkeypatch):
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert snap_compare(console(), terminal_size=SMALL)

@@ -7,7 +7,6 @@ Every service call runs in a worker of this pane (group "wiring"); the pane only
 
 from __future__ import annotations
 
-from rich.syntax import Syntax
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -132,6 +131,8 @@ class WiringPane(VerticalScroll):
 
     def _show_plan(self, plan: Plan) -> None:
         self.plan_shown = plan
+        from rich.syntax import Syntax  # pygments: loaded on the first plan, not at start-up
+
         view = self.query_one("#wire-plan-view", Static)
         theme = "ansi_dark" if self.app.current_theme.dark else "ansi_light"
         # preview_sql() is built from PlanStep.preview (masked); mask once more in case a note leaks.
@@ -161,8 +162,10 @@ class WiringPane(VerticalScroll):
             t.append("filter pushdown: ", dim)
             t.append("yes" if v.filter_pushdown else "no", ok if v.filter_pushdown else bad)
             t.append("\n")
+        warn = self.get_component_rich_style("wiring--warn", partial=True)
         for c in v.checks:
-            t.append("✔ " if c.ok else "✖ ", ok if c.ok else bad)
+            advisory = getattr(c, "advisory", False)
+            t.append("✔ " if c.ok else ("⚠ " if advisory else "✖ "), ok if c.ok else (warn if advisory else bad))
             t.append(f"{c.name}", None)
             t.append(f"  {mask_text(c.detail)}\n", dim)
         if v.remote_sql:

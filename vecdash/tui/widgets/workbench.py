@@ -276,7 +276,8 @@ class WorkbenchPane(VerticalScroll):
         self.last_result = result
         table = self.query_one("#wb-results", DataTable)
         table.clear(columns=True)
-        keys: list[str] = []
+        keys: list[str] = [k for k in (getattr(result.spec, "filters", None) or {}) if not k.startswith("$")]
+        keys = keys[:METADATA_COLUMNS]
         for r in result.rows:
             for k in (r.metadata or {}):
                 if k not in keys and len(keys) < METADATA_COLUMNS:
