@@ -896,11 +896,11 @@ def _named(predicate: sql.Composable, fparams: Any, params: dict[str, Any]) -> s
     parts = text.split("%s")
     if len(parts) - 1 != len(values):
         raise WiringError("filter: placeholder count does not match its parameters")
-    out = parts[0]
+    pieces: list[sql.Composable] = [sql.SQL(parts[0])]
     for i, (value, rest) in enumerate(zip(values, parts[1:])):
         params[f"f{i}"] = value
-        out += f"%(f{i})s" + rest
-    return sql.SQL(out)
+        pieces += [sql.Placeholder(f"f{i}"), sql.SQL(rest)]
+    return sql.Composed(pieces)
 
 
 # --- unwire ---------------------------------------------------------------------------------------
