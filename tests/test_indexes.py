@@ -103,6 +103,18 @@ async def test_round_trip_create_load_index_vecs_drop(estate, client, unique, tm
     assert not (await colls.facts(client, POD, name)).exists
 
 
+def test_bulk_vector_encoding_matches_pgvector_adapter():
+    from pgvector.psycopg import Vector
+
+    from vecdash.service.loader import Batch, encode_rows
+
+    vecs = np.array([[0.5, -1.25, 3e-8], [1e30, 0.0, -7.0]], dtype=np.float32)
+    data = encode_rows(Batch(["a", "bé"], vecs, [b"{}", b'{"k": 1}'], [1, 2], 0))
+    for v in vecs:
+        assert Vector(v).to_binary() in data  # the same wire bytes pgvector-python's dumper sends
+    assert data.startswith(b"\x00\x03\x00\x00\x00\x01a") and data.endswith(b'\x01{"k": 1}')
+
+
 async def test_bad_rows_leave_collection_unchanged(estate, client, unique, tmp_path):
     name = await make_collection(client, estate, f"bad_{unique}", 100, 8)
     before = estate.sql(POD, f'select md5(string_agg(id || vec::text || metadata::text, \',\' order by id)) from vecs."{name}"')

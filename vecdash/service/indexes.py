@@ -90,12 +90,14 @@ def estimate_hnsw_disk(rows: int, dim: int, m: int = 16) -> int:
     return int(rows * per / 0.9)
 
 
-# share of the "building index" span taken by loading tuples; the rest is pgvector writing the graph out
-LOAD_SHARE = 0.9
+# Share of the "building index" span taken by loading tuples. The rest is what an in-memory HNSW
+# build does after the heap scan, with no progress counters: write the graph into the index file
+# (followed by the file's size) and WAL-log every page (followed by WAL written since the scan ended).
+LOAD_SHARE = 0.85
 
 
 def fraction_for(phase: str, blocks_done: int, blocks_total: int, tuples_done: int, tuples_total: int,
-                 index_bytes: int = 0, expected_index_bytes: int = 0) -> float:
+                 index_bytes: int = 0, expected_index_bytes: int = 0, wal_bytes: int = 0) -> float:
     key = next((k for k in PHASE_SPAN if phase.startswith(k)), None)
     if key is None:
         return 0.0
@@ -107,9 +109,9 @@ def fraction_for(phase: str, blocks_done: int, blocks_total: int, tuples_done: i
         part = tuples_done / tuples_total
     part = max(0.0, min(1.0, part))
     if key == "building index" and expected_index_bytes:
-        # after the heap scan pgvector writes the in-memory graph: follow the index file growing
-        written = max(0.0, min(1.0, index_bytes / expected_index_bytes))
-        part = LOAD_SHARE * part + (1 - LOAD_SHARE) * (written if part >= 1.0 else 0.0)
+        expected = max(expected_index_bytes, index_bytes)
+        tail = (min(index_bytes, expected) + min(max(0, wal_bytes), expected)) / (2 * expected) if part >= 1.0 else 0.0
+        part = LOAD_SHARE * part + (1 - LOAD_SHARE) * tail
     return lo + (hi - lo) * part
 
 
@@ -128,7 +130,8 @@ async def _progress(client: PodClient, pod: str, pid: int) -> tuple | None:
         # but the file grows (a concurrent build's index is committed, so other sessions can size it)
         cur = await conn.execute(
             "select phase, blocks_done, blocks_total, tuples_done, tuples_total,"
-            " case when index_relid <> 0 then pg_relation_size(index_relid) end"
+            " case when index_relid <> 0 then pg_relation_size(index_relid) end,"
+            " pg_wal_lsn_diff(pg_current_wal_insert_lsn(), '0/0')::bigint"
             " from pg_stat_progress_create_index where pid = %s", (pid,))
         return await cur.fetchone()
 
@@ -328,6 +331,7 @@ async def build_index(
         progress(BuildProgress(pid=pid, phase="starting", fraction=0.0, index=name))
         task = asyncio.ensure_future(conn.execute(plan.steps[0].sql))
         status = "built"
+        load_done_lsn: int | None = None
         try:
             while True:
                 done, _ = await asyncio.wait({task}, timeout=poll_interval)
@@ -338,10 +342,13 @@ async def build_index(
                 except (PodUnavailable, psycopg.Error):
                     row = None
                 if row and not task.done():
-                    phase, bd, bt, td, tt, size = row
+                    phase, bd, bt, td, tt, size, lsn = row
                     phase = phase or "building index"
+                    if load_done_lsn is None and bt and bd >= bt and phase.startswith("building index"):
+                        load_done_lsn = lsn
+                    wal = lsn - load_done_lsn if load_done_lsn is not None and lsn is not None else 0
                     progress(BuildProgress(pid, phase, fraction_for(phase, bd or 0, bt or 0, td or 0, tt or 0,
-                                                                    size or 0, disk_estimate),
+                                                                    size or 0, disk_estimate, wal),
                                            bd or 0, bt or 0, td or 0, tt or 0, time.monotonic() - t0, name, size or 0))
             task.result()
         except asyncio.CancelledError:
