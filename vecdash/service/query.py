@@ -285,32 +285,35 @@ def knob_settings(spec: QuerySpec) -> list[tuple[str, str]]:
     return out
 
 
-def _head(knobs: list[tuple[str, str]]) -> tuple[sql.Composable, list[str]]:
-    parts = [sql.SQL("clock_timestamp()")] + [sql.SQL("set_config(%s, %s, true)") for _ in knobs]
+def _knob_statement(knobs: list[tuple[str, str]]) -> tuple[sql.Composable, list[str]]:
+    parts = [sql.SQL("set_config(%s, %s, true)") for _ in knobs]
     return sql.SQL("select {}").format(sql.SQL(", ").join(parts)), [x for kv in knobs for x in kv]
 
 
 EXPLAIN = sql.SQL("explain (analyze, verbose, buffers) ")
+# now() is the start of the transaction: in a pipeline (no Sync in between) that is the moment the
+# first statement began, so this reads the server-side time the knobs + query took.
+SERVER_ELAPSED = sql.SQL("select (1000 * extract(epoch from clock_timestamp() - now()))::float8")
 
 
 async def run_statement(client: PodClient, pod: str, stmt: sql.Composable, params: list[Any], *,
                         knobs: list[tuple[str, str]] | None = None, explain: bool = False,
                         include_vector: bool = False, vtype: str = "vector", label: str | None = None) -> PodRun:
-    """One round trip: [knobs + clock], the query, [clock], [EXPLAIN] in one pipelined transaction."""
-    head, hparams = _head(knobs or [])
+    """One round trip: [SET LOCAL knobs], the query, the server's elapsed time, [EXPLAIN], pipelined
+    in one implicit transaction (the knobs end with it; the pooled session stays clean)."""
 
     async def work(conn: psycopg.AsyncConnection):
-        async with conn.pipeline() as p:
-            c0 = await conn.execute(head, hparams)
+        async with conn.pipeline():
+            if knobs:
+                await conn.execute(*_knob_statement(knobs))
             c1 = await conn.execute(stmt, params)
-            c2 = await conn.execute("select clock_timestamp()")
+            c2 = await conn.execute(SERVER_ELAPSED)
             c3 = await conn.execute(EXPLAIN + stmt, params) if explain else None
-            await p.sync()
-            t0 = (await c0.fetchone())[0]
-            rows = await c1.fetchall()
-            t1 = (await c2.fetchone())[0]
-            plan = "\n".join(r[0] for r in await c3.fetchall()) if c3 is not None else None
-        return rows, (t1 - t0).total_seconds() * 1000, plan
+        # leaving the block synced once and collected every result
+        rows = await c1.fetchall()
+        elapsed = (await c2.fetchone())[0]
+        plan = "\n".join(r[0] for r in await c3.fetchall()) if c3 is not None else None
+        return rows, elapsed, plan
 
     t = time.perf_counter()
     try:

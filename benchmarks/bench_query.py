@@ -1,0 +1,138 @@
+"""Query service figures (issue 4), measured side by side in one run.
+
+- service overhead: `run_query` (direct route) vs raw psycopg running the identical SELECT;
+- fanout over 3 pods vs the slowest single pod (concurrency, not a sum);
+- federated (one UNION ALL on the primary, async foreign scans) vs fanout;
+- recall@10 at the default hnsw.ef_search (40) on held-out query vectors.
+
+Data: `qdocs` on pod-a, pod-b, pod-c (ctx.rows x 384 each, clustered, HNSW cosine m=16
+ef_construction=64), wired to the primary with postgres_fdw (`extensions 'vector'`, `async_capable`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+
+import psycopg
+from psycopg import sql
+
+from benchmarks.common import BenchContext, Figure, Ratio, Sample, interleaved, log
+from vecdash import datagen
+from vecdash.db.pods import PodClient
+from vecdash.service.catalog import snapshot
+from vecdash.service.query import SERVER_ELAPSED, QuerySpec, knn_params, knn_statement, run_query, vector_text
+
+NAME = "qdocs"
+PODS = ["pod-a", "pod-b", "pod-c"]
+SEEDS = {"pod-a": 7, "pod-b": 8, "pod-c": 9}
+N_QUERIES = 50
+
+
+def _wire(ctx: BenchContext) -> None:
+    with psycopg.connect(ctx.dsn("primary"), autocommit=True) as conn:
+        conn.execute("create extension if not exists vector")
+        conn.execute("create extension if not exists postgres_fdw")
+        for pod in PODS:
+            srv = "qb_" + pod.replace("-", "_")
+            p = ctx.pods[pod]
+            conn.execute(sql.SQL("drop server if exists {} cascade").format(sql.Identifier(srv)))
+            conn.execute(sql.SQL("create server {} foreign data wrapper postgres_fdw options (host '127.0.0.1', "
+                                 "port {}, dbname 'postgres', extensions 'vector', async_capable 'true', "
+                                 "fetch_size '100')").format(sql.Identifier(srv), sql.Literal(str(p.port))))
+            conn.execute(sql.SQL("create user mapping for current_user server {} options (user 'postgres', password {})")
+                         .format(sql.Identifier(srv), sql.Literal(p.password)))
+            conn.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(srv)))
+            conn.execute(sql.SQL("create foreign table {} (id character varying not null, vec vector({}) not null, "
+                                 "metadata jsonb not null) server {} options (schema_name 'vecs', table_name {})").format(
+                sql.Identifier(srv, NAME), sql.Literal(ctx.dim), sql.Identifier(srv), sql.Literal(NAME)))
+
+
+def _queries(ctx: BenchContext) -> list[list[float]]:
+    """Held-out vectors from pod-a's distribution (same seed, rows past the table's end)."""
+    extra = datagen.clustered_vectors(ctx.rows + N_QUERIES, ctx.dim, seed=SEEDS["pod-a"])[ctx.rows:]
+    return [[float(x) for x in v] for v in extra]
+
+
+def run(ctx: BenchContext) -> list:
+    for i, pod in enumerate(PODS):
+        ctx.ensure_collection(pod, NAME, seed=SEEDS[pod], start=i * ctx.rows)
+    _wire(ctx)
+    queries = _queries(ctx)
+    n = 60 if ctx.quick else 120
+    loop = asyncio.new_event_loop()
+    client = PodClient(ctx.config())
+    try:
+        topo = loop.run_until_complete(snapshot(client))
+        missing = [p for p in PODS if topo.pod(p).collection("vecs", NAME) is None]
+        if missing:
+            raise RuntimeError(f"collection {NAME} missing on {missing}")
+        state = {"i": 0}
+
+        def nextq() -> list[float]:
+            state["i"] += 1
+            return queries[state["i"] % len(queries)]
+
+        def service(route: str, pod: str = "pod-a"):
+            def call():
+                return loop.run_until_complete(run_query(client, QuerySpec(pod=pod, collection=NAME, vector=nextq(),
+                                                                           limit=10, route=route), topo))
+            return call
+
+        # 1. overhead. The service sends, in one pipelined round trip, the SELECT and one statement reading
+        # the server's elapsed time; raw psycopg sends exactly those statements on its own session. A bare
+        # SELECT on a sync connection (no server timing) is measured too, as the floor.
+        stmt = knn_statement(("vecs", NAME), "vec", "vector", "cosine", sql.SQL("true"))
+        raw_conn = psycopg.connect(ctx.dsn("pod-a"), autocommit=True)
+        araw = loop.run_until_complete(psycopg.AsyncConnection.connect(ctx.dsn("pod-a"), autocommit=True))
+
+        async def same_statements():
+            async with araw.pipeline():
+                c1 = await araw.execute(stmt, knn_params(vector_text(nextq(), "vector"), [], 10))
+                c2 = await araw.execute(SERVER_ELAPSED)
+            return await c1.fetchall(), await c2.fetchone()
+
+        def raw_same():
+            return loop.run_until_complete(same_statements())
+
+        def raw_bare():
+            return raw_conn.execute(stmt, knn_params(vector_text(nextq(), "vector"), [], 10)).fetchall()
+
+        log("   timing: service vs raw psycopg")
+        s1 = interleaved({"vecdash run_query": service("direct"), "raw psycopg": raw_same, "bare select": raw_bare}, n)
+        raw_conn.close()
+        loop.run_until_complete(araw.close())
+
+        log("   timing: fanout vs single pods")
+        fns = {"fanout 3 pods": service("fanout")}
+        fns.update({f"direct {p}": service("direct", p) for p in PODS})
+        s2 = interleaved(fns, n)
+        slowest = max((s2[f"direct {p}"] for p in PODS), key=lambda s: s.median)
+        slowest = Sample(f"slowest single ({slowest.label.split()[-1]})", slowest.ms)
+
+        log("   timing: federated vs fanout")
+        s3 = interleaved({"federated": service("federated"), "fanout": service("fanout")}, n)
+
+        log("   recall@10 at default ef_search")
+        recalls = []
+        for q in queries:
+            r = loop.run_until_complete(run_query(client, QuerySpec(pod="pod-a", collection=NAME, vector=q, limit=10,
+                                                                    recall=True), topo))
+            recalls.append(r.recall)
+        fed_check = loop.run_until_complete(run_query(client, QuerySpec(pod="pod-a", collection=NAME, vector=queries[0],
+                                                                        limit=10, route="federated", explain=True), topo))
+        async_ok = fed_check.plan.count("Async Foreign Scan") == len(PODS)
+    finally:
+        loop.run_until_complete(client.close())
+        loop.close()
+    return [
+        Ratio("query: service overhead vs raw psycopg", s1["vecdash run_query"], s1["raw psycopg"], 1.10),
+        Figure("query: service vs bare SELECT (no server timing)", s1["vecdash run_query"].median / s1["bare select"].median,
+               unit="x", detail=f"bare sync psycopg SELECT {s1['bare select'].median:.2f} ms: the cost of the server "
+                                f"timing statement + asyncio, no target"),
+        Ratio("query: fanout 3 pods vs slowest single pod", s2["fanout 3 pods"], slowest, 1.3),
+        Ratio("query: federated vs fanout", s3["federated"], s3["fanout"], 1.5),
+        Figure("query: recall@10 (ef_search 40, pod-a)", statistics.mean(recalls), target=0.9,
+               detail=f"mean of {len(recalls)} held-out queries, min {min(recalls):.2f}; "
+                      f"federated plan async: {async_ok}"),
+    ]
