@@ -43,6 +43,7 @@ ACTIONS: tuple[ConsoleAction, ...] = (
     ConsoleAction("query", "q", "query", "Open the workbench on the selected collection"),
     ConsoleAction("run_query", "ctrl+r", "run", "Run the workbench query", footer=False),
     ConsoleAction("build_index", "i", "index", "Build an index on the selected collection", dangerous=True, footer=False),
+    ConsoleAction("recall_sweep", "s", "sweep", "Recall@k and latency per ef_search / probes on the selected collection", footer=False),
     ConsoleAction("toggle_dark", "t", "theme", "Switch between the light and the dark theme", footer=False),
     ConsoleAction("read_only_view", "ctrl+o", "read-only", "Switch the console to read-only (sessions reopen read-only)", footer=False),
     ConsoleAction("tour", "g", "tour", "Guided walkthrough of the demo estate", demo_only=True),

@@ -356,7 +356,19 @@ class VecdashApp(App[int]):
         if screen_cls is None:
             self.notify("index building is not part of this build", severity="warning")
             return
-        self.push_screen(screen_cls(self.client, ref.pod, ref.name, schema=ref.schema))
+        self.push_screen(screen_cls(self.client, ref.pod, ref.name, schema=ref.schema), lambda _: self.refresh_now())
+
+    def action_recall_sweep(self) -> None:
+        ref = self._selected_collection()
+        if ref is None:
+            self.notify("select a collection in the tree first", severity="warning")
+            return
+        try:
+            from vecdash.tui.screens.index_build import RecallSweepScreen
+        except ImportError:
+            self.notify("recall sweeps are not part of this build", severity="warning")
+            return
+        self.push_screen(RecallSweepScreen(self.client, ref.pod, ref.name, schema=ref.schema))
 
     def action_toggle_dark(self) -> None:
         self.theme = "textual-light" if self.current_theme.dark else "textual-dark"

@@ -107,23 +107,27 @@ class WorkbenchPane(VerticalScroll):
         yield Label("", id="wb-filter-error")
         with Horizontal(classes="form-row"):
             yield Label("measure", classes="form-label")
-            yield Select([(m, m) for m in MEASURES], value="cosine", allow_blank=False, id="wb-measure", classes="narrow", compact=True)
+            yield Select([(m, m) for m in MEASURES], value="cosine", allow_blank=False, id="wb-measure", classes="narrow",
+                         compact=True)
             yield Label("limit", classes="form-label-short")
             yield Input("10", id="wb-limit", compact=True, classes="tiny")
-            yield Label("route", classes="form-label-short")
+        with Horizontal(classes="form-row"):
+            yield Label("route", classes="form-label")
             yield Select([(r, r) for r in self._routes()], value=self._routes()[0], allow_blank=False,
                          id="wb-route", classes="narrow", compact=True)
+            yield Label("iter", classes="form-label-short")
+            yield Select([(i, i) for i in ITERATIVE], value="off", allow_blank=False, id="wb-iterative", classes="narrow",
+                         compact=True)
         with Horizontal(classes="form-row"):
             yield Label("knobs", classes="form-label")
             yield Input(placeholder="ef_search", id="wb-ef", compact=True, classes="tiny")
             yield Input(placeholder="probes", id="wb-probes", compact=True, classes="tiny")
-            yield Select([(i, i) for i in ITERATIVE], value="off", allow_blank=False, id="wb-iterative", classes="narrow", compact=True)
         with Horizontal(classes="form-row"):
             yield Label("", classes="form-label")
             yield Checkbox("exact", id="wb-exact", compact=True)
             yield Checkbox("recall", id="wb-recall", compact=True)
             yield Checkbox("plan", id="wb-explain", compact=True)
-            yield Button("Run ctrl+r", id="wb-run", compact=True)
+            yield Button("Run", id="wb-run", compact=True)
         yield LoadingIndicator(id="wb-spinner", classes="spinner")
         yield Static("Pick a collection and press ctrl+r.", id="wb-status")
         yield DataTable(id="wb-results", zebra_stripes=True, cursor_type="row")
