@@ -46,7 +46,11 @@ async def maintain(client: PodClient, pod: str, collection: str, *, action: str 
             (d.message_primary or "").strip() + (("\n" + d.message_detail.strip()) if d.message_detail else "")))
         before = await _stats(conn, schema, collection)
         t = time.perf_counter()
-        await conn.execute(sql.SQL(ACTIONS[action] + " {}").format(sql.Identifier(schema, collection)))
+        try:
+            await conn.execute(sql.SQL(ACTIONS[action] + " {}").format(sql.Identifier(schema, collection)))
+        except psycopg.Error as exc:
+            raise UserError(f"pod {pod}: {action} of {schema}.{collection} failed: "
+                            f"{exc.diag.message_primary or str(exc).strip()}") from None
         seconds = time.perf_counter() - t
         # the cumulative statistics system publishes counters with a short delay
         await conn.execute("select pg_stat_force_next_flush()")
