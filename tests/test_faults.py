@@ -26,7 +26,7 @@ from psycopg import sql
 from vecdash.config import Config, PodConfig, Settings
 from vecdash.db.pods import PodClient
 from vecdash.embedded import LocalPod, default_root, free_port, start_pods
-from vecdash.errors import PodUnavailable, UserError
+from vecdash.errors import PodUnavailable, UserError  # noqa: F401
 from vecdash.service.catalog import snapshot
 
 from .conftest import TEST_PASSWORD
@@ -406,3 +406,189 @@ def test_primary_down_secondaries_still_reported(estate, victim, tmp_path):
         ("victim", "primary", False), ("vectors-a", "secondary", True), ("vectors-b", "secondary", True)]
     assert doc["pods"][0]["error"] and "Traceback" not in res.stderr
     assert TEST_PASSWORD not in res.stdout + res.stderr
+
+
+# --- the services built on top: wiring apply, queries, every CLI command ----------------------------
+
+
+def test_pod_killed_during_a_wiring_apply_leaves_nothing_half_applied(estate, victim, unique):
+    """The primary crashes between two DDL steps of a real wiring plan; after restart nothing of it exists,
+    and the same client then applies the same plan cleanly."""
+    wiring = pytest.importorskip("vecdash.service.wiring")
+    coll = f"wire_fault_{unique}"
+    estate.sql("vectors-a", f"create schema if not exists vecs; create table vecs.{coll} (id varchar primary key, "
+                            "vec vector(3) not null, metadata jsonb not null default '{}'::jsonb); "
+                            f"insert into vecs.{coll} values ('a', '[1,0,0]', '{{}}')")
+    # a real server-side hook that stalls the plan's CREATE VIEW step: server, mapping, foreign table already ran
+    victim.psql("create or replace function stall_ddl() returns event_trigger language plpgsql as "
+                "$$ begin perform pg_sleep(5); end $$; "
+                "drop event trigger if exists stall_view; "
+                "create event trigger stall_view on ddl_command_end when tag in ('CREATE VIEW') execute function stall_ddl(); "
+                "checkpoint")
+    before = wiring_objects(victim)
+    cfg = config([("victim", "primary", victim.dsn()), ("vectors-a", "secondary", estate.dsn("vectors-a"))],
+                 Settings(connect_timeout_s=1, statement_timeout_ms=10_000))
+
+    async def go():
+        client = PodClient(cfg)
+        try:
+            plan = await wiring.plan_wire(client, "vectors-a", coll)
+            assert len(plan.pending) >= 3, plan.preview_sql()
+            task = asyncio.ensure_future(wiring.apply_plan(client, plan))
+            await when_sleeping(victim)
+            await asyncio.to_thread(hard_kill, victim)
+            with pytest.raises((PodUnavailable, UserError)) as info:
+                await task
+            assert_clean_failure_text(str(info.value))
+            await asyncio.to_thread(victim.start)
+            assert wiring_objects(victim) == before, "half a wiring survived the crash"
+            victim.psql("drop event trigger if exists stall_view")
+            # the same client recovers: plan again and apply
+            plan = await wiring.plan_wire(client, "vectors-a", coll)
+            await wiring.apply_plan(client, plan)
+        finally:
+            await client.close()
+
+    try:
+        asyncio.run(go())
+        # the wiring works: k-NN through the view it made
+        assert victim.psql(f"select id from public.{coll} order by vec <-> '[1,0,0]' limit 1").strip() == "a"
+    finally:
+        _revive(victim)
+        victim.psql("drop event trigger if exists stall_view")
+
+
+def wiring_objects(pod: LocalPod) -> str:
+    return pod.psql("select coalesce(string_agg(x, ',' order by x), '') from ("
+                    "select 'srv:' || srvname as x from pg_foreign_server union all "
+                    "select 'um:' || srvname from pg_user_mappings union all "
+                    "select 'rel:' || oid::regclass::text from pg_class where relkind in ('v', 'f') "
+                    "and relnamespace <> 'pg_catalog'::regnamespace and relnamespace <> 'information_schema'::regnamespace "
+                    "union all select 'ns:' || nspname from pg_namespace where nspname not like 'pg_%' "
+                    "and nspname not in ('information_schema', 'public', 'vecs')) s").strip()
+
+
+def test_pod_killed_during_run_query_is_one_line_and_the_client_recovers(victim):
+    query = pytest.importorskip("vecdash.service.query")
+    cfg = config([("victim", "secondary", victim.dsn())])
+    spec = query.QuerySpec(pod="victim", collection=VICTIM_COLLECTION, vector=[1.0, 1.0, 0.0], limit=5, measure="l2")
+
+    async def go():
+        client = PodClient(cfg)
+        try:
+            first = await query.run_query(client, spec)
+            assert [r.id for r in first.rows] == ["r1", "r2", "r3", "r4", "r5"]
+            victim.pause()
+            task = asyncio.ensure_future(watched(query.run_query(client, spec)))
+            await asyncio.sleep(0.3)
+            assert not task.done()
+            await asyncio.to_thread(hard_kill, victim)
+            t = time.monotonic()
+            with pytest.raises((PodUnavailable, UserError)) as info:
+                await task
+            assert time.monotonic() - t < BOUND + MARGIN
+            assert_clean_failure_text(str(info.value))
+            await asyncio.to_thread(victim.start)
+            again = await query.run_query(client, spec)
+            assert [r.id for r in again.rows] == ["r1", "r2", "r3", "r4", "r5"]
+        finally:
+            await client.close()
+
+    asyncio.run(go())
+
+
+def test_primary_down_direct_queries_on_secondaries_still_work(estate, victim, tmp_path):
+    query = pytest.importorskip("vecdash.service.query")
+    pods = [("victim", "primary", victim.dsn()), ("vectors-b", "secondary", estate.dsn("vectors-b"))]
+    estate.sql("vectors-b", "create schema if not exists vecs; create table if not exists vecs.fault_direct "
+                            "(id varchar primary key, vec vector(3) not null, metadata jsonb not null default '{}'); "
+                            "insert into vecs.fault_direct values ('x', '[1,0,0]', '{}') on conflict do nothing")
+    victim.stop()
+
+    async def go():
+        client = PodClient(config(pods))
+        try:
+            res = await query.run_query(client, query.QuerySpec(pod="vectors-b", collection="fault_direct",
+                                                                vector=[1.0, 0.0, 0.0], limit=1))
+            assert [r.id for r in res.rows] == ["x"]
+            with pytest.raises((PodUnavailable, UserError)) as info:
+                await query.run_query(client, query.QuerySpec(pod="vectors-b", collection="fault_direct",
+                                                              vector=[1.0, 0.0, 0.0], limit=1, route="primary"))
+            assert_clean_failure_text(str(info.value))
+        finally:
+            await client.close()
+
+    asyncio.run(go())
+    path = write_config(tmp_path / "c.yaml", pods)
+    res = vecdash_cli("query", "--config", str(path), "vectors-b", "fault_direct", "--vector", "[1,0,0]",
+                      "--route", "primary")
+    assert res.returncode in (1, 2) and "Traceback" not in res.stderr
+    assert_clean_failure_text(res.stderr)
+
+
+# every command that talks to a pod, with its pod refused or hung: one line, bounded, no traceback
+POD_COMMANDS = [
+    ["status"],
+    ["wire", "s", "docs"],
+    ["unwire", "s", "docs"],
+    ["verify", "s", "docs"],
+    ["doctor"],
+    ["collection", "create", "s", "docs", "--dim", "3"],
+    ["collection", "drop", "s", "docs"],
+    ["query", "s", "docs", "--vector", "[1,2,3]"],
+    ["load", "--quiet", "s", "docs", "{jsonl}"],
+    ["index", "build", "--quiet", "s", "docs"],
+    ["index", "list", "s"],
+    ["index", "drop", "s", "ix", "--apply"],
+    ["recall", "--quiet", "s", "docs"],
+    ["maintain", "analyze", "s", "docs"],
+]
+
+
+def _run_commands(capsys, cfg: Path, tmp_path: Path, bound: float, only: set[str] | None = None) -> dict:
+    from vecdash.cli import build_parser, main
+
+    known = next(a for a in build_parser()._actions if a.__class__.__name__ == "_SubParsersAction").choices
+    jsonl = tmp_path / "rows.jsonl"
+    jsonl.write_text('{"id": "a", "vec": [1, 2, 3]}\n')
+    seen = {}
+    for template in POD_COMMANDS:
+        if template[0] not in known or (only and " ".join(template[:2]) not in only):
+            continue
+        args = [a.format(jsonl=jsonl) for a in template]
+        t = time.monotonic()
+        try:
+            code = main(["--config", str(cfg), *args])
+        except SystemExit as exc:
+            code = exc.code
+        elapsed = time.monotonic() - t
+        out, err = capsys.readouterr()
+        seen[" ".join(args[:2])] = (code, err)
+        assert code in (1, 2), (args, code, out, err)
+        assert "Traceback" not in out + err and TEST_PASSWORD not in out + err
+        if args[0] not in ("status", "doctor"):  # these report on stdout (pod DOWN / finding), exit 1
+            assert_clean_failure_text(err)
+        else:
+            assert out.strip() and not err.strip(), (args, out, err)
+        assert elapsed < bound, (args, elapsed)
+    return seen
+
+
+def test_every_command_with_its_pods_refused_is_one_line(capsys, tmp_path):
+    dsn = lambda: f"postgresql://postgres:{TEST_PASSWORD}@127.0.0.1:{free_port()}/postgres"  # noqa: E731
+    cfg = write_config(tmp_path / "refused.yaml", [("p", "primary", dsn()), ("s", "secondary", dsn())])
+    seen = _run_commands(capsys, cfg, tmp_path, bound=FAST.connect_timeout_s + MARGIN)
+    assert len(seen) >= 2
+    assert all("refused" in err.lower() or "down" in err.lower() or not err for code, err in seen.values()), seen
+
+
+def test_every_command_with_its_pods_hung_is_bounded(capsys, victim, tmp_path):
+    cfg = write_config(tmp_path / "hung.yaml", [("p", "primary", victim.dsn()), ("s", "secondary", victim.dsn())])
+    victim.pause()
+    try:
+        # one command per kind of session: pooled reads, plan + pooled writes, long sessions (load, maintain)
+        seen = _run_commands(capsys, cfg, tmp_path, bound=2 * BOUND + MARGIN,
+                             only={"query s", "wire s", "load --quiet", "maintain analyze", "index list"})
+    finally:
+        victim.resume()
+    assert len(seen) == 5, seen

@@ -11,7 +11,7 @@ import importlib
 import sys
 
 from vecdash import __version__
-from vecdash.errors import UserError
+from vecdash.errors import PodUnavailable, UserError
 
 # Every module in this package that defines `register(sub, common)` adds its commands; its
 # `ORDER` (default 100) places them in --help. No central list to edit when a command is added.
@@ -71,12 +71,19 @@ def main(argv: list[str] | None = None) -> int:
             result = asyncio.run(result)
         return int(result or 0)
     except UserError as exc:
-        # one line, always: a name holding a newline is shown escaped, not split
-        message = str(exc).replace("\r", "\\r").replace("\n", "\\n")
-        print(f"vecdash: error: {message}", file=sys.stderr)
+        print(f"vecdash: error: {_one_line(str(exc))}", file=sys.stderr)
         return exc.exit_code
+    except PodUnavailable as exc:
+        # a pod down or hung is a state, not a crash: one line, exit 1 (as `status` does)
+        print(f"vecdash: error: {_one_line(str(exc))}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("vecdash: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return 0
+
+
+def _one_line(message: str) -> str:
+    """One line, always: a name holding a newline is shown escaped, not split."""
+    return message.replace("\r", "\\r").replace("\n", "\\n")
