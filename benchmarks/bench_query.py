@@ -38,7 +38,7 @@ def _wire(ctx: BenchContext) -> None:
             p = ctx.pods[pod]
             conn.execute(sql.SQL("drop server if exists {} cascade").format(sql.Identifier(srv)))
             conn.execute(sql.SQL("create server {} foreign data wrapper postgres_fdw options (host '127.0.0.1', "
-                                 "port {}, dbname 'postgres', extensions 'vector', async_capable 'true', "
+                                 "port {}, dbname 'postgres', extensions 'vector', async_capable 'true', parallel_commit 'true', "
                                  "fetch_size '100')").format(sql.Identifier(srv), sql.Literal(str(p.port))))
             conn.execute(sql.SQL("create user mapping for current_user server {} options (user 'postgres', password {})")
                          .format(sql.Identifier(srv), sql.Literal(p.password)))

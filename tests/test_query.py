@@ -236,3 +236,37 @@ def test_cli_bad_input_exits_2_with_one_line(estate, estate_coll, tmp_path, caps
     err = capsys.readouterr().err
     assert rc == 2
     assert message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+async def test_bit_halfvec_and_sparsevec_columns(estate, client, unique):
+    """hamming/jaccard on bit, cosine on halfvec and sparsevec: the vector text and cast follow the column."""
+    dsn = estate.dsn("vectors-b")
+    names = {t: f"qt_{t}_{unique}" for t in ("bit", "halfvec", "sparsevec")}
+    rows = {"bit": ["10101010", "10101011", "01010101", "11110000"],
+            "halfvec": ["[1,0,0]", "[0.9,0.1,0]", "[0,1,0]", "[0,0,1]"],
+            "sparsevec": ["{1:1}/3", "{1:0.9,2:0.1}/3", "{2:1}/3", "{3:1}/3"]}
+    dims = {"bit": 8, "halfvec": 3, "sparsevec": 3}
+    estate.sql("vectors-b", "create schema if not exists vecs")
+    for t, name in names.items():
+        estate.sql("vectors-b", f'create table vecs."{name}" (id varchar primary key, vec {t}({dims[t]}) not null, '
+                                f"metadata jsonb not null default '{{}}')")
+        for i, v in enumerate(rows[t]):
+            estate.sql("vectors-b", f'insert into vecs."{name}" values (%s, %s, %s)', (f"r{i}", v, '{"n": %d}' % i))
+    try:
+        topo = await snapshot(client)
+        bit = await run_query(client, QuerySpec(pod="vectors-b", collection=names["bit"], like_id="r0", measure="hamming",
+                                                limit=4, include_vector=True), topo)
+        assert [r.id for r in bit.rows][:2] == ["r0", "r1"] and [r.distance for r in bit.rows][:2] == [0, 1]
+        assert bit.rows[0].vector == [1, 0, 1, 0, 1, 0, 1, 0]
+        jac = await run_query(client, QuerySpec(pod="vectors-b", collection=names["bit"], vector=[1, 0, 1, 0, 1, 0, 1, 0],
+                                                measure="jaccard", limit=1, filters={"n": {"$gte": 1}}), topo)
+        assert jac.rows[0].id == "r1"
+        with pytest.raises(QueryError):
+            await run_query(client, QuerySpec(pod="vectors-b", collection=names["bit"], like_id="r0", measure="cosine"), topo)
+        for t in ("halfvec", "sparsevec"):
+            res = await run_query(client, QuerySpec(pod="vectors-b", collection=names[t], vector=[1, 0, 0], limit=2,
+                                                    include_vector=True), topo)
+            assert [r.id for r in res.rows] == ["r0", "r1"] and res.rows[0].vector == [1.0, 0.0, 0.0]
+    finally:
+        for name in names.values():
+            estate.sql("vectors-b", f'drop table vecs."{name}"')

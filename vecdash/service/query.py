@@ -252,7 +252,8 @@ def knn_statement(relation: tuple[str, str], column: str, vtype: str, measure: s
     """
     col = sql.Identifier(column)
     qv = sql.SQL("%s::{}").format(sql.Identifier(vtype))
-    dist = sql.SQL("{} {} {}").format(col, sql.SQL(MEASURES[measure]), qv)
+    # `<%>` (jaccard) holds a percent sign: doubled, as every literal % in a statement with parameters
+    dist = sql.SQL("{} {} {}").format(col, sql.SQL(MEASURES[measure].replace("%", "%%")), qv)
     cols = [sql.SQL("id"), sql.SQL("{} as distance").format(dist),
             sql.SQL("metadata") if has_metadata else sql.SQL("'{}'::jsonb as metadata")]
     if include_vector:
@@ -579,7 +580,8 @@ def _targets(config: Config, topology: Topology, spec: QuerySpec, home: Collecti
     serial = sorted({t.server.name for t in out if t.server and t.server.options.get("async_capable", "").lower() != "true"})
     if len(out) > 1 and serial:
         warnings.append(f"servers not async_capable ({', '.join(serial)}): their branches run one after another; "
-                        f"ALTER SERVER ... OPTIONS (ADD async_capable 'true') lets the primary run them concurrently")
+                        f"ALTER SERVER ... OPTIONS (ADD async_capable 'true') lets the primary run them concurrently "
+                        f"(and parallel_commit 'true' ends the remote transactions together)")
     return out
 
 
