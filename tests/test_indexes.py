@@ -202,6 +202,38 @@ async def test_cancelled_build_leaves_no_invalid_index(estate, client, unique):
     await drop(client, name)
 
 
+async def test_cli_build_interrupted_by_sigterm_cancels_on_server(estate, client, unique, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    name = await make_collection(client, estate, f"sig_{unique}", 5000, 64)
+    cfg = estate.write_config(tmp_path / "vd.yaml")
+    proc = subprocess.Popen([sys.executable, "-m", "vecdash", "--config", str(cfg), "index", "build", POD, name,
+                             "--m", "32", "--ef-construction", "200", "--maintenance-work-mem", "1MB"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            line = proc.stderr.readline()
+            if "building index" in line or not line:
+                break
+        assert proc.poll() is None, "build ended before it could be interrupted"
+        running = await ix.running_builds(client, POD)
+        assert [b["table"] for b in running if b["table"] == name] == [name]
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "cancelled (pg_cancel_backend); no invalid index left behind" in err and "Traceback" not in err
+    assert invalid_or_named(estate, name, "ix_vector") == []
+    assert not [b for b in await ix.running_builds(client, POD) if b["table"] == name]
+    await drop(client, name)
+
+
 async def test_invalid_index_detected_and_fixed(estate, client, unique):
     name = await make_collection(client, estate, f"inv_{unique}", 200, 8)
     # a unique index that cannot be built concurrently leaves an INVALID index behind, as a failed build does

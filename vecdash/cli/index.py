@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import signal
+import sys
 
 from vecdash.cli.context import client_from_args
 from vecdash.cli.output import human_bytes, print_json, table
@@ -85,6 +88,11 @@ async def _build(client, args) -> int:
     bar = StderrBar(f"build {args.collection}", quiet=args.quiet)
     if not args.quiet:
         bar.message(f"{pv.plan.steps[0].preview}\n{pv.describe()}")
+    # Ctrl-C or SIGTERM cancel the build on the server too (and drop the invalid index it leaves)
+    # instead of leaving the backend building on its own.
+    loop, me = asyncio.get_running_loop(), asyncio.current_task()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, me.cancel)
     try:
         r = await ix.build_index(
             client, args.pod, args.collection, schema=args.schema, method=args.method, measure=args.measure, m=args.m,
@@ -93,7 +101,14 @@ async def _build(client, args) -> int:
             on_progress=lambda p: bar.update(p.fraction, p.label),
             on_notice=bar.message,
         )
+    except asyncio.CancelledError:
+        bar.close()
+        print(f"vecdash: interrupted: the build on {args.pod} was cancelled (pg_cancel_backend); "
+              "no invalid index left behind", file=sys.stderr)
+        return 130
     finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
         bar.close()
     if args.json:
         print_json(r)
