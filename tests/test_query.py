@@ -270,3 +270,26 @@ async def test_bit_halfvec_and_sparsevec_columns(estate, client, unique):
     finally:
         for name in names.values():
             estate.sql("vectors-b", f'drop table vecs."{name}"')
+
+
+async def test_fanout_degrades_when_a_pod_dies_mid_way(estate, estate_coll, spare_pod, unique):
+    from vecdash.config import Config, PodConfig, Settings
+
+    spare_pod.psql("create extension if not exists vector")
+    make_collection(spare_pod.dsn(), estate_coll, 200, DIM, seed=3, id_prefix="s")
+    cfg = Config(pods=(PodConfig("vectors-a", "secondary", estate.dsn("vectors-a")),
+                       PodConfig("spare", "secondary", spare_pod.dsn())),
+                 settings=Settings(statement_timeout_ms=2000, connect_timeout_s=1))
+    c = PodClient(cfg)
+    try:
+        topo = await snapshot(c)
+        both = await run_query(c, spec(estate_coll, route="fanout", limit=5), topo)
+        assert set(both.per_pod_ms) == {"vectors-a", "spare"}
+        spare_pod.stop("immediate")
+        res = await run_query(c, spec(estate_coll, route="fanout", limit=5), topo)  # topology still says "up"
+        assert set(res.per_pod_ms) == {"vectors-a"} and len(res.rows) == 5
+        assert any(w.startswith("left out of the answer: pod spare") for w in res.warnings)
+        after = await run_query(c, spec(estate_coll, route="fanout", limit=5))  # fresh topology: spare is down
+        assert any("pods down, not queried: spare" in w for w in after.warnings)
+    finally:
+        await c.close()

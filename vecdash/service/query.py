@@ -33,7 +33,7 @@ from psycopg import sql
 from vecdash.config import Config
 from vecdash.db.connect import describe_error
 from vecdash.db.pods import PodClient
-from vecdash.errors import UserError
+from vecdash.errors import PodUnavailable, UserError
 from vecdash.model import Collection, ForeignServer, ForeignTable, Plan, PlanStep, PodStatus, Topology
 from vecdash.secrets import mask_text
 from vecdash.service.catalog import read_pod, snapshot
@@ -139,6 +139,11 @@ class Target:
     @property
     def via_fdw(self) -> bool:
         return self.server is not None
+
+    @property
+    def remote(self) -> bool:
+        """The scan happens in another server's session: SET LOCAL does not reach it."""
+        return self.via_fdw or self.collection.kind == "foreign"
 
 
 @dataclass
@@ -467,7 +472,7 @@ async def run_query(client: PodClient, spec: QuerySpec, topology: Topology | Non
     if spec.route == "federated":
         runs, preview = await _federated(client, spec, targets, where, fparams, qtext, warnings)
     else:
-        runs, preview = await _per_target(client, spec, targets, where, fparams, qtext, knobs)
+        runs, preview = await _per_target(client, spec, targets, where, fparams, qtext, knobs, warnings)
     client_ms = (time.perf_counter() - t0) * 1000
 
     rows = sorted((r for run in runs.values() for r in run.rows), key=lambda r: r.distance)[: spec.limit]
@@ -586,25 +591,40 @@ def _targets(config: Config, topology: Topology, spec: QuerySpec, home: Collecti
 
 
 async def _per_target(client: PodClient, spec: QuerySpec, targets: list[Target], where: sql.Composable,
-                      fparams: list[Any], qtext: str, knobs: list[tuple[str, str]]) -> tuple[dict[str, PodRun], str]:
+                      fparams: list[Any], qtext: str, knobs: list[tuple[str, str]],
+                      warnings: list[str]) -> tuple[dict[str, PodRun], str]:
     def stmt_for(t: Target) -> sql.Composed:
         return knn_statement(t.relation, t.collection.column, t.collection.type, spec.measure, where,
-                             include_vector=spec.include_vector, exact_in_sql=spec.exact and t.via_fdw,
+                             include_vector=spec.include_vector, exact_in_sql=spec.exact and t.remote,
                              has_metadata=t.collection.has_metadata)
 
     async def one(t: Target) -> PodRun:
         return await run_statement(client, t.run_on, stmt_for(t), knn_params(qtext, fparams, spec.limit,
-                                                                                exact_in_sql=spec.exact and t.via_fdw),
+                                                                                exact_in_sql=spec.exact and t.remote),
                                    knobs=knobs, explain=spec.explain, include_vector=spec.include_vector,
                                    vtype=t.collection.type, label=t.holder)
 
     if not targets:
         raise QueryError(f"no pod holds {spec.schema}.{spec.collection}")
-    runs = await asyncio.gather(*(one(t) for t in targets))
+    outcomes = await asyncio.gather(*(one(t) for t in targets), return_exceptions=True)
+    runs: dict[str, PodRun] = {}
+    failed = []
+    for t, o in zip(targets, outcomes):
+        if isinstance(o, BaseException):
+            if len(targets) == 1 or not isinstance(o, (PodUnavailable, QueryError)):
+                raise o
+            failed.append((t, o))
+        else:
+            runs[t.holder] = o
+    if not runs:
+        raise failed[0][1]
+    for t, exc in failed:  # fanout degrades: the pods that answered still give an answer
+        warnings.append(f"left out of the answer: {exc}")
+        targets.remove(t)
     first = targets[0]
-    preview = _preview(stmt_for(first), knn_params(qtext, fparams, spec.limit, exact_in_sql=spec.exact and first.via_fdw), knobs,
+    preview = _preview(stmt_for(first), knn_params(qtext, fparams, spec.limit, exact_in_sql=spec.exact and first.remote), knobs,
                        f"on {first.run_on}" if len(targets) == 1 else "on each of " + ", ".join(t.run_on for t in targets))
-    return {t.holder: r for t, r in zip(targets, runs)}, preview
+    return runs, preview
 
 
 async def _federated(client: PodClient, spec: QuerySpec, targets: list[Target], where: sql.Composable,
@@ -612,10 +632,10 @@ async def _federated(client: PodClient, spec: QuerySpec, targets: list[Target], 
     branches, params = [], []
     for t in targets:
         stmt = knn_statement(t.relation, t.collection.column, t.collection.type, spec.measure, where,
-                             include_vector=spec.include_vector, exact_in_sql=spec.exact and t.via_fdw,
+                             include_vector=spec.include_vector, exact_in_sql=spec.exact and t.remote,
                              pod_label=True, has_metadata=t.collection.has_metadata)
         branches.append(sql.SQL("({})").format(stmt))
-        params += knn_params(qtext, fparams, spec.limit, pod=t.holder, exact_in_sql=spec.exact and t.via_fdw)
+        params += knn_params(qtext, fparams, spec.limit, pod=t.holder, exact_in_sql=spec.exact and t.remote)
     # OFFSET 0 fences the UNION ALL: the primary sorts the k-per-branch rows itself, so the branches
     # sit under an Append (async when the servers allow it), not a Merge Append that starts them in turn.
     stmt = sql.SQL("select * from ({} offset 0) u order by distance limit %s").format(
@@ -633,7 +653,8 @@ async def _check_underfill(client: PodClient, spec: QuerySpec, targets: list[Tar
     """Fewer rows than asked: count (up to k) the rows that match, on the pods holding them."""
 
     async def count(t: Target) -> int:
-        rel = sql.Identifier(t.collection.schema, t.collection.name)
+        pod, relation, _ = _rows_home(client, t)
+        rel = sql.Identifier(*relation)
         stmt = sql.SQL("select count(*) from (select 1 from {} where {} limit %s) s").format(rel, where)
 
         async def work(conn: psycopg.AsyncConnection) -> int:
@@ -641,9 +662,9 @@ async def _check_underfill(client: PodClient, spec: QuerySpec, targets: list[Tar
             return (await cur.fetchone())[0]
 
         try:
-            return await client.run(t.holder, work)
+            return await client.run(pod, work)
         except psycopg.Error as exc:
-            raise QueryError(f"pod {t.holder}: {describe_error(exc, client.pod(t.holder))}") from None
+            raise QueryError(f"pod {pod}: {describe_error(exc, client.pod(pod))}") from None
 
     holders = {t.holder: t for t in targets}
     counts = await asyncio.gather(*(count(t) for t in holders.values()))
@@ -672,9 +693,10 @@ async def _recall(client: PodClient, spec: QuerySpec, targets: list[Target], whe
     holders = {t.holder: t for t in targets}
 
     async def exact(t: Target) -> PodRun:
-        stmt = knn_statement((t.collection.schema, t.collection.name), t.collection.column, t.collection.type,
-                             spec.measure, where, has_metadata=t.collection.has_metadata)
-        return await run_statement(client, t.holder, stmt, knn_params(qtext, fparams, spec.limit),
+        pod, relation, via_fdw = _rows_home(client, t)
+        stmt = knn_statement(relation, t.collection.column, t.collection.type, spec.measure, where,
+                             has_metadata=t.collection.has_metadata, exact_in_sql=via_fdw)
+        return await run_statement(client, pod, stmt, knn_params(qtext, fparams, spec.limit, exact_in_sql=via_fdw),
                                    knobs=[("enable_indexscan", "off")], vtype=t.collection.type, label=t.holder)
 
     runs = await asyncio.gather(*(exact(t) for t in holders.values()))
@@ -684,6 +706,14 @@ async def _recall(client: PodClient, spec: QuerySpec, targets: list[Target], whe
     want = {(r.pod, r.id) for r in truth}
     got = {(r.pod, r.id) for r in rows}
     return len(want & got) / len(want)
+
+
+def _rows_home(client: PodClient, t: Target) -> tuple[str, tuple[str, str], bool]:
+    """Where to count / scan exactly: the pod holding the rows, or the route's own relation when that
+    pod is not in the configuration (a foreign server vecdash cannot map to a pod)."""
+    if any(p.name == t.holder for p in client.config.pods):
+        return t.holder, (t.collection.schema, t.collection.name), t.collection.kind == "foreign"
+    return t.run_on, t.relation, t.remote
 
 
 def _fdw_knob_note(targets: list[Target], knobs: list[tuple[str, str]]) -> str:
