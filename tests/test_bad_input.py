@@ -379,3 +379,55 @@ def test_overflowing_float_is_one_line_on_the_real_stderr(estate, vec_target, tm
                           vec_target, str(path)], capture_output=True, text=True, timeout=60)
     assert res.returncode == 2
     assert "infinity" in assert_one_line(res.stderr)
+
+
+QUERY_VECTORS = [
+    ("wrong dimension", "[1, 2]", "dimension"),
+    ("too many", "[1, 2, 3, 4]", "dimension"),
+    ("NaN", "[1, NaN, 2]", "finite"),
+    ("Infinity", "[1, Infinity, 2]", "finite"),
+    ("huge", "[1e40, 2, 3]", ""),
+    ("strings", '["a", "b", "c"]', "number"),
+    ("numbers as strings", '["1", "2", "3"]', "number"),
+    ("empty", "[]", "non-empty"),
+    ("not JSON", "[1, 2,", "JSON"),
+    ("an object", '{"a": 1}', "array"),
+    ("nested", "[[1, 2, 3]]", "number"),
+    ("booleans", "[true, false, true]", ""),
+    ("SQL in the vector", "[1, 2, 3]'); drop table vecs.x; --", "JSON"),
+]
+
+
+@pytest.mark.parametrize("vector,problem", [q[1:] for q in QUERY_VECTORS], ids=[q[0] for q in QUERY_VECTORS])
+def test_bad_query_vectors_are_one_line(capsys, estate, vec_target, tmp_path, vector, problem):
+    if not has_command("query"):
+        pytest.skip("`vecdash query` has not landed")
+    before = _rows(estate, vec_target)
+    cfg = estate.write_config(tmp_path / "c.yaml", names=["vectors-a"])
+    code, out, err = cli(capsys, "query", "--config", str(cfg), "vectors-a", vec_target, "--vector", vector)
+    assert code == 2, (out, err)
+    msg = assert_one_line(err)
+    assert problem.lower() in msg.lower(), msg
+    assert _rows(estate, vec_target) == before
+
+
+@pytest.mark.parametrize("name", HOSTILE_NAMES[:6] + ["vecs.x; drop table vecs.VICTIM", '"vecs"."x"--'],
+                         ids=[repr(n)[:24] for n in HOSTILE_NAMES[:6]] + ["dotted injection", "quoted comment"])
+def test_hostile_collection_names_in_query_and_wire_are_one_line(capsys, estate, vec_target, tmp_path, name):
+    name = name.replace("VICTIM", vec_target)
+    cfg = estate.write_config(tmp_path / "c.yaml", names=["primary", "vectors-a"])
+    tried = 0
+    for args in (["query", "vectors-a", name, "--vector", "[1, 0, 0]"], ["query", "vectors-a", name, "--random"],
+                 ["wire", "vectors-a", name], ["verify", "vectors-a", name]):
+        if not has_command(args[0]):
+            continue
+        tried += 1
+        code, out, err = cli(capsys, args[0], "--config", str(cfg), *args[1:])
+        assert code in (1, 2), (args, code, out, err)
+        if args[0] == "verify" and code == 1 and not err.strip():  # verify reports "not healthy" on stdout
+            assert out.strip() and "Traceback" not in out
+        else:
+            assert_one_line(err)
+    if not tried:
+        pytest.skip("query/wire have not landed")
+    assert _rows(estate, vec_target) == [("k1", "[1,0,0]", "{}"), ("k2", "[0,1,0]", "{}"), ("k3", "[0,0,1]", '{"a": 1}')]
