@@ -72,6 +72,12 @@ async def test_navigate_tree_with_keys(estate, wire_collection):
         await pilot.press("slash", "escape")
         await pilot.pause()
         assert tree.selected_ref == app.selected
+        # a refresh with the same shape relabels in place: same node objects, cursor untouched
+        node = tree.cursor_node
+        taken = app.topology.taken_at
+        await pilot.press("r")
+        await until(pilot, lambda: app.topology.taken_at != taken and not app.refreshing, what="second refresh")
+        assert tree.cursor_node is node and app.selected.name == wire_collection
         # switching panes by number
         await pilot.press("3")
         assert app.active_pane == "workbench"

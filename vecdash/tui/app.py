@@ -205,14 +205,19 @@ class VecdashApp(App[int]):
         except Exception as exc:  # never kill the console over a refresh; say it and retry later
             self.notify(f"refresh failed: {exc}", severity="error", timeout=6)
         else:
-            self._apply_topology(topo)
+            try:
+                self._apply_topology(topo)
+            except Exception as exc:  # a rendering bug must not stop the refresh loop
+                self.log.error(f"rendering the topology failed: {exc!r}")
+                self.notify(f"display error: {exc}", severity="error", timeout=6)
         finally:
+            # re-arm first: whatever happened above, auto-refresh must go on
             self.refreshing = False
+            self._refresh_timer = self.set_timer(max(0.5, self.config.settings.refresh_seconds), self.refresh_now)
             if self._spinner_timer is not None:
                 self._spinner_timer.stop()
             self.query_one("#refresh-spinner").display = False
             self.query_one(TopologyTree).loading = False
-            self._refresh_timer = self.set_timer(max(0.5, self.config.settings.refresh_seconds), self.refresh_now)
 
     def _apply_topology(self, topo: Topology, record: bool = True) -> None:
         self.topology = topo

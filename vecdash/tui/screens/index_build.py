@@ -23,9 +23,9 @@ from rich.markup import escape
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
+from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import DataTable, Log, ProgressBar, Sparkline, Static
+from textual.widgets import Button, Checkbox, DataTable, Input, Label, Log, ProgressBar, Select, Sparkline, Static
 
 from vecdash.db.pods import PodClient
 from vecdash.errors import UserError
@@ -47,12 +47,17 @@ def _size(n: int | None) -> str:
 
 
 class IndexBuildScreen(ModalScreen[BuildResult | None]):
-    """Build an index with a live bar (pg_stat_progress_create_index), NOTICEs and cancel (c)."""
+    """Build an index: options form, statement + memory estimate, live bar, NOTICEs, cancel (c)."""
 
     DEFAULT_CSS = """
     IndexBuildScreen { align: center middle; }
-    IndexBuildScreen > Vertical { width: 90%; height: auto; max-height: 90%; border: thick $accent; padding: 0 1; background: $surface; }
-    IndexBuildScreen #build-notices { height: 8; }
+    IndexBuildScreen > Vertical { width: 94%; height: auto; max-height: 94%; border: thick $accent; padding: 0 1; background: $surface; }
+    IndexBuildScreen #build-form { height: auto; }
+    IndexBuildScreen #build-form > Vertical { width: auto; height: auto; margin-right: 1; }
+    IndexBuildScreen #build-form Input { width: 14; }
+    IndexBuildScreen #build-form Select { width: 16; }
+    IndexBuildScreen #build-buttons { height: auto; }
+    IndexBuildScreen #build-notices { height: 6; }
     IndexBuildScreen #build-progress { width: 100%; }
     """
     BINDINGS = [
@@ -68,6 +73,7 @@ class IndexBuildScreen(ModalScreen[BuildResult | None]):
         self.client = client
         self.autostart = autostart
         self.preview: ix.BuildPreview | None = None
+        self.preview_error: str | None = None
         self.started = False
         self.pod = pod
         self.collection = collection
@@ -80,31 +86,89 @@ class IndexBuildScreen(ModalScreen[BuildResult | None]):
         self.notices: list[str] = []
         self.cancel_requested = False
 
+    def _field(self, label: str, widget) -> Vertical:
+        return Vertical(Label(label), widget)
+
     def compose(self) -> ComposeResult:
-        opts = ", ".join(f"{k}={v}" for k, v in self.build_options.items() if v is not None) or "defaults"
+        o = self.build_options
         with Vertical():
-            yield Static(f"[b]Index build[/b] on {self.schema}.{self.collection} (pod {self.pod}): {opts}", id="build-title")
+            yield Static(f"[b]Index build[/b] on {escape(self.schema)}.{escape(self.collection)} (pod {escape(self.pod)})",
+                         id="build-title")
+            with Horizontal(id="build-form"):
+                yield self._field("method", Select([(m, m) for m in ix.METHODS], value=o.get("method", "hnsw"),
+                                                   allow_blank=False, id="opt-method"))
+                yield self._field("measure", Select([(m, m) for m in ("cosine", "l2", "ip", "l1")],
+                                                    value=o.get("measure", "cosine"), allow_blank=False, id="opt-measure"))
+                yield self._field("m", Input(str(o.get("m", 16)), type="integer", id="opt-m"))
+                yield self._field("ef_construction", Input(str(o.get("ef_construction", 64)), type="integer", id="opt-efc"))
+                yield self._field("lists (ivfflat)", Input(str(o.get("lists") or ""), placeholder="rows/1000",
+                                                           type="integer", id="opt-lists"))
+                yield self._field("maintenance_work_mem", Input(str(o.get("maintenance_work_mem") or ""),
+                                                                placeholder="session", id="opt-mwm"))
+                yield self._field("", Checkbox("concurrently", value=o.get("concurrently", True), id="opt-conc"))
             yield Static("", id="build-estimate")
+            with Horizontal(id="build-buttons"):
+                yield Button("Build (b)", id="build-start", variant="primary")
+                yield Button("Cancel build (c)", id="build-cancel", variant="error")
             yield ProgressBar(total=100, show_eta=False, id="build-progress")
-            yield Static("starting", id="build-phase")
+            yield Static("", id="build-phase")
             yield Log(id="build-notices", highlight=False)
             yield Static("b build · c cancel build · r recall sweep (after the build) · esc close", id="build-help")
 
     def on_mount(self) -> None:
+        self.query_one("#build-start", Button).focus()
         self.load_preview()
+
+    def _read_form(self) -> dict[str, Any]:
+        def number(widget_id: str) -> int | None:
+            text = self.query_one(widget_id, Input).value.strip()
+            return int(text) if text.lstrip("-").isdigit() else None
+
+        opts = dict(self.build_options)
+        opts["method"] = self.query_one("#opt-method", Select).value
+        opts["measure"] = self.query_one("#opt-measure", Select).value
+        opts["m"] = number("#opt-m") or 16
+        opts["ef_construction"] = number("#opt-efc") or 64
+        opts["lists"] = number("#opt-lists")
+        opts["maintenance_work_mem"] = self.query_one("#opt-mwm", Input).value.strip() or None
+        opts["concurrently"] = self.query_one("#opt-conc", Checkbox).value
+        return opts
+
+    def _options_changed(self) -> None:
+        if self.started or not self.is_mounted:
+            return
+        self.build_options = self._read_form()
+        self.load_preview()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        self._options_changed()
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        self._options_changed()
+
+    def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
+        self._options_changed()
+
+    async def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "build-start":
+            self.action_start_build()
+        elif event.button.id == "build-cancel":
+            await self.action_cancel_build()
 
     @work(exclusive=True, group="index-build-preview")
     async def load_preview(self) -> None:
-        """Statement and graph-memory estimate, shown before anything is built."""
+        """Statement and graph-memory estimate, shown before anything is built (and on every option change)."""
+        self.preview = None
         try:
-            self.preview = await ix.preview_build(self.client, self.pod, self.collection, schema=self.schema,
-                                                  **self.build_options)
+            preview = await ix.preview_build(self.client, self.pod, self.collection, schema=self.schema,
+                                             **self.build_options)
         except UserError as exc:
-            self.error = str(exc)
-            self.query_one("#build-phase", Static).update(f"[red]{escape(self.error)}[/red]")
+            self.preview_error = str(exc)
+            self.query_one("#build-estimate", Static).update(f"[red]{escape(self.preview_error)}[/red]")
             return
-        text = escape(self.preview.plan.steps[0].preview) + "\n" + escape(self.preview.describe())
-        for w in self.preview.warnings:
+        self.preview, self.preview_error = preview, None
+        text = escape(preview.plan.steps[0].preview) + "\n" + escape(preview.describe())
+        for w in preview.warnings:
             text += f"\n[yellow]{escape(w)}[/yellow]"
         self.query_one("#build-estimate", Static).update(text)
         if self.client.read_only:
@@ -121,6 +185,8 @@ class IndexBuildScreen(ModalScreen[BuildResult | None]):
             self.notify("refused: vecdash is in read-only mode", severity="error")
             return
         self.started = True
+        self.query_one("#build-form").disabled = True
+        self.query_one("#build-start", Button).disabled = True
         self.run_build()
 
     @work(exclusive=True, group="index-build")

@@ -64,6 +64,7 @@ class TopologyTree(Tree[Ref]):
         self._endpoints: dict = {}
         self._filter = ""
         self._collapsed: set[tuple] = set()  # nodes the user closed stay closed across refreshes
+        self._shape: tuple = ()
 
     # --- data in ---------------------------------------------------------------------------
 
@@ -111,88 +112,102 @@ class TopologyTree(Tree[Ref]):
         return not self._filter or any(self._filter in n.lower() for n in names)
 
     def _rebuild(self) -> None:
+        """Same shape as last time: relabel in place (scroll, cursor and open nodes untouched).
+        Otherwise rebuild, keeping the cursor on the same object when it still exists."""
         topo = self._topology
         if topo is None:
             return
+        entries = [self._pod_entry(pod) for pod in topo.pods]
+        shape = _shape(entries)
+        if shape == self._shape and self.root.children:
+            _relabel(self.root, entries)
+            return
         keep = self.selected_ref
         self.clear()
-        for pod in topo.pods:
-            self._add_pod(pod)
+        for e in entries:
+            self._materialize(self.root, e)
+        self._shape = shape
         node = self._find(keep.key) if keep else None
         if node is None and self.root.children:
             node = self.root.children[0]
         if node is not None:
             self._place_cursor(node)
 
-    def _group(self, parent: TreeNode[Ref], ref: Ref, label: Text) -> TreeNode[Ref]:
-        node = parent.add(label, data=ref, expand=ref.key not in self._collapsed or bool(self._filter))
-        return node
-
-    def _add_pod(self, pod: PodStatus) -> None:
-        ref = Ref("pod", pod.name)
-        if pod.up:
-            label = self._label(("● ", "up"), (pod.name, "name"), (f"  {ms(pod.latency_ms)}", "dim"))
-        else:
-            label = self._label(("✖ ", "down"), (pod.name, "name"), ("  down", "down"))
-        node = self._group(self.root, ref, label)
-        if not pod.up:
-            node.allow_expand = False
+    def _materialize(self, parent: TreeNode[Ref], e: "_Entry") -> None:
+        if e.children is None:
+            parent.add_leaf(e.label, data=e.ref)
             return
+        node = parent.add(e.label, data=e.ref, expand=e.ref.key not in self._collapsed or bool(self._filter))
+        for child in e.children:
+            self._materialize(node, child)
+        if not e.children:
+            node.allow_expand = False
+
+    def _pod_entry(self, pod: PodStatus) -> "_Entry":
+        ref = Ref("pod", pod.name)
+        if not pod.up:
+            return _Entry(ref, self._label(("✖ ", "down"), (pod.name, "name"), ("  down", "down")), [])
+        entry = _Entry(ref, self._label(("● ", "up"), (pod.name, "name"), (f"  {ms(pod.latency_ms)}", "dim")), [])
         if pod.is_primary:
-            self._add_wiring(node, pod)
+            entry.children += self._wiring_entries(pod)
         schemas: dict[str, list[Collection]] = {}
         for c in pod.collections:
             # foreign tables on the primary are listed under "foreign tables", not as collections
             if c.kind != "foreign" and self._match(c.name, c.qualified, pod.name):
                 schemas.setdefault(c.schema, []).append(c)
         for schema, colls in sorted(schemas.items()):
-            snode = self._group(node, Ref("schema", pod.name, schema), self._label((schema, None)))
+            group = _Entry(Ref("schema", pod.name, schema), self._label((schema, None)), [])
             for c in sorted(colls, key=lambda c: c.name):
                 dims = f"{c.dimension}d" if c.dimension else c.type
                 badge = index_badge(c)
-                snode.add_leaf(
+                group.children.append(_Entry(
+                    Ref("collection", pod.name, schema, c.name),
                     self._label(
                         (c.name, "name"),
                         (f"  {dims}  {human_count(c.rows_estimate)}  ", "dim"),
                         (badge, "ok" if badge.startswith("⚡") else "warn"),
                     ),
-                    data=Ref("collection", pod.name, schema, c.name),
-                )
-        if not node.children:
-            node.allow_expand = False
+                ))
+            entry.children.append(group)
+        return entry
 
-    def _add_wiring(self, node: TreeNode[Ref], pod: PodStatus) -> None:
+    def _wiring_entries(self, pod: PodStatus) -> list["_Entry"]:
+        out = []
         servers = [s for s in pod.foreign_servers if s.fdw == "postgres_fdw" and self._match(s.name)]
         if servers:
-            g = self._group(node, Ref("group", pod.name, "", "servers"), self._label(("wiring", None)))
+            g = _Entry(Ref("group", pod.name, "", "servers"), self._label(("wiring", None)), [])
             for s in servers:
                 target = server_pod(s, self._endpoints) or s.options.get("host", "?")
                 good = s.pushdown_vector
-                g.add_leaf(
+                g.children.append(_Entry(
+                    Ref("server", pod.name, "", s.name),
                     self._label(
                         ("✔ " if good else "⚠ ", "ok" if good else "warn"),
                         (s.name, "name"),
                         (f" → {target}  ", "dim"),
                         ("pushdown" if good else "slow", "ok" if good else "warn"),
                     ),
-                    data=Ref("server", pod.name, "", s.name),
-                )
+                ))
+            out.append(g)
         fts = [f for f in pod.foreign_tables if self._match(f.qualified, f.remote_table)]
         if fts:
-            g = self._group(node, Ref("group", pod.name, "", "foreign"), self._label(("foreign tables", None)))
+            g = _Entry(Ref("group", pod.name, "", "foreign"), self._label(("foreign tables", None)), [])
             for f in fts:
-                g.add_leaf(
+                g.children.append(_Entry(
+                    Ref("foreign_table", pod.name, f.schema, f.name),
                     self._label((f.qualified, "name"), (f" → {f.remote_schema}.{f.remote_table}", "dim")),
-                    data=Ref("foreign_table", pod.name, f.schema, f.name),
-                )
+                ))
+            out.append(g)
         views = [v for v in pod.views if v.reads and self._match(v.qualified, *v.reads)]
         if views:
-            g = self._group(node, Ref("group", pod.name, "", "views"), self._label(("views", None)))
+            g = _Entry(Ref("group", pod.name, "", "views"), self._label(("views", None)), [])
             for v in views:
-                g.add_leaf(
+                g.children.append(_Entry(
+                    Ref("view", pod.name, v.schema, v.name),
                     self._label((v.qualified, "name"), (f" → {', '.join(v.reads)}", "dim")),
-                    data=Ref("view", pod.name, v.schema, v.name),
-                )
+                ))
+            out.append(g)
+        return out
 
     def _find(self, key: tuple) -> TreeNode[Ref] | None:
         stack = list(self.root.children)
@@ -218,6 +233,27 @@ class TopologyTree(Tree[Ref]):
         event.stop()
         if event.node.data is not None:
             self._collapsed.discard(event.node.data.key)
+
+
+@dataclass
+class _Entry:
+    """One node to show: children None for a leaf, [] for a group that is empty now."""
+
+    ref: Ref
+    label: Text
+    children: list["_Entry"] | None = None
+
+
+def _shape(entries: list[_Entry]) -> tuple:
+    return tuple((e.ref.key, None if e.children is None else _shape(e.children)) for e in entries)
+
+
+def _relabel(parent: TreeNode[Ref], entries: list[_Entry]) -> None:
+    for node, e in zip(parent.children, entries):
+        if node._label != e.label:
+            node.set_label(e.label)
+        if e.children:
+            _relabel(node, e.children)
 
 
 def _ancestors(node: TreeNode) -> list[TreeNode]:
