@@ -150,7 +150,10 @@ async def _server_findings(client: PodClient, primary: PodConfig, state: Primary
                                    f"unwire and wire it again", None))
                 continue
             if "dimensions" in text:
-                pass  # a vector of another size came back: the catalog comparison below explains it
+                if target is None:  # no configured pod to compare catalogs with: report what the read said
+                    out.append(Finding("dimension_drift", "error", ftq, f"{ftq} drifted from the pod: {text}", None))
+                    continue
+                # else a vector of another size came back: the catalog comparison below explains and fixes it
             else:
                 out.append(Finding("read_failed", "error", ftq, f"reading {ftq} fails: {text}", None))
                 continue
