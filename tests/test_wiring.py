@@ -458,10 +458,17 @@ def test_doctor_collection_without_vector_index(hub, unique):
     assert not [f for f in run(lambda c: doctor.diagnose(c), cfg) if name in f.subject]
 
 
-def test_cli_wire_apply_verifies_pushdown_and_masks(hub, unique, tmp_path, caplog):
+def test_cli_wire_apply_verifies_pushdown_and_masks(hub, unique, tmp_path, caplog, make_vecs_client):
+    """A collection made by the real vecs client, wired by the CLI: the view answers like vecs itself."""
+    from vecs import IndexMeasure, IndexMethod
+
     hub_reset(hub)
     name = f"cli_{unique}"
-    make_table(hub["leaf"].dsn(), "vecs", name, rows=60)
+    rng = np.random.default_rng(3)
+    data = rng.standard_normal((400, DIM)).astype(np.float32)
+    col = make_vecs_client(hub["leaf"]).get_or_create_collection(name=name, dimension=DIM)
+    col.upsert(records=[(f"r{i}", data[i], {"url": f"/d/{i}", "year": 2000 + i % 20}) for i in range(len(data))])
+    col.create_index(method=IndexMethod.hnsw, measure=IndexMeasure.cosine_distance)
     config_path = write_hub_config(hub, tmp_path / "hub.yaml")
     base = [sys.executable, "-m", "vecdash", "--config", config_path]
     dry = subprocess.run(base + ["wire", "leaf", name, "--expose", "url:text,year:int"], capture_output=True, text=True, timeout=60)
@@ -471,6 +478,9 @@ def test_cli_wire_apply_verifies_pushdown_and_masks(hub, unique, tmp_path, caplo
                          capture_output=True, text=True, timeout=60)
     assert res.returncode == 0, res.stderr
     assert "pushdown: yes" in res.stdout and "ORDER BY" in res.stdout
+    q = data[11] + 0.01
+    expected = col.query(data=q, limit=10, measure="cosine_distance", ef_search=400)
+    assert knn_ids(hub["hub"].dsn(), f"public.{name}", q) == expected
     js = subprocess.run(base + ["wire", "leaf", name, "--expose", "url:text,year:int", "--json"], capture_output=True, text=True, timeout=60)
     doc = json.loads(js.stdout)
     assert all(s["satisfied"] for s in doc["plan"]["steps"])
