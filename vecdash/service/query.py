@@ -19,6 +19,7 @@ says so and offers the server-level `options '-c ...'` or a per-role setting on 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import math
 import time
@@ -191,12 +192,17 @@ def parse_vector_text(text: str) -> list[float]:
 def check_vector(value: Any, where: str = "vector") -> list[float]:
     if not isinstance(value, list) or not value:
         raise QueryError(f"{where}: expected a non-empty JSON array of numbers")
-    out = []
+    try:  # fast path: numbers only (bool is an int subclass: excluded by exact type)
+        if all(type(v) is float or type(v) is int for v in value):
+            out = [float(v) for v in value]
+            if all(math.isfinite(v) for v in out):
+                return out
+    except OverflowError:
+        pass
     for i, v in enumerate(value):
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(float(v)):
             raise QueryError(f"{where}[{i}]: {v!r} is not a finite number")
-        out.append(float(v))
-    return out
+    return [float(v) for v in value]
 
 
 # --- the vector in pgvector's text format ---------------------------------------------------------
@@ -209,13 +215,9 @@ def vector_text(values: list[float], vtype: str) -> str:
             raise QueryError(f"a bit vector takes 0/1 values, got {bad[0]!r}")
         return "".join("1" if v else "0" for v in values)
     if vtype == "sparsevec":
-        nz = ",".join(f"{i + 1}:{_num(v)}" for i, v in enumerate(values) if v != 0)
+        nz = ",".join(f"{i + 1}:{float(v)!r}" for i, v in enumerate(values) if v != 0)
         return f"{{{nz}}}/{len(values)}"
-    return "[" + ",".join(_num(v) for v in values) + "]"
-
-
-def _num(v: float) -> str:
-    return repr(float(v))
+    return json.dumps(values, separators=(",", ":"))  # floats as repr (round-trip exact), C-accelerated
 
 
 def parse_vector_value(text: str, vtype: str) -> list[float]:
@@ -270,6 +272,16 @@ def knn_statement(relation: tuple[str, str], column: str, vtype: str, measure: s
         cols=sql.SQL(", ").join(cols), rel=sql.Identifier(*relation), where=where, order=order)
 
 
+@functools.lru_cache(maxsize=512)
+def knn_text(relation: tuple[str, str], column: str, vtype: str, measure: str, where_text: str,
+             include_vector: bool = False, exact_in_sql: bool = False, pod_label: bool = False,
+             has_metadata: bool = True) -> str:
+    """`knn_statement` rendered once per shape. Safe to cache and reuse: every part of the text comes
+    from identifiers, whitelisted operators and the filter's template (its values are parameters)."""
+    return knn_statement(relation, column, vtype, measure, sql.SQL(where_text), include_vector=include_vector,
+                         exact_in_sql=exact_in_sql, pod_label=pod_label, has_metadata=has_metadata).as_string(None)
+
+
 def knn_params(qtext: str, fparams: list[Any], limit: int, pod: str | None = None, *, exact_in_sql: bool = False) -> list[Any]:
     return [qtext] + ([pod] if pod is not None else []) + list(fparams) + ([qtext] if exact_in_sql else []) + [limit]
 
@@ -302,7 +314,7 @@ EXPLAIN = sql.SQL("explain (analyze, verbose, buffers) ")
 SERVER_ELAPSED = sql.SQL("select (1000 * extract(epoch from clock_timestamp() - now()))::float8")
 
 
-async def run_statement(client: PodClient, pod: str, stmt: sql.Composable, params: list[Any], *,
+async def run_statement(client: PodClient, pod: str, stmt: str | sql.Composable, params: list[Any], *,
                         knobs: list[tuple[str, str]] | None = None, explain: bool = False,
                         include_vector: bool = False, vtype: str = "vector", label: str | None = None) -> PodRun:
     """One round trip: [SET LOCAL knobs], the query, the server's elapsed time, [EXPLAIN], pipelined
@@ -314,7 +326,7 @@ async def run_statement(client: PodClient, pod: str, stmt: sql.Composable, param
                 await conn.execute(*_knob_statement(knobs))
             c1 = await conn.execute(stmt, params)
             c2 = await conn.execute(SERVER_ELAPSED)
-            c3 = await conn.execute(EXPLAIN + stmt, params) if explain else None
+            c3 = await conn.execute(EXPLAIN + (sql.SQL(stmt) if isinstance(stmt, str) else stmt), params) if explain else None
         # leaving the block synced once and collected every result
         rows = await c1.fetchall()
         elapsed = (await c2.fetchone())[0]
@@ -593,10 +605,11 @@ def _targets(config: Config, topology: Topology, spec: QuerySpec, home: Collecti
 async def _per_target(client: PodClient, spec: QuerySpec, targets: list[Target], where: sql.Composable,
                       fparams: list[Any], qtext: str, knobs: list[tuple[str, str]],
                       warnings: list[str]) -> tuple[dict[str, PodRun], str]:
-    def stmt_for(t: Target) -> sql.Composed:
-        return knn_statement(t.relation, t.collection.column, t.collection.type, spec.measure, where,
-                             include_vector=spec.include_vector, exact_in_sql=spec.exact and t.remote,
-                             has_metadata=t.collection.has_metadata)
+    where_text = where.as_string(None)
+
+    def stmt_for(t: Target) -> str:
+        return knn_text(t.relation, t.collection.column, t.collection.type, spec.measure, where_text,
+                        spec.include_vector, spec.exact and t.remote, False, t.collection.has_metadata)
 
     async def one(t: Target) -> PodRun:
         return await run_statement(client, t.run_on, stmt_for(t), knn_params(qtext, fparams, spec.limit,
@@ -631,10 +644,9 @@ async def _federated(client: PodClient, spec: QuerySpec, targets: list[Target], 
                      fparams: list[Any], qtext: str, warnings: list[str]) -> tuple[dict[str, PodRun], str]:
     branches, params = [], []
     for t in targets:
-        stmt = knn_statement(t.relation, t.collection.column, t.collection.type, spec.measure, where,
-                             include_vector=spec.include_vector, exact_in_sql=spec.exact and t.remote,
-                             pod_label=True, has_metadata=t.collection.has_metadata)
-        branches.append(sql.SQL("({})").format(stmt))
+        stmt = knn_text(t.relation, t.collection.column, t.collection.type, spec.measure, where.as_string(None),
+                        spec.include_vector, spec.exact and t.remote, True, t.collection.has_metadata)
+        branches.append(sql.SQL("({})").format(sql.SQL(stmt)))
         params += knn_params(qtext, fparams, spec.limit, pod=t.holder, exact_in_sql=spec.exact and t.remote)
     # OFFSET 0 fences the UNION ALL: the primary sorts the k-per-branch rows itself, so the branches
     # sit under an Append (async when the servers allow it), not a Merge Append that starts them in turn.
@@ -694,8 +706,8 @@ async def _recall(client: PodClient, spec: QuerySpec, targets: list[Target], whe
 
     async def exact(t: Target) -> PodRun:
         pod, relation, via_fdw = _rows_home(client, t)
-        stmt = knn_statement(relation, t.collection.column, t.collection.type, spec.measure, where,
-                             has_metadata=t.collection.has_metadata, exact_in_sql=via_fdw)
+        stmt = knn_text(relation, t.collection.column, t.collection.type, spec.measure, where.as_string(None),
+                        False, via_fdw, False, t.collection.has_metadata)
         return await run_statement(client, pod, stmt, knn_params(qtext, fparams, spec.limit, exact_in_sql=via_fdw),
                                    knobs=[("enable_indexscan", "off")], vtype=t.collection.type, label=t.holder)
 
@@ -778,11 +790,11 @@ def _route_detail(spec: QuerySpec, targets: list[Target], topology: Topology) ->
     return "; ".join(parts)
 
 
-def _preview(stmt: sql.Composable, params: list[Any], knobs: list[tuple[str, str]], where: str) -> str:
+def _preview(stmt: str | sql.Composable, params: list[Any], knobs: list[tuple[str, str]], where: str) -> str:
     lines = [f"-- {where}"]
     for k, v in knobs:
         lines.append(f"SET LOCAL {k} = {v};  -- as set_config(%s, %s, true)")
-    lines.append(stmt.as_string(None) + ";")
+    lines.append((stmt if isinstance(stmt, str) else stmt.as_string(None)).replace("%%", "%") + ";")
     shown = []
     for p in params:
         text = p.obj if hasattr(p, "obj") else p
