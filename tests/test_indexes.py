@@ -356,7 +356,7 @@ def test_cli_commands(estate, unique, tmp_path, capsys):
 
 async def test_tui_build_and_recall_screens(estate, client, unique):
     from textual.app import App
-    from textual.widgets import DataTable, Log, ProgressBar, Sparkline
+    from textual.widgets import DataTable, Input, ProgressBar, RichLog, Sparkline
 
     from vecdash.tui.screens.index_build import IndexBuildScreen, RecallSweepScreen
 
@@ -369,22 +369,35 @@ async def test_tui_build_and_recall_screens(estate, client, unique):
     async with app.run_test(size=(120, 40)) as pilot:
         screen = IndexBuildScreen(client, POD, name, m=16, ef_construction=32, maintenance_work_mem="1MB")
         await app.push_screen(screen)
-        for _ in range(100):
-            if screen.preview is not None:
-                break
-            await pilot.pause(0.05)
-        assert screen.pid is None and "estimated HNSW graph" in screen.preview.describe()
-        assert screen.preview.warnings  # 1 MB is too small for this graph: said before the build
+
+        async def wait_preview():
+            await pilot.pause(0.2)
+            for _ in range(100):
+                if screen.preview is not None:
+                    return screen.preview
+                await pilot.pause(0.05)
+            raise AssertionError(screen.preview_error)
+
+        preview = await wait_preview()
+        assert screen.pid is None and "estimated HNSW graph" in preview.describe()
+        assert preview.warnings  # 1 MB is too small for this graph: said before the build
+        assert "_hnsw_m16_efc32_" in preview.index
+        screen.query_one("#opt-m", Input).value = "1"  # the form re-plans on every change
+        await pilot.pause(0.3)
+        assert screen.preview is None and "bad m 1" in screen.preview_error
+        screen.query_one("#opt-m", Input).value = "8"
+        preview = await wait_preview()
+        assert "_hnsw_m8_efc32_" in preview.index
         await pilot.press("b")
         for _ in range(400):
             if screen.result is not None or screen.error is not None:
                 break
             await pilot.pause(0.05)
-        assert screen.error is None and screen.result.status == "built"
+        assert screen.error is None and screen.result.status == "built" and "_m8_" in screen.result.index
         await pilot.pause()
         assert screen.query_one(ProgressBar).progress == 100
-        log_text = "\n".join(screen.query_one(Log).lines)
-        assert "hnsw graph no longer fits into maintenance_work_mem" in log_text
+        assert any("hnsw graph no longer fits into maintenance_work_mem" in n for n in screen.notices)
+        assert len(screen.query_one(RichLog).lines) >= len(screen.notices)
         await pilot.press("escape")
         await pilot.pause()
         assert app.screen is not screen
@@ -401,7 +414,8 @@ async def test_tui_build_and_recall_screens(estate, client, unique):
         await pilot.pause()
         assert list(rs.query_one(Sparkline).data) == [p.recall for p in rs.result.points]
         assert rs.query_one(DataTable).row_count == 4
-        assert rs.result.recommended == 5 and rs.plan is not None
+        rec = rs.result.recommended
+        assert rec == next(p.value for p in rs.result.points if p.recall >= 0.5) and rs.plan is not None
         await pilot.press("a")
         for _ in range(100):
             if rs.applied:
@@ -410,6 +424,6 @@ async def test_tui_build_and_recall_screens(estate, client, unique):
         got = estate.sql(POD, "select setconfig from pg_db_role_setting s join pg_roles r on r.oid = s.setrole "
                               "where r.rolname = %s", (role,))
         estate.sql(POD, f"drop role {role}")
-        assert got == [(["hnsw.ef_search=5"],)]
+        assert got == [([f"hnsw.ef_search={rec}"],)]
         await pilot.press("escape")
     await drop(client, name)

@@ -23,9 +23,9 @@ from rich.markup import escape
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Container, Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Checkbox, DataTable, Input, Label, Log, ProgressBar, Select, Sparkline, Static
+from textual.widgets import Button, Checkbox, DataTable, Input, Label, ProgressBar, RichLog, Select, Sparkline, Static
 
 from vecdash.db.pods import PodClient
 from vecdash.errors import UserError
@@ -51,11 +51,10 @@ class IndexBuildScreen(ModalScreen[BuildResult | None]):
 
     DEFAULT_CSS = """
     IndexBuildScreen { align: center middle; }
-    IndexBuildScreen > Vertical { width: 94%; height: auto; max-height: 94%; border: thick $accent; padding: 0 1; background: $surface; }
-    IndexBuildScreen #build-form { height: auto; }
-    IndexBuildScreen #build-form > Vertical { width: auto; height: auto; margin-right: 1; }
-    IndexBuildScreen #build-form Input { width: 14; }
-    IndexBuildScreen #build-form Select { width: 16; }
+    IndexBuildScreen > VerticalScroll { width: 94%; height: auto; max-height: 96%; border: thick $accent; padding: 0 1; background: $surface; }
+    IndexBuildScreen #build-form { layout: grid; grid-size: 4; grid-columns: 1fr 1fr 1fr 1fr; grid-gutter: 0 1; height: auto; }
+    IndexBuildScreen #build-form > Vertical { height: auto; }
+    IndexBuildScreen #build-form Input, IndexBuildScreen #build-form Select { width: 100%; }
     IndexBuildScreen #build-buttons { height: auto; }
     IndexBuildScreen #build-notices { height: 6; }
     IndexBuildScreen #build-progress { width: 100%; }
@@ -91,10 +90,10 @@ class IndexBuildScreen(ModalScreen[BuildResult | None]):
 
     def compose(self) -> ComposeResult:
         o = self.build_options
-        with Vertical():
+        with VerticalScroll():
             yield Static(f"[b]Index build[/b] on {escape(self.schema)}.{escape(self.collection)} (pod {escape(self.pod)})",
                          id="build-title")
-            with Horizontal(id="build-form"):
+            with Container(id="build-form"):
                 yield self._field("method", Select([(m, m) for m in ix.METHODS], value=o.get("method", "hnsw"),
                                                    allow_blank=False, id="opt-method"))
                 yield self._field("measure", Select([(m, m) for m in ("cosine", "l2", "ip", "l1")],
@@ -112,7 +111,7 @@ class IndexBuildScreen(ModalScreen[BuildResult | None]):
                 yield Button("Cancel build (c)", id="build-cancel", variant="error")
             yield ProgressBar(total=100, show_eta=False, id="build-progress")
             yield Static("", id="build-phase")
-            yield Log(id="build-notices", highlight=False)
+            yield RichLog(id="build-notices", wrap=True, markup=False, highlight=False)
             yield Static("b build · c cancel build · r recall sweep (after the build) · esc close", id="build-help")
 
     def on_mount(self) -> None:
@@ -179,7 +178,10 @@ class IndexBuildScreen(ModalScreen[BuildResult | None]):
             self.query_one("#build-phase", Static).update("press b to build")
 
     def action_start_build(self) -> None:
-        if self.started or self.preview is None:
+        if self.started:
+            return
+        if self.preview is None:
+            self.notify(self.preview_error or "the preview is still loading", severity="warning")
             return
         if self.client.read_only:
             self.notify("refused: vecdash is in read-only mode", severity="error")
@@ -187,6 +189,7 @@ class IndexBuildScreen(ModalScreen[BuildResult | None]):
         self.started = True
         self.query_one("#build-form").disabled = True
         self.query_one("#build-start", Button).disabled = True
+        self.query_one("#build-help", Static).scroll_visible()
         self.run_build()
 
     @work(exclusive=True, group="index-build")
@@ -214,7 +217,7 @@ class IndexBuildScreen(ModalScreen[BuildResult | None]):
 
     def _on_notice(self, text: str) -> None:
         self.notices.append(text)
-        self.query_one("#build-notices", Log).write_line(text)
+        self.query_one("#build-notices", RichLog).write(text)
         if text.startswith("WARNING"):
             self.notify(escape(text[:300]), title="index build", severity="warning", timeout=10)
 
@@ -222,7 +225,7 @@ class IndexBuildScreen(ModalScreen[BuildResult | None]):
         if self.result is not None or self.pid is None or self.cancel_requested:
             return
         self.cancel_requested = True
-        self.query_one("#build-notices", Log).write_line(f"cancelling pid {self.pid} (pg_cancel_backend) ...")
+        self.query_one("#build-notices", RichLog).write(f"cancelling pid {self.pid} (pg_cancel_backend) ...")
         await ix.cancel_backend(self.client, self.pod, self.pid)
 
     def action_recall(self) -> None:
