@@ -427,3 +427,56 @@ async def test_tui_build_and_recall_screens(estate, client, unique):
         assert got == [([f"hnsw.ef_search={rec}"],)]
         await pilot.press("escape")
     await drop(client, name)
+
+
+async def test_tui_collection_create_and_load_screen(estate, client, unique, tmp_path):
+    from textual.app import App
+    from textual.widgets import Input, ProgressBar
+
+    from vecdash.tui.screens.index_build import CollectionLoadScreen
+
+    name = f"tuil_{unique}"
+    np.save(tmp_path / "v.npy", datagen.clustered_vectors(1200, 16, seed=3))
+    (tmp_path / "bad.jsonl").write_text('{"id": "a", "vec": [1, 2]}\n')
+
+    class Host(App):
+        pass
+
+    app = Host()
+    async with app.run_test(size=(100, 40)) as pilot:
+        screen = CollectionLoadScreen(client, POD)
+        await app.push_screen(screen)
+        screen.query_one("#col-name", Input).value = name
+        screen.query_one("#col-dim", Input).value = "16"
+        await pilot.click("#col-preview")
+        for _ in range(100):
+            if screen.plan is not None:
+                break
+            await pilot.pause(0.05)
+        assert "vec vector(16) not null" in screen.plan.preview_sql()
+        assert not (await colls.facts(client, POD, name)).exists  # preview only
+        await pilot.click("#col-apply")
+        for _ in range(100):
+            if screen.created:
+                break
+            await pilot.pause(0.05)
+        assert (await colls.facts(client, POD, name)).exists
+
+        screen.query_one("#load-file", Input).value = str(tmp_path / "bad.jsonl")
+        await pilot.click("#load-start")
+        for _ in range(100):
+            if screen.error:
+                break
+            await pilot.pause(0.05)
+        assert "bad.jsonl:1: vec has 2 dimensions, the collection has 16" in screen.error
+        screen.query_one("#load-file", Input).value = str(tmp_path / "v.npy")
+        await pilot.click("#load-start")
+        for _ in range(200):
+            if screen.result is not None or (screen.error and not screen.loading):
+                break
+            await pilot.pause(0.05)
+        assert screen.result is not None and screen.result.rows == 1200, screen.error
+        assert screen.query_one("#load-progress", ProgressBar).progress == 100
+        await pilot.press("escape")
+    assert count(estate, name) == 1200
+    await drop(client, name)

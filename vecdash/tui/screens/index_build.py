@@ -1,4 +1,4 @@
-"""Index build and recall-sweep modals: live build progress, NOTICE warnings, cancel; recall curve + apply.
+"""Index build, recall-sweep and collection/load modals: live progress, NOTICE warnings, cancel, recall curve.
 
 Self-contained: each screen gets the PodClient and the target injected and talks only to the
 services (vecdash.service.indexes / recall / plan_runner). Mount from the app with
@@ -13,6 +13,8 @@ IndexBuildScreen first shows the statement and the graph-memory estimate; `b` st
 RecallSweepScreen takes sweep's keyword arguments (index, k, samples, values, target) plus
 scope="database"|"role" and role= for the ALTER ... SET plan that `a` applies.
 IndexBuildScreen dismisses with the BuildResult (or None); RecallSweepScreen with the Sweep (or None).
+CollectionLoadScreen(client, pod, collection=None) creates a collection (previewed plan, then apply)
+and loads a .npy/JSONL file with a progress bar; it dismisses with the LoadResult (or None).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from textual.widgets import Button, Checkbox, DataTable, Input, Label, ProgressB
 
 from vecdash.db.pods import PodClient
 from vecdash.errors import UserError
-from vecdash.model_indexes import BuildProgress, BuildResult, Sweep
+from vecdash.model_indexes import BuildProgress, BuildResult, LoadProgress, LoadResult, Sweep
 from vecdash.service import indexes as ix
 from vecdash.service.plan_runner import execute_plan
 from vecdash.service.recall import plan_search_setting, sweep
@@ -328,4 +330,145 @@ class RecallSweepScreen(ModalScreen[Sweep | None]):
         self.query_one("#recall-plan", Static).update(escape(self.plan.preview_sql()) + "\n[green]applied[/green]")
 
     def action_close(self) -> None:
+        self.dismiss(self.result)
+
+
+class CollectionLoadScreen(ModalScreen[LoadResult | None]):
+    """Create a vecs collection (previewed plan, then apply) and load a file into it with a live bar.
+
+    Mount: `self.push_screen(CollectionLoadScreen(client, pod, collection=None, schema="vecs"))`;
+    with `collection` given the name is prefilled (load into an existing collection).
+    Dismisses with the last LoadResult (or None).
+    """
+
+    DEFAULT_CSS = """
+    CollectionLoadScreen { align: center middle; }
+    CollectionLoadScreen > VerticalScroll { width: 94%; height: auto; max-height: 96%; border: thick $accent; padding: 0 1; background: $surface; }
+    CollectionLoadScreen .form { layout: grid; grid-size: 4; grid-columns: 1fr 1fr 1fr 1fr; grid-gutter: 0 1; height: auto; }
+    CollectionLoadScreen .form > Vertical { height: auto; }
+    CollectionLoadScreen .form Input { width: 100%; }
+    CollectionLoadScreen .buttons { height: auto; }
+    CollectionLoadScreen #load-progress { width: 100%; }
+    """
+    BINDINGS = [Binding("escape", "close", "close")]
+
+    def __init__(self, client: PodClient, pod: str, *, collection: str | None = None, schema: str = "vecs"):
+        super().__init__()
+        self.client = client
+        self.pod = pod
+        self.schema = schema
+        self.collection = collection or ""
+        self.plan = None
+        self.created = False
+        self.loading = False
+        self.result: LoadResult | None = None
+        self.error: str | None = None
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll():
+            yield Static(f"[b]Collection[/b] on pod {escape(self.pod)} (schema {escape(self.schema)})")
+            with Container(classes="form"):
+                yield Vertical(Label("name"), Input(self.collection, id="col-name"))
+                yield Vertical(Label("dimension (create)"), Input("", type="integer", placeholder="384", id="col-dim"))
+            with Horizontal(classes="buttons"):
+                yield Button("Preview create", id="col-preview")
+                yield Button("Apply create", id="col-apply", variant="warning", disabled=True)
+            yield Static("", id="col-plan")
+            with Container(classes="form"):
+                yield Vertical(Label("file (.npy or JSONL)"), Input("", id="load-file"))
+                yield Vertical(Label("ids file (.npy)"), Input("", placeholder="row numbers", id="load-ids"))
+                yield Vertical(Label("metadata JSONL (.npy)"), Input("", placeholder="none", id="load-meta"))
+                yield Vertical(Label(""), Checkbox("upsert", value=False, id="load-upsert"))
+            with Horizontal(classes="buttons"):
+                yield Button("Load", id="load-start", variant="primary")
+            yield ProgressBar(total=100, show_eta=False, id="load-progress")
+            yield Static("", id="load-status")
+            yield Static("esc close", id="load-help")
+
+    def _value(self, widget_id: str) -> str:
+        return self.query_one(widget_id, Input).value.strip()
+
+    def _say(self, widget_id: str, text: str, style: str | None = None) -> None:
+        body = escape(text)
+        self.query_one(widget_id, Static).update(f"[{style}]{body}[/{style}]" if style else body)
+
+    async def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "col-preview":
+            self.preview_create()
+        elif event.button.id == "col-apply":
+            self.apply_create()
+        elif event.button.id == "load-start":
+            self.start_load()
+
+    @work(exclusive=True, group="collection-plan")
+    async def preview_create(self) -> None:
+        from vecdash.service.collections import plan_create_collection
+
+        self.plan = None
+        self.query_one("#col-apply", Button).disabled = True
+        dim = self._value("#col-dim")
+        try:
+            if not dim.isdigit():
+                raise UserError(f"dimension: a positive integer, got {dim!r}")
+            self.plan = await plan_create_collection(self.client, self.pod, self._value("#col-name"), int(dim), self.schema)
+        except UserError as exc:
+            self._say("#col-plan", str(exc), "red")
+            return
+        note = "\n(read-only: cannot apply)" if self.client.read_only else ""
+        self._say("#col-plan", self.plan.preview_sql() + note)
+        self.query_one("#col-apply", Button).disabled = self.client.read_only
+
+    @work(exclusive=True, group="collection-plan")
+    async def apply_create(self) -> None:
+        if self.plan is None:
+            return
+        try:
+            await execute_plan(self.client, self.plan)
+        except UserError as exc:
+            self._say("#col-plan", str(exc), "red")
+            return
+        self.created = True
+        self.query_one("#col-apply", Button).disabled = True
+        self._say("#col-plan", self.plan.preview_sql() + "\n-- applied", None)
+
+    def start_load(self) -> None:
+        if self.loading:
+            return
+        if self.client.read_only:
+            self.notify("refused: vecdash is in read-only mode", severity="error")
+            return
+        self.loading = True
+        self.error = None
+        self.result = None
+        self.run_load()
+
+    @work(exclusive=True, group="collection-load")
+    async def run_load(self) -> None:
+        from vecdash.service.loader import load_file
+
+        bar = self.query_one("#load-progress", ProgressBar)
+
+        def progress(p: LoadProgress) -> None:
+            bar.update(progress=round(p.fraction * 100, 1))
+            self._say("#load-status", f"{p.rows_done} rows · {p.elapsed_s:.1f} s")
+
+        try:
+            self.result = await load_file(
+                self.client, self.pod, self._value("#col-name"), self._value("#load-file"), schema=self.schema,
+                ids=self._value("#load-ids") or None, metadata=self._value("#load-meta") or None,
+                upsert=self.query_one("#load-upsert", Checkbox).value, on_progress=progress)
+        except UserError as exc:
+            self.error = str(exc)
+            self._say("#load-status", self.error, "red")
+            return
+        finally:
+            self.loading = False
+        r = self.result
+        self._say("#load-status", f"loaded {r.rows} rows into {r.schema}.{r.collection} in {r.seconds:.2f} s "
+                                  f"({r.rows_per_s:,.0f} rows/s, {r.mode})", "green")
+
+    def action_close(self) -> None:
+        if self.loading:
+            self.notify("a load is running (one transaction): wait for it to finish", severity="warning")
+            return
         self.dismiss(self.result)
