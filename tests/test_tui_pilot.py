@@ -4,7 +4,6 @@ and a hung pod (SIGSTOP) that must not freeze the UI."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 import numpy as np
@@ -14,7 +13,6 @@ import pytest
 from vecdash.errors import ReadOnlyError
 from vecdash.tui.app import VecdashApp
 from vecdash.tui.screens.confirm import ConfirmScreen
-from vecdash.tui.widgets.stats import StatsPane
 from vecdash.tui.widgets.topology import Ref, TopologyTree
 from vecdash.tui.widgets.wiring import WiringPane
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 from collections import deque
-from collections.abc import Iterable
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
@@ -422,10 +421,8 @@ class VecdashApp(App[int]):
             self.query_one(WorkbenchPane).set_filters(stop.extra["filters"])
         if stop.extra.get("recall"):
             self.query_one(WorkbenchPane).set_recall(True)
-
-    def get_system_commands(self, screen) -> Iterable:
-        # keep Textual's theme/keys/screenshot commands; quit comes from our registry's binding
-        yield from super().get_system_commands(screen)
+        if stop.extra.get("run") and self.live:
+            self.query_one(WorkbenchPane).run()
 
 
 def run_console(args: argparse.Namespace, demo: bool = False) -> int:

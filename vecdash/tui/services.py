@@ -7,7 +7,6 @@ on first use, so the first frame does not wait for them.
 from __future__ import annotations
 
 import importlib
-import importlib.util
 from typing import Any
 
 from vecdash.db.pods import PodClient
@@ -28,10 +27,6 @@ def _service(name: str) -> Any:
         if exc.name == module:
             raise ServiceMissing(module) from None
         raise
-
-
-def available(name: str) -> bool:
-    return importlib.util.find_spec(f"vecdash.service.{name}") is not None
 
 
 class Services:

@@ -48,14 +48,14 @@ DEMO_TOUR: tuple[TourStop, ...] = (
              pane="wiring", select=Ref("server", "primary", "", "legacy_b"), extra={"doctor": True}),
     TourStop("A query with a filter",
              "The workbench searches vecs.docs with a metadata filter ({\"year\": {\"$gte\": 2020}}). "
-             "ctrl+r runs it: results, timings, rows vs limit; the plan shows the Remote SQL.",
+             "It runs as you arrive (ctrl+r runs it again): results, timings, rows vs limit; tick plan for the Remote SQL.",
              pane="workbench", select=Ref("collection", "vectors-a", "vecs", "docs"),
-             extra={"filters": '{"year": {"$gte": 2020}}'}),
+             extra={"filters": '{"year": {"$gte": 2020}}', "run": True}),
     TourStop("Recall",
              "Tick recall to compare the index's answer with an exact scan: recall@k says how many of "
              "the true nearest neighbours the HNSW search found. ef_search trades speed for recall.",
              pane="workbench", select=Ref("collection", "vectors-a", "vecs", "docs"),
-             extra={"recall": True}),
+             extra={"recall": True, "run": True}),
 )
 
 
@@ -85,7 +85,7 @@ class TourScreen(ModalScreen[None]):
         self.query_one("#tour-title", Label).update(f"Tour {self.index + 1}/{len(self.stops)} · {stop.title}")
         self.query_one("#tour-note", Static).update(stop.note)
         last = self.index == len(self.stops) - 1
-        self.query_one("#tour-hint", Label).update(("esc ends" if last else "n next") + " · p back · esc ends")
+        self.query_one("#tour-hint", Label).update("n / esc ends · p back" if last else "n next · p back · esc ends")
         show = getattr(self.app, "show_tour_stop", None)
         if show is not None:
             show(stop)

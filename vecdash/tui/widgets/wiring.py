@@ -174,6 +174,7 @@ class WiringPane(VerticalScroll):
         view = self.query_one("#wire-verify-view", Static)
         view.update(t)
         view.display = True
+        self.call_after_refresh(self.scroll_to_widget, view, top=True)
 
     # --- actions (workers) -----------------------------------------------------------------------
 
@@ -262,6 +263,8 @@ class WiringPane(VerticalScroll):
         if self.findings:
             box.highlighted = 0
         self._status(f"doctor: {len(self.findings)} finding(s)", "warn" if self.findings else "ok")
+        # after the layout has the findings (the pane may only just have been shown)
+        self.set_timer(0.1, lambda: self.scroll_to_widget(self.query_one("#wire-status"), top=True))
 
     def show_fix(self) -> None:
         box = self.query_one("#wire-findings", OptionList)

@@ -306,7 +306,7 @@ class WorkbenchPane(VerticalScroll):
         t.append(f" · route {result.route}", dim)
         if result.recall is not None:
             t.append(f" · recall@{result.limit} {result.recall:.2f}", ok if result.recall >= 0.9 else warn)
-        if result.underfilled:
+        if result.underfilled and not result.warnings:
             t.append("\n⚠ fewer rows than the limit: the filter removed candidates (try iterative scan)", warn)
         for w in result.warnings or []:
             t.append(f"\n⚠ {mask_text(w)}", warn)
@@ -317,6 +317,8 @@ class WorkbenchPane(VerticalScroll):
             plan.display = True
         else:
             plan.display = False
+        # bring the answer into view (at 80x24 the form fills the pane)
+        self.call_after_refresh(self.scroll_to_widget, self.query_one("#wb-status"), top=True)
 
     @on(OptionList.OptionSelected, "#wb-history")
     def _rerun(self, event: OptionList.OptionSelected) -> None:
