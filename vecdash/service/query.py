@@ -9,9 +9,9 @@ Routes:
               its own ORDER BY / LIMIT so each is pushed to its pod; the branches run concurrently
               when the servers are `async_capable`.
 
-Each pod call is one network round trip: a psycopg pipeline with the knobs (`set_config(name,
-value, true)` == SET LOCAL, with parameters) and a server clock reading, the query, a second clock
-reading (server execution time), and EXPLAIN on request, in one implicit transaction.
+Each pod call is one network round trip: the query alone, or, with knobs or EXPLAIN, a psycopg
+pipeline of `set_config(name, value, true)` (== SET LOCAL, with parameters), the query and EXPLAIN
+in one implicit transaction. The server execution time comes back in the query's own last column.
 Knobs set on the primary do not reach the pod's session through postgres_fdw: the primary route
 says so and offers the server-level `options '-c ...'` or a per-role setting on the pod instead.
 """
@@ -245,12 +245,18 @@ def _dims(text: str, vtype: str) -> int:
 # --- SQL ------------------------------------------------------------------------------------------
 
 
+SERVER_MS = sql.SQL("(1000 * extract(epoch from clock_timestamp() - statement_timestamp()))::float8 as server_ms")
+
+
 def knn_statement(relation: tuple[str, str], column: str, vtype: str, measure: str, where: sql.Composable, *,
                   include_vector: bool = False, exact_in_sql: bool = False, pod_label: bool = False,
-                  has_metadata: bool = True) -> sql.Composed:
+                  has_metadata: bool = True, timed: bool = True) -> sql.Composed:
     """`select id, distance, metadata[, vec][, pod] ... order by distance limit k`.
 
     Placeholders in order: query vector, [pod label], filter params..., [query vector], limit.
+    `timed` adds a last column `server_ms`: the server's time from receiving the statement to producing
+    that row (volatile, so evaluated after any sort and never shipped through FDW); the last row's
+    value is the server execution time, at no extra statement or round trip.
     ORDER BY names the output column (`distance`): the same expression with the same parameter, so
     HNSW serves it and, in a UNION ALL branch, the foreign scan sits right under the Append (async).
     `exact_in_sql` orders by `(vec <=> q) + 0` instead (the vector is passed a second time), which no
@@ -267,6 +273,8 @@ def knn_statement(relation: tuple[str, str], column: str, vtype: str, measure: s
         cols.append(sql.SQL("{}::text as vec_text").format(col))
     if pod_label:
         cols.append(sql.SQL("%s::text as pod"))
+    if timed:
+        cols.append(SERVER_MS)
     order = sql.SQL("({}) + 0").format(dist) if exact_in_sql else sql.SQL("distance")
     return sql.SQL("select {cols} from {rel} where {where} order by {order} limit %s").format(
         cols=sql.SQL(", ").join(cols), rel=sql.Identifier(*relation), where=where, order=order)
@@ -279,7 +287,8 @@ def knn_text(relation: tuple[str, str], column: str, vtype: str, measure: str, w
     """`knn_statement` rendered once per shape. Safe to cache and reuse: every part of the text comes
     from identifiers, whitelisted operators and the filter's template (its values are parameters)."""
     return knn_statement(relation, column, vtype, measure, sql.SQL(where_text), include_vector=include_vector,
-                         exact_in_sql=exact_in_sql, pod_label=pod_label, has_metadata=has_metadata).as_string(None)
+                         exact_in_sql=exact_in_sql, pod_label=pod_label, has_metadata=has_metadata,
+                         timed=not pod_label).as_string(None)
 
 
 def knn_params(qtext: str, fparams: list[Any], limit: int, pod: str | None = None, *, exact_in_sql: bool = False) -> list[Any]:
@@ -309,40 +318,40 @@ def _knob_statement(knobs: list[tuple[str, str]]) -> tuple[sql.Composable, list[
 
 
 EXPLAIN = sql.SQL("explain (analyze, verbose, buffers) ")
-# now() is the start of the transaction: in a pipeline (no Sync in between) that is the moment the
-# first statement began, so this reads the server-side time the knobs + query took.
-SERVER_ELAPSED = sql.SQL("select (1000 * extract(epoch from clock_timestamp() - now()))::float8")
 
 
 async def run_statement(client: PodClient, pod: str, stmt: str | sql.Composable, params: list[Any], *,
                         knobs: list[tuple[str, str]] | None = None, explain: bool = False,
                         include_vector: bool = False, vtype: str = "vector", label: str | None = None) -> PodRun:
-    """One round trip: [SET LOCAL knobs], the query, the server's elapsed time, [EXPLAIN], pipelined
-    in one implicit transaction (the knobs end with it; the pooled session stays clean)."""
+    """One round trip. `stmt` ends with the `server_ms` column (see knn_statement). Without knobs or
+    EXPLAIN it is a single statement; otherwise a pipeline [SET LOCAL knobs], the query, [EXPLAIN] in
+    one implicit transaction (the knobs end with it; the pooled session stays clean)."""
 
     async def work(conn: psycopg.AsyncConnection):
+        if not knobs and not explain:
+            cur = await conn.execute(stmt, params)
+            return await cur.fetchall(), None
         async with conn.pipeline():
             if knobs:
                 await conn.execute(*_knob_statement(knobs))
             c1 = await conn.execute(stmt, params)
-            c2 = await conn.execute(SERVER_ELAPSED)
             c3 = await conn.execute(EXPLAIN + (sql.SQL(stmt) if isinstance(stmt, str) else stmt), params) if explain else None
         # leaving the block synced once and collected every result
         rows = await c1.fetchall()
-        elapsed = (await c2.fetchone())[0]
         plan = "\n".join(r[0] for r in await c3.fetchall()) if c3 is not None else None
-        return rows, elapsed, plan
+        return rows, plan
 
     t = time.perf_counter()
     try:
-        raw, server_ms, plan = await client.run(pod, work)
+        raw, plan = await client.run(pod, work)
     except psycopg.Error as exc:
         raise QueryError(f"pod {pod}: {describe_error(exc, client.pod(pod))}") from None
     client_ms = (time.perf_counter() - t) * 1000
+    server_ms = max((r[-1] for r in raw), default=None)
     out = []
     for r in raw:
         vec = parse_vector_value(r[3], vtype) if include_vector else None
-        pod_of = r[-1] if label == "column" else label
+        pod_of = r[-2] if label == "column" else label
         out.append(ResultRow(id=r[0], distance=float(r[1]), metadata=r[2] if r[2] is not None else {}, pod=pod_of,
                              vector=vec))
     return PodRun(rows=out, client_ms=client_ms, server_ms=server_ms, plan=plan)
@@ -650,8 +659,8 @@ async def _federated(client: PodClient, spec: QuerySpec, targets: list[Target], 
         params += knn_params(qtext, fparams, spec.limit, pod=t.holder, exact_in_sql=spec.exact and t.remote)
     # OFFSET 0 fences the UNION ALL: the primary sorts the k-per-branch rows itself, so the branches
     # sit under an Append (async when the servers allow it), not a Merge Append that starts them in turn.
-    stmt = sql.SQL("select * from ({} offset 0) u order by distance limit %s").format(
-        sql.SQL(" union all ").join(branches))
+    stmt = sql.SQL("select *, {} from ({} offset 0) u order by distance limit %s").format(
+        SERVER_MS, sql.SQL(" union all ").join(branches))
     params.append(spec.limit)
     primary = targets[0].run_on
     run = await run_statement(client, primary, stmt, params, knobs=[("enable_sort", "off")], explain=spec.explain,
