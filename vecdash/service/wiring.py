@@ -707,7 +707,7 @@ _LONG_VECTOR = re.compile(r"'(\[|\{)[^']{48,}'")
 
 def shorten_sql(text: str | None) -> str | None:
     """Remote SQL with long vector literals cut to '[...]'."""
-    return _LONG_VECTOR.sub(lambda m: f"'{m.group(1)}...'", text) if text else text
+    return _LONG_VECTOR.sub(lambda m: "'[...]'" if m.group(1) == "[" else "'{...}'", text) if text else text
 
 
 def _probe_vector(typname: str, dim: int) -> str:
