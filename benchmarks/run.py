@@ -166,6 +166,8 @@ def report(results, failed, missing, timings, args, elapsed) -> None:
             print(f"| {mod} | FAILED | | NO | {err.replace('|', '/')} |")
         for mod in missing:
             print(f"| {EXPECTED[mod]} | not measured | | | {mod}.py not written yet |")
+        print("\nTime per module: " + ", ".join(f"{k.removeprefix('bench_')} {v:.0f} s" for k, v in timings.items())
+              + f"; total {elapsed:.0f} s.")
         return
     print(f"vecdash benchmarks ({scale} x 384) on {machine()}")
     print(f"{'figure':<48} {'value':>11} {'target':>9}  {'ok':<4} medians (spread) / detail")
