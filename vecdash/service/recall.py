@@ -56,19 +56,28 @@ def _distances(q: np.ndarray, x: np.ndarray, measure: str) -> np.ndarray:
 
 
 class _TopK:
+    """Running top-k (smallest distances) per query over chunks of candidates.
+
+    After the first chunk most candidates are farther than every query's current k-th best, so a
+    cheap comparison against that threshold discards them before any partial sort.
+    """
+
     def __init__(self, nq: int, k: int):
         self.k = k
-        self.d = np.full((nq, 0), np.inf, dtype=np.float64)
-        self.ids = np.zeros((nq, 0), dtype=np.int64)
+        self.d = np.full((nq, k), np.inf, dtype=np.float32)
+        self.ids = np.full((nq, k), -1, dtype=np.int64)
 
     def add(self, d: np.ndarray, ids: np.ndarray) -> None:
-        d = np.concatenate([self.d, d], axis=1)
-        ids = np.concatenate([self.ids, np.broadcast_to(ids, (d.shape[0], ids.shape[0]))], axis=1)
-        if d.shape[1] > self.k:
-            part = np.argpartition(d, self.k - 1, axis=1)[:, : self.k]
-            d = np.take_along_axis(d, part, axis=1)
-            ids = np.take_along_axis(ids, part, axis=1)
-        self.d, self.ids = d, ids
+        d = d.astype(np.float32, copy=False)
+        worst = self.d.max(axis=1)
+        hit = d < worst[:, None]
+        rows = np.flatnonzero(hit.any(axis=1))
+        for r in rows:
+            cols = np.flatnonzero(hit[r])
+            cd = np.concatenate([self.d[r], d[r, cols]])
+            ci = np.concatenate([self.ids[r], ids[cols]])
+            keep = np.argpartition(cd, self.k - 1)[: self.k] if cd.size > self.k else np.arange(cd.size)
+            self.d[r], self.ids[r] = cd[keep], ci[keep]
 
 
 async def exact_neighbours(conn: psycopg.AsyncConnection, schema: str, name: str, dim: int, queries: np.ndarray,
@@ -126,7 +135,8 @@ async def exact_neighbours(conn: psycopg.AsyncConnection, schema: str, name: str
         if final and pending is not None:
             await pending
 
-    stmt = sql.SQL("copy (select ctid, vec from {}) to stdout (format binary)").format(sql.Identifier(schema, name))
+    stmt = sql.SQL("copy (select ctid, vec from {} where vec is not null) to stdout (format binary)").format(
+        sql.Identifier(schema, name))
     async with conn.cursor().copy(stmt) as cp:
         async for data in cp:
             parts.append(data)
@@ -134,7 +144,7 @@ async def exact_neighbours(conn: psycopg.AsyncConnection, schema: str, name: str
             if held >= chunk_bytes:
                 await flush(False)
     await flush(True)
-    return [set(int(c) for c in row) for row in top.ids]
+    return [set(int(c) for c in row if c >= 0) for row in top.ids]
 
 
 def _tid_code(tid: str) -> int:
