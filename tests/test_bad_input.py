@@ -431,3 +431,34 @@ def test_hostile_collection_names_in_query_and_wire_are_one_line(capsys, estate,
     if not tried:
         pytest.skip("query/wire have not landed")
     assert _rows(estate, vec_target) == [("k1", "[1,0,0]", "{}"), ("k2", "[0,1,0]", "{}"), ("k3", "[0,0,1]", '{"a": 1}')]
+
+
+CLI_FILTERS = [
+    ("not JSON", '{"a": ', 2, "JSON"),
+    ("unknown operator", '{"a": {"$bad": 1}}', 2, "$bad"),
+    ("$or not a list", '{"$or": "x"}', 2, "$or"),
+    ("a list", "[1, 2]", 2, "dict"),
+    ("$in not a list", '{"a": {"$in": 5}}', 2, "$in"),
+    ("two operators", '{"a": {"$eq": 1, "$ne": 2}}', 2, "one operator"),
+    ("SQL in a key", '{"a\'; drop table vecs.VICTIM; --": 1}', 0, ""),
+    ("SQL in a value", '{"a": "1\'); drop table vecs.VICTIM; --"}', 0, ""),
+    ("comment in a key", '{"a--": {"$eq": 1}}', 0, ""),
+]
+
+
+@pytest.mark.parametrize("filt,code,problem", [f[1:] for f in CLI_FILTERS], ids=[f[0] for f in CLI_FILTERS])
+def test_cli_filters_are_one_line_or_plain_data(capsys, estate, vec_target, tmp_path, filt, code, problem):
+    """Filters are fuzzed by the query engine's tests; here: what the CLI prints, and that SQL in a
+    filter is only ever data (the query runs, matches nothing, and the victim table is intact)."""
+    if not has_command("query"):
+        pytest.skip("`vecdash query` has not landed")
+    before = _rows(estate, vec_target)
+    cfg = estate.write_config(tmp_path / "c.yaml", names=["vectors-a"])
+    got, out, err = cli(capsys, "query", "--config", str(cfg), "vectors-a", vec_target, "--vector", "[1, 0, 0]",
+                        "--json", "--filter", filt.replace("VICTIM", vec_target))
+    assert got == code, (got, out, err)
+    if code:
+        assert problem in assert_one_line(err)
+    else:
+        assert json.loads(out)["rows"] == [] and "Traceback" not in err
+    assert _rows(estate, vec_target) == before
