@@ -592,3 +592,50 @@ def test_every_command_with_its_pods_hung_is_bounded(capsys, victim, tmp_path):
     finally:
         victim.resume()
     assert len(seen) == 5, seen
+
+
+# --- the console: a pod that dies and comes back, the primary down at start --------------------------
+
+
+async def _until(pilot, cond, timeout: float = 15.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await pilot.pause(0.05)
+
+
+async def test_console_shows_a_killed_pod_down_then_up_again_without_restarting(estate, victim):
+    app_mod = pytest.importorskip("vecdash.tui.app")
+    cfg = config([("vectors-a", "primary", estate.dsn("vectors-a")), ("victim", "secondary", victim.dsn())],
+                 Settings(connect_timeout_s=1, statement_timeout_ms=1000, refresh_seconds=60))
+    app = app_mod.VecdashApp(cfg)
+    async with app.run_test(size=(100, 34)) as pilot:
+        await _until(pilot, lambda: app.topology is not None and not app.refreshing, what="first refresh")
+        assert app.topology.all_up
+        await asyncio.to_thread(hard_kill, victim)
+        await pilot.press("r")
+        await _until(pilot, lambda: not app.refreshing and not app.topology.pod("victim").up, what="victim down")
+        title = str(app.query_one("#title").render())
+        assert "DOWN: victim" in title and app.topology.pod("vectors-a").up
+        await pilot.press("2")  # the console still answers keys
+        assert app.active_pane == "wiring"
+        await asyncio.to_thread(victim.start)
+        await pilot.press("r")
+        await _until(pilot, lambda: not app.refreshing and app.topology.pod("victim").up, what="victim back up")
+        assert "DOWN" not in str(app.query_one("#title").render())
+        assert app.topology.pod("victim").collection("vecs", VICTIM_COLLECTION) is not None
+
+
+async def test_console_starts_with_the_primary_down(estate, victim):
+    app_mod = pytest.importorskip("vecdash.tui.app")
+    victim.stop()
+    cfg = config([("victim", "primary", victim.dsn()), ("vectors-b", "secondary", estate.dsn("vectors-b"))],
+                 Settings(connect_timeout_s=1, statement_timeout_ms=1000, refresh_seconds=60))
+    app = app_mod.VecdashApp(cfg)
+    async with app.run_test(size=(100, 34)) as pilot:
+        await _until(pilot, lambda: app.topology is not None and not app.refreshing, what="first refresh")
+        assert not app.topology.pod("victim").up and app.topology.pod("vectors-b").up
+        assert "DOWN: victim" in str(app.query_one("#title").render())
+        await pilot.press("3")
+        assert app.active_pane == "workbench"
