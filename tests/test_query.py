@@ -9,7 +9,10 @@ from __future__ import annotations
 import json
 import uuid
 
+import psycopg
 import pytest
+from psycopg import sql
+from psycopg.types.json import Jsonb
 
 from tests.query_helpers import drop_collection, make_collection, unwire, wire
 from vecdash.cli import main as cli_main
@@ -246,12 +249,15 @@ async def test_bit_halfvec_and_sparsevec_columns(estate, client, unique):
             "halfvec": ["[1,0,0]", "[0.9,0.1,0]", "[0,1,0]", "[0,0,1]"],
             "sparsevec": ["{1:1}/3", "{1:0.9,2:0.1}/3", "{2:1}/3", "{3:1}/3"]}
     dims = {"bit": 8, "halfvec": 3, "sparsevec": 3}
-    estate.sql("vectors-b", "create schema if not exists vecs")
-    for t, name in names.items():
-        estate.sql("vectors-b", f'create table vecs."{name}" (id varchar primary key, vec {t}({dims[t]}) not null, '
-                                f"metadata jsonb not null default '{{}}')")
-        for i, v in enumerate(rows[t]):
-            estate.sql("vectors-b", f'insert into vecs."{name}" values (%s, %s, %s)', (f"r{i}", v, '{"n": %d}' % i))
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("create schema if not exists vecs")
+        for t, name in names.items():
+            table = sql.Identifier("vecs", name)
+            conn.execute(sql.SQL("create table {} (id varchar primary key, vec {}({}) not null, "
+                                 "metadata jsonb not null default '{{}}')").format(table, sql.Identifier(t), sql.Literal(dims[t])))
+            for i, v in enumerate(rows[t]):
+                conn.execute(sql.SQL("insert into {} values (%s, %s::{}, %s)").format(table, sql.Identifier(t)),
+                             (f"r{i}", v, Jsonb({"n": i})))
     try:
         topo = await snapshot(client)
         bit = await run_query(client, QuerySpec(pod="vectors-b", collection=names["bit"], like_id="r0", measure="hamming",
@@ -268,8 +274,9 @@ async def test_bit_halfvec_and_sparsevec_columns(estate, client, unique):
                                                     include_vector=True), topo)
             assert [r.id for r in res.rows] == ["r0", "r1"] and res.rows[0].vector == [1.0, 0.0, 0.0]
     finally:
-        for name in names.values():
-            estate.sql("vectors-b", f'drop table vecs."{name}"')
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            for name in names.values():
+                conn.execute(sql.SQL("drop table if exists {}").format(sql.Identifier("vecs", name)))
 
 
 async def test_fanout_degrades_when_a_pod_dies_mid_way(estate, estate_coll, spare_pod, unique):
