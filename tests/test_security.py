@@ -535,3 +535,52 @@ def test_wire_query_doctor_outputs_never_show_the_password(capsys, estate, sec_e
     # the password really went into the database (masked output, real DDL)
     um = sec["primary"].psql("select count(*) from pg_user_mapping")
     assert um.strip() == "0", "unwire --apply removed the mapping"
+
+
+async def test_console_screens_never_show_the_password(estate, sec_estate):
+    """The real console on DSNs holding the password: every screen on the way to applying a wiring
+    (tree, stats, wiring plan, confirmation modal, workbench) exported as SVG and grepped."""
+    app_mod = pytest.importorskip("vecdash.tui.app")
+    from vecdash.tui.widgets.topology import Ref, TopologyTree
+    from vecdash.tui.widgets.wiring import WiringPane
+
+    sec = sec_estate
+    cfg = Config(pods=(PodConfig(name="sec-primary", role="primary", dsn=sec["primary"].dsn()),
+                       PodConfig(name="vectors-a", role="secondary", dsn=estate.dsn("vectors-a"))),
+                 settings=Settings(connect_timeout_s=2, statement_timeout_ms=5000, refresh_seconds=60), path="<sec>")
+    app = app_mod.VecdashApp(cfg)
+    screens = {}
+
+    async def until(pilot, cond, what, timeout=20.0):
+        import time
+
+        deadline = time.monotonic() + timeout
+        while not cond():
+            assert time.monotonic() < deadline, f"timed out waiting for {what}"
+            await pilot.pause(0.05)
+
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: app.topology is not None and not app.refreshing, "first refresh")
+        screens["tree"] = app.export_screenshot()
+        assert app.query_one(TopologyTree).select_ref(Ref("collection", "vectors-a", "vecs", sec["coll"]))
+        await pilot.pause(0.2)
+        screens["stats"] = app.export_screenshot()
+        pane = app.query_one(WiringPane)
+        await pilot.press("w")
+        await until(pilot, lambda: pane.plan_shown is not None, "wiring plan")
+        await pilot.pause(0.2)
+        screens["plan"] = app.export_screenshot()
+        await pilot.press("a")
+        await pilot.pause(0.5)
+        screens["confirm"] = app.export_screenshot()
+        await pilot.press("n")
+        await pilot.pause(0.2)
+        await pilot.press("3")
+        await pilot.pause(0.2)
+        screens["workbench"] = app.export_screenshot()
+        # the plan that would run does carry the password: the masking above is real, not absent data
+        assert any(TEST_PASSWORD in str(step.sql.as_string() if hasattr(step.sql, "as_string") else step.sql)
+                   for step in pane.plan_shown.steps)
+    leaks = [name for name, svg in screens.items() if TEST_PASSWORD in svg]
+    assert leaks == []
+    assert "user mapping" in screens["plan"].replace("&#160;", " ").lower()
