@@ -34,6 +34,7 @@ from vecdash.db.wiring_sql import (
 from vecdash.errors import PodUnavailable, UserError
 from vecdash.model import OPCLASS_MEASURE, Plan, PlanStep
 from vecdash.secrets import MASK, mask_text
+from vecdash.service.catalog import _options as options_dict  # ["k=v", ...] -> {k: v}
 
 MEASURE_OPERATORS = {"cosine": "<=>", "l2": "<->", "ip": "<#>", "l1": "<+>", "hamming": "<~>", "jaccard": "<%>"}
 FETCH_SIZE = "1000"
@@ -204,14 +205,6 @@ class PrimaryState:
                     out.append(v)
                     frontier.append(key)
         return list(reversed(out))
-
-
-def options_dict(items: list[str] | None) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for item in items or []:
-        key, _, value = item.partition("=")
-        out[key] = value
-    return out
 
 
 def ft_remote(ft: dict[str, Any]) -> tuple[str, str]:
