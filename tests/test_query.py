@@ -300,3 +300,20 @@ async def test_fanout_degrades_when_a_pod_dies_mid_way(estate, estate_coll, spar
         assert any("pods down, not queried: spare" in w for w in after.warnings)
     finally:
         await c.close()
+
+
+async def test_the_offered_server_option_does_reach_the_pod(estate, client, topo, estate_coll):
+    """The remedy the primary route suggests works: `options '-c hnsw.ef_search=5'` on the server."""
+    from vecdash.service.wiring import apply_plan
+
+    server = next(s.name for s in topo.primary.foreign_servers if s.name.startswith("qa_") and
+                  any(f.server == s.name and f.remote_table == estate_coll for f in topo.primary.foreign_tables))
+    before = await run_query(client, spec(estate_coll, limit=10, route="primary"), topo)
+    assert len(before.rows) == 10
+    await apply_plan(client, plan_remote_settings(topo, server, {"hnsw.ef_search": "5"}))
+    try:
+        # postgres_fdw drops its cached connection when the server's options change
+        after = await run_query(client, spec(estate_coll, limit=10, route="primary"), topo)
+        assert len(after.rows) == 5 and after.underfilled
+    finally:
+        estate.sql("primary", sql.SQL("alter server {} options (drop options)").format(sql.Identifier(server)).as_string(None))
