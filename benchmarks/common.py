@@ -133,7 +133,7 @@ class BenchContext:
                 t = time.perf_counter()
                 conn.execute("set maintenance_work_mem = '1GB'")
                 conn.execute("set max_parallel_maintenance_workers = 1")
-                ops = sql.SQL(f"vector_{measure}_ops")
+                ops = sql.Identifier(f"vector_{measure}_ops")  # an opclass name is an identifier
                 conn.execute(sql.SQL("create index {} on {} using hnsw (vec {}) with (m = 16, ef_construction = 64)").format(
                     sql.Identifier(f"ix_vector_{measure}_ops_hnsw_m16_efc64_{name[:20]}"), table, ops))
                 conn.execute(sql.SQL("create index {} on {} using gin (metadata jsonb_path_ops)").format(
