@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+from array import array
 import json
 import math
 import time
@@ -192,13 +193,13 @@ def parse_vector_text(text: str) -> list[float]:
 def check_vector(value: Any, where: str = "vector") -> list[float]:
     if not isinstance(value, list) or not value:
         raise QueryError(f"{where}: expected a non-empty JSON array of numbers")
-    try:  # fast path: numbers only (bool is an int subclass: excluded by exact type)
-        if all(type(v) is float or type(v) is int for v in value):
-            out = [float(v) for v in value]
-            if all(math.isfinite(v) for v in out):
-                return out
-    except OverflowError:
-        pass
+    if bool not in set(map(type, value)):  # fast path, all in C: numbers only, all finite
+        try:
+            arr = array("d", value)
+            if math.isfinite(math.fsum(arr)):
+                return arr.tolist()
+        except (TypeError, OverflowError):
+            pass
     for i, v in enumerate(value):
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(float(v)):
             raise QueryError(f"{where}[{i}]: {v!r} is not a finite number")
@@ -799,17 +800,22 @@ def _route_detail(spec: QuerySpec, targets: list[Target], topology: Topology) ->
     return "; ".join(parts)
 
 
+@functools.lru_cache(maxsize=256)
+def _preview_sql(stmt: str) -> str:
+    return stmt.replace("%%", "%")
+
+
 def _preview(stmt: str | sql.Composable, params: list[Any], knobs: list[tuple[str, str]], where: str) -> str:
     lines = [f"-- {where}"]
     for k, v in knobs:
         lines.append(f"SET LOCAL {k} = {v};  -- as set_config(%s, %s, true)")
-    lines.append((stmt if isinstance(stmt, str) else stmt.as_string(None)).replace("%%", "%") + ";")
+    lines.append(_preview_sql(stmt if isinstance(stmt, str) else stmt.as_string(None)) + ";")
     shown = []
     for p in params:
-        text = p.obj if hasattr(p, "obj") else p
-        text = json.dumps(text) if not isinstance(text, str) else text
+        text = p if isinstance(p, str) else json.dumps(getattr(p, "obj", p), default=str)
         if len(text) > 60:
             text = text[:40] + f"... ({len(text)} chars)"
         shown.append(text)
-    lines.append("-- params: " + " | ".join(shown))
-    return mask_text("\n".join(lines))
+    # the SQL is ours (identifiers, placeholders); only the parameters come from the user
+    lines.append(mask_text("-- params: " + " | ".join(shown)))
+    return "\n".join(lines)
