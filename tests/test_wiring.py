@@ -298,6 +298,9 @@ def test_failure_mid_plan_leaves_nothing_behind(hub, unique):
     with psycopg.connect(dsn) as conn:
         assert conn.execute("select count(*) from pg_namespace where nspname = 'leaf'").fetchone()[0] == 0
         assert conn.execute("select count(*) from pg_user_mappings where srvname = 'leaf'").fetchone()[0] == 0
+    # planned now, the taken name is refused up front, in one line
+    with pytest.raises(wiring.WiringError, match="already exists on the primary.*--view"):
+        run(lambda c: wiring.plan_wire(c, "leaf", name), cfg)
     # a step that fails while holding the password still never shows it
     plan2 = run(lambda c: wiring.plan_wire(c, "leaf", name, create_view=False), cfg)
     with psycopg.connect(dsn, autocommit=True) as conn:
@@ -531,3 +534,18 @@ def test_credentials_from_pgpass_and_socket_addresses(hub, unique, tmp_path):
     v = run(lambda c: wiring.verify(c, "leaf", name), via_socket)
     assert v.ok and v.pushdown, v.to_json()
     run(lambda c: _unwire(c, "leaf", name), via_socket)
+
+
+def test_columns_of_types_the_primary_lacks_are_left_out_with_a_note(hub, unique):
+    hub_reset(hub)
+    name = f"enum_{unique}"
+    make_table(hub["leaf"].dsn(), "vecs", name, rows=20)
+    hub["leaf"].psql(f"create type mood_{unique} as enum ('ok', 'meh'); "
+                     f"alter table vecs.{name} add column mood mood_{unique} default 'ok'")
+    cfg = hub_config(hub)
+    plan = run(lambda c: wiring.plan_wire(c, "leaf", name), cfg)
+    assert any("column mood" in n and "left out" in n for n in plan.notes)
+    assert '"mood"' not in plan.preview_sql()
+    run(lambda c: wiring.apply_plan(c, plan), cfg)
+    v = run(lambda c: wiring.verify(c, "leaf", name), cfg)
+    assert v.ok and v.pushdown, v.to_json()
