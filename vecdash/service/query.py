@@ -533,7 +533,7 @@ async def _query_vector(client: PodClient, spec: QuerySpec, home: Collection) ->
 
     async def pick(conn: psycopg.AsyncConnection):
         rows = home.rows_estimate or 0
-        if rows > 0:
+        if rows > 0 and home.kind != "foreign":  # TABLESAMPLE is not supported on foreign tables
             pct = min(100.0, max(0.0001, 100.0 * 200 / rows))
             cur = await conn.execute(
                 sql.SQL("select id, {}::text from {} tablesample system (%s) order by random() limit 1").format(col, rel),
