@@ -276,3 +276,33 @@ async def test_filtered_query_in_workbench(estate, make_vecs_client, unique):
         assert len(pane.history) == 2
         # the stats pane now knows this collection is queried with cosine (its index serves it: no warning)
         assert app.queried_measures[("vectors-a", "vecs", name)] == {"cosine"}
+
+
+async def test_switch_to_read_only_at_runtime(estate):
+    app = VecdashApp(estate.config(names=["primary"]))
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.topology is not None, what="first refresh")
+        assert "a" in app._bindings.key_to_bindings and not app.query_one("#read-only-banner").display
+        await pilot.press("ctrl+o")
+        await until(pilot, lambda: app.read_only, what="read-only on")
+        assert app.query_one("#read-only-banner").display
+        assert "a" not in app._bindings.key_to_bindings
+        assert not any(a.dangerous for a in app.console_actions)
+
+        async def write(conn):
+            await conn.execute("create temporary table ro_probe (id int)")
+
+        with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):  # new sessions are read-only on the server
+            await app.client.run("primary", write)
+        await pilot.press("ctrl+o")
+        await until(pilot, lambda: not app.read_only, what="read-write again")
+        assert "a" in app._bindings.key_to_bindings
+
+
+async def test_started_read_only_stays_read_only(estate):
+    app = VecdashApp(estate.config(names=["primary"], read_only=True))
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.topology is not None, what="first refresh")
+        await pilot.press("ctrl+o")
+        await pilot.pause(0.2)
+        assert app.read_only and app.query_one("#read-only-banner").display
