@@ -38,7 +38,8 @@ class ConfirmScreen(ModalScreen[bool]):
             with VerticalScroll(id="confirm-changes"):
                 for i, step in enumerate(pending, 1):
                     yield Label(f"{i}. {mask_text(step.purpose)}", classes="confirm-step")
-                yield Static(Syntax(plan.preview_sql(include_satisfied=False), "sql", theme="ansi_dark",
+                theme = "ansi_dark" if self.app.current_theme.dark else "ansi_light"
+                yield Static(Syntax(mask_text(plan.preview_sql(include_satisfied=False)), "sql", theme=theme,
                                     word_wrap=True, background_color="default"), id="confirm-sql")
             yield Label(self.question, id="confirm-question")
             with Horizontal(id="confirm-buttons"):

@@ -112,9 +112,13 @@ class WiringPane(VerticalScroll):
             return
         if not force and not self.query_one("#wire-collection", Select).is_blank():
             return
+        if not any(v == ref.pod for _, v in self.query_one("#wire-pod", Select)._options):
+            return
         self.query_one("#wire-pod", Select).value = ref.pod
         self._fill_collections()
-        self.query_one("#wire-collection", Select).value = (ref.schema, ref.name)
+        coll = self.query_one("#wire-collection", Select)
+        if any(v == (ref.schema, ref.name) for _, v in coll._options):
+            coll.value = (ref.schema, ref.name)
 
     def target(self) -> tuple[str, str, str]:
         pod = self.query_one("#wire-pod", Select).value
