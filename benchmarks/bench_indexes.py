@@ -27,7 +27,7 @@ from vecdash.service import collections as colls
 from vecdash.service import indexes as ix
 from vecdash.service.loader import load_file
 from vecdash.service.plan_runner import execute_plan
-from vecdash.service.recall import sweep
+from vecdash.service.recall import sample_queries, sweep
 
 POD = "pod-a"
 NAME = "bench_idx"
@@ -114,12 +114,14 @@ async def _async_part(ctx: BenchContext, client: PodClient) -> list:
                       f"HNSW m=16 efc=64 concurrently over {r.rows} rows in {r.seconds:.1f} s, {len(moves)} moves"))
     # --- recall sweep ----------------------------------------------------------------------
     # sweep and the plain 100 queries alternate (3 rounds), so load from other work hits both alike
-    queries = np.load(npy, mmap_mode="r")[:: max(1, ctx.rows // 100)][:100]
     stmt = sql.SQL("select ctid from {} order by vec <=> %s limit 10").format(sql.Identifier("vecs", NAME))
     sweep_ms, plain_ms, sweeps = [], [], []
     conn = await psycopg.AsyncConnection.connect(ctx.dsn(POD), autocommit=True)
     try:
         await register_vector_async(conn)
+        # the same 100 vectors the sweep samples (same seed), so both sides run the same queries
+        facts = await colls.facts(client, POD, NAME)
+        queries = await sample_queries(conn, "vecs", NAME, facts.rows_estimate, 100, seed=42)
         for _ in range(3):
             t = time.perf_counter()
             s = await sweep(client, POD, NAME, samples=100, k=10)

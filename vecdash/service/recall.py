@@ -19,10 +19,10 @@ import psycopg
 from pgvector.psycopg import register_vector_async
 from psycopg import sql
 
-from vecdash.db.connect import connect_kwargs
+from vecdash.db.connect import connect_kwargs, describe_error
 from vecdash.db.long_session import long_session
 from vecdash.db.pods import PodClient
-from vecdash.errors import UserError
+from vecdash.errors import PodUnavailable, UserError
 from vecdash.model import Plan, PlanStep
 from vecdash.model_indexes import Sweep, SweepPoint
 from vecdash.service.collections import require
@@ -153,7 +153,11 @@ def _exact_in_snapshot(client: PodClient, pod: str, snapshot: str, *args) -> lis
     """exact_neighbours on a second session that imports the sweep's snapshot (same rows, same ctids)."""
     cfg = client.pod(pod)
     kwargs = connect_kwargs(cfg, client.config.settings, read_only=client.read_only)
-    with psycopg.connect(cfg.conninfo, autocommit=True, **kwargs) as conn:
+    try:
+        conn = psycopg.connect(cfg.conninfo, autocommit=True, **kwargs)
+    except (psycopg.OperationalError, OSError) as exc:
+        raise PodUnavailable(cfg.name, describe_error(exc, cfg)) from None
+    with conn:
         conn.execute("select set_config('statement_timeout', '0', false)")
         with conn.transaction():
             conn.execute("set transaction isolation level repeatable read")
@@ -164,6 +168,26 @@ def _exact_in_snapshot(client: PodClient, pod: str, snapshot: str, *args) -> lis
 def _tid_code(tid: str) -> int:
     block, offset = tid.strip("()").split(",")
     return (int(block) << 16) | int(offset)
+
+
+async def sample_queries(conn: psycopg.AsyncConnection, schema: str, name: str, rows_estimate: int, samples: int,
+                         seed: int = 42) -> np.ndarray:
+    """`samples` vectors drawn from the collection (Bernoulli sample, repeatable for a seed). Needs
+    register_vector_async on `conn`."""
+    table = sql.Identifier(schema, name)
+    pct = min(100.0, 100.0 * 3 * samples / max(1, rows_estimate))
+    cur = await conn.execute(
+        sql.SQL("select vec from {} tablesample bernoulli (%s) repeatable (%s) where vec is not null limit %s").format(table),
+        (pct, seed, samples))
+    sample = [r[0] for r in await cur.fetchall()]
+    if len(sample) < samples:
+        await conn.execute("select setseed(0.42)")
+        cur = await conn.execute(
+            sql.SQL("select vec from {} where vec is not null order by random() limit %s").format(table), (samples,))
+        sample = [r[0] for r in await cur.fetchall()]
+    if not sample:
+        raise RecallError(f"{schema}.{name} is empty: nothing to sample")
+    return np.stack([np.asarray(v, dtype=np.float32) for v in sample])
 
 
 async def sweep(
@@ -212,19 +236,7 @@ async def sweep(
         async with conn.transaction():
             await conn.execute("set transaction isolation level repeatable read")
             t = time.perf_counter()
-            rows = max(1, f.rows_estimate)
-            pct = min(100.0, 100.0 * 3 * samples / rows)
-            cur = await conn.execute(
-                sql.SQL("select vec from {} tablesample bernoulli (%s) repeatable (%s) limit %s").format(table),
-                (pct, seed, samples))
-            sample = [r[0] for r in await cur.fetchall()]
-            if len(sample) < samples:
-                await conn.execute("select setseed(0.42)")
-                cur = await conn.execute(sql.SQL("select vec from {} order by random() limit %s").format(table), (samples,))
-                sample = [r[0] for r in await cur.fetchall()]
-            if not sample:
-                raise RecallError(f"{schema}.{collection} is empty: nothing to sample")
-            queries = np.stack([np.asarray(v, dtype=np.float32) for v in sample])
+            queries = await sample_queries(conn, schema, collection, f.rows_estimate, samples, seed)
             sample_ms = (time.perf_counter() - t) * 1000
             progress("exact answers", 0.0)
             t = time.perf_counter()
