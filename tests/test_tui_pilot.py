@@ -106,6 +106,10 @@ async def test_wire_through_editor_then_unwire(estate, wire_collection):
         # "y" applies in one transaction, then verifies pushdown on its own
         await pilot.press("a")
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="confirmation modal")
+        sql_shown = app.screen.query_one("#confirm-sql").content.code  # the rich Syntax on the modal
+        on_modal = " ".join(str(w.render()) for w in app.screen.query("Label")) + sql_shown
+        assert "user mapping" in on_modal and "********" in on_modal
+        assert estate.pods["vectors-b"].password not in on_modal
         await pilot.press("y")
         await until(pilot, lambda: pane.last_verification is not None, timeout=30, what="verification")
         v = pane.last_verification

@@ -25,6 +25,7 @@ from vecdash.config import Config
 from vecdash.db.pods import PodClient
 from vecdash.model import Topology
 from vecdash.resources import stylesheets
+from vecdash.secrets import mask_text
 from vecdash.service.stats import pod_endpoints
 from vecdash.tui import actions as registry
 from vecdash.tui.services import Services
@@ -202,13 +203,13 @@ class VecdashApp(App[int]):
         try:
             topo = await self.services.snapshot()
         except Exception as exc:  # never kill the console over a refresh; say it and retry later
-            self.notify(f"refresh failed: {exc}", severity="error", timeout=6)
+            self.notify(mask_text(f"refresh failed: {exc}"), severity="error", timeout=6)
         else:
             try:
                 self._apply_topology(topo)
             except Exception as exc:  # a rendering bug must not stop the refresh loop
                 self.log.error(f"rendering the topology failed: {exc!r}")
-                self.notify(f"display error: {exc}", severity="error", timeout=6)
+                self.notify(mask_text(f"display error: {exc}"), severity="error", timeout=6)
         finally:
             # re-arm first: whatever happened above, auto-refresh must go on
             self.refreshing = False
