@@ -11,6 +11,7 @@ The pods that get killed are this module's own (`victim`); the shared estate is 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import signal
@@ -639,3 +640,41 @@ async def test_console_starts_with_the_primary_down(estate, victim):
         assert "DOWN: victim" in str(app.query_one("#title").render())
         await pilot.press("3")
         assert app.active_pane == "workbench"
+
+
+def test_pod_killed_during_a_load_leaves_the_collection_as_it_was(victim, tmp_path):
+    """A crash in the middle of `load` (one transaction, binary COPY): no row of the file survives."""
+    loader = pytest.importorskip("vecdash.service.loader")
+    # a real row trigger stalls the COPY on one row, after others of the file were already written
+    victim.psql("create or replace function stall_row() returns trigger language plpgsql as "
+                "$$ begin if new.id = 'stall' then perform pg_sleep(5); end if; return new; end $$; "
+                f"drop trigger if exists stall_copy on vecs.{VICTIM_COLLECTION}; "
+                f"create trigger stall_copy before insert on vecs.{VICTIM_COLLECTION} "
+                "for each row execute function stall_row(); checkpoint")
+    before = victim.psql(f"select count(*) from vecs.{VICTIM_COLLECTION}").strip()
+    rows = [{"id": f"new{i}", "vec": [i, 2, 3]} for i in range(200)]
+    rows.insert(150, {"id": "stall", "vec": [9, 9, 9]})
+    path = tmp_path / "rows.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    cfg = config([("victim", "secondary", victim.dsn())])
+
+    async def go():
+        client = PodClient(cfg)
+        try:
+            task = asyncio.ensure_future(loader.load_file(client, "victim", VICTIM_COLLECTION, path))
+            await when_sleeping(victim)
+            await asyncio.to_thread(hard_kill, victim)
+            with pytest.raises((PodUnavailable, UserError)) as info:
+                await task
+            assert_clean_failure_text(str(info.value))
+        finally:
+            await client.close()
+
+    try:
+        asyncio.run(go())
+        _revive(victim)
+        assert victim.psql(f"select count(*) from vecs.{VICTIM_COLLECTION}").strip() == before
+        assert victim.psql(f"select count(*) from vecs.{VICTIM_COLLECTION} where id like 'new%'").strip() == "0"
+    finally:
+        _revive(victim)
+        victim.psql(f"drop trigger if exists stall_copy on vecs.{VICTIM_COLLECTION}")

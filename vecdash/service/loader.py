@@ -213,6 +213,7 @@ def _db_error(exc: psycopg.Error, path: Path, copied_lines: list[int], meta_path
     """Map a server error during COPY back to the input file and line it came from."""
     diag = exc.diag
     first = (diag.message_primary or str(exc)).strip()
+    first = first.splitlines()[0] if first else type(exc).__name__  # libpq's lost-connection text has 3 lines
     if diag.message_detail:
         first += f" ({diag.message_detail.strip()})"
     m = _COPY_LINE.search(diag.context or "")
