@@ -108,7 +108,10 @@ class VecdashApp(App[int]):
         return self.client.read_only
 
     def _install_bindings(self) -> None:
-        self.console_actions = registry.available(read_only=self.read_only, demo=self.demo)
+        self.console_actions = [
+            a for a in registry.available(read_only=self.read_only, demo=self.demo)
+            if not (self.started_read_only and a.name == "read_only_view")  # nothing to switch
+        ]
         self._bindings = self._base_bindings.copy()
         for a in self.console_actions:
             self.bind(a.key, a.name, description=a.description, show=a.footer, key_display=a.key_display)
@@ -165,7 +168,7 @@ class VecdashApp(App[int]):
             pane.set_read_only(ro)
 
     def _title_text(self) -> str:
-        where = "demo" if self.demo else Path(self.config.path or "estate").stem
+        where = "demo" if self.demo else Path(self.config.path or "estate").name
         parts = [f"vecdash · {where} · {len(self.config.pods)} pods"]
         topo = self.topology
         if topo is not None:
