@@ -462,3 +462,42 @@ def test_cli_filters_are_one_line_or_plain_data(capsys, estate, vec_target, tmp_
     else:
         assert json.loads(out)["rows"] == [] and "Traceback" not in err
     assert _rows(estate, vec_target) == before
+
+
+VERIFY_WHERE = [
+    "1=1; drop table vecs.VICTIM",
+    "true)) ; drop table vecs.VICTIM; --",
+    "id = (select pg_sleep(5))::text",
+    "pg_terminate_backend(pg_backend_pid())",
+    "id = '%(vec)s'",
+    "id = 'x' -- comment",
+    "",
+]
+
+
+@pytest.mark.parametrize("where", VERIFY_WHERE, ids=[w[:20] or "empty" for w in VERIFY_WHERE])
+def test_verify_where_sql_is_only_explained_never_run(capsys, estate, vec_target, wiring_primary, tmp_path, where):
+    """`verify --where` takes the user's own SQL predicate: it may only ever be EXPLAINed, read-only,
+    as one statement - never executed, never a second statement."""
+    if not has_command("verify"):
+        pytest.skip("`vecdash verify` has not landed")
+    where = where.replace("VICTIM", vec_target)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"pods:\n  - name: bi-primary\n    role: primary\n    dsn: {wiring_primary.dsn()}\n"
+                   f"  - name: vectors-a\n    dsn: {estate.dsn('vectors-a')}\n"
+                   "settings:\n  connect_timeout_s: 1\n  statement_timeout_ms: 3000\n")
+    cfg.chmod(0o600)
+    code, out, err = cli(capsys, "wire", "--config", str(cfg), "vectors-a", vec_target, "--view", f"vw_{vec_target}",
+                         "--apply")
+    # exit 1 = applied, but this 3-row table's k-NN is sorted on the primary (no pushdown): fine here
+    assert code in (0, 1) and not err.strip(), (code, out, err)
+    assert wiring_primary.psql(f"select count(*) from public.vw_{vec_target}").strip() == "3"
+    before = _rows(estate, vec_target)
+    t = time.monotonic()
+    code, out, err = cli(capsys, "verify", "--config", str(cfg), "vectors-a", vec_target, "--where", where)
+    assert time.monotonic() - t < 4.5, "the predicate was executed (pg_sleep ran)"
+    assert code in (0, 1, 2) and "Traceback" not in out + err, (code, out, err)
+    if code == 2:
+        assert_one_line(err)
+    assert _rows(estate, vec_target) == before
+    assert wiring_primary.psql("select count(*) from pg_stat_activity where backend_type = 'client backend'").strip()
