@@ -175,7 +175,7 @@ def test_pod_killed_during_refresh_is_reported_down_and_recovers(estate, victim)
             assert_clean_failure_text(down.error)
             assert topo.pod("vectors-a").up, "a dead pod must not take the others down"
             assert elapsed < BOUND + MARGIN, elapsed
-            assert stall < 0.5, f"event loop stalled {stall:.2f}s"
+            assert stall < 1.0, f"event loop stalled {stall:.2f}s"  # vs calls of up to 3 s
             # while it is dead, every refresh says so quickly and truthfully
             again = await snapshot(client)
             assert again.pod("victim").up is False and "refused" in again.pod("victim").error.lower()
@@ -269,7 +269,7 @@ def test_hung_pod_bounds_connect_statement_and_refresh(estate, victim):
             assert_clean_failure_text(topo.pod("victim").error)
             assert topo.pod("vectors-b").up
             assert elapsed < BOUND + MARGIN, elapsed
-            assert stall < 0.5, f"event loop stalled {stall:.2f}s"
+            assert stall < 1.0, f"event loop stalled {stall:.2f}s"  # vs calls of up to 3 s
             victim.resume()
             # 2. a pooled session, then the server hangs mid-conversation: the statement is bounded
             assert (await snapshot(client)).all_up
