@@ -45,11 +45,37 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+_VALUE_OPTIONS = {"--config", "--refresh"}
+
+
+def _names_a_command(argv: list[str]) -> bool:
+    """Whether argv holds a command word (or asks for help): otherwise it opens the console.
+
+    Lets `vecdash [--config F] [--read-only] [--refresh S]` skip importing every command module
+    (numpy, services) before the first frame is painted.
+    """
+    skip = False
+    for tok in argv:
+        if skip:
+            skip = False
+            continue
+        if tok in ("-h", "--help", "--version"):
+            return True
+        if tok in _VALUE_OPTIONS:
+            skip = True
+            continue
+        if not tok.startswith("-"):
+            return True
+    return False
+
+
+def build_parser(with_commands: bool = True) -> argparse.ArgumentParser:
     parser = _Parser(prog="vecdash", description="Console for pgvector collections spread over PostgreSQL pods.",
                      parents=[_common(False)])
     parser.add_argument("--version", action="version", version=f"vecdash {__version__}")
     parser.add_argument("--refresh", type=float, metavar="SECONDS", help="auto-refresh interval of the console")
+    if not with_commands:
+        return parser
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     common = _common(True)
     for name in command_modules():
@@ -58,7 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(with_commands=_names_a_command(argv))
     args = parser.parse_args(argv)
     handler = getattr(args, "handler", None)
     try:
