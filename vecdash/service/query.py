@@ -198,7 +198,7 @@ def check_vector(value: Any, where: str = "vector") -> list[float]:
             arr = array("d", value)
             if math.isfinite(math.fsum(arr)):
                 return arr.tolist()
-        except (TypeError, OverflowError):
+        except (TypeError, OverflowError, ValueError):  # fsum raises ValueError on inf + -inf
             pass
     for i, v in enumerate(value):
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(float(v)):
