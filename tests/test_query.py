@@ -174,6 +174,7 @@ async def test_bad_input_errors(client, topo, estate_coll):
         (spec(estate_coll, route="sideways"), "unknown route"),
         (spec(estate_coll, random=True), "give exactly one query vector source"),
         (spec(estate_coll, like_id=None, vector=[float("nan")] * DIM), "vector[0]"),
+        (spec(estate_coll, like_id=None, vector=[float("inf"), float("-inf")] * (DIM // 2)), "vector[0]"),
         (QuerySpec(pod="vectors-a", collection="nope", like_id="x"), "no collection vecs.nope on pod vectors-a"),
         (spec(estate_coll, pod="nowhere"), "unknown pod 'nowhere'"),
     ]:
@@ -224,11 +225,14 @@ def test_cli_answers_every_route(estate, estate_coll, tmp_path, capsys):
         assert doc["recall"] is not None and "Sup3r" not in out
     rc = cli_main(["--config", str(cfg), "query", "vectors-a", estate_coll, "--random", "--limit", "2"])
     assert rc == 0 and "2 of 2 rows" in capsys.readouterr().out
+    rc = cli_main(["--config", str(cfg), "query", "vectors-a", f'"vecs"."{estate_coll}"', "--like", "a7", "--limit", "2"])
+    assert rc == 0 and "2 of 2 rows" in capsys.readouterr().out  # quoted parts, as `vecdash wire` takes them
 
 
 @pytest.mark.parametrize("args,message", [
     (["--vector", "[1, 2"], "--vector: not a JSON array"),
     (["--vector", "[1, 2, 3]"], "dimension mismatch"),
+    (["--vector", "[Infinity, -Infinity]"], "--vector[0]: inf is not a finite number"),
     (["--like", "a1", "--filter", '{"year": {"$gte2": 1}}'], "filters.year: unknown operator $gte2"),
     (["--like", "a1", "--filter", "{nope"], "--filter: not valid JSON"),
     (["--like", "a1", "--limit", "-3"], "limit must be"),

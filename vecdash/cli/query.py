@@ -11,6 +11,7 @@ from vecdash.cli.output import print_json, table
 from vecdash.errors import PodUnavailable
 from vecdash.service.filters import FilterError
 from vecdash.service.query import MEASURES, ROUTES, QueryResult, QuerySpec, parse_vector_text, run_query
+from vecdash.service.wiring import split_collection
 
 ORDER = 40
 
@@ -40,7 +41,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 
 def spec_from_args(args: argparse.Namespace) -> QuerySpec:
-    schema, _, name = args.collection.rpartition(".")
+    schema, name = split_collection(args.collection)  # `name`, `schema.name`, quoted parts like `wire`
     filters = None
     if args.filter is not None:
         try:
@@ -48,7 +49,7 @@ def spec_from_args(args: argparse.Namespace) -> QuerySpec:
         except json.JSONDecodeError as exc:
             raise FilterError("--filter", f"not valid JSON ({exc.msg} at char {exc.pos})") from None
     return QuerySpec(
-        pod=args.pod, collection=name, schema=schema or "vecs",
+        pod=args.pod, collection=name, schema=schema,
         vector=parse_vector_text(args.vector) if args.vector is not None else None,
         like_id=args.like, random=args.random, limit=args.limit, filters=filters, measure=args.measure,
         route=args.route, ef_search=args.ef_search, iterative=args.iterative, probes=args.probes, exact=args.exact,
