@@ -35,6 +35,7 @@ from vecdash.errors import PodUnavailable, UserError
 from vecdash.model import OPCLASS_MEASURE, Plan, PlanStep
 from vecdash.secrets import MASK, mask_text
 from vecdash.service.catalog import _options as options_dict  # ["k=v", ...] -> {k: v}
+from vecdash.service.filters import compile_filter  # the query engine's vecs-compatible compiler
 
 MEASURE_OPERATORS = {"cosine": "<=>", "l2": "<->", "ip": "<#>", "l1": "<+>", "hamming": "<~>", "jaccard": "<%>"}
 FETCH_SIZE = "1000"
@@ -807,9 +808,9 @@ async def verify(client: PodClient, pod: str, collection: str, *, schema: str = 
         q = sql.SQL("explain (verbose, costs off) select {} from {}").format(sql.Identifier(first), _ident(*rel))
         if predicate is not None:
             q = sql.SQL("{} where ({})").format(q, predicate)
-        return sql.SQL("{} order by {} {} %(vec)s limit 10").format(q, sql.Identifier(vcol["name"]), sql.SQL(op))
+        return sql.SQL("{} order by {} {} %s limit 10").format(q, sql.Identifier(vcol["name"]), sql.SQL(op))
 
-    async def explain(q: sql.Composable, params: dict[str, Any]) -> list[str]:
+    async def explain(q: sql.Composable, params: list[Any]) -> list[str]:
         async def work(conn: psycopg.AsyncConnection) -> list[str]:
             async with conn.transaction():
                 await conn.execute("set transaction read only")
@@ -819,7 +820,7 @@ async def verify(client: PodClient, pod: str, collection: str, *, schema: str = 
         return await client.run(primary, work)
 
     try:
-        lines = await explain(knn((ft["schema"], ft["name"]), None), {"vec": vec_param})
+        lines = await explain(knn((ft["schema"], ft["name"]), None), [vec_param])
     except psycopg.Error as exc:
         out.reason = f"EXPLAIN failed: {_first_error_line(exc, secrets)}"
         return out
@@ -841,14 +842,13 @@ async def verify(client: PodClient, pod: str, collection: str, *, schema: str = 
     rel = (ft["schema"], ft["name"])
     if readers and vcol["name"] in readers[0]["columns"] and first in readers[0]["columns"]:
         rel = (readers[0]["schema"], readers[0]["name"])
-    params: dict[str, Any] = {"vec": vec_param}
-    if filters is not None:
-        predicate, fparams = _compile_filters(filters, ft)
-        predicate = _named(predicate, fparams, params)
+    if filters is not None:  # placeholders in text order: the filter's parameters, then the query vector
+        metadata = next((c["name"] for c in ft["columns"] if c["name"] == "metadata"), "metadata")
+        predicate, fparams = compile_filter(filters, column=metadata)
     else:
-        predicate = sql.SQL(where.replace("%", "%%"))  # the user's own SQL, only ever EXPLAINed read-only
+        predicate, fparams = sql.SQL(where.replace("%", "%%")), []  # the user's own SQL, only ever EXPLAINed read-only
     try:
-        flines = await explain(knn(rel, predicate), params)
+        flines = await explain(knn(rel, predicate), [*fparams, vec_param])
     except psycopg.Error as exc:
         raise WiringError(f"filter: {_first_error_line(exc, secrets)}") from None
     fremote = _remote_sql(flines)
@@ -867,33 +867,6 @@ async def verify(client: PodClient, pod: str, collection: str, *, schema: str = 
         out.filter_reason = (f"the filter runs on pod {pod} but the primary sorts the matching rows"
                              + ("" if ft.get("analyzed") else f" ({ft_q} has no statistics: ANALYZE it)"))
     return out
-
-
-def _compile_filters(filters: dict, ft: dict[str, Any]) -> tuple[sql.Composable, Any]:
-    try:
-        from vecdash.service.filters import compile_filter  # the query engine's vecs-compatible compiler
-    except ImportError:
-        raise WiringError("JSON filters need the query engine (vecdash.service.filters); pass an SQL predicate "
-                          "with --where instead") from None
-    metadata = next((c["name"] for c in ft["columns"] if c["name"] == "metadata"), "metadata")
-    return compile_filter(filters, column=metadata)
-
-
-def _named(predicate: sql.Composable, fparams: Any, params: dict[str, Any]) -> sql.Composable:
-    """Merge a compiled filter's parameters with ours (a positional list becomes named ones)."""
-    if isinstance(fparams, dict):
-        params.update(fparams)
-        return predicate
-    values = list(fparams or [])
-    text = predicate.as_string()
-    parts = text.split("%s")
-    if len(parts) - 1 != len(values):
-        raise WiringError("filter: placeholder count does not match its parameters")
-    pieces: list[sql.Composable] = [sql.SQL(parts[0])]
-    for i, (value, rest) in enumerate(zip(values, parts[1:])):
-        params[f"f{i}"] = value
-        pieces += [sql.Placeholder(f"f{i}"), sql.SQL(rest)]
-    return sql.Composed(pieces)
 
 
 # --- unwire ---------------------------------------------------------------------------------------
