@@ -390,12 +390,15 @@ def test_doctor_dimension_drift_is_repaired_and_views_kept(hub, unique):
     make_table(hub["leaf"].dsn(), "vecs", name, rows=30)
     cfg = hub_config(hub)
     run(lambda c: _wire(c, "leaf", name, expose=[("year", "int")]), cfg)
+    make_table(hub["leaf"].dsn(), "vecs", f"{name}_ok", rows=10)  # a second table on the same server, in step
+    run(lambda c: _wire(c, "leaf", f"{name}_ok", create_view=False), cfg)
     hub["leaf"].psql(f"drop table vecs.{name}")
     vecs_ = make_table(hub["leaf"].dsn(), "vecs", name, rows=40, dim=12)
     v = run(lambda c: wiring.verify(c, "leaf", name), cfg)
     assert not v.ok and any(c.name == "columns and dimensions" and not c.ok and "vector(12)" in c.detail for c in v.checks)
     findings = run(lambda c: doctor.diagnose(c), cfg)
     drift = next(f for f in findings if f.kind == "dimension_drift")
+    assert [f.subject for f in findings if f.kind == "dimension_drift"] == [f"leaf.{name}"]  # one read, right table
     preview = drift.fix.preview_sql()
     assert "alter foreign table" in preview and '"public"."vector"(12)' in preview and "create view" in preview
     run(lambda c: wiring.apply_plan(c, drift.fix), cfg)

@@ -124,6 +124,12 @@ async def _server_findings(client: PodClient, primary: PodConfig, state: Primary
                            f"every read through it fails" + ("" if fix else " (no configured pod reaches it: "
                                                                                 "create one by hand)"), fix))
         return out
+    remotes: dict[tuple[str, str], RemoteCollection] = {}
+    if target is not None:  # every table of this server in one round trip to the pod, not one per table
+        try:
+            _, remotes = await wiring.read_remotes(client, client.pod(pod), [wiring.ft_remote(ft) for ft in tables])
+        except (PodUnavailable, psycopg.Error):
+            remotes = {}
     unreachable_reported = False
     for ft in tables:
         ftq = f"{ft['schema']}.{ft['name']}"
@@ -157,15 +163,11 @@ async def _server_findings(client: PodClient, primary: PodConfig, state: Primary
             else:
                 out.append(Finding("read_failed", "error", ftq, f"reading {ftq} fails: {text}", None))
                 continue
-        if target is not None:
-            try:
-                _, remote = await wiring.read_remote(client, client.pod(pod), rschema, rname)
-            except PodUnavailable:
-                remote = None
-            if remote is not None and remote.exists:
-                drift = wiring._drift(ft, remote)
-                if drift:
-                    out.append(_drift_finding(primary, state, ft, remote, drift))
+        remote = remotes.get((rschema, rname))
+        if remote is not None and remote.exists:
+            drift = wiring._drift(ft, remote)
+            if drift:
+                out.append(_drift_finding(primary, state, ft, remote, drift))
         if not ft.get("analyzed"):
             fix = Plan(title=f"statistics for {ftq}", pod=primary.name,
                        steps=[_step(f"analyze {ftq} (sampled on the pod)", wiring.analyze_sql(ft["schema"], ft["name"]),

@@ -250,18 +250,28 @@ async def read_target(client: PodClient, pod: PodConfig) -> Target:
 
 async def read_remote(client: PodClient, pod: PodConfig, schema: str, name: str) -> tuple[Target, RemoteCollection]:
     """The pod's address and credentials as libpq resolved them (DSN, pgpass, PG* env) + the table's shape."""
+    target, found = await read_remotes(client, pod, [(schema, name)])
+    return target, found[(schema, name)]
 
-    async def work(conn: psycopg.AsyncConnection) -> tuple[Target, dict[str, Any]]:
+
+async def read_remotes(client: PodClient, pod: PodConfig,
+                       names: list[tuple[str, str]]) -> tuple[Target, dict[tuple[str, str], RemoteCollection]]:
+    """Like read_remote for many tables of one pod: one session, one pipelined round trip."""
+    names = list(dict.fromkeys(names))
+
+    async def work(conn: psycopg.AsyncConnection) -> tuple[Target, list[dict[str, Any]]]:
         target = target_from_conn(pod, conn)
         async with conn.transaction():
-            await conn.execute("select set_config('search_path', 'pg_catalog', true)")
-            cur = await conn.execute(REMOTE_TABLE_SQL, {"schema": schema, "name": name})
-            doc = (await cur.fetchone())[0]
-        return target, doc
+            async with conn.pipeline():
+                await conn.execute("select set_config('search_path', 'pg_catalog', true)")
+                curs = [await conn.execute(REMOTE_TABLE_SQL, {"schema": s, "name": n}) for s, n in names]
+            docs = [(await cur.fetchone())[0] for cur in curs]
+        return target, docs
 
-    target, doc = await client.run(pod, work)
-    return target, RemoteCollection(schema=schema, name=name, relkind=doc["relkind"], vector_schema=doc["vector_schema"],
-                                    columns=doc["columns"] or [], indexes=doc["indexes"] or [])
+    target, docs = await client.run(pod, work)
+    return target, {(s, n): RemoteCollection(schema=s, name=n, relkind=d["relkind"], vector_schema=d["vector_schema"],
+                                             columns=d["columns"] or [], indexes=d["indexes"] or [])
+                    for (s, n), d in zip(names, docs)}
 
 
 # --- names and input ------------------------------------------------------------------------------
