@@ -470,9 +470,10 @@ async def test_tui_collection_create_and_load_screen(estate, client, unique, tmp
             await pilot.pause(0.05)
         assert "bad.jsonl:1: vec has 2 dimensions, the collection has 16" in screen.error
         screen.query_one("#load-file", Input).value = str(tmp_path / "v.npy")
+        await pilot.pause(0.3)  # a Button ignores a second click during its 0.2 s press effect
         await pilot.click("#load-start")
         for _ in range(200):
-            if screen.result is not None or (screen.error and not screen.loading):
+            if screen.result is not None or (screen.error and "v.npy" in screen.error and not screen.loading):
                 break
             await pilot.pause(0.05)
         assert screen.result is not None and screen.result.rows == 1200, screen.error
