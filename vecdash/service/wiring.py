@@ -922,10 +922,12 @@ async def plan_unwire(client: PodClient, pod: str, collection: str, *, schema: s
     if not loc.tables:
         plan.notes.append(f"nothing to unwire: no foreign table on {loc.primary.name} reads {schema}.{name} of pod {pod}")
         return plan
-    dropped: set[tuple[str, str]] = set()
+    dropped: set[tuple[str, str]] = set()  # foreign tables
+    gone: set[tuple[str, str]] = set()  # every relation the plan drops (tables and the views reading them)
     for ft in loc.tables:
         plan.steps += drop_table_steps(state, ft)
         dropped.add((ft["schema"], ft["name"]))
+        gone |= {(ft["schema"], ft["name"])} | {(v["schema"], v["name"]) for v in state.readers(ft["schema"], ft["name"])}
     for sch in sorted({s for s, _ in dropped}):
         if sch != pod_ident(pod):
             continue  # only the schema wire created is ours to drop
@@ -936,9 +938,7 @@ async def plan_unwire(client: PodClient, pod: str, collection: str, *, schema: s
 
         row = await client.run(loc.primary, contents)
         if row is not None:
-            dropped_views = {(s.preview) for s in plan.steps}
-            rels = [r for r in row[0] if (sch, r) not in dropped and not any(
-                _render(sql.Identifier(sch, r)) in p for p in dropped_views)]
+            rels = [r for r in row[0] if (sch, r) not in gone]
             if not rels and not row[1]:
                 plan.steps.append(_step(f"drop schema {sch} (now empty)", sql.SQL("drop schema {}").format(_ident(sch))))
     for server in sorted({ft["server"] for ft in loc.tables}):
