@@ -25,7 +25,7 @@ from vecdash.model import Plan, PlanStep, Topology
 from vecdash.secrets import mask_text
 from vecdash.service import wiring
 from vecdash.service.catalog import snapshot
-from vecdash.service.wiring import PrimaryState, RemoteCollection, SecretStep, Target, _ident, _render, _step
+from vecdash.service.wiring import PrimaryState, RemoteCollection, Target, _ident, _step
 
 
 @dataclass
@@ -103,13 +103,10 @@ async def _server_findings(client: PodClient, primary: PodConfig, state: Primary
     tables = state.tables_on(name)
     pod, exact = _pod_for(server, targets, client)
     target = targets.get(pod) if pod else None
-    exts = [e.strip() for e in opts.get("extensions", "").split(",") if e.strip()]
-    if "vector" not in exts:
-        verb = "set" if "extensions" in opts else "add"
-        q = sql.SQL("alter server {} options ({} extensions {})").format(
-            _ident(name), sql.SQL(verb), sql.Literal(",".join(exts + ["vector"])))
+    vector_change = wiring.vector_extension_change(opts)
+    if vector_change:
         fix = Plan(title=f"let server {name} ship pgvector operators", pod=primary.name,
-                   steps=[_step("add extensions 'vector' to the server", q)])
+                   steps=[_step("add extensions 'vector' to the server", wiring.alter_server_sql(name, [vector_change]))])
         out.append(Finding("no_vector_pushdown", "error", f"server {name}",
                            f"server {name} lacks extensions 'vector': k-NN through its {len(tables)} foreign table(s) "
                            f"fetches every row and sorts on the primary", fix))
@@ -118,7 +115,8 @@ async def _server_findings(client: PodClient, primary: PodConfig, state: Primary
     if not state.has_mapping(name):
         fix = None
         if target is not None:
-            fix = Plan(title=f"user mapping on {name}", pod=primary.name, steps=[_mapping_create(name, target)])
+            fix = Plan(title=f"user mapping on {name}", pod=primary.name,
+                       steps=[wiring.mapping_create_step(name, target, f"user mapping on {name} (user {target.user})")])
         out.append(Finding("missing_user_mapping", "error", f"server {name}",
                            f"no user mapping for role {state.current_user} (or PUBLIC) on server {name}: "
                            f"every read through it fails" + ("" if fix else " (no configured pod reaches it: "
@@ -208,25 +206,14 @@ def _unreachable(primary: PodConfig, server: dict[str, Any], pod: str | None, ex
     fix = None
     if pod and not exact and target is not None:
         opts = server["options"]
-        pairs = [(k, v) for k, v in target.server_options() if opts.get(k) != v]
-        if pairs:
-            q = sql.SQL("alter server {} options ({})").format(_ident(name), sql.SQL(", ").join(
-                sql.SQL("{} {} {}").format(sql.SQL("set" if k in opts else "add"), sql.SQL(k), sql.Literal(v))
-                for k, v in pairs))
+        changes = [("set" if k in opts else "add", k, v) for k, v in target.server_options() if opts.get(k) != v]
+        if changes:
+            q = wiring.alter_server_sql(name, changes)
             fix = Plan(title=f"point server {name} at pod {pod}", pod=primary.name,
                        steps=[_step(f"pod {pod} is now at {target.describe()}", q)])
     hint = f" (pod {pod} is now at {target.describe()})" if fix else ""
     return Finding("unreachable_server", "error", f"server {name}",
                    f"server {name} is unreachable from the primary{hint}: {text}", fix)
-
-
-def _mapping_create(server: str, target: Target) -> PlanStep:
-    def render(secret: bool) -> sql.Composable:
-        return sql.SQL("create user mapping for current_user server {} options ({})").format(
-            _ident(server), wiring._options(wiring._mapping_pairs(target, secret)))
-
-    return SecretStep(purpose=f"user mapping on {server} (user {target.user})", sql=render(True),
-                      preview=_render(render(False)), secrets=[target.password] if target.password else [])
 
 
 def _drift_finding(primary: PodConfig, state: PrimaryState, ft: dict[str, Any], remote: RemoteCollection,

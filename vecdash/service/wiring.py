@@ -377,6 +377,34 @@ def _step(purpose: str, q: sql.Composable, *, satisfied: bool = False, kind: str
     return PlanStep(purpose=purpose, sql=q, preview=_render(q), satisfied=satisfied, kind=kind)
 
 
+def server_extensions(options: dict[str, str]) -> list[str]:
+    return [e.strip() for e in options.get("extensions", "").split(",") if e.strip()]
+
+
+def vector_extension_change(options: dict[str, str]) -> tuple[str, str, str] | None:
+    """The (verb, option, value) that adds `vector` to a server's `extensions`; None when it is there."""
+    exts = server_extensions(options)
+    if "vector" in exts:
+        return None
+    return ("set" if "extensions" in options else "add", "extensions", ",".join(exts + ["vector"]))
+
+
+def alter_server_sql(server: str, changes: list[tuple[str, str, str]]) -> sql.Composable:
+    """`alter server S options (add|set k 'v', ...)`: verbs and option names are ours, values literals."""
+    return sql.SQL("alter server {} options ({})").format(_ident(server), sql.SQL(", ").join(
+        sql.SQL("{} {} {}").format(sql.SQL(verb), sql.SQL(k), sql.Literal(v)) for verb, k, v in changes))
+
+
+def mapping_create_step(server: str, target: Target, purpose: str) -> PlanStep:
+    """`create user mapping for current_user` with the pod's credentials; the preview masks the password."""
+    def render(secret: bool) -> sql.Composable:
+        return sql.SQL("create user mapping for current_user server {} options ({})").format(
+            _ident(server), _options(_mapping_pairs(target, secret)))
+
+    return SecretStep(purpose=purpose, sql=render(True), preview=_render(render(False)),
+                      secrets=[target.password] if target.password else [])
+
+
 # --- plan: wire -----------------------------------------------------------------------------------
 
 
@@ -404,18 +432,17 @@ def _server_steps(state: PrimaryState, target: Target, pod: str) -> tuple[str, l
         return name, [_step(f"foreign server {name} for pod {pod}, shipping pgvector operators (extensions 'vector')", q)]
     name, opts = existing["name"], existing["options"]
     changes: list[tuple[str, str, str]] = []  # (verb, key, value)
-    exts = [e.strip() for e in opts.get("extensions", "").split(",") if e.strip()]
-    if "vector" not in exts:
-        changes.append(("set" if "extensions" in opts else "add", "extensions", ",".join(exts + ["vector"])))
+    vector_change = vector_extension_change(opts)
+    if vector_change:
+        changes.append(vector_change)
     if "fetch_size" not in opts:
         changes.append(("add", "fetch_size", FETCH_SIZE))
     if not changes:
         q = sql.SQL("create server {} foreign data wrapper postgres_fdw options ({})").format(
             _ident(name), _options(sorted(opts.items())))
         return name, [_step(f"foreign server {name} already reaches pod {pod} with extensions 'vector'", q, satisfied=True)]
-    q = sql.SQL("alter server {} options ({})").format(
-        _ident(name), sql.SQL(", ").join(sql.SQL(verb + " {} {}").format(sql.SQL(k), sql.Literal(v)) for verb, k, v in changes))
-    return name, [_step(f"reuse foreign server {name} for pod {pod}: add extensions 'vector' so k-NN ships", q)]
+    return name, [_step(f"reuse foreign server {name} for pod {pod}: add extensions 'vector' so k-NN ships",
+                        alter_server_sql(name, changes))]
 
 
 def _mapping_pairs(target: Target, secret: bool) -> list[tuple[str, str]]:
@@ -431,12 +458,7 @@ async def _mapping_step(client: PodClient, primary: PodConfig, state: PrimarySta
     who = f"role {state.current_user}"
     mine = any(m["server"] == server and m["user"] == state.current_user and not m["public"] for m in state.mappings)
     if server_is_new or not mine:
-        real = sql.SQL("create user mapping for current_user server {} options ({})").format(
-            _ident(server), _options(_mapping_pairs(target, True)))
-        shown = sql.SQL("create user mapping for current_user server {} options ({})").format(
-            _ident(server), _options(_mapping_pairs(target, False)))
-        return SecretStep(purpose=f"user mapping for {who} on {server} (user {target.user})", sql=real,
-                          preview=_render(shown), secrets=secrets)
+        return mapping_create_step(server, target, f"user mapping for {who} on {server} (user {target.user})")
 
     async def work(conn: psycopg.AsyncConnection):
         cur = await conn.execute(MAPPING_CREDENTIALS_SQL, {"server": server, "user": target.user,
@@ -760,7 +782,7 @@ async def verify(client: PodClient, pod: str, collection: str, *, schema: str = 
     server = loc.state.server(ft["server"])
     ft_q = f"{ft['schema']}.{ft['name']}"
     checks: list[Check] = []
-    exts = [e.strip() for e in server["options"].get("extensions", "").split(",") if e.strip()]
+    exts = server_extensions(server["options"])
     checks.append(Check("extensions 'vector'", "vector" in exts,
                         f"server {server['name']} ships pgvector operators" if "vector" in exts else
                         f"server {server['name']} lacks extensions 'vector': k-NN cannot ship"))
