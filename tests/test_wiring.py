@@ -310,6 +310,8 @@ def test_failure_mid_plan_leaves_nothing_behind(hub, unique):
         run(lambda c: wiring.apply_plan(c, plan2), cfg)
     assert "already exists" in str(err2.value) and TEST_PASSWORD not in str(err2.value)
     assert TEST_PASSWORD not in repr(plan2) and TEST_PASSWORD not in repr(plan2.steps)
+    target, _ = run(lambda c: wiring.read_remote(c, c.pod("leaf"), "vecs", name), cfg)
+    assert target.password == TEST_PASSWORD and TEST_PASSWORD not in repr(target)
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("drop server leaf cascade")
         conn.execute(psycopg.sql.SQL("drop table public.{}").format(psycopg.sql.Identifier(name)))

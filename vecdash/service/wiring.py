@@ -126,7 +126,7 @@ class Target:
     port: str
     dbname: str
     user: str
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)  # never in a repr (tracebacks with locals)
     extra: dict[str, str] = field(default_factory=dict)
 
     def server_options(self) -> list[tuple[str, str]]:
