@@ -186,6 +186,27 @@ def test_odd_identifiers_wire_correctly(estate, unique):
     assert not relation_exists(estate.dsn("primary"), "vectors_b", name)
 
 
+def test_bit_collection_with_jaccard_index_verifies(estate, unique):
+    """`<%>` holds a percent sign: verify must still build its probe and see k-NN shipped."""
+    name = f"wbit_{unique}"
+    with psycopg.connect(estate.dsn("vectors-b"), autocommit=True) as conn:
+        t = psycopg.sql.Identifier("vecs", name)
+        conn.execute("create schema if not exists vecs")
+        conn.execute(psycopg.sql.SQL("create table {} (id varchar primary key, vec bit(16) not null, "
+                                     "metadata jsonb not null default '{{}}')").format(t))
+        conn.execute(psycopg.sql.SQL("insert into {} select 'r' || i, (i * 2654435761 % 65536)::bit(16), '{{}}' "
+                                     "from generate_series(1, 200) i").format(t))
+        conn.execute(psycopg.sql.SQL("create index on {} using hnsw (vec bit_jaccard_ops)").format(t))
+    cfg = estate.config()
+    run(lambda c: _wire(c, "vectors-b", name, create_view=False), cfg)
+    try:
+        v = run(lambda c: wiring.verify(c, "vectors-b", name), cfg)  # measure from the index: jaccard
+        assert v.pushdown and v.ok and "<%>" in v.remote_sql, v.to_json()
+    finally:
+        run(lambda c: _unwire(c, "vectors-b", name), cfg)
+        estate.sql("vectors-b", psycopg.sql.SQL("drop table {}").format(psycopg.sql.Identifier("vecs", name)).as_string(None))
+
+
 def test_read_only_refuses_apply(estate, unique, tmp_path):
     name = f"wro_{unique}"
     make_table(estate.dsn("vectors-a"), "vecs", name, rows=20, index=False)

@@ -840,7 +840,8 @@ async def verify(client: PodClient, pod: str, collection: str, *, schema: str = 
         q = sql.SQL("explain (verbose, costs off) select {} from {}").format(sql.Identifier(first), _ident(*rel))
         if predicate is not None:
             q = sql.SQL("{} where ({})").format(q, predicate)
-        return sql.SQL("{} order by {} {} %s limit 10").format(q, sql.Identifier(vcol["name"]), sql.SQL(op))
+        # `<%>` (jaccard) holds a percent sign: doubled, like every literal % in a statement with parameters
+        return sql.SQL("{} order by {} {} %s limit 10").format(q, sql.Identifier(vcol["name"]), sql.SQL(op.replace("%", "%%")))
 
     async def explain(q: sql.Composable, params: list[Any]) -> list[str]:
         async def work(conn: psycopg.AsyncConnection) -> list[str]:
