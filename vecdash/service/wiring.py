@@ -36,8 +36,8 @@ from vecdash.model import OPCLASS_MEASURE, Plan, PlanStep
 from vecdash.secrets import MASK, mask_text
 from vecdash.service.catalog import _options as options_dict  # ["k=v", ...] -> {k: v}
 from vecdash.service.filters import compile_filter  # the query engine's vecs-compatible compiler
+from vecdash.service.query import MEASURES as MEASURE_OPERATORS  # measure -> pgvector operator
 
-MEASURE_OPERATORS = {"cosine": "<=>", "l2": "<->", "ip": "<#>", "l1": "<+>", "hamming": "<~>", "jaccard": "<%>"}
 FETCH_SIZE = "1000"
 ANALYZE_SAMPLE_ROWS = 3000  # ANALYZE samples 300 x default_statistics_target rows
 # --expose FIELD:TYPE -> the SQL type of the view column
