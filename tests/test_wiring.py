@@ -186,6 +186,22 @@ def test_odd_identifiers_wire_correctly(estate, unique):
     assert not relation_exists(estate.dsn("primary"), "vectors_b", name)
 
 
+def test_unwire_drops_views_on_views_at_any_depth(estate, unique):
+    name = f"wdeep_{unique}"
+    make_table(estate.dsn("vectors-a"), "vecs", name, rows=20, index=False)
+    cfg = estate.config()
+    run(lambda c: _wire(c, "vectors-a", name), cfg)
+    views = [f"{name}_v1", f"{name}_v2", f"{name}_v3"]
+    with psycopg.connect(estate.dsn("primary"), autocommit=True) as conn:
+        for reads, view in zip([name] + views, views):
+            conn.execute(psycopg.sql.SQL("create view {} as select * from {}").format(
+                psycopg.sql.Identifier("public", view), psycopg.sql.Identifier("public", reads)))
+    plan = run(lambda c: wiring.plan_unwire(c, "vectors-a", name), cfg)
+    assert [s.purpose.split(" (")[0] for s in plan.steps][:4] == [f"drop view public.{v}" for v in reversed([name] + views)]
+    run(lambda c: wiring.apply_plan(c, plan), cfg)
+    assert not any(relation_exists(estate.dsn("primary"), "public", v) for v in [name] + views)
+
+
 def test_bit_collection_with_jaccard_index_verifies(estate, unique):
     """`<%>` holds a percent sign: verify must still build its probe and see k-NN shipped."""
     name = f"wbit_{unique}"

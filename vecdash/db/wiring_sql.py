@@ -8,7 +8,7 @@ so a stored password never travels to vecdash.
 # The primary: extensions, postgres_fdw servers, user mappings (no options), foreign tables with
 # their columns, and the views that read foreign tables (with their definitions, to rebuild them).
 PRIMARY_STATE_SQL = r"""
-with fts as (
+with recursive fts as (
     select c.oid, n.nspname as schema, c.relname as name, s.srvname as server,
            coalesce(array_to_json(ft.ftoptions), '[]'::json) as options,
            c.reltuples >= 0 as analyzed
@@ -27,11 +27,11 @@ readers as (
     join pg_class rc on rc.oid = d.refobjid and rc.oid <> v.oid
     where v.relkind in ('v', 'm')
 ),
-wiring_views as (
+wiring_views(oid) as (
     select r.oid from readers r
     where r.reads_oid in (select oid from fts)
     union
-    select r.oid from readers r join readers r2 on r2.oid = r.reads_oid where r2.reads_oid in (select oid from fts)
+    select r.oid from readers r join wiring_views w on w.oid = r.reads_oid
 )
 select json_build_object(
     'current_user', current_user,
