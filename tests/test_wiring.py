@@ -149,10 +149,6 @@ def test_verify_says_which_filters_ship(estate, unique):
         assert slow.filter_pushdown is False and "primary" in slow.filter_reason
         arrow = run(lambda c: wiring.verify(c, "vectors-a", name, where="metadata->>'year' = '2012'"), cfg)
         assert arrow.filter_pushdown is False
-        try:
-            import vecdash.service.filters  # noqa: F401  (the query engine's vecs filter compiler)
-        except ImportError:
-            return
         js = run(lambda c: wiring.verify(c, "vectors-a", name, filters={"year": {"$eq": 2012}}), cfg)
         assert js.filter_pushdown is True, js.to_json()
     finally:
