@@ -233,6 +233,7 @@ def test_cli_answers_every_route(estate, estate_coll, tmp_path, capsys):
     (["--vector", "[1, 2"], "--vector: not a JSON array"),
     (["--vector", "[1, 2, 3]"], "dimension mismatch"),
     (["--vector", "[Infinity, -Infinity]"], "--vector[0]: inf is not a finite number"),
+    (["--vector", "[" + "9" * 400 + "]"], "--vector[0]: an integer of 400 digits is not a finite number"),
     (["--like", "a1", "--filter", '{"year": {"$gte2": 1}}'], "filters.year: unknown operator $gte2"),
     (["--like", "a1", "--filter", "{nope"], "--filter: not valid JSON"),
     (["--like", "a1", "--limit", "-3"], "limit must be"),

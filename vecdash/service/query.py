@@ -187,6 +187,8 @@ def parse_vector_text(text: str) -> list[float]:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
         raise QueryError(f"--vector: not a JSON array of numbers ({exc.msg} at char {exc.pos})") from None
+    except ValueError as exc:  # e.g. an integer literal past Python's int-string conversion limit
+        raise QueryError(f"--vector: not a JSON array of numbers ({exc})") from None
     return check_vector(value, "--vector")
 
 
@@ -201,9 +203,19 @@ def check_vector(value: Any, where: str = "vector") -> list[float]:
         except (TypeError, OverflowError, ValueError):  # fsum raises ValueError on inf + -inf
             pass
     for i, v in enumerate(value):
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(float(v)):
-            raise QueryError(f"{where}[{i}]: {v!r} is not a finite number")
+        if not _finite_number(v):
+            shown = repr(v) if not isinstance(v, int) or abs(v) < 10**30 else f"an integer of {len(str(abs(v)))} digits"
+            raise QueryError(f"{where}[{i}]: {shown} is not a finite number")
     return [float(v) for v in value]
+
+
+def _finite_number(v: Any) -> bool:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return False
+    try:
+        return math.isfinite(float(v))
+    except OverflowError:  # an int too large for a double
+        return False
 
 
 # --- the vector in pgvector's text format ---------------------------------------------------------
