@@ -142,6 +142,11 @@ class VecdashApp(App[int]):
                     yield WorkbenchPane(self.services, id="workbench-pane")
         yield Footer()
 
+    def _steady_cursors(self) -> None:
+        """Fixed-data runs draw text cursors solid: a blinking cursor makes screenshots differ by frame."""
+        for field in self.query("Input, TextArea"):
+            field.cursor_blink = False
+
     def on_mount(self) -> None:
         self.query_one("#refresh-spinner").display = False
         self.query_one("#tree-filter").display = False
@@ -153,6 +158,7 @@ class VecdashApp(App[int]):
             self.refresh_now()
         else:
             self.query_one(StatsPane).show(self.topology, None, endpoints=self.endpoints)
+            self._steady_cursors()
         if self.start_tour:
             self.call_after_refresh(self.action_tour)
 
