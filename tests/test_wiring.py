@@ -403,6 +403,20 @@ def test_doctor_fixes_a_hand_made_wiring_without_vector_extension(hub, unique, t
     assert res.returncode == 0 and "no problems" in res.stdout
 
 
+def test_hand_made_server_on_localhost_is_recognised_as_the_pod(hub, unique):
+    """The config says 127.0.0.1, the hand-made server says localhost: the same pod, reused, not doubled."""
+    hub_reset(hub)
+    name = f"lh_{unique}"
+    make_table(hub["leaf"].dsn(), "vecs", name, rows=20)
+    with psycopg.connect(hub["hub"].dsn(), autocommit=True) as conn:
+        conn.execute(psycopg.sql.SQL("create server legacy foreign data wrapper postgres_fdw options "
+                                     "(host 'localhost', port {}, dbname 'postgres')").format(
+            psycopg.sql.Literal(str(hub["leaf"].port))))
+    plan = run(lambda c: wiring.plan_wire(c, "leaf", name, create_view=False), hub_config(hub))
+    assert any('alter server "legacy"' in s.preview for s in plan.pending), plan.preview_sql()
+    assert not any("create server" in s.preview for s in plan.steps), plan.preview_sql()
+
+
 def test_doctor_remote_table_gone_and_view_reading_it(hub, unique):
     hub_reset(hub)
     name = f"gone_{unique}"
