@@ -310,3 +310,24 @@ async def test_started_read_only_stays_read_only(estate):
         await pilot.press("ctrl+o")
         await pilot.pause(0.2)
         assert app.read_only and app.query_one("#read-only-banner").display
+
+
+async def test_new_collection_screen_from_the_console(estate, unique, tmp_path):
+    """`n` on a pod opens the create-and-load screen (its create/load is tested in test_indexes). Read-only: no `n`."""
+    from vecdash.tui.screens.index_build import CollectionLoadScreen
+
+    app = VecdashApp(estate.config())
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.topology is not None, what="first refresh")
+        assert app.query_one(TopologyTree).select_ref(Ref("pod", "vectors-b"))
+        await pilot.pause()
+        await pilot.press("n")
+        await until(pilot, lambda: isinstance(app.screen, CollectionLoadScreen), what="create/load screen")
+        assert app.screen.pod == "vectors-b"
+    ro = VecdashApp(estate.config(read_only=True))
+    async with ro.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: ro.topology is not None, what="first refresh")
+        assert ro.query_one(TopologyTree).select_ref(Ref("pod", "vectors-b"))
+        await pilot.press("n")
+        await pilot.pause(0.3)
+        assert not isinstance(ro.screen, CollectionLoadScreen)

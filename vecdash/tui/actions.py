@@ -43,6 +43,8 @@ ACTIONS: tuple[ConsoleAction, ...] = (
     ConsoleAction("query", "q", "query", "Open the workbench on the selected collection"),
     ConsoleAction("run_query", "ctrl+r", "run", "Run the workbench query", footer=False),
     ConsoleAction("build_index", "i", "index", "Build an index on the selected collection", dangerous=True, footer=False),
+    ConsoleAction("new_collection", "n", "new", "Create a vecs collection on the selected pod and load a file into it "
+                  "(or load into the selected collection)", dangerous=True, footer=False),
     ConsoleAction("recall_sweep", "s", "sweep", "Recall@k and latency per ef_search / probes on the selected collection", footer=False),
     ConsoleAction("toggle_dark", "t", "theme", "Switch between the light and the dark theme", footer=False),
     ConsoleAction("read_only_view", "ctrl+o", "read-only", "Switch the console to read-only (sessions reopen read-only)", footer=False),

@@ -372,6 +372,18 @@ class VecdashApp(App[int]):
             return
         self.push_screen(screen_cls(self.client, ref.pod, ref.name, schema=ref.schema), lambda _: self.refresh_now())
 
+    def action_new_collection(self) -> None:
+        ref = self.selected
+        if ref is None or not ref.pod:
+            self.notify("select a pod or a collection in the tree first", severity="warning")
+            return
+        from vecdash.tui.screens.index_build import CollectionLoadScreen
+
+        collection = ref.name if ref.kind == "collection" else None
+        schema = ref.schema if ref.kind in ("collection", "schema") and ref.schema else "vecs"
+        self.push_screen(CollectionLoadScreen(self.client, ref.pod, collection=collection, schema=schema),
+                         lambda _: self.refresh_now())
+
     def action_recall_sweep(self) -> None:
         ref = self._selected_collection()
         if ref is None:
