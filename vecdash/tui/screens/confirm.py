@@ -24,7 +24,7 @@ class ConfirmScreen(ModalScreen[bool]):
     def __init__(self, plan: Plan, *, question: str | None = None) -> None:
         super().__init__()
         self.plan = plan
-        self.question = question or f"Apply on pod {plan.pod}?"
+        self.question = question or f"Apply on pod {plan.pod}?  y applies · n or esc cancels"
 
     def compose(self) -> ComposeResult:
         plan = self.plan
