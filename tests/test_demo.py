@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import shutil
 import subprocess
@@ -12,9 +11,9 @@ import pytest
 
 from vecdash import demo
 from vecdash.config import load_config
-from vecdash.db.pods import PodClient
 from vecdash.embedded import default_root
-from vecdash.service.catalog import snapshot
+
+from .test_catalog import take
 
 
 @pytest.fixture(scope="module")
@@ -37,14 +36,7 @@ def test_demo_estate_shape(small_demo):
     for p in pods:
         assert p.password not in config_path.read_text()
 
-    async def go():
-        client = PodClient(config)
-        try:
-            return await snapshot(client)
-        finally:
-            await client.close()
-
-    topo = asyncio.run(go())
+    topo = take(config)
     assert topo.all_up
     a, b, primary = topo.pod("vectors-a"), topo.pod("vectors-b"), topo.primary
     docs = a.collection("vecs", "docs")

@@ -309,21 +309,19 @@ class VecdashApp(App[int]):
         ref = self.selected
         return ref if ref is not None and ref.kind == "collection" else None
 
-    def action_wire(self) -> None:
+    def _plan_wiring(self, *, unwire: bool) -> None:
         self.action_pane("wiring")
         pane = self.query_one(WiringPane)
         ref = self._selected_collection()
         if ref is not None:
             pane.suggest(ref, force=True)
-        pane.plan()
+        pane.plan(unwire=unwire)
+
+    def action_wire(self) -> None:
+        self._plan_wiring(unwire=False)
 
     def action_unwire(self) -> None:
-        self.action_pane("wiring")
-        pane = self.query_one(WiringPane)
-        ref = self._selected_collection()
-        if ref is not None:
-            pane.suggest(ref, force=True)
-        pane.plan(unwire=True)
+        self._plan_wiring(unwire=True)
 
     def action_apply_plan(self) -> None:
         if self.read_only:  # unreachable through keys/palette; kept as the last guard
