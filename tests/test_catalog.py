@@ -87,6 +87,12 @@ def test_hand_made_collections_any_schema_and_type(estate, vecs_estate):
     assert odd.indexes == [] and odd.has_metadata is False
     l1 = pod.collection("public", "plain_l1")
     assert l1.column == "embedding" and l1.indexes[0].measure == "l1"
+    # a view over an odd name reads it under the same name as the collection's `.qualified`
+    estate.sql("vectors-a", 'create or replace view public."Odd View" as select id, emb from "Odd Schema"."My ""Table"""')
+    pod = take(estate.config(names=["vectors-a"])).pod("vectors-a")
+    odd = pod.collection("Odd Schema", 'My "Table"')
+    view = next(v for v in pod.views if v.name == "Odd View")
+    assert view.reads == [odd.qualified] == ['Odd Schema.My "Table"']
     bits = pod.collection("public", "bits")
     assert bits.type == "bit" and bits.dimension == 64
     # vecs schema listed first

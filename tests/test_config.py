@@ -142,3 +142,10 @@ def test_missing_config_file_is_user_error(tmp_path):
     res = subprocess.run([sys.executable, "-m", "vecdash", "status", "--config", str(tmp_path / "nope.yaml")],
                          capture_output=True, text=True, timeout=60)
     assert res.returncode == 2 and "config file not found" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_pod_repr_masks_the_password():
+    """A repr lands in tracebacks and in Textual's crash screen, which shows local variables."""
+    cfg = parse_config("pods:\n  - name: a\n    dsn: postgresql://u:hunter2secret@h/db\n", "c.yaml")
+    assert "hunter2secret" not in repr(cfg.pods[0]) and "hunter2secret" not in repr(cfg)
+    assert cfg.pods[0].dsn.endswith("hunter2secret@h/db")  # the value itself is intact for libpq

@@ -177,6 +177,8 @@ async def test_bad_input_errors(client, topo, estate_coll):
         (spec(estate_coll, like_id=None, vector=[float("inf"), float("-inf")] * (DIM // 2)), "vector[0]"),
         (QuerySpec(pod="vectors-a", collection="nope", like_id="x"), "no collection vecs.nope on pod vectors-a"),
         (spec(estate_coll, pod="nowhere"), "unknown pod 'nowhere'"),
+        (spec(estate_coll, ef_search=True), "ef_search must be an integer"),
+        (spec(estate_coll, probes=False), "probes must be an integer"),
     ]:
         with pytest.raises(QueryError) as err:
             await run_query(client, bad, topo)

@@ -57,9 +57,16 @@ class Settings:
 class PodConfig:
     name: str
     role: str = "secondary"
-    dsn: str | None = None
+    dsn: str | None = field(default=None, repr=False)  # may hold a password: see __repr__
     service: str | None = None
     line: int | None = None
+
+    def __repr__(self) -> str:
+        """Masked: a repr ends up in tracebacks and Textual's crash screen (which shows locals)."""
+        from vecdash.secrets import mask_text
+
+        dsn = mask_text(self.dsn) if self.dsn else None
+        return f"PodConfig(name={self.name!r}, role={self.role!r}, dsn={dsn!r}, service={self.service!r})"
 
     @property
     def conninfo(self) -> str:

@@ -87,7 +87,8 @@ ftables as (
     join pg_foreign_server s on s.oid = ft.ftserver
 ),
 view_reads as (
-    select v.oid as viewid, array_agg(distinct quote_ident(rn.nspname) || '.' || quote_ident(rc.relname)) as reads
+    -- unquoted schema.name, the same form as model objects' `.qualified`, so callers can compare them
+    select v.oid as viewid, array_agg(distinct rn.nspname || '.' || rc.relname) as reads
     from pg_class v
     join pg_rewrite rw on rw.ev_class = v.oid
     join pg_depend d on d.classid = 'pg_rewrite'::regclass and d.objid = rw.oid and d.refclassid = 'pg_class'::regclass

@@ -169,9 +169,11 @@ def check_spec(spec: QuerySpec) -> None:
         raise QueryError(f"unknown measure {spec.measure!r} (expected one of {', '.join(MEASURES)})")
     if spec.route not in ROUTES:
         raise QueryError(f"unknown route {spec.route!r} (expected one of {', '.join(ROUTES)})")
-    if spec.ef_search is not None and (not isinstance(spec.ef_search, int) or not 1 <= spec.ef_search <= 1000):
+    if spec.ef_search is not None and (not isinstance(spec.ef_search, int) or isinstance(spec.ef_search, bool)
+                                       or not 1 <= spec.ef_search <= 1000):
         raise QueryError(f"ef_search must be an integer from 1 to 1000, got {spec.ef_search!r}")
-    if spec.probes is not None and (not isinstance(spec.probes, int) or not 1 <= spec.probes <= 32768):
+    if spec.probes is not None and (not isinstance(spec.probes, int) or isinstance(spec.probes, bool)
+                                    or not 1 <= spec.probes <= 32768):
         raise QueryError(f"probes must be an integer from 1 to 32768, got {spec.probes!r}")
     if spec.iterative is not None and spec.iterative not in ITERATIVE:
         raise QueryError(f"iterative must be off, relaxed or strict, got {spec.iterative!r}")
