@@ -60,3 +60,25 @@ def test_demo_second_start_reuses_data_and_cli_status(small_demo):
     doc = json.loads(res.stdout)
     rows = {c["name"]: c["rows_estimate"] for p in doc["pods"] for c in p["collections"] if p["role"] == "secondary"}
     assert rows == {"docs": 400, "posts": 400, "images": 200}
+
+
+def test_demo_doctor_flags_only_the_legacy_wiring(small_demo):
+    """docs is wired by vecdash's own service (clean); posts by hand without extensions 'vector'."""
+    import asyncio
+
+    from vecdash.db.pods import PodClient
+    from vecdash.service.doctor import diagnose
+
+    root, config_path, pods = small_demo
+
+    async def go():
+        client = PodClient(load_config(str(config_path)))
+        try:
+            return await diagnose(client)
+        finally:
+            await client.close()
+
+    findings = asyncio.run(go())
+    kinds = sorted((f.kind, f.subject) for f in findings)
+    assert ("no_vector_pushdown", "server legacy_b") in kinds
+    assert not [k for k in kinds if "vectors_a" in k[1] or "docs" in k[1]], kinds

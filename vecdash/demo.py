@@ -87,11 +87,12 @@ def bring_up(root: Path | None = None, *, reset: bool = False, progress: Progres
     root.mkdir(parents=True, exist_ok=True)
     os.chmod(root, 0o755)
     pods = start_pods(root, POD_NAMES)
+    config_path = write_config(root, pods)
     marker = root / "seeded.json"
     if not marker.exists():
-        seed_estate({p.name: p for p in pods}, progress=progress, scale=scale)
+        seed_estate({p.name: p for p in pods}, config_path, progress=progress, scale=scale)
         marker.write_text(json.dumps({"collections": [c.name for c in DEMO_COLLECTIONS]}))
-    return write_config(root, pods), pods
+    return config_path, pods
 
 
 def stop(pods: list[LocalPod]) -> None:
@@ -99,14 +100,16 @@ def stop(pods: list[LocalPod]) -> None:
         p.stop()
 
 
-def seed_estate(pods: dict[str, LocalPod], progress: Progress | None = None, scale: float = 1.0) -> None:
+def seed_estate(pods: dict[str, LocalPod], config_path: Path, progress: Progress | None = None,
+                scale: float = 1.0) -> None:
     from dataclasses import replace
 
     for c in DEMO_COLLECTIONS:
         if scale != 1.0:
             c = replace(c, rows=max(100, int(c.rows * scale)))
         seed_collection(pods[c.pod].dsn(), c, progress=progress)
-    wire_demo(pods)
+    wire_legacy(pods)
+    wire_docs(config_path)
 
 
 def seed_collection(dsn: str, c: DemoCollection, progress: Progress | None = None, batch: int = 2000) -> None:
@@ -149,24 +152,35 @@ def seed_collection(dsn: str, c: DemoCollection, progress: Progress | None = Non
         report(f"{c.pod}/{c.name}: indexing", 1, 1)
 
 
-def wire_demo(pods: dict[str, LocalPod]) -> None:
-    """A healthy wiring for docs and a legacy one (no `extensions 'vector'`) for posts."""
-    primary = pods["primary"]
+def wire_docs(config_path: Path) -> None:
+    """docs is wired the way vecdash wires: its own plan, applied in one transaction."""
+    import asyncio
+
+    from vecdash.config import load_config
+    from vecdash.db.pods import PodClient
+    from vecdash.service import wiring
+
+    async def go() -> None:
+        client = PodClient(load_config(str(config_path)))
+        try:
+            plan = await wiring.plan_wire(client, "vectors-a", "docs", expose=[("url", "text"), ("year", "int")])
+            await wiring.apply_plan(client, plan)
+        finally:
+            await client.close()
+
+    asyncio.run(go())
+
+
+def wire_legacy(pods: dict[str, LocalPod]) -> None:
+    """posts is wired the way it is often done by hand: no `extensions 'vector'`, never analyzed."""
+    primary, pod = pods["primary"], pods["vectors-b"]
     with psycopg.connect(primary.dsn(), autocommit=True) as conn, conn.transaction():
         conn.execute("create extension if not exists vector")
         conn.execute("create extension if not exists postgres_fdw")
-        for srv, pod, ext in (("vectors_a", pods["vectors-a"], True), ("legacy_b", pods["vectors-b"], False)):
-            opts = sql.SQL("host '127.0.0.1', port {}, dbname 'postgres', fetch_size '1000'").format(sql.Literal(str(pod.port)))
-            if ext:
-                opts = sql.SQL("{}, extensions 'vector'").format(opts)
-            conn.execute(sql.SQL("create server {} foreign data wrapper postgres_fdw options ({})").format(sql.Identifier(srv), opts))
-            conn.execute(sql.SQL("create user mapping for current_user server {} options (user 'postgres', password {})").format(
-                sql.Identifier(srv), sql.Literal(pod.password)))
-        conn.execute("create schema vectors_a")
-        conn.execute("create foreign table vectors_a.docs (id character varying not null, vec vector(384) not null, "
-                     "metadata jsonb not null) server vectors_a options (schema_name 'vecs', table_name 'docs')")
-        conn.execute("create view public.docs as select id, vec, metadata, (metadata->>'url')::text as url, "
-                     "(metadata->>'year')::int as year from vectors_a.docs")
+        opts = sql.SQL("host '127.0.0.1', port {}, dbname 'postgres', fetch_size '1000'").format(sql.Literal(str(pod.port)))
+        conn.execute(sql.SQL("create server legacy_b foreign data wrapper postgres_fdw options ({})").format(opts))
+        conn.execute(sql.SQL("create user mapping for current_user server legacy_b options (user 'postgres', password {})").format(
+            sql.Literal(pod.password)))
         conn.execute("create schema legacy_b")
         conn.execute("create foreign table legacy_b.posts (id character varying not null, vec vector(384) not null, "
                      "metadata jsonb not null) server legacy_b options (schema_name 'vecs', table_name 'posts')")
