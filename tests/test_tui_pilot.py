@@ -312,22 +312,35 @@ async def test_started_read_only_stays_read_only(estate):
         assert app.read_only and app.query_one("#read-only-banner").display
 
 
-async def test_new_collection_screen_from_the_console(estate, unique, tmp_path):
-    """`n` on a pod opens the create-and-load screen (its create/load is tested in test_indexes). Read-only: no `n`."""
-    from vecdash.tui.screens.index_build import CollectionLoadScreen
+async def test_index_screens_open_from_the_console(estate, wire_collection):
+    """`n` (pod: create + load), `i` (index build) and `s` (recall sweep) open their screens; the screens'
+    own work is tested in test_indexes. Read-only: `n` and `i` are not bound at all."""
+    from vecdash.tui.screens.index_build import CollectionLoadScreen, IndexBuildScreen, RecallSweepScreen
 
+    coll = Ref("collection", "vectors-b", "vecs", wire_collection)
     app = VecdashApp(estate.config())
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: app.topology is not None, what="first refresh")
-        assert app.query_one(TopologyTree).select_ref(Ref("pod", "vectors-b"))
+        tree = app.query_one(TopologyTree)
+        assert tree.select_ref(Ref("pod", "vectors-b"))
         await pilot.pause()
         await pilot.press("n")
         await until(pilot, lambda: isinstance(app.screen, CollectionLoadScreen), what="create/load screen")
         assert app.screen.pod == "vectors-b"
+        app.screen.dismiss(None)
+        await pilot.pause()
+        assert tree.select_ref(coll)
+        await pilot.pause()
+        await pilot.press("i")
+        await until(pilot, lambda: isinstance(app.screen, IndexBuildScreen), what="index build screen")
+        app.screen.dismiss(None)
+        await pilot.pause()
+        await pilot.press("s")
+        await until(pilot, lambda: isinstance(app.screen, RecallSweepScreen), what="recall sweep screen")
     ro = VecdashApp(estate.config(read_only=True))
     async with ro.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: ro.topology is not None, what="first refresh")
-        assert ro.query_one(TopologyTree).select_ref(Ref("pod", "vectors-b"))
-        await pilot.press("n")
+        assert ro.query_one(TopologyTree).select_ref(coll)
+        await pilot.press("n", "i")
         await pilot.pause(0.3)
-        assert not isinstance(ro.screen, CollectionLoadScreen)
+        assert not isinstance(ro.screen, (CollectionLoadScreen, IndexBuildScreen))

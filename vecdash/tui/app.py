@@ -354,21 +354,18 @@ class VecdashApp(App[int]):
         self.action_pane("workbench")
         self.query_one(WorkbenchPane).run()
 
-    def action_build_index(self) -> None:
+    def _collection_or_warn(self) -> Ref | None:
         ref = self._selected_collection()
         if ref is None:
             self.notify("select a collection in the tree first", severity="warning")
+        return ref
+
+    def action_build_index(self) -> None:
+        if (ref := self._collection_or_warn()) is None:
             return
-        try:
-            from vecdash.tui.screens import index_build
-        except ImportError:
-            self.notify("index building is not part of this build", severity="warning")
-            return
-        screen_cls = getattr(index_build, "IndexBuildScreen", None)
-        if screen_cls is None:
-            self.notify("index building is not part of this build", severity="warning")
-            return
-        self.push_screen(screen_cls(self.client, ref.pod, ref.name, schema=ref.schema), lambda _: self.refresh_now())
+        from vecdash.tui.screens.index_build import IndexBuildScreen
+
+        self.push_screen(IndexBuildScreen(self.client, ref.pod, ref.name, schema=ref.schema), lambda _: self.refresh_now())
 
     def action_new_collection(self) -> None:
         ref = self.selected
@@ -383,15 +380,10 @@ class VecdashApp(App[int]):
                          lambda _: self.refresh_now())
 
     def action_recall_sweep(self) -> None:
-        ref = self._selected_collection()
-        if ref is None:
-            self.notify("select a collection in the tree first", severity="warning")
+        if (ref := self._collection_or_warn()) is None:
             return
-        try:
-            from vecdash.tui.screens.index_build import RecallSweepScreen
-        except ImportError:
-            self.notify("recall sweeps are not part of this build", severity="warning")
-            return
+        from vecdash.tui.screens.index_build import RecallSweepScreen
+
         self.push_screen(RecallSweepScreen(self.client, ref.pod, ref.name, schema=ref.schema))
 
     def action_toggle_dark(self) -> None:
