@@ -344,3 +344,44 @@ async def test_index_screens_open_from_the_console(estate, wire_collection):
         await pilot.press("n", "i")
         await pilot.pause(0.3)
         assert not isinstance(ro.screen, (CollectionLoadScreen, IndexBuildScreen))
+
+
+async def test_create_and_load_a_collection_with_the_keyboard_only(estate, unique, tmp_path):
+    """`n` on a pod, type name and dimension, preview, apply; type the file, tab to Load, enter."""
+    from textual.widgets import Input
+
+    from vecdash.tui.screens.index_build import CollectionLoadScreen
+
+    name = f"kb_{unique}"
+    rows = [{"id": f"r{i}", "vec": [float(i % 7), 1.0, float(i % 3)], "metadata": {"i": i}} for i in range(50)]
+    path = tmp_path / "rows.jsonl"
+    path.write_text("".join(__import__("json").dumps(r) + "\n" for r in rows))
+    app = VecdashApp(estate.config())
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.topology is not None, what="first refresh")
+        assert app.query_one(TopologyTree).select_ref(Ref("pod", "vectors-b"))
+        await pilot.press("n")
+        await until(pilot, lambda: isinstance(app.screen, CollectionLoadScreen), what="create/load screen")
+        screen = app.screen
+        assert app.focused is screen.query_one("#col-name", Input)
+        await pilot.press(*name, "tab", "3", "tab")  # name, dimension, then [Preview create]
+        assert app.focused.id == "col-preview"
+        await pilot.press("enter")
+        await until(pilot, lambda: screen.plan is not None, what="create plan previewed")
+        assert "vec vector(3) not null" in screen.plan.preview_sql()
+        await pilot.press("tab")  # [Apply create] is enabled once there is a plan
+        assert app.focused.id == "col-apply"
+        await pilot.press("enter")
+        await until(pilot, lambda: screen.created, what="collection created")
+        assert estate.sql("vectors-b", "select to_regclass(%s) is not null", (f"vecs.{name}",)) == [(True,)]
+        assert app.focused is screen.query_one("#load-file", Input)
+        await pilot.press(*str(path))
+        for _ in range(6):  # ids, metadata, upsert, then the Load button
+            await pilot.press("tab")
+            if getattr(app.focused, "id", None) == "load-start":
+                break
+        assert app.focused.id == "load-start"
+        await pilot.press("enter")
+        await until(pilot, lambda: screen.result is not None or screen.error, what="load finished")
+        assert screen.error is None, screen.error
+        assert estate.sql("vectors-b", f'select count(*) from vecs."{name}"') == [(50,)]

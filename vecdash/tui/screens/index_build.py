@@ -369,7 +369,7 @@ class CollectionLoadScreen(ModalScreen[LoadResult | None]):
             yield Static(f"[b]Collection[/b] on pod {escape(self.pod)} (schema {escape(self.schema)})")
             with Container(classes="form"):
                 yield Vertical(Label("name"), Input(self.collection, id="col-name"))
-                yield Vertical(Label("dimension (create)"), Input("", type="integer", placeholder="384", id="col-dim"))
+                yield Vertical(Label("dimension (create)"), Input("", type="integer", placeholder="e.g. 384", id="col-dim"))
             with Horizontal(classes="buttons"):
                 yield Button("Preview create", id="col-preview")
                 yield Button("Apply create", id="col-apply", variant="warning", disabled=True)
@@ -384,6 +384,10 @@ class CollectionLoadScreen(ModalScreen[LoadResult | None]):
             yield ProgressBar(total=100, show_eta=False, id="load-progress")
             yield Static("", id="load-status")
             yield Static("esc close", id="load-help")
+
+    def on_mount(self) -> None:
+        # keyboard-first: typing goes straight into the name (or, loading into a known collection, the file)
+        self.query_one("#load-file" if self.collection else "#col-name", Input).focus()
 
     def _value(self, widget_id: str) -> str:
         return self.query_one(widget_id, Input).value.strip()
@@ -430,6 +434,7 @@ class CollectionLoadScreen(ModalScreen[LoadResult | None]):
         self.created = True
         self.query_one("#col-apply", Button).disabled = True
         self._say("#col-plan", self.plan.preview_sql() + "\n-- applied", None)
+        self.query_one("#load-file", Input).focus()  # next step: the file to load
 
     def start_load(self) -> None:
         if self.loading:
