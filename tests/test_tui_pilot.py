@@ -385,3 +385,102 @@ async def test_create_and_load_a_collection_with_the_keyboard_only(estate, uniqu
         await until(pilot, lambda: screen.result is not None or screen.error, what="load finished")
         assert screen.error is None, screen.error
         assert estate.sql("vectors-b", f'select count(*) from vecs."{name}"') == [(50,)]
+
+
+# --- keyboard-only usability at 80x24 -------------------------------------------------------------
+
+SMALL = (80, 24)
+
+
+def _inside(inner, outer) -> bool:
+    return (inner.x >= outer.x and inner.y >= outer.y and inner.right <= outer.right
+            and inner.bottom <= outer.bottom)
+
+
+async def test_esc_leaves_a_pane_text_box_so_letter_keys_work_again(estate):
+    """Typing in the workbench filter, then esc: the next keys are commands again, not more filter text."""
+    from textual.widgets import Input
+
+    app = VecdashApp(estate.config())
+    async with app.run_test(size=SMALL) as pilot:
+        await until(pilot, lambda: app.topology is not None, what="first refresh")
+        await pilot.press("3")
+        box = app.query_one("#wb-filter", Input)
+        box.focus()
+        await pilot.press(*'{"year": 1}', "escape")
+        assert app.focused is app.query_one(TopologyTree)
+        await pilot.press("1")
+        assert app.active_pane == "stats"
+        assert box.value == '{"year": 1}'
+
+
+async def test_confirm_modal_lines_are_whole_at_80x24(estate, wire_collection):
+    """The plan summary and steps wrap inside the modal instead of being cut at its edge."""
+    app = VecdashApp(estate.config())
+    async with app.run_test(size=SMALL) as pilot:
+        await until(pilot, lambda: app.topology is not None, what="first refresh")
+        assert app.query_one(TopologyTree).select_ref(Ref("collection", "vectors-b", "vecs", wire_collection))
+        await pilot.pause()
+        pane = app.query_one(WiringPane)
+        await pilot.press("w")
+        await until(pilot, lambda: pane.plan_shown is not None, what="wiring plan")
+        await pilot.press("a")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="confirmation modal")
+        await pilot.pause()
+        screen = app.screen
+        box = screen.query_one("#confirm-box").content_region
+        for label in [screen.query_one("#confirm-summary"), *screen.query(".confirm-step")]:
+            text = str(label.render())
+            assert label.content_size.width <= box.width, text
+            # every character of the line is on screen: wrapped lines add up to the whole text
+            assert label.content_size.width * label.content_size.height >= len(text), text
+        await pilot.press("escape")
+        await until(pilot, lambda: not isinstance(app.screen, ConfirmScreen), what="modal closed by esc")
+
+
+async def test_doctor_findings_are_on_screen_after_a_plan_at_80x24(estate, wire_collection):
+    """d after a plan: the findings list is visible at 80x24 (not pushed below an old plan), and the
+    hidden plan cannot be applied unseen."""
+    from textual.widgets import OptionList
+
+    app = VecdashApp(estate.config())
+    async with app.run_test(size=SMALL) as pilot:
+        await until(pilot, lambda: app.topology is not None, what="first refresh")
+        assert app.query_one(TopologyTree).select_ref(Ref("collection", "vectors-b", "vecs", wire_collection))
+        await pilot.pause()
+        pane = app.query_one(WiringPane)
+        await pilot.press("w")
+        await until(pilot, lambda: pane.plan_shown is not None, what="wiring plan")
+        await pilot.press("d")
+        findings = app.query_one("#wire-findings", OptionList)
+        await until(pilot, lambda: findings.display and findings.option_count, what="doctor findings")
+        await pilot.pause(0.3)
+        assert findings.region.height > 0 and _inside(findings.region, pane.region), (findings.region, pane.region)
+        assert pane.plan_shown is None
+
+
+async def test_workbench_run_button_and_filter_error_fit_at_80x24(estate, wire_collection):
+    """With results on screen (so the pane scrolls), Run is still whole; a bad filter's message is whole."""
+    from textual.widgets import Button, Label
+
+    app = VecdashApp(estate.config())
+    async with app.run_test(size=SMALL) as pilot:
+        await until(pilot, lambda: app.topology is not None, what="first refresh")
+        assert app.query_one(TopologyTree).select_ref(Ref("collection", "vectors-b", "vecs", wire_collection))
+        await pilot.pause()
+        await pilot.press("q", "ctrl+r")
+        await until(pilot, lambda: app.query_one("#wb-results").display, what="results")
+        pane = app.query_one("WorkbenchPane")
+        pane.scroll_home(animate=False)
+        await pilot.pause(0.2)
+        assert pane.max_scroll_y > 0  # the scrollbar is there
+        run = app.query_one("#wb-run", Button)
+        assert run.region.width >= len(" Run ") and _inside(run.region, pane.scrollable_content_region), run.region
+        app.query_one("#wb-filter").focus()
+        await pilot.press(*'{"year": 1}}')
+        err = app.query_one("#wb-filter-error", Label)
+        await until(pilot, lambda: err.display, what="filter error")
+        await pilot.pause()
+        text = str(err.render())
+        assert "Extra data" in text
+        assert err.content_size.width * err.content_size.height >= len(text), text

@@ -291,6 +291,10 @@ class VecdashApp(App[int]):
             box.display = False
             self.query_one(TopologyTree).focus()
             event.stop()
+        elif event.key == "escape" and isinstance(self.focused, Input) and self.screen is self.screen_stack[0]:
+            # esc leaves a pane's text box, so the one-letter keys (1/2/3, w, d, q ...) work again
+            self.query_one(TopologyTree).focus()
+            event.stop()
 
     # --- actions (names come from vecdash.tui.actions) -------------------------------------------
 

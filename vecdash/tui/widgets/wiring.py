@@ -228,6 +228,7 @@ class WiringPane(VerticalScroll):
             return
         self._status(f"applied: {plan.title}", "ok")
         self.plan_shown = None
+        self.query_one("#wire-plan-view").display = False  # applied: no stale plan above what follows
         refresh = getattr(self.app, "refresh_now", None)
         if refresh:
             refresh()
@@ -264,6 +265,11 @@ class WiringPane(VerticalScroll):
             box.add_option(Option("✔ no problems found", disabled=True))
         box.display = True
         self.query_one("#wire-findings-title").display = True
+        # the findings come right under the status line (at 80x24 an earlier plan or verification pushed
+        # them off screen); a finding's fix plan (f) is shown above them. Nothing unseen stays appliable.
+        self.plan_shown = None
+        self.query_one("#wire-plan-view").display = False
+        self.query_one("#wire-verify-view").display = False
         if self.findings:
             box.highlighted = 0
         self._status(f"doctor: {len(self.findings)} finding(s)", "warn" if self.findings else "ok")
