@@ -484,3 +484,39 @@ async def test_workbench_run_button_and_filter_error_fit_at_80x24(estate, wire_c
         text = str(err.render())
         assert "Extra data" in text
         assert err.content_size.width * err.content_size.height >= len(text), text
+
+
+async def test_create_load_and_index_build_field_labels_are_whole_at_80x24(estate, wire_collection):
+    """Every field label on the n (create/load) and i (index build) screens is on screen in full at 80x24."""
+    from textual.widgets import Label
+
+    from vecdash.tui.screens.index_build import CollectionLoadScreen, IndexBuildScreen
+
+    def cut_labels(screen) -> list[str]:
+        cut = []
+        for label in screen.query(Label):
+            text = str(label.render()).strip()
+            width = min(label.content_size.width, label.parent.content_size.width)  # the parent cuts it off
+            if text and width * label.content_size.height < len(text):
+                cut.append(text)
+        return cut
+
+    app = VecdashApp(estate.config())
+    async with app.run_test(size=SMALL) as pilot:
+        await until(pilot, lambda: app.topology is not None, what="first refresh")
+        tree = app.query_one(TopologyTree)
+        assert tree.select_ref(Ref("pod", "vectors-b"))
+        await pilot.press("n")
+        await until(pilot, lambda: isinstance(app.screen, CollectionLoadScreen), what="create/load screen")
+        await pilot.pause(0.2)
+        assert cut_labels(app.screen) == []
+        await pilot.press("escape")
+        await until(pilot, lambda: not isinstance(app.screen, CollectionLoadScreen), what="closed by esc")
+        assert tree.select_ref(Ref("collection", "vectors-b", "vecs", wire_collection))
+        await pilot.pause()
+        await pilot.press("i")
+        await until(pilot, lambda: isinstance(app.screen, IndexBuildScreen), what="index build screen")
+        await pilot.pause(0.2)
+        assert cut_labels(app.screen) == []
+        await pilot.press("escape")
+        await until(pilot, lambda: not isinstance(app.screen, IndexBuildScreen), what="closed by esc")

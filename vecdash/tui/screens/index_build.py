@@ -57,6 +57,7 @@ class IndexBuildScreen(ModalScreen[BuildResult | None]):
     IndexBuildScreen #build-form { layout: grid; grid-size: 4; grid-columns: 1fr 1fr 1fr 1fr; grid-gutter: 0 1; height: auto; }
     IndexBuildScreen #build-form > Vertical { height: auto; }
     IndexBuildScreen #build-form Input, IndexBuildScreen #build-form Select { width: 100%; }
+    IndexBuildScreen #build-form Label { width: 100%; }
     IndexBuildScreen #build-buttons { height: auto; }
     IndexBuildScreen #build-notices { height: 6; }
     IndexBuildScreen #build-progress { width: 100%; }
@@ -104,7 +105,7 @@ class IndexBuildScreen(ModalScreen[BuildResult | None]):
                 yield self._field("ef_construction", Input(str(o.get("ef_construction", 64)), type="integer", id="opt-efc"))
                 yield self._field("lists (ivfflat)", Input(str(o.get("lists") or ""), placeholder="rows/1000",
                                                            type="integer", id="opt-lists"))
-                yield self._field("maintenance_work_mem", Input(str(o.get("maintenance_work_mem") or ""),
+                yield self._field("maint. work_mem", Input(str(o.get("maintenance_work_mem") or ""),
                                                                 placeholder="session", id="opt-mwm"))
                 yield self._field("", Checkbox("concurrently", value=o.get("concurrently", True), id="opt-conc"))
             yield Static("", id="build-estimate")
@@ -347,6 +348,7 @@ class CollectionLoadScreen(ModalScreen[LoadResult | None]):
     CollectionLoadScreen .form { layout: grid; grid-size: 4; grid-columns: 1fr 1fr 1fr 1fr; grid-gutter: 0 1; height: auto; }
     CollectionLoadScreen .form > Vertical { height: auto; }
     CollectionLoadScreen .form Input { width: 100%; }
+    CollectionLoadScreen .form Label { width: 100%; }
     CollectionLoadScreen .buttons { height: auto; }
     CollectionLoadScreen #load-progress { width: 100%; }
     """
@@ -369,15 +371,15 @@ class CollectionLoadScreen(ModalScreen[LoadResult | None]):
             yield Static(f"[b]Collection[/b] on pod {escape(self.pod)} (schema {escape(self.schema)})")
             with Container(classes="form"):
                 yield Vertical(Label("name"), Input(self.collection, id="col-name"))
-                yield Vertical(Label("dimension (create)"), Input("", type="integer", placeholder="e.g. 384", id="col-dim"))
+                yield Vertical(Label("dimension"), Input("", type="integer", placeholder="e.g. 384", id="col-dim"))
             with Horizontal(classes="buttons"):
                 yield Button("Preview create", id="col-preview")
                 yield Button("Apply create", id="col-apply", variant="warning", disabled=True)
             yield Static("", id="col-plan")
             with Container(classes="form"):
-                yield Vertical(Label("file (.npy or JSONL)"), Input("", id="load-file"))
+                yield Vertical(Label("file .npy / JSONL"), Input("", id="load-file"))
                 yield Vertical(Label("ids file (.npy)"), Input("", placeholder="row numbers", id="load-ids"))
-                yield Vertical(Label("metadata JSONL (.npy)"), Input("", placeholder="none", id="load-meta"))
+                yield Vertical(Label("metadata .jsonl"), Input("", placeholder="none", id="load-meta"))
                 yield Vertical(Label(""), Checkbox("upsert", value=False, id="load-upsert"))
             with Horizontal(classes="buttons"):
                 yield Button("Load", id="load-start", variant="primary")
