@@ -520,3 +520,30 @@ async def test_create_load_and_index_build_field_labels_are_whole_at_80x24(estat
         assert cut_labels(app.screen) == []
         await pilot.press("escape")
         await until(pilot, lambda: not isinstance(app.screen, IndexBuildScreen), what="closed by esc")
+
+
+async def test_history_enter_reruns_with_the_keyboard_at_80x24(estate, wire_collection):
+    """ctrl+r, then tab to the history and enter: the query runs again (an entry is highlighted, so enter
+    does something) and its answer is brought into view."""
+    from textual.widgets import OptionList
+
+    app = VecdashApp(estate.config())
+    async with app.run_test(size=SMALL) as pilot:
+        await until(pilot, lambda: app.topology is not None, what="first refresh")
+        assert app.query_one(TopologyTree).select_ref(Ref("collection", "vectors-b", "vecs", wire_collection))
+        await pilot.pause()
+        pane = app.query_one("WorkbenchPane")
+        await pilot.press("q", "ctrl+r")
+        await until(pilot, lambda: len(pane.history) == 1, what="first query")
+        box = app.query_one("#wb-history", OptionList)
+        for _ in range(30):
+            if app.focused is box:
+                break
+            await pilot.press("tab")
+        assert app.focused is box
+        await pilot.press("enter")
+        await until(pilot, lambda: len(pane.history) == 2, what="re-run from history")
+        assert pane.history[1].spec == pane.history[0].spec
+        await pilot.pause(0.3)
+        status = app.query_one("#wb-status")
+        assert status.region.height > 0 and status.region.y >= pane.region.y, (status.region, pane.region)

@@ -273,6 +273,7 @@ class WorkbenchPane(VerticalScroll):
         self.history.append(HistoryEntry(spec, summary))
         box = self.query_one("#wb-history", OptionList)
         box.add_option(Option(mask_text(summary)))
+        box.highlighted = box.option_count - 1  # tab to the history, enter: the last query runs again
         box.display = True
         self.query_one("#wb-history-title").display = True
 
