@@ -547,3 +547,18 @@ async def test_history_enter_reruns_with_the_keyboard_at_80x24(estate, wire_coll
         await pilot.pause(0.3)
         status = app.query_one("#wb-status")
         assert status.region.height > 0 and status.region.y >= pane.region.y, (status.region, pane.region)
+
+
+async def test_demo_footer_hints_are_whole_at_80x24(estate):
+    """The demo console adds `g tour` to the footer; every key hint still fits at 80 columns."""
+    from textual.widgets._footer import FooterKey
+
+    app = VecdashApp(estate.config(), demo=True)
+    async with app.run_test(size=SMALL) as pilot:
+        await until(pilot, lambda: app.topology is not None, what="first refresh")
+        await pilot.pause(0.2)
+        keys = [k for k in app.query(FooterKey) if "-command-palette" not in k.classes]
+        palette = app.query_one("FooterKey.-command-palette")
+        assert {k.key for k in keys} >= {"g", "question_mark"}
+        for k in keys:
+            assert k.region.width > 0 and k.region.right <= palette.region.x, (k.key, k.region, palette.region)

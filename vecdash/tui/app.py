@@ -140,7 +140,7 @@ class VecdashApp(App[int]):
                     yield WiringPane(self.services, id="wiring-pane")
                 with TabPane("Workbench", id="workbench"):
                     yield WorkbenchPane(self.services, id="workbench-pane")
-        yield Footer()
+        yield Footer(compact=self.demo)  # demo adds `g tour`: compact keeps `? help` whole at 80 columns
 
     def _steady_cursors(self) -> None:
         """Fixed-data runs draw text cursors solid: a blinking cursor makes screenshots differ by frame."""
