@@ -75,6 +75,9 @@ async def test_round_trip_create_load_index_vecs_drop(estate, client, unique, tm
                           metadata=tmp_path / "meta.jsonl", batch_rows=700, on_progress=seen.append)
     assert res.rows == 3000 and count(estate, name) == 3000
     assert [p.rows_done for p in seen][:5] == [700, 1400, 2100, 2800, 3000]
+    # analyzed after the load: the row estimate is known at once (the console and `status` show it)
+    assert res.analyze_seconds is not None
+    assert estate.sql(POD, "select reltuples::int from pg_class where oid = %s::regclass", (f'vecs."{name}"',)) == [(3000,)]
     row = estate.sql(POD, f'select metadata, vec::text from vecs."{name}" where id = %s', ("doc-17",))[0]
     assert row[0] == {"n": 17, "even": False}
     assert np.allclose(np.array(json.loads(row[1])), vecs[17], atol=1e-6)

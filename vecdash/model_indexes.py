@@ -122,6 +122,7 @@ class LoadResult:
     seconds: float
     mode: str  # insert | upsert
     dimension: int
+    analyze_seconds: float | None = None  # the ANALYZE run after the load (not in `seconds`)
 
     @property
     def rows_per_s(self) -> float:
