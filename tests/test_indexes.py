@@ -397,6 +397,7 @@ async def test_tui_build_and_recall_screens(estate, client, unique):
                 break
             await pilot.pause(0.05)
         assert screen.error is None and screen.result.status == "built" and "_m8_" in screen.result.index
+        assert screen.result.index == screen.preview.index  # the index built is the one previewed
         await pilot.pause()
         assert screen.query_one(ProgressBar).progress == 100
         assert any("hnsw graph no longer fits into maintenance_work_mem" in n for n in screen.notices)

@@ -98,6 +98,7 @@ async def _build(client, args) -> int:
             client, args.pod, args.collection, schema=args.schema, method=args.method, measure=args.measure, m=args.m,
             ef_construction=args.ef_construction, lists=args.lists, concurrently=args.concurrently,
             maintenance_work_mem=args.maintenance_work_mem, parallel_workers=args.parallel_workers,
+            name=pv.index,  # exactly the index the preview printed
             on_progress=lambda p: bar.update(p.fraction, p.label),
             on_notice=bar.message,
         )

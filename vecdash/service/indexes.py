@@ -219,12 +219,16 @@ class BuildPreview:
 
 async def preview_build(client: PodClient, pod: str, collection: str, *, schema: str = "vecs", method: str = "hnsw",
                         measure: str = "cosine", m: int = 16, ef_construction: int = 64, lists: int | None = None,
-                        concurrently: bool = True, maintenance_work_mem: str | None = None, **_ignored) -> BuildPreview:
-    """The plan and memory estimate of a build, without building (read-only safe)."""
+                        concurrently: bool = True, maintenance_work_mem: str | None = None, name: str | None = None,
+                        **_ignored) -> BuildPreview:
+    """The plan and memory estimate of a build, without building (read-only safe).
+
+    Pass the preview's `index` as `build_index(name=...)` so the index built is the one previewed.
+    """
     f = await require(client, pod, collection, schema)
     rows = await row_count(client, pod, f)
     plan, name, params = plan_build_index(f, pod, method=method, measure=measure, m=m, ef_construction=ef_construction,
-                                          lists=lists, concurrently=concurrently)
+                                          lists=lists, concurrently=concurrently, name=name)
 
     async def mem(conn: psycopg.AsyncConnection) -> int:
         cur = await conn.execute("select pg_size_bytes(coalesce(%s, current_setting('maintenance_work_mem')))",
@@ -262,6 +266,7 @@ async def build_index(
     on_progress: Callable[[BuildProgress], None] | None = None,
     on_notice: Callable[[str], None] | None = None,
     poll_interval: float = POLL_INTERVAL_S,
+    name: str | None = None,
 ) -> BuildResult:
     """Build a vector index, reporting progress; CancelledError cancels the build server-side too.
 
@@ -275,7 +280,7 @@ async def build_index(
     f = await require(client, pod, collection, schema)
     rows = await row_count(client, pod, f)
     plan, name, params = plan_build_index(f, pod, method=method, measure=measure, m=m, ef_construction=ef_construction,
-                                          lists=lists, concurrently=concurrently)
+                                          lists=lists, concurrently=concurrently, name=name)
     if parallel_workers is not None and not 0 <= parallel_workers <= 1024:
         raise IndexBuildError(f"bad parallel workers {parallel_workers}: 0 to 1024")
     estimate = estimate_hnsw_memory(rows, f.dimension or 0, m) if method == "hnsw" and f.type == "vector" else None

@@ -199,7 +199,9 @@ class IndexBuildScreen(ModalScreen[BuildResult | None]):
     async def run_build(self) -> None:
         try:
             result = await ix.build_index(self.client, self.pod, self.collection, schema=self.schema,
-                                          on_progress=self._on_progress, on_notice=self._on_notice, **self.build_options)
+                                          on_progress=self._on_progress, on_notice=self._on_notice,
+                                          name=self.preview.index,  # the index the preview showed
+                                          **self.build_options)
         except UserError as exc:
             self.error = str(exc)
             self.query_one("#build-phase", Static).update(f"[red]{escape(self.error)}[/red]")
