@@ -31,6 +31,21 @@ def text_of(app, selector: str) -> str:
     return str(app.query_one(selector).render())
 
 
+async def select_collection(pilot, app, name: str, pod: str = "vectors-b") -> None:
+    """Wait for the first refresh, then select vecs.NAME on POD in the tree."""
+    await until(pilot, lambda: app.topology is not None, what="first refresh")
+    assert app.query_one(TopologyTree).select_ref(Ref("collection", pod, "vecs", name))
+    await pilot.pause()
+
+
+async def plan_wiring(pilot, app) -> WiringPane:
+    """`w` on the selected collection; returns the wiring pane once its plan is shown."""
+    pane = app.query_one(WiringPane)
+    await pilot.press("w")
+    await until(pilot, lambda: pane.plan_shown is not None, what="wiring plan")
+    return pane
+
+
 def make_collection(make_vecs_client, pod, name: str, rows: int = 300, dim: int = 8):
     client = make_vecs_client(pod)
     col = client.get_or_create_collection(name=name, dimension=dim)
@@ -87,12 +102,8 @@ async def test_wire_through_editor_then_unwire(estate, wire_collection):
     app = VecdashApp(estate.config())
     ref = Ref("collection", "vectors-b", "vecs", wire_collection)
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: app.topology is not None, what="first refresh")
-        assert app.query_one(TopologyTree).select_ref(ref)
-        await pilot.pause()
-        pane = app.query_one(WiringPane)
-        await pilot.press("w")
-        await until(pilot, lambda: pane.plan_shown is not None, what="wiring plan")
+        await select_collection(pilot, app, wire_collection)
+        pane = await plan_wiring(pilot, app)
         preview = pane.plan_shown.preview_sql()
         assert f"public.{wire_collection}" in preview.replace('"', "")
         assert estate.pods["vectors-b"].password not in preview
@@ -418,12 +429,8 @@ async def test_confirm_modal_lines_are_whole_at_80x24(estate, wire_collection):
     """The plan summary and steps wrap inside the modal instead of being cut at its edge."""
     app = VecdashApp(estate.config())
     async with app.run_test(size=SMALL) as pilot:
-        await until(pilot, lambda: app.topology is not None, what="first refresh")
-        assert app.query_one(TopologyTree).select_ref(Ref("collection", "vectors-b", "vecs", wire_collection))
-        await pilot.pause()
-        pane = app.query_one(WiringPane)
-        await pilot.press("w")
-        await until(pilot, lambda: pane.plan_shown is not None, what="wiring plan")
+        await select_collection(pilot, app, wire_collection)
+        pane = await plan_wiring(pilot, app)
         await pilot.press("a")
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="confirmation modal")
         await pilot.pause()
@@ -445,12 +452,8 @@ async def test_doctor_findings_are_on_screen_after_a_plan_at_80x24(estate, wire_
 
     app = VecdashApp(estate.config())
     async with app.run_test(size=SMALL) as pilot:
-        await until(pilot, lambda: app.topology is not None, what="first refresh")
-        assert app.query_one(TopologyTree).select_ref(Ref("collection", "vectors-b", "vecs", wire_collection))
-        await pilot.pause()
-        pane = app.query_one(WiringPane)
-        await pilot.press("w")
-        await until(pilot, lambda: pane.plan_shown is not None, what="wiring plan")
+        await select_collection(pilot, app, wire_collection)
+        pane = await plan_wiring(pilot, app)
         await pilot.press("d")
         findings = app.query_one("#wire-findings", OptionList)
         await until(pilot, lambda: findings.display and findings.option_count, what="doctor findings")
@@ -465,9 +468,7 @@ async def test_workbench_run_button_and_filter_error_fit_at_80x24(estate, wire_c
 
     app = VecdashApp(estate.config())
     async with app.run_test(size=SMALL) as pilot:
-        await until(pilot, lambda: app.topology is not None, what="first refresh")
-        assert app.query_one(TopologyTree).select_ref(Ref("collection", "vectors-b", "vecs", wire_collection))
-        await pilot.pause()
+        await select_collection(pilot, app, wire_collection)
         await pilot.press("q", "ctrl+r")
         await until(pilot, lambda: app.query_one("#wb-results").display, what="results")
         pane = app.query_one("WorkbenchPane")
@@ -529,9 +530,7 @@ async def test_history_enter_reruns_with_the_keyboard_at_80x24(estate, wire_coll
 
     app = VecdashApp(estate.config())
     async with app.run_test(size=SMALL) as pilot:
-        await until(pilot, lambda: app.topology is not None, what="first refresh")
-        assert app.query_one(TopologyTree).select_ref(Ref("collection", "vectors-b", "vecs", wire_collection))
-        await pilot.pause()
+        await select_collection(pilot, app, wire_collection)
         pane = app.query_one("WorkbenchPane")
         await pilot.press("q", "ctrl+r")
         await until(pilot, lambda: len(pane.history) == 1, what="first query")
