@@ -3,7 +3,10 @@
 - service overhead: `run_query` (direct route) vs raw psycopg running the identical SELECT;
 - fanout over 3 pods vs the slowest single pod (concurrency, not a sum);
 - federated (one UNION ALL on the primary, async foreign scans) vs fanout;
-- recall@10 at the default hnsw.ef_search (40) on held-out query vectors.
+- recall@10 at the default hnsw.ef_search (40) on held-out query vectors: on the demo's `docs` collection
+  (the issue's target) and on the large collection;
+- CPU per query (client + server backends): the floor the fanout and federated ratios have on this
+  machine's cores.
 
 Data: `qdocs` on pod-a, pod-b, pod-c (ctx.rows x 384 each, clustered, HNSW cosine m=16
 ef_construction=64), wired to the primary with postgres_fdw (`extensions 'vector'`, `async_capable`).
@@ -12,13 +15,17 @@ ef_construction=64), wired to the primary with postgres_fdw (`extensions 'vector
 from __future__ import annotations
 
 import asyncio
+import math
+import os
 import statistics
+from dataclasses import replace
 
 import psycopg
 from psycopg import sql
 
-from benchmarks.common import BenchContext, Figure, Ratio, Sample, interleaved, log
+from benchmarks.common import BenchContext, Figure, Ratio, Sample, cpu_per_call, interleaved, log
 from vecdash import datagen
+from vecdash.demo import DEMO_COLLECTIONS, seed_collection
 from vecdash.db.pods import PodClient
 from vecdash.service.catalog import snapshot
 from vecdash.service.query import QuerySpec, knn_params, knn_statement, knn_text, run_query, vector_text
@@ -54,9 +61,23 @@ def _queries(ctx: BenchContext) -> list[list[float]]:
     return [[float(x) for x in v] for v in extra]
 
 
+DEMO = replace(DEMO_COLLECTIONS[0], pod="pod-b")  # the demo estate's `docs`: 20,000 x 384, seed 1
+
+
+def _ensure_demo_docs(ctx: BenchContext) -> None:
+    """The demo's `docs` collection, seeded exactly as `vecdash demo` seeds it (kept between runs)."""
+    with psycopg.connect(ctx.dsn(DEMO.pod), autocommit=True) as conn:
+        n = conn.execute("select count(*) from pg_indexes where schemaname = 'vecs' and tablename = %s "
+                         "and indexdef ilike '%%hnsw%%'", (DEMO.name,)).fetchone()[0]
+    if not n:
+        seed_collection(ctx.dsn(DEMO.pod), DEMO)
+        log(f"  seeded {DEMO.pod}/vecs.{DEMO.name} as the demo does ({DEMO.rows} x {DEMO.dimension})")
+
+
 def run(ctx: BenchContext) -> list:
     for i, pod in enumerate(PODS):
         ctx.ensure_collection(pod, NAME, seed=SEEDS[pod], start=i * ctx.rows)
+    _ensure_demo_docs(ctx)
     _wire(ctx)
     queries = _queries(ctx)
     n = 60 if ctx.quick else 120
@@ -112,12 +133,38 @@ def run(ctx: BenchContext) -> list:
         log("   timing: federated vs fanout")
         s3 = interleaved({"federated": service("federated"), "fanout": service("fanout")}, n)
 
+        log("   CPU per query: the floor these ratios have on this machine's cores")
+
+        async def backend_pid(pod: str) -> int:
+            async def q(conn):
+                return (await (await conn.execute("select pg_backend_pid()")).fetchone())[0]
+            return await client.run(pod, q)
+
+        async def fdw_pids(pod: str) -> list[int]:
+            async def q(conn):
+                cur = await conn.execute("select pid from pg_stat_activity where application_name = 'postgres_fdw'")
+                return [r[0] for r in await cur.fetchall()]
+            return await client.run(pod, q)
+
+        pod_pids = [loop.run_until_complete(backend_pid(p)) for p in PODS]
+        fed_pids = [loop.run_until_complete(backend_pid("primary"))]
+        for p in PODS:
+            fed_pids += loop.run_until_complete(fdw_pids(p))
+        m = 150 if ctx.quick else 300
+        fan_cpu, fan_wall = cpu_per_call(service("fanout"), m, pod_pids)
+        fed_cpu, fed_wall = cpu_per_call(service("federated"), m, fed_pids)
+        cores = os.cpu_count() or 1
+
         log("   recall@10 at default ef_search")
         recalls = []
         for q in queries:
             r = loop.run_until_complete(run_query(client, QuerySpec(pod="pod-a", collection=NAME, vector=q, limit=10,
                                                                     recall=True), topo))
             recalls.append(r.recall)
+        demo_queries = datagen.clustered_vectors(DEMO.rows + N_QUERIES, DEMO.dimension, seed=DEMO.seed)[DEMO.rows:]
+        demo_recalls = [loop.run_until_complete(run_query(client, QuerySpec(
+            pod=DEMO.pod, collection=DEMO.name, vector=[float(x) for x in q], limit=10, recall=True), topo)).recall
+            for q in demo_queries]
         fed_check = loop.run_until_complete(run_query(client, QuerySpec(pod="pod-a", collection=NAME, vector=queries[0],
                                                                         limit=10, route="federated", explain=True), topo))
         async_ok = fed_check.plan.count("Async Foreign Scan") == len(PODS)
@@ -133,8 +180,18 @@ def run(ctx: BenchContext) -> list:
         Figure("query: fanout 3 pods vs sum of single pods", s2["fanout 3 pods"].median / summed, unit="x",
                detail=f"sum of the three direct medians {summed:.2f} ms: below 1 means the pods ran concurrently "
                       f"(on 2 cores three HNSW scans compete for CPU)"),
+        Figure("query: fanout CPU floor vs slowest single pod", fan_cpu / cores / slowest.median, unit="x",
+               detail=f"client + 3 pod backends use {fan_cpu:.2f} ms CPU per fanout query (wall {fan_wall:.2f} ms): "
+                      f"on {cores} cores no fanout beats {fan_cpu / cores:.2f} ms; the 1.3x target needs "
+                      f"{math.ceil(fan_cpu / (1.3 * slowest.median))} cores"),
         Ratio("query: federated vs fanout", s3["federated"], s3["fanout"], 1.5),
-        Figure("query: recall@10 (ef_search 40, pod-a)", statistics.mean(recalls), target=0.9,
-               detail=f"mean of {len(recalls)} held-out queries, min {min(recalls):.2f}; "
-                      f"federated plan async: {async_ok}"),
+        Figure("query: federated CPU floor vs fanout", fed_cpu / cores / s3["fanout"].median, unit="x",
+               detail=f"client + primary + 3 postgres_fdw backends use {fed_cpu:.2f} ms CPU per federated query "
+                      f"(wall {fed_wall:.2f} ms) vs {fan_cpu:.2f} ms for fanout"),
+        Figure("query: recall@10, demo docs (ef_search 40)", statistics.mean(demo_recalls), target=0.9,
+               detail=f"the demo's docs collection ({DEMO.rows:,} x {DEMO.dimension}, seeded as `vecdash demo` does), "
+                      f"mean of {len(demo_recalls)} held-out queries, min {min(demo_recalls):.2f}"),
+        Figure(f"query: recall@10, {ctx.rows:,} rows (ef_search 40)", statistics.mean(recalls),
+               detail=f"qdocs on pod-a, no target (the issue's is on the demo data): mean of {len(recalls)} held-out "
+                      f"queries, min {min(recalls):.2f}; federated plan async: {async_ok}"),
     ]

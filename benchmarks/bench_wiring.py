@@ -21,7 +21,7 @@ import numpy as np
 import psycopg
 from psycopg import sql
 
-from benchmarks.common import BenchContext, Figure, Ratio, interleaved, log
+from benchmarks.common import BenchContext, Figure, Ratio, cpu_per_call, interleaved, log
 from vecdash import datagen
 from vecdash.db.pods import PodClient
 from vecdash.service import wiring
@@ -130,6 +130,15 @@ def run(ctx: BenchContext) -> list:
         fast = ("direct", "view", "direct_f", "view_f", "view_slow_f")
         samples = interleaved({k: make(k) for k in fast}, n=N_FAST, warmup=10)
         log(f"  {N_FAST} rounds of {len(fast)} fast queries in {time.perf_counter() - t:.0f} s")
+        # where the view's extra time goes: CPU of client + primary + pod per query. The chain is serial
+        # (each waits for the other), so the sum is a floor for the wall time.
+        pid = {k: conns[k].execute("select pg_backend_pid()").fetchone()[0] for k in ("direct", "view")}
+        with psycopg.connect(ctx.dsn(POD), autocommit=True) as c:
+            fdw = [r[0] for r in c.execute("select pid from pg_stat_activity where application_name = 'postgres_fdw'")]
+        m = 200 if ctx.quick else 400
+        cpu_direct, _ = cpu_per_call(make("direct"), m, [pid["direct"]])
+        cpu_view, _ = cpu_per_call(make("view"), m, [pid["view"]] + fdw)
+        cpu_primary, _ = cpu_per_call(make("view"), m, [pid["view"]])
         # phase 2: the hand-made wiring against vecdash's, side by side
         t = time.perf_counter()
         samples.update(interleaved({k: make(k) for k in ("legacy", "view2")}, n=N, warmup=1))
@@ -150,6 +159,10 @@ def run(ctx: BenchContext) -> list:
                       f"rows/query {_avg(rows['view_f']):.1f} vs {_avg(rows['direct_f']):.1f}"),
         Figure("wiring: filtered ->> (unshipped) / @> (shipped)", s["view_slow_f"].median / s["view_f"].median, "x",
                detail=f"->> {s['view_slow_f'].median:.2f} ms, rows/query {_avg(rows['view_slow_f']):.1f}"),
+        Figure("wiring: CPU per k-NN, view / direct", cpu_view / cpu_direct, "x",
+               detail=f"client + primary + pod {cpu_view:.2f} ms vs client + pod {cpu_direct:.2f} ms; the primary "
+                      f"alone (with client) {cpu_primary:.2f} ms: postgres_fdw fetches the 10 vectors as text and "
+                      f"the primary parses them to recompute the distance"),
         Figure("wiring: plan + apply (one transaction)", apply_ms, "ms", detail="incl. ANALYZE of the foreign table"),
         Figure("wiring: verify says pushdown", 1.0 if ver.pushdown else 0.0, "", 1.0, ">=", detail=ver.reason[:60]),
         Figure("wiring: view == direct results", same["agree"] / max(1, same["n"]), "", 1.0, ">=",

@@ -187,3 +187,27 @@ def start(quick: bool, fresh: bool = False) -> BenchContext:
     root.mkdir(parents=True, exist_ok=True)
     pods = start_pods(root, POD_NAMES)
     return BenchContext(root=root, quick=quick, pods={p.name: p for p in pods})
+
+
+def process_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far, from /proc (a pod's backend included:
+    readable by root or by the user the pods run as). Clock-tick resolution: measure batches."""
+    import os
+
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_per_call(fn: Callable[[], object], n: int, server_pids: list[int]) -> tuple[float, float]:
+    """(CPU ms per call summed over this client and the given server backends, wall ms per call).
+
+    The CPU sum is a floor for the wall time on this machine: on C cores a call cannot finish in less
+    than cpu / C, whatever runs concurrently."""
+    c0 = time.process_time()
+    s0 = sum(process_cpu_s(p) for p in server_pids)
+    t0 = time.perf_counter()
+    for _ in range(n):
+        fn()
+    wall = (time.perf_counter() - t0) * 1000 / n
+    cpu = (time.process_time() - c0 + sum(process_cpu_s(p) for p in server_pids) - s0) * 1000 / n
+    return cpu, wall

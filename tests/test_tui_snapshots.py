@@ -135,7 +135,7 @@ def test_workbench_pane_results(snap_compare):
                       metadata={"url": f"/docs/postgres/{i}", "year": 2020 + i % 5, "lang": "en", "tags": ["faq"]})
             for i in range(5)]
     result = QueryResult(spec=spec, rows=rows, route="direct", client_ms=4.2, server_ms=2.1, limit=5,
-                         underfilled=False, warnings=[], plan=None, recall=0.8, sql_preview="", per_pod_ms={})
+                         underfilled=False, warnings=[], plan=None, recall=0.8, preview="", per_pod_ms={})
 
     async def run_before(pilot) -> None:
         await select(DOCS)(pilot)

@@ -91,15 +91,29 @@ class PodClient:
             conn_holder.append(conn)
             return await fn(conn)
 
-        task = asyncio.ensure_future(call())
+        # `fn` runs in its own task, awaited with a deadline: on timeout the task is abandoned, not
+        # awaited, because psycopg's own cancel path can block on a hung server. (asyncio.wait does the
+        # same with more bookkeeping; this is on every query's path.)
+        loop = asyncio.get_running_loop()
+        task = loop.create_task(call())
+        waiter = loop.create_future()
+
+        def wake(_: object = None) -> None:
+            if not waiter.done():
+                waiter.set_result(None)
+
+        task.add_done_callback(wake)
+        timer = loop.call_later(max(0.05, deadline - time.monotonic()), wake)
         try:
-            done, _ = await asyncio.wait({task}, timeout=max(0.05, deadline - time.monotonic()))
+            await waiter
         except asyncio.CancelledError:
+            timer.cancel()
             task.cancel()
             task.add_done_callback(_swallow)
             self._discard(conn_holder)
             raise
-        if task not in done:
+        timer.cancel()
+        if not task.done():
             task.cancel()
             task.add_done_callback(_swallow)
             self._discard(conn_holder)

@@ -26,7 +26,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Callable
 
 import psycopg
 from psycopg import conninfo as pg_conninfo
@@ -103,13 +103,20 @@ class QueryResult:
     warnings: list[str]
     plan: str | None
     recall: float | None
-    sql_preview: str
+    # the SQL as it ran, masked: built on first read (a query in a loop never pays for the text)
+    preview: str | Callable[[], str]
     per_pod_ms: dict[str, float]
     # additive: where the query vector came from, and the path the route took
     source: str = ""
     route_detail: str = ""
     knobs: dict[str, str] = field(default_factory=dict)
     matching_rows: int | None = None  # rows matching the filter, counted up to `limit`, when under-filled
+
+    @property
+    def sql_preview(self) -> str:
+        if callable(self.preview):
+            self.preview = self.preview()
+        return self.preview
 
     def to_json(self) -> dict[str, Any]:
         from vecdash.model import to_jsonable
@@ -197,7 +204,10 @@ def parse_vector_text(text: str) -> list[float]:
 def check_vector(value: Any, where: str = "vector") -> list[float]:
     if not isinstance(value, list) or not value:
         raise QueryError(f"{where}: expected a non-empty JSON array of numbers")
-    if bool not in set(map(type, value)):  # fast path, all in C: numbers only, all finite
+    types = set(map(type, value))
+    if types == {float} and math.isfinite(sum(value)):  # the usual input: plain floats, all finite
+        return value
+    if bool not in types:  # fast path, all in C: numbers only, all finite
         try:
             arr = array("d", value)
             if math.isfinite(math.fsum(arr)):
@@ -471,8 +481,7 @@ async def run_query(client: PodClient, spec: QuerySpec, topology: Topology | Non
     if spec.filters and not home.has_metadata:
         raise FilterError("filters", f"{home.qualified} on {spec.pod} has no jsonb `metadata` column to filter on")
 
-    qtext, source = await _query_vector(client, spec, home)
-    ndim = _dims(qtext, home.type)
+    qtext, source, ndim = await _query_vector(client, spec, home)
     if home.dimension is not None and ndim != home.dimension:
         raise QueryError(f"dimension mismatch: the query vector has {ndim} dimensions but {home.qualified} on "
                          f"{spec.pod} is {home.type}({home.dimension})")
@@ -511,7 +520,10 @@ async def run_query(client: PodClient, spec: QuerySpec, topology: Topology | Non
         runs, preview = await _per_target(client, spec, targets, where, fparams, qtext, knobs, warnings)
     client_ms = (time.perf_counter() - t0) * 1000
 
-    rows = sorted((r for run in runs.values() for r in run.rows), key=lambda r: r.distance)[: spec.limit]
+    if len(runs) == 1:  # one statement: already ordered by distance, at most `limit` rows
+        rows = next(iter(runs.values())).rows
+    else:
+        rows = sorted((r for run in runs.values() for r in run.rows), key=lambda r: r.distance)[: spec.limit]
     server_times = [r.server_ms for r in runs.values() if r.server_ms is not None]
     plan = None
     if spec.explain:
@@ -523,7 +535,7 @@ async def run_query(client: PodClient, spec: QuerySpec, topology: Topology | Non
     result = QueryResult(
         spec=spec, rows=rows, route=spec.route, client_ms=client_ms,
         server_ms=max(server_times) if server_times else None, limit=spec.limit, underfilled=False,
-        warnings=warnings, plan=plan, recall=None, sql_preview=preview,
+        warnings=warnings, plan=plan, recall=None, preview=preview,
         per_pod_ms={label: run.client_ms for label, run in runs.items()}, source=source,
         route_detail=_route_detail(spec, targets, topology), knobs=dict(knob_settings(spec)),
     )
@@ -534,10 +546,11 @@ async def run_query(client: PodClient, spec: QuerySpec, topology: Topology | Non
     return result
 
 
-async def _query_vector(client: PodClient, spec: QuerySpec, home: Collection) -> tuple[str, str]:
+async def _query_vector(client: PodClient, spec: QuerySpec, home: Collection) -> tuple[str, str, int]:
+    """(the vector in pgvector's text form, where it came from, its dimension)."""
     if spec.vector is not None:
         values = check_vector(list(spec.vector) if not isinstance(spec.vector, list) else spec.vector)
-        return vector_text(values, home.type), f"vector ({len(values)} values)"
+        return vector_text(values, home.type), f"vector ({len(values)} values)", len(values)
     rel = sql.Identifier(home.schema, home.name)
     col = sql.Identifier(home.column)
 
@@ -566,7 +579,7 @@ async def _query_vector(client: PodClient, spec: QuerySpec, home: Collection) ->
         if spec.like_id is not None:
             raise QueryError(f"like: no row with id {spec.like_id!r} in {home.qualified} on {spec.pod}")
         raise QueryError(f"random: {home.qualified} on {spec.pod} is empty")
-    return row[1], (f"like {row[0]}" if spec.like_id is not None else f"random row {row[0]}")
+    return row[1], (f"like {row[0]}" if spec.like_id is not None else f"random row {row[0]}"), _dims(row[1], home.type)
 
 
 def _targets(config: Config, topology: Topology, spec: QuerySpec, home: Collection, warnings: list[str]) -> list[Target]:
@@ -628,7 +641,7 @@ def _targets(config: Config, topology: Topology, spec: QuerySpec, home: Collecti
 
 async def _per_target(client: PodClient, spec: QuerySpec, targets: list[Target], where: sql.Composable,
                       fparams: list[Any], qtext: str, knobs: list[tuple[str, str]],
-                      warnings: list[str]) -> tuple[dict[str, PodRun], str]:
+                      warnings: list[str]) -> tuple[dict[str, PodRun], Callable[[], str]]:
     where_text = where.as_string(None)
 
     def stmt_for(t: Target) -> str:
@@ -643,7 +656,10 @@ async def _per_target(client: PodClient, spec: QuerySpec, targets: list[Target],
 
     if not targets:
         raise QueryError(f"no pod holds {spec.schema}.{spec.collection}")
-    outcomes = await asyncio.gather(*(one(t) for t in targets), return_exceptions=True)
+    if len(targets) == 1:  # the common case: no gather (one task and loop turn less per query)
+        outcomes: list[Any] = [await one(targets[0])]
+    else:
+        outcomes = await asyncio.gather(*(one(t) for t in targets), return_exceptions=True)
     runs: dict[str, PodRun] = {}
     failed = []
     for t, o in zip(targets, outcomes):
@@ -659,13 +675,15 @@ async def _per_target(client: PodClient, spec: QuerySpec, targets: list[Target],
         warnings.append(f"left out of the answer: {exc}")
         targets.remove(t)
     first = targets[0]
-    preview = _preview(stmt_for(first), knn_params(qtext, fparams, spec.limit, exact_in_sql=spec.exact and first.remote), knobs,
-                       f"on {first.run_on}" if len(targets) == 1 else "on each of " + ", ".join(t.run_on for t in targets))
+    where_ran = f"on {first.run_on}" if len(targets) == 1 else "on each of " + ", ".join(t.run_on for t in targets)
+    preview = functools.partial(_preview, stmt_for(first), knn_params(qtext, fparams, spec.limit,
+                                                                       exact_in_sql=spec.exact and first.remote),
+                                knobs, where_ran)
     return runs, preview
 
 
 async def _federated(client: PodClient, spec: QuerySpec, targets: list[Target], where: sql.Composable,
-                     fparams: list[Any], qtext: str, warnings: list[str]) -> tuple[dict[str, PodRun], str]:
+                     fparams: list[Any], qtext: str, warnings: list[str]) -> tuple[dict[str, PodRun], Callable[[], str]]:
     branches, params = [], []
     for t in targets:
         stmt = knn_text(t.relation, t.collection.column, t.collection.type, spec.measure, where.as_string(None),
@@ -680,7 +698,7 @@ async def _federated(client: PodClient, spec: QuerySpec, targets: list[Target], 
     primary = targets[0].run_on
     run = await run_statement(client, primary, stmt, params, knobs=[("enable_sort", "off")], explain=spec.explain,
                               include_vector=spec.include_vector, vtype=targets[0].collection.type, label="column")
-    preview = _preview(stmt, params, [("enable_sort", "off")], f"on {primary}, {len(targets)} branches")
+    preview = functools.partial(_preview, stmt, params, [("enable_sort", "off")], f"on {primary}, {len(targets)} branches")
     return {primary: run}, preview
 
 
