@@ -29,7 +29,6 @@ from datetime import datetime, timezone
 from typing import Any, Callable
 
 import psycopg
-from psycopg import conninfo as pg_conninfo
 from psycopg import sql
 
 from vecdash.config import Config
@@ -39,6 +38,7 @@ from vecdash.errors import PodUnavailable, UserError
 from vecdash.model import Collection, ForeignServer, ForeignTable, Plan, PlanStep, PodStatus, Topology
 from vecdash.secrets import mask_text
 from vecdash.service.catalog import read_pod, snapshot
+from vecdash.service.endpoints import pod_of_server
 from vecdash.service.filters import FilterError, compile_filter, lint
 
 MEASURES = {"cosine": "<=>", "l2": "<->", "ip": "<#>", "l1": "<+>", "hamming": "<~>", "jaccard": "<%>"}
@@ -383,31 +383,6 @@ async def run_statement(client: PodClient, pod: str, stmt: str | sql.Composable,
 
 
 # --- topology helpers -----------------------------------------------------------------------------
-
-
-def _norm_host(host: str | None) -> str:
-    h = (host or "").split(",")[0].strip().lower()
-    if not h or h.startswith("/") or h in ("localhost", "127.0.0.1", "::1"):
-        return "local"
-    return h
-
-
-def pod_of_server(config: Config, server: ForeignServer) -> str | None:
-    """Which configured pod a foreign server reaches (host, port, dbname compared), or None."""
-    o = server.options
-    want = (_norm_host(o.get("host") or o.get("hostaddr")), str(o.get("port") or "5432"), o.get("dbname"))
-    for pod in config.pods:
-        try:
-            d = pg_conninfo.conninfo_to_dict(pod.conninfo)
-        except psycopg.ProgrammingError:
-            continue
-        if "host" not in d and "hostaddr" not in d and "service" in d:
-            continue
-        have = (_norm_host(str(d.get("host") or d.get("hostaddr") or "")), str(d.get("port") or "5432"),
-                d.get("dbname") or d.get("user"))
-        if have[:2] == want[:2] and (want[2] is None or have[2] is None or want[2] == have[2]):
-            return pod.name
-    return None
 
 
 def _holders(topology: Topology, schema: str, name: str) -> list[tuple[PodStatus, Collection]]:

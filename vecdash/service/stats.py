@@ -9,10 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from psycopg import conninfo as pg_conninfo
-
-from vecdash.config import Config
-from vecdash.model import Collection, ForeignServer, ForeignTable, Topology, View
+from vecdash.model import Collection, ForeignTable, Topology, View
+from vecdash.service.endpoints import Endpoint, pod_endpoints, server_pod  # noqa: F401 (re-exported for the console)
 
 # pgvector index limits by type (HNSW and IVFFlat share them)
 MAX_INDEX_DIMS = {"vector": 2000, "halfvec": 4000, "bit": 64000, "sparsevec": 1000}
@@ -27,33 +25,7 @@ class Exposure:
     views: tuple[str, ...]
 
 
-def _norm_host(host: str | None) -> str:
-    host = (host or "").strip()
-    return "127.0.0.1" if host in ("localhost", "::1", "") else host
-
-
-def pod_endpoints(config: Config) -> dict[tuple[str, str, str], str]:
-    """(host, port, dbname) -> pod name, from each pod's DSN (pods given by service name are skipped)."""
-    out: dict[tuple[str, str, str], str] = {}
-    for pod in config.pods:
-        if not pod.dsn:
-            continue
-        try:
-            params = pg_conninfo.conninfo_to_dict(pod.dsn)
-        except Exception:
-            continue
-        key = (_norm_host(str(params.get("host") or "")), str(params.get("port") or "5432"), str(params.get("dbname") or "postgres"))
-        out[key] = pod.name
-    return out
-
-
-def server_pod(server: ForeignServer, endpoints: dict[tuple[str, str, str], str]) -> str | None:
-    o = server.options
-    key = (_norm_host(o.get("host")), str(o.get("port") or "5432"), str(o.get("dbname") or "postgres"))
-    return endpoints.get(key)
-
-
-def exposures(c: Collection, topology: Topology, endpoints: dict[tuple[str, str, str], str]) -> list[Exposure]:
+def exposures(c: Collection, topology: Topology, endpoints: list[tuple[Endpoint, str]]) -> list[Exposure]:
     primary = topology.primary
     if primary is None or not primary.up:
         return []

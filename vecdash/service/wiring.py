@@ -37,7 +37,7 @@ from vecdash.secrets import MASK, mask_text
 from vecdash.service.catalog import _options as options_dict  # ["k=v", ...] -> {k: v}
 from vecdash.service.filters import compile_filter  # the query engine's vecs-compatible compiler
 from vecdash.service.query import MEASURES as MEASURE_OPERATORS  # measure -> pgvector operator
-from vecdash.service.query import _norm_host  # one notion of "the same host" for wiring and routing
+from vecdash.service.endpoints import options_endpoint, same_endpoint
 
 FETCH_SIZE = "1000"
 ANALYZE_SAMPLE_ROWS = 3000  # ANALYZE samples 300 x default_statistics_target rows
@@ -135,10 +135,10 @@ class Target:
         return opts + sorted(self.extra.items())
 
     def matches(self, options: dict[str, str]) -> bool:
-        """Same server: host compared like the query engine does (localhost, 127.0.0.1, ::1 and a socket
-        directory are all this machine), then port and dbname."""
-        return (_norm_host(options.get("host") or options.get("hostaddr")) == _norm_host(self.host)
-                and options.get("port", "5432") == self.port and options.get("dbname", self.user) == self.dbname)
+        """Same server (`service.endpoints`: loopback names and a socket directory are all this machine),
+        except that a server without dbname is read strictly: libpq would use the mapping's user name."""
+        return same_endpoint(options_endpoint({**options, "user": self.user}),
+                             options_endpoint({"host": self.host, "port": self.port, "dbname": self.dbname}))
 
     def describe(self) -> str:
         return f"{self.host}:{self.port}/{self.dbname}"

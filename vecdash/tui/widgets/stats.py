@@ -67,14 +67,14 @@ class StatsPane(VerticalScroll):
         topology: Topology | None,
         ref: Ref | None,
         *,
-        endpoints: dict | None = None,
+        endpoints: list | None = None,
         rows_history: Sequence[float] | None = None,
         latency_history: Sequence[float] | None = None,
         queried_measures: set[str] | None = None,
     ) -> None:
         body = self.query_one("#stats-body", Static)
         warn = self.query_one("#stats-warnings", Static)
-        endpoints = endpoints or {}
+        endpoints = endpoints or []
         t = self._text()
         warnings: list[str] = []
         sparks = (None, None)
@@ -154,7 +154,7 @@ class StatsPane(VerticalScroll):
             self._row(t, "wiring", f"{len(pod.foreign_servers)} servers, {len(pod.foreign_tables)} foreign tables, "
                                    f"{len(pod.views)} views")
 
-    def _collection(self, t: Text, c: Collection, topo: Topology, endpoints: dict) -> None:
+    def _collection(self, t: Text, c: Collection, topo: Topology, endpoints: list) -> None:
         self._title(t, c.qualified, f"on {c.pod}")
         self._row(t, "column", f"{c.column} {c.type}({c.dimension or '?'})" + (f"  ({c.kind})" if c.kind != "table" else ""))
         if c.other_vector_columns:
@@ -181,7 +181,7 @@ class StatsPane(VerticalScroll):
             views = ", ".join(e.views) or "no view"
             self._row(t, "exposed" if n == 0 else "", f"{views} via {e.foreign_table} (server {e.server})")
 
-    def _server(self, t: Text, pod: PodStatus, name: str, topo: Topology, endpoints: dict) -> None:
+    def _server(self, t: Text, pod: PodStatus, name: str, topo: Topology, endpoints: list) -> None:
         s = next((s for s in pod.foreign_servers if s.name == name), None)
         if s is None:
             t.append(f"server {name} is gone", self._st("warn"))
@@ -199,7 +199,7 @@ class StatsPane(VerticalScroll):
         fts = [f.qualified for f in pod.foreign_tables if f.server == s.name]
         self._row(t, "tables", ", ".join(fts) or "none")
 
-    def _foreign_table(self, t: Text, pod: PodStatus, ref: Ref, topo: Topology, endpoints: dict) -> None:
+    def _foreign_table(self, t: Text, pod: PodStatus, ref: Ref, topo: Topology, endpoints: list) -> None:
         ft = next((f for f in pod.foreign_tables if (f.schema, f.name) == (ref.schema, ref.name)), None)
         if ft is None:
             t.append(f"{ref.schema}.{ref.name} is gone", self._st("warn"))
@@ -214,7 +214,7 @@ class StatsPane(VerticalScroll):
         views = [v.qualified for v in pod.views if ft.qualified in v.reads]
         self._row(t, "views", ", ".join(views) or "none")
 
-    def _view(self, t: Text, pod: PodStatus, ref: Ref, topo: Topology, endpoints: dict) -> None:
+    def _view(self, t: Text, pod: PodStatus, ref: Ref, topo: Topology, endpoints: list) -> None:
         v = next((v for v in pod.views if (v.schema, v.name) == (ref.schema, ref.name)), None)
         if v is None:
             t.append(f"{ref.schema}.{ref.name} is gone", self._st("warn"))

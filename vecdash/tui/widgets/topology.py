@@ -61,14 +61,14 @@ class TopologyTree(Tree[Ref]):
         self.show_root = False
         self.guide_depth = 2
         self._topology: Topology | None = None
-        self._endpoints: dict = {}
+        self._endpoints: list = []
         self._filter = ""
         self._collapsed: set[tuple] = set()  # nodes the user closed stay closed across refreshes
         self._shape: tuple = ()
 
     # --- data in ---------------------------------------------------------------------------
 
-    def show(self, topology: Topology, endpoints: dict | None = None) -> None:
+    def show(self, topology: Topology, endpoints: list | None = None) -> None:
         self._topology = topology
         if endpoints is not None:
             self._endpoints = endpoints
