@@ -561,3 +561,28 @@ async def test_demo_footer_hints_are_whole_at_80x24(estate):
         assert {k.key for k in keys} >= {"g", "question_mark"}
         for k in keys:
             assert k.region.width > 0 and k.region.right <= palette.region.x, (k.key, k.region, palette.region)
+
+
+async def test_q_on_a_view_queries_the_collection_it_reads_through_the_primary(estate, wire_collection):
+    from vecdash.service import wiring
+    from vecdash.tui.widgets.workbench import WorkbenchPane
+
+    app = VecdashApp(estate.config())
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.topology is not None, what="first refresh")
+        await wiring.apply_plan(app.client, await wiring.plan_wire(app.client, "vectors-b", wire_collection))
+        app.refresh_now()
+        tree = app.query_one(TopologyTree)
+        view = Ref("view", "primary", "public", wire_collection)
+        await until(pilot, lambda: tree._find(view.key) is not None, what="the new view in the tree")
+        assert tree.select_ref(view)
+        await pilot.pause()
+        await pilot.press("q")
+        pane = app.query_one(WorkbenchPane)
+        assert app.active_pane == "workbench"
+        assert pane.query_one("#wb-collection").value == ("vectors-b", "vecs", wire_collection)
+        assert pane.query_one("#wb-route").value == "primary"
+        await pilot.press("ctrl+r")
+        await until(pilot, lambda: pane.last_result is not None, timeout=20, what="query result")
+        assert pane.last_result.route == "primary" and len(pane.last_result.rows) == 10
+        await wiring.apply_plan(app.client, await wiring.plan_unwire(app.client, "vectors-b", wire_collection))

@@ -82,3 +82,25 @@ def collection_warnings(c: Collection, queried_measures: set[str] | None = None)
     if c.rows_estimate is None:
         warnings.append("never analyzed: row estimate unknown (run ANALYZE)")
     return warnings
+
+
+def collection_read_by(kind: str, pod: str, schema: str, name: str, topology: Topology,
+                       endpoints: list[tuple[Endpoint, str]]) -> tuple[str, Collection] | None:
+    """(holding pod, collection) that a foreign table or view on the primary reads, or None (several
+    collections behind a view, an unknown server, or the holding pod down)."""
+    primary = topology.primary
+    if primary is None or pod != primary.name:
+        return None
+    if kind == "foreign_table":
+        fts = [ft for ft in primary.foreign_tables if (ft.schema, ft.name) == (schema, name)]
+    elif kind == "view":
+        view = next((v for v in primary.views if (v.schema, v.name) == (schema, name)), None)
+        fts = view_targets(view, topology) if view is not None else []
+    else:
+        return None
+    found = {}
+    for ft in fts:
+        holder, coll = foreign_table_target(ft, topology, endpoints)
+        if holder is not None and coll is not None:
+            found[(holder, coll.schema, coll.name)] = (holder, coll)
+    return next(iter(found.values())) if len(found) == 1 else None

@@ -26,7 +26,7 @@ from vecdash.db.pods import PodClient
 from vecdash.model import Topology
 from vecdash.resources import stylesheets
 from vecdash.secrets import mask_text
-from vecdash.service.stats import pod_endpoints
+from vecdash.service.stats import collection_read_by, pod_endpoints
 from vecdash.tui import actions as registry
 from vecdash.tui.services import Services
 from vecdash.tui.widgets.stats import StatsPane
@@ -352,6 +352,15 @@ class VecdashApp(App[int]):
         ref = self._selected_collection()
         if ref is not None:
             pane.suggest(ref, force=True)
+        elif self.selected is not None and self.topology is not None:
+            # a foreign table or view on the primary: query the collection it reads, through the primary
+            s = self.selected
+            hit = collection_read_by(s.kind, s.pod, s.schema, s.name, self.topology, self.endpoints)
+            if hit is not None:
+                holder, coll = hit
+                pane.suggest(Ref("collection", holder, coll.schema, coll.name), force=True)
+                pane.set_route("primary")
+                self.notify(f"{s.schema}.{s.name} reads {coll.qualified} on {holder}: route primary")
         pane.focus_form()
 
     def action_run_query(self) -> None:

@@ -172,6 +172,11 @@ class WorkbenchPane(VerticalScroll):
         if any(v == value for _, v in select._options):
             select.value = value
 
+    def set_route(self, route: str) -> None:
+        select = self.query_one("#wb-route", Select)
+        if any(v == route for _, v in select._options):
+            select.value = route
+
     def focus_form(self) -> None:
         self.query_one("#wb-filter", Input).focus()
 
