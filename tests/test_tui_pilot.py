@@ -586,3 +586,24 @@ async def test_q_on_a_view_queries_the_collection_it_reads_through_the_primary(e
         await until(pilot, lambda: pane.last_result is not None, timeout=20, what="query result")
         assert pane.last_result.route == "primary" and len(pane.last_result.rows) == 10
         await wiring.apply_plan(app.client, await wiring.plan_unwire(app.client, "vectors-b", wire_collection))
+
+
+async def test_a_pod_that_goes_down_keeps_its_last_known_collections_in_the_tree():
+    from dataclasses import replace
+
+    from vecdash.model import PodStatus
+
+    from .tui_data import fixed_config, load_topology
+
+    topo = load_topology()
+    app = VecdashApp(fixed_config(), topology=topo, live=False)
+    async with app.run_test(size=SIZE) as pilot:
+        tree = app.query_one(TopologyTree)
+        docs = Ref("collection", "vectors-a", "vecs", "docs").key
+        assert tree._find(docs) is not None
+        down = PodStatus(name="vectors-a", role="secondary", up=False, error="connection refused")
+        tree.show(replace(topo, pods=[down if p.name == "vectors-a" else p for p in topo.pods]))
+        await pilot.pause()
+        assert tree._find(docs) is not None  # still listed, as last seen
+        label = str(tree._find(("pod", "vectors-a", "", "")).label)
+        assert "down" in label and "last known" in label

@@ -65,11 +65,13 @@ class TopologyTree(Tree[Ref]):
         self._filter = ""
         self._collapsed: set[tuple] = set()  # nodes the user closed stay closed across refreshes
         self._shape: tuple = ()
+        self._last_up: dict[str, PodStatus] = {}  # each pod as last seen up: a down pod keeps its collections
 
     # --- data in ---------------------------------------------------------------------------
 
     def show(self, topology: Topology, endpoints: list | None = None) -> None:
         self._topology = topology
+        self._last_up.update((p.name, p) for p in topology.pods if p.up)
         if endpoints is not None:
             self._endpoints = endpoints
         self._rebuild()
@@ -146,10 +148,19 @@ class TopologyTree(Tree[Ref]):
     def _pod_entry(self, pod: PodStatus) -> "_Entry":
         ref = Ref("pod", pod.name)
         if not pod.up:
-            return _Entry(ref, self._label(("✖ ", "down"), (pod.name, "name"), ("  down", "down")), [])
+            last = self._last_up.get(pod.name)
+            label = self._label(("✖ ", "down"), (pod.name, "name"), ("  down", "down"),
+                                ("  (last known)" if last and last.collections else "", "dim"))
+            return _Entry(ref, label, self._collection_groups(last, stale=True) if last else [])
         entry = _Entry(ref, self._label(("● ", "up"), (pod.name, "name"), (f"  {ms(pod.latency_ms)}", "dim")), [])
         if pod.is_primary:
             entry.children += self._wiring_entries(pod)
+        entry.children += self._collection_groups(pod)
+        return entry
+
+    def _collection_groups(self, pod: PodStatus, stale: bool = False) -> list["_Entry"]:
+        """Schema groups with their collections; `stale` (a down pod as last seen) dims the names."""
+        out = []
         schemas: dict[str, list[Collection]] = {}
         for c in pod.collections:
             # foreign tables on the primary are listed under "foreign tables", not as collections
@@ -163,13 +174,13 @@ class TopologyTree(Tree[Ref]):
                 group.children.append(_Entry(
                     Ref("collection", pod.name, schema, c.name),
                     self._label(
-                        (c.name, "name"),
+                        (c.name, "dim" if stale else "name"),
                         (f"  {dims}  {human_count(c.rows_estimate)}  ", "dim"),
-                        (badge, "ok" if badge.startswith("⚡") else "warn"),
+                        (badge, "dim" if stale else "ok" if badge.startswith("⚡") else "warn"),
                     ),
                 ))
-            entry.children.append(group)
-        return entry
+            out.append(group)
+        return out
 
     def _wiring_entries(self, pod: PodStatus) -> list["_Entry"]:
         out = []
