@@ -417,6 +417,36 @@ def test_hand_made_server_on_localhost_is_recognised_as_the_pod(hub, unique):
     assert not any("create server" in s.preview for s in plan.steps), plan.preview_sql()
 
 
+def test_unwire_drops_servers_vecdash_made_and_keeps_reused_hand_made_ones(hub, unique):
+    hub_reset(hub)
+    made, reused = f"um_{unique}", f"ur_{unique}"
+    for n in (made, reused):
+        make_table(hub["leaf"].dsn(), "vecs", n, rows=20)
+    cfg = hub_config(hub)
+    plan = run(lambda c: wiring.plan_wire(c, "leaf", made), cfg)
+    run(lambda c: wiring.apply_plan(c, plan), cfg)
+    with psycopg.connect(hub["hub"].dsn(), autocommit=True) as conn:
+        [(srv, comment)] = conn.execute("select srvname, obj_description(oid, 'pg_foreign_server') "
+                                        "from pg_foreign_server").fetchall()
+    assert comment == "created by vecdash for pod leaf"
+    un = run(lambda c: wiring.plan_unwire(c, "leaf", made), cfg)
+    assert any(s.purpose.startswith(f"drop foreign server {srv}") for s in un.steps), un.preview_sql()
+    run(lambda c: wiring.apply_plan(c, un), cfg)
+    assert not server_exists(hub["hub"].dsn(), srv)
+
+    with psycopg.connect(hub["hub"].dsn(), autocommit=True) as conn:  # a DBA's own server for the same pod
+        conn.execute(psycopg.sql.SQL("create server legacy foreign data wrapper postgres_fdw options "
+                                     "(host 'localhost', port {}, dbname 'postgres')").format(
+            psycopg.sql.Literal(str(hub["leaf"].port))))
+    plan = run(lambda c: wiring.plan_wire(c, "leaf", reused), cfg)
+    run(lambda c: wiring.apply_plan(c, plan), cfg)
+    un = run(lambda c: wiring.plan_unwire(c, "leaf", reused), cfg)
+    assert not any("drop foreign server" in s.purpose or "drop user mapping" in s.purpose for s in un.steps)
+    assert any("legacy stays" in n and "did not create" in n for n in un.notes), un.notes
+    run(lambda c: wiring.apply_plan(c, un), cfg)
+    assert server_exists(hub["hub"].dsn(), "legacy") and not relation_exists(hub["hub"].dsn(), "public", reused)
+
+
 def test_doctor_remote_table_gone_and_view_reading_it(hub, unique):
     hub_reset(hub)
     name = f"gone_{unique}"

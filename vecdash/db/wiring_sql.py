@@ -40,7 +40,8 @@ select json_build_object(
                             from pg_extension e join pg_namespace n on n.oid = e.extnamespace), '{}'::json),
     'servers', coalesce((select json_agg(json_build_object(
                              'name', s.srvname, 'fdw', w.fdwname,
-                             'options', coalesce(array_to_json(s.srvoptions), '[]'::json)) order by s.srvname)
+                             'options', coalesce(array_to_json(s.srvoptions), '[]'::json),
+                             'comment', obj_description(s.oid, 'pg_foreign_server')) order by s.srvname)
                          from pg_foreign_server s join pg_foreign_data_wrapper w on w.oid = s.srvfdw), '[]'::json),
     'mappings', coalesce((select json_agg(json_build_object('server', m.srvname, 'user', m.usename,
                                                             'public', m.umuser = 0) order by m.srvname, m.usename)

@@ -40,6 +40,7 @@ from vecdash.service.query import MEASURES as MEASURE_OPERATORS  # measure -> pg
 from vecdash.service.endpoints import options_endpoint, same_endpoint
 
 FETCH_SIZE = "1000"
+SERVER_MARK = "created by vecdash for pod"  # the comment wire puts on a server it creates
 ANALYZE_SAMPLE_ROWS = 3000  # ANALYZE samples 300 x default_statistics_target rows
 # --expose FIELD:TYPE -> the SQL type of the view column
 EXPOSE_TYPES = {
@@ -432,7 +433,10 @@ def _server_steps(state: PrimaryState, target: Target, pod: str) -> tuple[str, l
                               f"run `vecdash doctor` or drop it first")
         opts = target.server_options() + [("extensions", "vector"), ("fetch_size", FETCH_SIZE), ("async_capable", "true")]
         q = sql.SQL("create server {} foreign data wrapper postgres_fdw options ({})").format(_ident(name), _options(opts))
-        return name, [_step(f"foreign server {name} for pod {pod}, shipping pgvector operators (extensions 'vector')", q)]
+        # COMMENT takes no parameters: a literal, of vecdash's own text and the pod's configured name
+        mark = sql.SQL("comment on server {} is {}").format(_ident(name), sql.Literal(f"{SERVER_MARK} {pod}"))
+        return name, [_step(f"foreign server {name} for pod {pod}, shipping pgvector operators (extensions 'vector')", q),
+                      _step(f"mark {name} as made by vecdash: unwire drops only servers vecdash created", mark)]
     name, opts = existing["name"], existing["options"]
     changes: list[tuple[str, str, str]] = []  # (verb, key, value)
     vector_change = vector_extension_change(opts)
@@ -921,6 +925,10 @@ def drop_table_steps(state: PrimaryState, ft: dict[str, Any]) -> list[PlanStep]:
     return steps
 
 
+def made_by_vecdash(server: dict[str, Any] | None) -> bool:
+    return bool(server) and str(server.get("comment") or "").startswith(SERVER_MARK)
+
+
 def drop_server_steps(state: PrimaryState, server: str) -> list[PlanStep]:
     steps = []
     for m in state.mappings:
@@ -971,6 +979,9 @@ async def plan_unwire(client: PodClient, pod: str, collection: str, *, schema: s
         left = [f for f in state.tables_on(server) if (f["schema"], f["name"]) not in dropped]
         if left:
             plan.notes.append(f"server {server} stays: {len(left)} other foreign table(s) use it")
+        elif not made_by_vecdash(state.server(server)):
+            plan.notes.append(f"server {server} stays, with its user mappings: vecdash reused it but did not create "
+                              f"it (drop it yourself once nothing needs it)")
         else:
             plan.steps += drop_server_steps(state, server)
     return plan
