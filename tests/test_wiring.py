@@ -471,6 +471,11 @@ def test_doctor_dimension_drift_is_repaired_and_views_kept(hub, unique):
     run(lambda c: _wire(c, "leaf", name, expose=[("year", "int")]), cfg)
     make_table(hub["leaf"].dsn(), "vecs", f"{name}_ok", rows=10)  # a second table on the same server, in step
     run(lambda c: _wire(c, "leaf", f"{name}_ok", create_view=False), cfg)
+    reader = f"Reader {unique}"  # an odd role name: the grant is rebuilt from identifiers
+    with psycopg.connect(hub["hub"].dsn(), autocommit=True) as conn:
+        conn.execute(psycopg.sql.SQL("create role {}").format(psycopg.sql.Identifier(reader)))
+        conn.execute(psycopg.sql.SQL("grant select on {} to {} with grant option").format(
+            psycopg.sql.Identifier("public", name), psycopg.sql.Identifier(reader)))
     hub["leaf"].psql(f"drop table vecs.{name}")
     vecs_ = make_table(hub["leaf"].dsn(), "vecs", name, rows=40, dim=12)
     v = run(lambda c: wiring.verify(c, "leaf", name), cfg)
@@ -482,9 +487,15 @@ def test_doctor_dimension_drift_is_repaired_and_views_kept(hub, unique):
     assert "alter foreign table" in preview and '"public"."vector"(12)' in preview and "create view" in preview
     run(lambda c: wiring.apply_plan(c, drift.fix), cfg)
     assert run(lambda c: wiring.verify(c, "leaf", name), cfg).ok
-    with psycopg.connect(hub["hub"].dsn()) as conn:  # the view is back, with its exposed column
+    assert f"give SELECT on public.{name} back to {reader}" in [s.purpose for s in drift.fix.steps]
+    with psycopg.connect(hub["hub"].dsn()) as conn:  # the view is back, with its exposed column and its grant
         assert conn.execute(f"select count(*), min(year) from public.{name}").fetchone() == (40, 2000)
+        assert conn.execute("select has_table_privilege(%s, %s, 'select with grant option')",
+                            (reader, f"public.{name}")).fetchone()[0]
     assert knn_ids(hub["hub"].dsn(), f"public.{name}", vecs_[1]) == knn_ids(hub["leaf"].dsn(), f"vecs.{name}", vecs_[1])
+    with psycopg.connect(hub["hub"].dsn(), autocommit=True) as conn:  # roles outlive the database reset
+        conn.execute(f"drop view public.{name}")
+        conn.execute(psycopg.sql.SQL("drop role {}").format(psycopg.sql.Identifier(reader)))
 
 
 def test_doctor_missing_mapping_and_unanalyzed_table(hub, unique):

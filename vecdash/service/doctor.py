@@ -240,11 +240,29 @@ def _drift_finding(primary: PodConfig, state: PrimaryState, ft: dict[str, Any], 
     for v in reversed(readers):
         body = v["definition"].strip().rstrip(";")
         kind = "materialized view" if v["materialized"] else "view"
-        steps.append(_step(f"recreate {kind} {v['schema']}.{v['name']} as it was (grants on it must be given again)",
+        steps.append(_step(f"recreate {kind} {v['schema']}.{v['name']} as it was",
                            sql.Composed([sql.SQL("create {} {} as\n").format(sql.SQL(kind), _ident(v["schema"], v["name"])),
                                          sql.SQL(body)])))
+        steps += _regrant_steps(v)
     fix = Plan(title=f"bring {ftq} in line with the pod", pod=primary.name, steps=steps) if fixable else None
     return Finding("dimension_drift", "error", ftq, f"{ftq} drifted from the pod: {drift}", fix)
+
+
+PRIVILEGES = {"SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER", "MAINTAIN"}
+
+
+def _regrant_steps(view: dict[str, Any]) -> list[PlanStep]:
+    """GRANTs that give back what others held on a view the fix drops and recreates."""
+    steps = []
+    for grantee, privilege, grantable in view.get("grants") or []:
+        if privilege not in PRIVILEGES:
+            continue
+        who = sql.Identifier(grantee) if grantee else sql.SQL("public")
+        steps.append(_step(f"give {privilege} on {view['schema']}.{view['name']} back to {grantee or 'PUBLIC'}",
+                           sql.SQL("grant {} on {} to {}{}").format(
+                               sql.SQL(privilege), _ident(view["schema"], view["name"]), who,
+                               sql.SQL(" with grant option") if grantable else sql.SQL(""))))
+    return steps
 
 
 def _index_findings(client: PodClient, topology: Topology) -> list[Finding]:
