@@ -386,7 +386,7 @@ QUERY_VECTORS = [
     ("too many", "[1, 2, 3, 4]", "dimension"),
     ("NaN", "[1, NaN, 2]", "finite"),
     ("Infinity", "[1, Infinity, 2]", "finite"),
-    ("huge", "[1e40, 2, 3]", ""),
+    ("huge", "[1e40, 2, 3]", "float4 range"),
     ("strings", '["a", "b", "c"]', "number"),
     ("numbers as strings", '["1", "2", "3"]', "number"),
     ("empty", "[]", "non-empty"),

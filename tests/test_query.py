@@ -19,7 +19,8 @@ from vecdash.cli import main as cli_main
 from vecdash.db.pods import PodClient
 from vecdash.service.catalog import snapshot
 from vecdash.service.filters import FilterError
-from vecdash.service.query import QueryError, QuerySpec, plan_remote_settings, run_query
+from vecdash.db.vector_param import BinaryVector
+from vecdash.service.query import QueryError, QuerySpec, plan_remote_settings, run_query, vector_param
 
 DIM = 16
 ROWS = 1500
@@ -197,6 +198,25 @@ async def test_like_random_vector_include_and_explain(client, topo, estate_coll)
     assert [r.id for r in again.rows] == [r.id for r in like.rows]
     rnd = await run_query(client, spec(estate_coll, like_id=None, random=True, limit=3), topo)
     assert rnd.source.startswith("random row a") and rnd.rows[0].id == rnd.source.split()[-1]
+
+
+async def test_a_given_vector_goes_binary_and_answers_as_its_text_form(client, topo, estate, estate_coll):
+    """The query vector is sent in pgvector's binary form: same neighbours and distances as the text
+    literal computed on the server, on the direct and the postgres_fdw routes; previews show text."""
+    q = await _mixed_vector(client, topo, estate_coll)
+    assert isinstance(vector_param(q, "vector"), BinaryVector)
+    with psycopg.connect(estate.dsn("vectors-a")) as conn:
+        truth = conn.execute(sql.SQL("select id, vec <=> %s::vector from {} order by 2 limit 5").format(
+            sql.Identifier("vecs", estate_coll)), [json.dumps(q)]).fetchall()
+    for route in ("direct", "primary"):
+        res = await run_query(client, spec(estate_coll, like_id=None, vector=q, exact=True, limit=5, route=route), topo)
+        assert [r.id for r in res.rows] == [t[0] for t in truth], route
+        assert [r.distance for r in res.rows] == pytest.approx([t[1] for t in truth], abs=1e-6), route
+        assert f"-- params: [{q[0]!r}," in res.sql_preview, route
+    bad = list(q)
+    bad[3] = 1e39  # a finite double, too large for float4
+    with pytest.raises(QueryError, match=r"vector\[3\] = 1e\+39 is outside the float4 range"):
+        await run_query(client, spec(estate_coll, like_id=None, vector=bad), topo)
 
 
 async def test_no_index_for_the_measure_is_reported(client, topo, estate_coll):

@@ -34,6 +34,7 @@ from psycopg import sql
 from vecdash.config import Config
 from vecdash.db.connect import describe_error
 from vecdash.db.pods import PodClient
+from vecdash.db.vector_param import BinaryVector, VectorParamError
 from vecdash.errors import PodUnavailable, UserError
 from vecdash.model import Collection, ForeignServer, ForeignTable, Plan, PlanStep, PodStatus, Topology
 from vecdash.secrets import mask_text
@@ -233,6 +234,17 @@ def _finite_number(v: Any) -> bool:
 # --- the vector in pgvector's text format ---------------------------------------------------------
 
 
+def vector_param(values: list[float], vtype: str) -> str | BinaryVector:
+    """The query vector as a statement parameter: pgvector's binary form for `vector` (see
+    db/vector_param.py), the text form for the other types."""
+    if vtype != "vector":
+        return vector_text(values, vtype)
+    try:
+        return BinaryVector(values)
+    except VectorParamError as exc:
+        raise QueryError(f"vector: {exc}") from None
+
+
 def vector_text(values: list[float], vtype: str) -> str:
     if vtype == "bit":
         bad = [v for v in values if v not in (0.0, 1.0)]
@@ -316,7 +328,7 @@ def knn_text(relation: tuple[str, str], column: str, vtype: str, measure: str, w
                          timed=not pod_label).as_string(None)
 
 
-def knn_params(qtext: str, fparams: list[Any], limit: int, pod: str | None = None, *, exact_in_sql: bool = False) -> list[Any]:
+def knn_params(qtext: str | BinaryVector, fparams: list[Any], limit: int, pod: str | None = None, *, exact_in_sql: bool = False) -> list[Any]:
     return [qtext] + ([pod] if pod is not None else []) + list(fparams) + ([qtext] if exact_in_sql else []) + [limit]
 
 
@@ -521,11 +533,11 @@ async def run_query(client: PodClient, spec: QuerySpec, topology: Topology | Non
     return result
 
 
-async def _query_vector(client: PodClient, spec: QuerySpec, home: Collection) -> tuple[str, str, int]:
-    """(the vector in pgvector's text form, where it came from, its dimension)."""
+async def _query_vector(client: PodClient, spec: QuerySpec, home: Collection) -> tuple[str | BinaryVector, str, int]:
+    """(the vector as a statement parameter, where it came from, its dimension)."""
     if spec.vector is not None:
         values = check_vector(list(spec.vector) if not isinstance(spec.vector, list) else spec.vector)
-        return vector_text(values, home.type), f"vector ({len(values)} values)", len(values)
+        return vector_param(values, home.type), f"vector ({len(values)} values)", len(values)
     rel = sql.Identifier(home.schema, home.name)
     col = sql.Identifier(home.column)
 
@@ -615,7 +627,7 @@ def _targets(config: Config, topology: Topology, spec: QuerySpec, home: Collecti
 
 
 async def _per_target(client: PodClient, spec: QuerySpec, targets: list[Target], where: sql.Composable,
-                      fparams: list[Any], qtext: str, knobs: list[tuple[str, str]],
+                      fparams: list[Any], qtext: str | BinaryVector, knobs: list[tuple[str, str]],
                       warnings: list[str]) -> tuple[dict[str, PodRun], Callable[[], str]]:
     where_text = where.as_string(None)
 
@@ -658,7 +670,7 @@ async def _per_target(client: PodClient, spec: QuerySpec, targets: list[Target],
 
 
 async def _federated(client: PodClient, spec: QuerySpec, targets: list[Target], where: sql.Composable,
-                     fparams: list[Any], qtext: str, warnings: list[str]) -> tuple[dict[str, PodRun], Callable[[], str]]:
+                     fparams: list[Any], qtext: str | BinaryVector, warnings: list[str]) -> tuple[dict[str, PodRun], Callable[[], str]]:
     branches, params = [], []
     for t in targets:
         stmt = knn_text(t.relation, t.collection.column, t.collection.type, spec.measure, where.as_string(None),
@@ -717,7 +729,7 @@ async def _check_underfill(client: PodClient, spec: QuerySpec, targets: list[Tar
 
 
 async def _recall(client: PodClient, spec: QuerySpec, targets: list[Target], where: sql.Composable,
-                  fparams: list[Any], qtext: str, rows: list[ResultRow]) -> float:
+                  fparams: list[Any], qtext: str | BinaryVector, rows: list[ResultRow]) -> float:
     """recall@k: the share of the exact top-k (exact scan on the pods holding the rows) returned."""
     holders = {t.holder: t for t in targets}
 
@@ -819,7 +831,8 @@ def _preview(stmt: str | sql.Composable, params: list[Any], knobs: list[tuple[st
     lines.append(_preview_sql(stmt if isinstance(stmt, str) else stmt.as_string(None)) + ";")
     shown = []
     for p in params:
-        text = p if isinstance(p, str) else json.dumps(getattr(p, "obj", p), default=str)
+        text = p if isinstance(p, str) else str(p) if isinstance(p, BinaryVector) else \
+            json.dumps(getattr(p, "obj", p), default=str)
         if len(text) > 60:
             text = text[:40] + f"... ({len(text)} chars)"
         shown.append(text)
