@@ -86,23 +86,28 @@ class PodClient:
         deadline = time.monotonic() + limit
         conn_holder: list[psycopg.AsyncConnection] = []
 
-        async def call() -> T:
-            conn = await self._acquire(pod)
-            conn_holder.append(conn)
-            return await fn(conn)
-
-        # `fn` runs in its own task, awaited with a deadline: on timeout the task is abandoned, not
-        # awaited, because psycopg's own cancel path can block on a hung server. (asyncio.wait does the
-        # same with more bookkeeping; this is on every query's path.)
         loop = asyncio.get_running_loop()
-        task = loop.create_task(call())
         waiter = loop.create_future()
 
         def wake(_: object = None) -> None:
             if not waiter.done():
                 waiter.set_result(None)
 
-        task.add_done_callback(wake)
+        async def call() -> T:
+            try:
+                conn = await self._acquire(pod)
+                conn_holder.append(conn)
+                return await fn(conn)
+            finally:
+                # from the task's last step, not a done callback: the caller resumes one loop turn
+                # sooner, and the task is done by then (it finishes in this same step)
+                wake()
+
+        # `fn` runs in its own task, awaited with a deadline: on timeout the task is abandoned, not
+        # awaited, because psycopg's own cancel path can block on a hung server. (asyncio.wait does the
+        # same with more bookkeeping; this is on every query's path.)
+        task = loop.create_task(call())
+        task.add_done_callback(wake)  # a task cancelled before its first step never runs `call`
         timer = loop.call_later(max(0.05, deadline - time.monotonic()), wake)
         try:
             await waiter
