@@ -45,7 +45,7 @@ VICTIM_COLLECTION = "victim_docs"
 def victim_pod():
     """One pod of this module's own, killed and restarted by the tests (cheaper than initdb per test)."""
     root = default_root("vdf-")
-    [pod] = start_pods(root, ["victim"], password=TEST_PASSWORD)
+    [pod] = start_pods(root, ["victim"], password=TEST_PASSWORD, settings={"work_mem": "7MB"})
     pod.psql("create extension if not exists vector; create extension if not exists postgres_fdw; "
              "create schema if not exists vecs")
     pod.psql(f"create table vecs.{VICTIM_COLLECTION} (id varchar primary key, vec vector(3) not null, "
@@ -75,6 +75,14 @@ def _revive(pod: LocalPod) -> None:
     if not pod.is_running():
         (pod.data / "postmaster.pid").unlink(missing_ok=True)
         pod.start()
+
+
+def test_server_settings_given_at_start_hold_after_a_restart(victim):
+    """Benchmarks size shared_buffers this way: the setting is the pod's, not its config file's."""
+    assert victim.psql("show work_mem").strip() == "7MB"
+    victim.stop()
+    victim.start()
+    assert victim.psql("show work_mem").strip() == "7MB"
 
 
 def hard_kill(pod: LocalPod) -> None:

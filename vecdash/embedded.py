@@ -18,7 +18,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 SERVER_USER = "embedded_postgres"
@@ -101,6 +101,9 @@ class LocalPod:
     root: Path
     port: int = 0
     password: str = ""
+    # server settings given at start (`-c name=value`), over postgresql.conf: e.g. a benchmark's
+    # shared_buffers sized so its HNSW indexes fit. Not kept: the next start without them reverts.
+    settings: dict[str, str] = field(default_factory=dict)
 
     @property
     def data(self) -> Path:
@@ -224,7 +227,7 @@ class LocalPod:
         self._chown(self.log)
         res = self._run([
             str(_bin("pg_ctl")), "-D", str(self.data), "-l", str(self.log), "-w", "-t", str(int(timeout)),
-            "-o", f"-p {self.port}", "start",
+            "-o", " ".join([f"-p {self.port}", *(f"-c {k}={v}" for k, v in self.settings.items())]), "start",
         ], timeout=timeout + 10)
         if res.returncode != 0:
             tail = self.log.read_text(errors="replace")[-800:] if self.log.exists() else ""
@@ -289,11 +292,11 @@ def _signal(pid: int, sig: int) -> None:
         pass
 
 
-def start_pods(root: Path, names: list[str], password: str = "") -> list[LocalPod]:
+def start_pods(root: Path, names: list[str], password: str = "", settings: dict[str, str] | None = None) -> list[LocalPod]:
     """Init and start one server per name under `root`. An existing data directory is reused."""
     from concurrent.futures import ThreadPoolExecutor
 
-    pods = [LocalPod(name=n, root=root / n, password=password) for n in names]
+    pods = [LocalPod(name=n, root=root / n, password=password, settings=dict(settings or {})) for n in names]
     # init sequentially picks distinct ports; starts can overlap
     for p in pods:
         p.init()
