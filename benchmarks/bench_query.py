@@ -20,7 +20,9 @@ import os
 import statistics
 from dataclasses import replace
 
+import numpy as np
 import psycopg
+from pgvector.psycopg import register_vector, register_vector_async
 from psycopg import sql
 
 from benchmarks.common import BenchContext, Figure, Ratio, Sample, cpu_per_call, interleaved, log
@@ -28,7 +30,8 @@ from vecdash import datagen
 from vecdash.demo import DEMO_COLLECTIONS, seed_collection
 from vecdash.db.pods import PodClient
 from vecdash.service.catalog import snapshot
-from vecdash.service.query import QuerySpec, knn_params, knn_statement, knn_text, run_query, vector_text
+from vecdash.service.query import (Branch, QuerySpec, federated_statement, knn_params, knn_statement, knn_text,
+                                   run_query)
 
 NAME = "qdocs"
 PODS = ["pod-a", "pod-b", "pod-c"]
@@ -77,6 +80,7 @@ def _ensure_demo_docs(ctx: BenchContext) -> None:
 def run(ctx: BenchContext) -> list:
     for i, pod in enumerate(PODS):
         ctx.ensure_collection(pod, NAME, seed=SEEDS[pod], start=i * ctx.rows)
+        ctx.prewarm(pod, NAME)
     _ensure_demo_docs(ctx)
     _wire(ctx)
     queries = _queries(ctx)
@@ -101,37 +105,74 @@ def run(ctx: BenchContext) -> list:
             return call
 
         # 1. overhead: raw psycopg runs the very statement text the service sends (it carries the
-        # server_ms column); a SELECT without that column, on a sync connection, is measured as a floor.
+        # server_ms column), the vector passed as pgvector-python passes it (numpy, binary format, as
+        # vecdash does); a SELECT without that column, on a sync connection, is measured as a floor.
         stmt = knn_text(("vecs", NAME), "vec", "vector", "cosine", "true")
         bare = knn_statement(("vecs", NAME), "vec", "vector", "cosine", sql.SQL("true"), timed=False).as_string(None)
         raw_conn = psycopg.connect(ctx.dsn("pod-a"), autocommit=True)
+        register_vector(raw_conn)
         araw = loop.run_until_complete(psycopg.AsyncConnection.connect(ctx.dsn("pod-a"), autocommit=True))
+        loop.run_until_complete(register_vector_async(araw))
 
         async def same_statement():
-            cur = await araw.execute(stmt, knn_params(vector_text(nextq(), "vector"), [], 10))
+            cur = await araw.execute(stmt, knn_params(np.asarray(nextq(), dtype=np.float32), [], 10))
             return await cur.fetchall()
 
         def raw_same():
             return loop.run_until_complete(same_statement())
 
         def raw_bare():
-            return raw_conn.execute(bare, knn_params(vector_text(nextq(), "vector"), [], 10)).fetchall()
+            return raw_conn.execute(bare, knn_params(np.asarray(nextq(), dtype=np.float32), [], 10)).fetchall()
 
         log("   timing: service vs raw psycopg")
         s1 = interleaved({"vecdash run_query": service("direct"), "raw psycopg": raw_same, "bare select": raw_bare}, n)
         raw_conn.close()
         loop.run_until_complete(araw.close())
 
+        # Raw psycopg + pgvector sessions (no vecdash): the same statements, to tell what the machine
+        # and postgres_fdw allow any client from what vecdash's own path adds.
+        raw_pods = {p: loop.run_until_complete(psycopg.AsyncConnection.connect(ctx.dsn(p), autocommit=True))
+                    for p in PODS + ["primary"]}
+        for c in raw_pods.values():
+            loop.run_until_complete(register_vector_async(c))
+        loop.run_until_complete(raw_pods["primary"].execute("set enable_sort = off"))  # as the service does, per query
+        fed_branches = [Branch(("qb_" + p.replace("-", "_"), NAME), "vec", "vector", True, p) for p in PODS]
+
+        async def raw_one(p: str, q):
+            cur = await raw_pods[p].execute(stmt, knn_params(q, [], 10))
+            return await cur.fetchall()
+
+        def raw_single(p: str):
+            return lambda: loop.run_until_complete(raw_one(p, np.asarray(nextq(), dtype=np.float32)))
+
+        async def raw_fanout_q():
+            q = np.asarray(nextq(), dtype=np.float32)
+            parts = await asyncio.gather(*(raw_one(p, q) for p in PODS))
+            return sorted((r for rows in parts for r in rows), key=lambda r: r[1])[:10]
+
+        async def raw_federated_q():
+            text, params = federated_statement(fed_branches, "cosine", "true", [], np.asarray(nextq(), dtype=np.float32), 10)
+            cur = await raw_pods["primary"].execute(text, params)
+            return await cur.fetchall()
+
         log("   timing: fanout vs single pods")
         fns = {"fanout 3 pods": service("fanout")}
         fns.update({f"direct {p}": service("direct", p) for p in PODS})
+        fns["raw fanout"] = lambda: loop.run_until_complete(raw_fanout_q())
+        fns.update({f"raw {p}": raw_single(p) for p in PODS})
         s2 = interleaved(fns, n)
         slowest = max((s2[f"direct {p}"] for p in PODS), key=lambda s: s.median)
         slowest = Sample(f"slowest single ({slowest.label.split()[-1]})", slowest.ms)
+        raw_slowest = max((s2[f"raw {p}"] for p in PODS), key=lambda s: s.median)
+        raw_slowest = Sample(f"raw slowest single ({raw_slowest.label.split()[-1]})", raw_slowest.ms)
         summed = sum(s2[f"direct {p}"].median for p in PODS)
 
         log("   timing: federated vs fanout")
-        s3 = interleaved({"federated": service("federated"), "fanout": service("fanout")}, n)
+        s3 = interleaved({"federated": service("federated"), "fanout": service("fanout"),
+                          "raw federated": lambda: loop.run_until_complete(raw_federated_q()),
+                          "raw fanout": lambda: loop.run_until_complete(raw_fanout_q())}, n)
+        for c in raw_pods.values():
+            loop.run_until_complete(c.close())
 
         log("   CPU per query: the floor these ratios have on this machine's cores")
 
@@ -184,7 +225,15 @@ def run(ctx: BenchContext) -> list:
                detail=f"client + 3 pod backends use {fan_cpu:.2f} ms CPU per fanout query (wall {fan_wall:.2f} ms): "
                       f"on {cores} cores no fanout beats {fan_cpu / cores:.2f} ms; the 1.3x target needs "
                       f"{math.ceil(fan_cpu / (1.3 * slowest.median))} cores"),
+        Figure("query: raw psycopg fanout vs its slowest single pod", s2["raw fanout"].median / raw_slowest.median,
+               unit="x", detail=f"no vecdash: asyncio.gather over 3 psycopg sessions, same statement "
+                                f"({s2['raw fanout'].median:.2f} vs {raw_slowest.median:.2f} ms): what this machine "
+                                f"allows any client"),
         Ratio("query: federated vs fanout", s3["federated"], s3["fanout"], 1.5),
+        Figure("query: raw psycopg federated vs raw fanout", s3["raw federated"].median / s3["raw fanout"].median,
+               unit="x", detail=f"no vecdash: the same UNION ALL on the primary vs gather over the pods "
+                                f"({s3['raw federated'].median:.2f} vs {s3['raw fanout'].median:.2f} ms): what "
+                                f"postgres_fdw allows any client"),
         Figure("query: federated CPU floor vs fanout", fed_cpu / cores / s3["fanout"].median, unit="x",
                detail=f"client + primary + 3 postgres_fdw backends use {fed_cpu:.2f} ms CPU per federated query "
                       f"(wall {fed_wall:.2f} ms) vs {fan_cpu:.2f} ms for fanout"),

@@ -669,19 +669,46 @@ async def _per_target(client: PodClient, spec: QuerySpec, targets: list[Target],
     return runs, preview
 
 
-async def _federated(client: PodClient, spec: QuerySpec, targets: list[Target], where: sql.Composable,
-                     fparams: list[Any], qtext: str | BinaryVector, warnings: list[str]) -> tuple[dict[str, PodRun], Callable[[], str]]:
-    branches, params = [], []
-    for t in targets:
-        stmt = knn_text(t.relation, t.collection.column, t.collection.type, spec.measure, where.as_string(None),
-                        spec.include_vector, spec.exact and t.remote, True, t.collection.has_metadata)
-        branches.append(sql.SQL("({})").format(sql.SQL(stmt)))
-        params += knn_params(qtext, fparams, spec.limit, pod=t.holder, exact_in_sql=spec.exact and t.remote)
+@dataclass(frozen=True)
+class Branch:
+    """One pod's part of a federated statement: the relation the primary reads it through."""
+
+    relation: tuple[str, str]
+    column: str
+    vtype: str
+    has_metadata: bool
+    label: str
+    remote: bool = True
+
+
+def federated_statement(branches: list[Branch], measure: str, where_text: str, fparams: list[Any],
+                        qtext: str | BinaryVector, limit: int, *, include_vector: bool = False,
+                        exact: bool = False) -> tuple[str, list[Any]]:
+    """`(branch order by distance limit k) union all ... order by distance limit k`, with its params."""
+    params = []
+    for b in branches:
+        params += knn_params(qtext, fparams, limit, pod=b.label, exact_in_sql=exact and b.remote)
+    return _federated_text(tuple(branches), measure, where_text, include_vector, exact), params + [limit]
+
+
+@functools.lru_cache(maxsize=256)
+def _federated_text(branches: tuple[Branch, ...], measure: str, where_text: str, include_vector: bool,
+                    exact: bool) -> str:
+    parts = [sql.SQL("({})").format(sql.SQL(knn_text(b.relation, b.column, b.vtype, measure, where_text, include_vector,
+                                                      exact and b.remote, True, b.has_metadata)))
+             for b in branches]
     # OFFSET 0 fences the UNION ALL: the primary sorts the k-per-branch rows itself, so the branches
     # sit under an Append (async when the servers allow it), not a Merge Append that starts them in turn.
-    stmt = sql.SQL("select *, {} from ({} offset 0) u order by distance limit %s").format(
-        SERVER_MS, sql.SQL(" union all ").join(branches))
-    params.append(spec.limit)
+    return sql.SQL("select *, {} from ({} offset 0) u order by distance limit %s").format(
+        SERVER_MS, sql.SQL(" union all ").join(parts)).as_string(None)
+
+
+async def _federated(client: PodClient, spec: QuerySpec, targets: list[Target], where: sql.Composable,
+                     fparams: list[Any], qtext: str | BinaryVector, warnings: list[str]) -> tuple[dict[str, PodRun], Callable[[], str]]:
+    stmt, params = federated_statement(
+        [Branch(t.relation, t.collection.column, t.collection.type, t.collection.has_metadata, t.holder, t.remote)
+         for t in targets], spec.measure, where.as_string(None), fparams, qtext, spec.limit,
+        include_vector=spec.include_vector, exact=spec.exact)
     primary = targets[0].run_on
     run = await run_statement(client, primary, stmt, params, knobs=[("enable_sort", "off")], explain=spec.explain,
                               include_vector=spec.include_vector, vtype=targets[0].collection.type, label="column")
