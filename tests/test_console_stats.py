@@ -3,7 +3,7 @@ model objects; the catalog that fills them is tested against real pods in test_c
 
 from __future__ import annotations
 
-from vecdash.model import Collection, Index
+from vecdash.model import Collection, Index, PodStatus
 from vecdash.service.stats import collection_warnings, exposures, pod_endpoints
 
 from .tui_data import fixed_config, load_topology
@@ -49,6 +49,18 @@ def test_ivfflat_on_too_few_rows_and_invalid_index():
 
 def test_never_analyzed():
     assert any("never analyzed" in w for w in collection_warnings(coll(rows_estimate=None, indexes=[hnsw()])))
+
+
+def test_index_larger_than_shared_buffers():
+    big = Index(name="ix_big", method="hnsw", column="vec", opclass="vector_cosine_ops", measure="cosine",
+                bytes=200 * 2**20)
+    pod = PodStatus(name="vectors-a", role="secondary", up=True, shared_buffers_bytes=128 * 2**20)
+    [w] = collection_warnings(coll(indexes=[big]), {"cosine"}, pod)
+    assert w == ("index ix_big (200 MB) is larger than shared_buffers (128 MB): searches read its pages back "
+                 "from the OS cache")
+    pod.shared_buffers_bytes = 256 * 2**20
+    assert collection_warnings(coll(indexes=[big]), {"cosine"}, pod) == []
+    assert collection_warnings(coll(indexes=[big]), {"cosine"}) == []  # memory unknown: no guess
 
 
 def test_exposure_follows_server_host_port_to_the_pod():

@@ -344,3 +344,37 @@ async def test_the_offered_server_option_does_reach_the_pod(estate, client, topo
         assert len(after.rows) == 5 and after.underfilled
     finally:
         estate.sql("primary", sql.SQL("alter server {} options (drop options)").format(sql.Identifier(server)).as_string(None))
+
+
+async def test_an_index_larger_than_shared_buffers_is_reported(estate, client, topo, estate_coll, spare_pod, unique):
+    """The query result and the doctor name an index that does not fit in its pod's shared_buffers (each
+    query then reads its pages back from the OS cache); an index that fits gets no such warning."""
+    from vecdash.config import Config, PodConfig, Settings
+    from vecdash.service.doctor import diagnose
+
+    fits = await run_query(client, spec(estate_coll, limit=3), topo)
+    assert not any("shared_buffers" in w for w in fits.warnings), fits.warnings
+
+    spare_pod.settings["shared_buffers"] = "1MB"
+    spare_pod.stop()
+    spare_pod.start()
+    name = f"big_{unique}"
+    make_collection(spare_pod.dsn(), name, 3000, 64, seed=4, id_prefix="s")
+    c = PodClient(Config(pods=(PodConfig("spare", "secondary", spare_pod.dsn()),),
+                         settings=Settings(statement_timeout_ms=5000, connect_timeout_s=3)))
+    try:
+        t = await snapshot(c)
+        pod = t.pod("spare")
+        assert pod.shared_buffers_bytes == 2**20
+        ix = pod.collection("vecs", name).indexes[0]
+        assert ix.bytes > 2**20
+        res = await run_query(c, QuerySpec(pod="spare", collection=name, like_id="s1", limit=3), t)
+        assert res.rows[0].id == "s1"
+        [w] = [w for w in res.warnings if "shared_buffers" in w]
+        assert w.startswith(f"index {ix.name} of vecs.{name} on spare is ") and "more than its shared_buffers (1 MB)" in w
+        l2 = await run_query(c, QuerySpec(pod="spare", collection=name, like_id="s1", limit=3, measure="l2"), t)
+        assert not any("shared_buffers" in w for w in l2.warnings)  # no index serves l2: a different warning
+        found = [f for f in await diagnose(c, t) if f.kind == "index_exceeds_shared_buffers"]
+        assert [f.subject for f in found] == [f"spare:vecs.{name}"] and found[0].fix is None
+    finally:
+        await c.close()

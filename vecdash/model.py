@@ -137,6 +137,7 @@ class PodStatus:
     latency_ms: float | None = None
     database: str | None = None
     database_bytes: int | None = None
+    shared_buffers_bytes: int | None = None
     current_user: str | None = None
     read_only: bool | None = None
     collections: list[Collection] = field(default_factory=list)

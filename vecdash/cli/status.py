@@ -44,6 +44,7 @@ def status_json(topo: Topology) -> dict:
             "latency_ms": p.latency_ms,
             "database": p.database,
             "database_bytes": p.database_bytes,
+            "shared_buffers_bytes": p.shared_buffers_bytes,
             "read_only": p.read_only,
             "collections": [
                 {

@@ -116,6 +116,7 @@ select json_build_object(
     'fdw_version', (select extversion from pg_extension where extname = 'postgres_fdw'),
     'database', current_database(),
     'database_bytes', pg_database_size(current_database()),
+    'shared_buffers_bytes', pg_size_bytes(current_setting('shared_buffers')),
     'current_user', current_user,
     'read_only', current_setting('default_transaction_read_only') = 'on',
     'collections', coalesce((select items from collections), '[]'::json),

@@ -69,6 +69,7 @@ def fill_pod(status: PodStatus, doc: dict[str, Any]) -> None:
     status.fdw_version = doc.get("fdw_version")
     status.database = doc.get("database")
     status.database_bytes = doc.get("database_bytes")
+    status.shared_buffers_bytes = doc.get("shared_buffers_bytes")
     status.current_user = doc.get("current_user")
     status.read_only = doc.get("read_only")
     status.collections = [_collection(status.name, c) for c in doc.get("collections") or []]

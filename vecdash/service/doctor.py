@@ -3,8 +3,9 @@
 Problems found: a server without `extensions 'vector'` (k-NN cannot ship), an unreachable server (with
 a fix when a configured pod of the same name moved), a missing user mapping, a foreign table whose
 remote table is gone (and the views reading it), a foreign table whose vector dimension drifted from
-the pod's, a foreign table never analyzed (filtered k-NN sorts on the primary), and collections
-without a vector index. Each probe is bounded like every other call.
+the pod's, a foreign table never analyzed (filtered k-NN sorts on the primary), collections without
+a vector index, and vector indexes larger than their pod's shared_buffers (no fix plan: that takes a
+restart). Each probe is bounded like every other call.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from vecdash.errors import PodUnavailable
 from vecdash.model import Plan, PlanStep, Topology
 from vecdash.secrets import mask_text
 from vecdash.service import wiring
+from vecdash.service.cache_fit import cache_warning
 from vecdash.service.catalog import snapshot
 from vecdash.service.wiring import PrimaryState, RemoteCollection, Target, _ident, _step
 
@@ -269,7 +271,12 @@ def _index_findings(client: PodClient, topology: Topology) -> list[Finding]:
     out = []
     for p in topology.pods:
         for c in p.collections:
-            if c.kind == "foreign" or c.measures_indexed():
+            if c.kind == "foreign":
+                continue
+            if c.measures_indexed():
+                w = cache_warning(p, c)
+                if w:  # no fix plan: shared_buffers takes a restart, the DBA's call
+                    out.append(Finding("index_exceeds_shared_buffers", "warning", f"{p.name}:{c.qualified}", w))
                 continue
             rows = f"~{c.rows_estimate:,} rows" if c.rows_estimate is not None else "rows unknown"
             fix = None

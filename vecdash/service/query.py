@@ -38,6 +38,7 @@ from vecdash.db.vector_param import BinaryVector, VectorParamError
 from vecdash.errors import PodUnavailable, UserError
 from vecdash.model import Collection, ForeignServer, ForeignTable, Plan, PlanStep, PodStatus, Topology
 from vecdash.secrets import mask_text
+from vecdash.service.cache_fit import cache_warning
 from vecdash.service.catalog import read_pod, snapshot
 from vecdash.service.endpoints import pod_of_server
 from vecdash.service.filters import FilterError, compile_filter, lint
@@ -476,7 +477,8 @@ async def run_query(client: PodClient, spec: QuerySpec, topology: Topology | Non
     targets = _targets(client.config, topology, spec, home, warnings)
     for t in targets:
         if not (spec.exact):
-            w = _index_warning(t.collection, spec.measure)
+            w = _index_warning(t.collection, spec.measure) or cache_warning(topology.pod(t.holder), t.collection,
+                                                                            spec.measure)
             if w and w not in warnings:
                 warnings.append(w)
         if t.collection.dimension is not None and t.collection.dimension != ndim:

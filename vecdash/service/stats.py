@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from vecdash.model import Collection, ForeignTable, Topology, View
+from vecdash.model import Collection, ForeignTable, PodStatus, Topology, View
+from vecdash.service.cache_fit import human_mb, oversized_index
 from vecdash.service.endpoints import Endpoint, pod_endpoints, server_pod  # noqa: F401 (re-exported for the console)
 
 # pgvector index limits by type (HNSW and IVFFlat share them)
@@ -53,8 +54,9 @@ def view_targets(view: View, topology: Topology) -> list[ForeignTable]:
     return [ft for ft in (primary.foreign_tables if primary else []) if ft.qualified in view.reads]
 
 
-def collection_warnings(c: Collection, queried_measures: set[str] | None = None) -> list[str]:
-    """Plain-language warnings, most important first."""
+def collection_warnings(c: Collection, queried_measures: set[str] | None = None,
+                        pod: PodStatus | None = None) -> list[str]:
+    """Plain-language warnings, most important first (`pod`: the pod holding `c`, for its memory)."""
     warnings: list[str] = []
     ann = [i for i in c.indexes if i.method in ("hnsw", "ivfflat")]
     limit = MAX_INDEX_DIMS.get(c.type)
@@ -79,6 +81,10 @@ def collection_warnings(c: Collection, queried_measures: set[str] | None = None)
                     f"ivfflat {i.name}: {lists} lists on ~{c.rows_estimate} rows: rebuild with fewer lists "
                     f"or after loading (aim for rows/1000)"
                 )
+    big = oversized_index(pod, c)
+    if big is not None and pod is not None:
+        warnings.append(f"index {big.name} ({human_mb(big.bytes)}) is larger than shared_buffers "
+                        f"({human_mb(pod.shared_buffers_bytes or 0)}): searches read its pages back from the OS cache")
     if c.rows_estimate is None:
         warnings.append("never analyzed: row estimate unknown (run ANALYZE)")
     return warnings

@@ -93,7 +93,7 @@ class StatsPane(VerticalScroll):
                     t.append(f"{ref.schema}.{ref.name} is gone from {ref.pod}", self._st("warn"))
                 else:
                     self._collection(t, c, topology, endpoints)
-                    warnings = collection_warnings(c, queried_measures)
+                    warnings = collection_warnings(c, queried_measures, pod)
                     sparks = (rows_history, latency_history)
             elif ref.kind == "server":
                 self._server(t, pod, ref.name, topology, endpoints)
@@ -147,6 +147,7 @@ class StatsPane(VerticalScroll):
         if pod.is_primary:
             self._row(t, "postgres_fdw", pod.fdw_version or "not installed", None if pod.fdw_version else "warn")
         self._row(t, "database", f"{pod.database or '?'} ({human_bytes(pod.database_bytes)})")
+        self._row(t, "memory", f"shared_buffers {human_bytes(pod.shared_buffers_bytes)}")
         self._row(t, "user", pod.current_user or "?")
         self._row(t, "session", "read-only" if pod.read_only else "read-write")
         self._row(t, "collections", str(len(pod.collections)))
