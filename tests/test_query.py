@@ -378,3 +378,21 @@ async def test_an_index_larger_than_shared_buffers_is_reported(estate, client, t
         assert [f.subject for f in found] == [f"spare:vecs.{name}"] and found[0].fix is None
     finally:
         await c.close()
+
+
+async def test_fdw_routes_plan_in_sessions_of_their_own(client, topo, estate_coll):
+    """The primary and federated routes run in primary sessions opened with enable_sort=off (no SET LOCAL
+    pipeline per query); the other sessions to the primary keep the server's default."""
+    from vecdash.service.query import FDW_SESSION
+
+    for route in ("primary", "federated"):
+        res = await run_query(client, spec(estate_coll, route=route, limit=3), topo)
+        assert len(res.rows) == 3
+        assert "-- in a session opened with -c enable_sort=off" in res.sql_preview, route
+        assert "SET LOCAL" not in res.sql_preview, route
+
+    async def show(conn):
+        return (await (await conn.execute("show enable_sort")).fetchone())[0]
+
+    assert await client.run("primary", show) == "on"
+    assert await client.run("primary", show, session=FDW_SESSION) == "off"

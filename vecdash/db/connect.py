@@ -11,8 +11,10 @@ from vecdash.secrets import mask_text
 APPLICATION_NAME = "vecdash"
 
 
-def session_options(pod: PodConfig, settings: Settings, *, read_only: bool) -> str:
-    """The libpq `options` string: the DSN's own options plus vecdash's session settings."""
+def session_options(pod: PodConfig, settings: Settings, *, read_only: bool,
+                    session: tuple[tuple[str, str], ...] = ()) -> str:
+    """The libpq `options` string: the DSN's own options plus vecdash's session settings, plus
+    `session` (vecdash's own constants, e.g. a route's planner setting; never user input)."""
     try:
         existing = pg_conninfo.conninfo_to_dict(pod.conninfo).get("options") or ""
     except psycopg.ProgrammingError:
@@ -22,14 +24,16 @@ def session_options(pod: PodConfig, settings: Settings, *, read_only: bool) -> s
     if read_only:
         # The server refuses every write in this session, whatever the UI does.
         parts.append("-c default_transaction_read_only=on")
+    parts += [f"-c {name}={value}" for name, value in session]
     return " ".join(parts)
 
 
-def connect_kwargs(pod: PodConfig, settings: Settings, *, read_only: bool) -> dict:
+def connect_kwargs(pod: PodConfig, settings: Settings, *, read_only: bool,
+                   session: tuple[tuple[str, str], ...] = ()) -> dict:
     return {
         "connect_timeout": max(1, int(round(settings.connect_timeout_s))),
         "application_name": APPLICATION_NAME,
-        "options": session_options(pod, settings, read_only=read_only),
+        "options": session_options(pod, settings, read_only=read_only, session=session),
     }
 
 
@@ -42,9 +46,10 @@ def pod_secrets(pod: PodConfig) -> list[str]:
     return [str(info[k]) for k in ("password", "sslpassword") if info.get(k)]
 
 
-async def connect(pod: PodConfig, settings: Settings, *, read_only: bool, autocommit: bool = True) -> psycopg.AsyncConnection:
+async def connect(pod: PodConfig, settings: Settings, *, read_only: bool, autocommit: bool = True,
+                  session: tuple[tuple[str, str], ...] = ()) -> psycopg.AsyncConnection:
     return await psycopg.AsyncConnection.connect(
-        pod.conninfo, autocommit=autocommit, **connect_kwargs(pod, settings, read_only=read_only)
+        pod.conninfo, autocommit=autocommit, **connect_kwargs(pod, settings, read_only=read_only, session=session)
     )
 
 

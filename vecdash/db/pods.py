@@ -23,6 +23,9 @@ from vecdash.errors import PodUnavailable, ReadOnlyError
 
 T = TypeVar("T")
 MAX_IDLE_PER_POD = 4
+# Settings a session is opened with (libpq options), beyond the config's: sessions are pooled per
+# (pod, settings), so a route that always needs one planner setting pays no SET per statement.
+SessionSettings = tuple[tuple[str, str], ...]
 
 
 def _swallow(task: asyncio.Task) -> None:
@@ -33,7 +36,7 @@ def _swallow(task: asyncio.Task) -> None:
 class PodClient:
     def __init__(self, config: Config):
         self.config = config
-        self._idle: dict[str, list[psycopg.AsyncConnection]] = {}
+        self._idle: dict[tuple[str, SessionSettings], list[psycopg.AsyncConnection]] = {}
         self._closed = False
 
     @property
@@ -43,17 +46,18 @@ class PodClient:
     def pod(self, name: str) -> PodConfig:
         return self.config.pod(name)
 
-    async def _acquire(self, pod: PodConfig) -> psycopg.AsyncConnection:
-        idle = self._idle.setdefault(pod.name, [])
+    async def _acquire(self, pod: PodConfig, session: SessionSettings = ()) -> psycopg.AsyncConnection:
+        idle = self._idle.setdefault((pod.name, session), [])
         while idle:
             conn = idle.pop()
             if _still_alive(conn):
                 return conn
             _close_now(conn)
-        return await connect(pod, self.config.settings, read_only=self.read_only)
+        return await connect(pod, self.config.settings, read_only=self.read_only, session=session)
 
-    def _release(self, pod: PodConfig, conn: psycopg.AsyncConnection, healthy: bool) -> None:
-        idle = self._idle.setdefault(pod.name, [])
+    def _release(self, pod: PodConfig, conn: psycopg.AsyncConnection, healthy: bool,
+                 session: SessionSettings = ()) -> None:
+        idle = self._idle.setdefault((pod.name, session), [])
         if (
             healthy
             and not self._closed
@@ -73,9 +77,11 @@ class PodClient:
         timeout: float | None = None,
         write: bool = False,
         what: str = "this action",
+        session: SessionSettings = (),
     ) -> T:
         """Run `fn` on a session to `pod`, bounded by `timeout` (default: the config's call timeout).
 
+        `session`: settings the session must have been opened with (see SessionSettings).
         Raises PodUnavailable (connect failure or timeout), ReadOnlyError (write in read-only mode),
         or whatever `fn` raises (psycopg errors from the statements themselves).
         """
@@ -95,7 +101,7 @@ class PodClient:
 
         async def call() -> T:
             try:
-                conn = await self._acquire(pod)
+                conn = await self._acquire(pod, session)
                 conn_holder.append(conn)
                 return await fn(conn)
             finally:
@@ -126,19 +132,20 @@ class PodClient:
         exc = task.exception()
         if exc is None:
             if conn_holder:
-                self._release(pod, conn_holder[0], healthy=True)
+                self._release(pod, conn_holder[0], healthy=True, session=session)
             return task.result()
-        self._discard(conn_holder, keep_if_usable=pod)
+        self._discard(conn_holder, keep_if_usable=pod, session=session)
         if isinstance(exc, psycopg.OperationalError) and (not conn_holder or conn_holder[0].closed or conn_holder[0].broken):
             raise PodUnavailable(pod.name, describe_error(exc, pod)) from None
         if isinstance(exc, OSError):
             raise PodUnavailable(pod.name, describe_error(exc, pod)) from None
         raise exc
 
-    def _discard(self, holder: list[psycopg.AsyncConnection], keep_if_usable: PodConfig | None = None) -> None:
+    def _discard(self, holder: list[psycopg.AsyncConnection], keep_if_usable: PodConfig | None = None,
+                 session: SessionSettings = ()) -> None:
         for conn in holder:
             if keep_if_usable is not None and not conn.closed and not conn.broken:
-                self._release(keep_if_usable, conn, healthy=True)
+                self._release(keep_if_usable, conn, healthy=True, session=session)
             else:
                 _close_now(conn)
 

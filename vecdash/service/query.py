@@ -356,11 +356,18 @@ def _knob_statement(knobs: list[tuple[str, str]]) -> tuple[sql.Composable, list[
 
 
 EXPLAIN = sql.SQL("explain (analyze, verbose, buffers) ")
+# The primary's sessions for the postgres_fdw routes. postgres_fdw's ORDER BY/LIMIT pushdown is a cost
+# decision, and with a selective filter the estimate is so small that a local sort of "all" matching
+# rows looks cheaper; enable_sort=off makes the pushed-down sort win whenever the server can ship it.
+# Set when such a session opens (pooled apart from the others), not per statement: no SET LOCAL
+# pipeline on every query.
+FDW_SESSION = (("enable_sort", "off"),)
 
 
 async def run_statement(client: PodClient, pod: str, stmt: str | sql.Composable, params: list[Any], *,
                         knobs: list[tuple[str, str]] | None = None, explain: bool = False,
-                        include_vector: bool = False, vtype: str = "vector", label: str | None = None) -> PodRun:
+                        include_vector: bool = False, vtype: str = "vector", label: str | None = None,
+                        session: tuple[tuple[str, str], ...] = ()) -> PodRun:
     """One round trip. `stmt` ends with the `server_ms` column (see knn_statement). Without knobs or
     EXPLAIN it is a single statement; otherwise a pipeline [SET LOCAL knobs], the query, [EXPLAIN] in
     one implicit transaction (the knobs end with it; the pooled session stays clean)."""
@@ -381,7 +388,7 @@ async def run_statement(client: PodClient, pod: str, stmt: str | sql.Composable,
 
     t = time.perf_counter()
     try:
-        raw, plan = await client.run(pod, work)
+        raw, plan = await client.run(pod, work, session=session)
     except psycopg.Error as exc:
         raise QueryError(f"pod {pod}: {describe_error(exc, client.pod(pod))}") from None
     client_ms = (time.perf_counter() - t) * 1000
@@ -491,10 +498,8 @@ async def run_query(client: PodClient, spec: QuerySpec, topology: Topology | Non
         if remote_knobs:
             warnings.append(_fdw_knob_note(targets, remote_knobs))
         # Nothing set on the primary reaches the pods (exact goes into the SQL instead). What the primary
-        # does own is its planner: postgres_fdw's ORDER BY/LIMIT pushdown is a cost decision, and with a
-        # selective filter the estimate is so small that a local sort of "all" matching rows looks cheaper.
-        # enable_sort=off (local) makes the pushed-down sort win whenever the server can ship it.
-        knobs = [("enable_sort", "off")]
+        # does own is its planner: see FDW_SESSION.
+        knobs = []
         if spec.exact:
             warnings.append("exact search through postgres_fdw: ORDER BY distance + 0 (shipped to the pod, "
                             "served by no index) instead of SET LOCAL enable_indexscan, which stays on the primary")
@@ -632,6 +637,7 @@ async def _per_target(client: PodClient, spec: QuerySpec, targets: list[Target],
                       fparams: list[Any], qtext: str | BinaryVector, knobs: list[tuple[str, str]],
                       warnings: list[str]) -> tuple[dict[str, PodRun], Callable[[], str]]:
     where_text = where.as_string(None)
+    session = FDW_SESSION if spec.route == "primary" else ()
 
     def stmt_for(t: Target) -> str:
         return knn_text(t.relation, t.collection.column, t.collection.type, spec.measure, where_text,
@@ -641,7 +647,7 @@ async def _per_target(client: PodClient, spec: QuerySpec, targets: list[Target],
         return await run_statement(client, t.run_on, stmt_for(t), knn_params(qtext, fparams, spec.limit,
                                                                                 exact_in_sql=spec.exact and t.remote),
                                    knobs=knobs, explain=spec.explain, include_vector=spec.include_vector,
-                                   vtype=t.collection.type, label=t.holder)
+                                   vtype=t.collection.type, label=t.holder, session=session)
 
     if not targets:
         raise QueryError(f"no pod holds {spec.schema}.{spec.collection}")
@@ -667,7 +673,7 @@ async def _per_target(client: PodClient, spec: QuerySpec, targets: list[Target],
     where_ran = f"on {first.run_on}" if len(targets) == 1 else "on each of " + ", ".join(t.run_on for t in targets)
     preview = functools.partial(_preview, stmt_for(first), knn_params(qtext, fparams, spec.limit,
                                                                        exact_in_sql=spec.exact and first.remote),
-                                knobs, where_ran)
+                                knobs, where_ran, session)
     return runs, preview
 
 
@@ -712,9 +718,9 @@ async def _federated(client: PodClient, spec: QuerySpec, targets: list[Target], 
          for t in targets], spec.measure, where.as_string(None), fparams, qtext, spec.limit,
         include_vector=spec.include_vector, exact=spec.exact)
     primary = targets[0].run_on
-    run = await run_statement(client, primary, stmt, params, knobs=[("enable_sort", "off")], explain=spec.explain,
+    run = await run_statement(client, primary, stmt, params, session=FDW_SESSION, explain=spec.explain,
                               include_vector=spec.include_vector, vtype=targets[0].collection.type, label="column")
-    preview = functools.partial(_preview, stmt, params, [("enable_sort", "off")], f"on {primary}, {len(targets)} branches")
+    preview = functools.partial(_preview, stmt, params, [], f"on {primary}, {len(targets)} branches", FDW_SESSION)
     return {primary: run}, preview
 
 
@@ -853,8 +859,11 @@ def _preview_sql(stmt: str) -> str:
     return stmt.replace("%%", "%")
 
 
-def _preview(stmt: str | sql.Composable, params: list[Any], knobs: list[tuple[str, str]], where: str) -> str:
+def _preview(stmt: str | sql.Composable, params: list[Any], knobs: list[tuple[str, str]], where: str,
+             session: tuple[tuple[str, str], ...] = ()) -> str:
     lines = [f"-- {where}"]
+    if session:
+        lines.append("-- in a session opened with " + " ".join(f"-c {k}={v}" for k, v in session))
     for k, v in knobs:
         lines.append(f"SET LOCAL {k} = {v};  -- as set_config(%s, %s, true)")
     lines.append(_preview_sql(stmt if isinstance(stmt, str) else stmt.as_string(None)) + ";")
