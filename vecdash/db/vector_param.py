@@ -38,7 +38,8 @@ class BinaryVector:
             self.data = struct.pack(f">HH{n}f", n, 0, *values)
         except OverflowError:
             big = next(i for i, v in enumerate(values) if abs(v) > 3.4028234663852886e38)
-            raise VectorParamError(f"vector[{big}] = {values[big]!r} is outside the float4 range of a vector") from None
+            raise VectorParamError(f"vector[{big}]: {values[big]!r} is outside the float4 range of a pgvector vector "
+                                   f"(about ±3.4e38)") from None
         self.values = values
 
     def __len__(self) -> int:

@@ -243,7 +243,7 @@ def vector_param(values: list[float], vtype: str) -> str | BinaryVector:
     try:
         return BinaryVector(values)
     except VectorParamError as exc:
-        raise QueryError(f"vector: {exc}") from None
+        raise QueryError(str(exc)) from None
 
 
 def vector_text(values: list[float], vtype: str) -> str:
