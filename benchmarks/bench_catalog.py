@@ -73,7 +73,7 @@ async def count_round_trips(client: PodClient) -> int:
     """Refresh once with a protocol trace on the pooled session; count the client's Sync/Query messages."""
     await snapshot(client)  # leaves one idle session per pod in the pool
     [name] = [p.name for p in client.config.pods]
-    conn = client._idle[name][-1]
+    conn = client._idle[(name, ())][-1]  # the pool of plain sessions to that pod
     with tempfile.TemporaryFile(mode="w+") as f:
         conn.pgconn.trace(f.fileno())
         conn.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS | pq.Trace.REGRESS_MODE)
@@ -81,7 +81,7 @@ async def count_round_trips(client: PodClient) -> int:
             topo = await snapshot(client)
         finally:
             conn.pgconn.untrace()
-        assert client._idle[name][-1] is conn, "the refresh did not reuse the traced session"
+        assert client._idle[(name, ())][-1] is conn, "the refresh did not reuse the traced session"
         f.seek(0)
         lines = [line.split("\t") for line in f.read().splitlines()]
     assert topo.all_up
