@@ -300,6 +300,17 @@ async def test_bit_halfvec_and_sparsevec_columns(estate, client, unique):
             res = await run_query(client, QuerySpec(pod="vectors-b", collection=names[t], vector=[1, 0, 0], limit=2,
                                                     include_vector=True), topo)
             assert [r.id for r in res.rows] == ["r0", "r1"] and res.rows[0].vector == [1.0, 0.0, 0.0]
+        # halfvec goes binary (IEEE half): the same distances as the server's own text literal
+        assert isinstance(vector_param([0.3, 0.7, 0.1], "halfvec"), BinaryVector)
+        half = await run_query(client, QuerySpec(pod="vectors-b", collection=names["halfvec"], vector=[0.3, 0.7, 0.1],
+                                                 limit=4), topo)
+        with psycopg.connect(dsn) as conn:
+            truth = conn.execute(sql.SQL("select id, vec <=> '[0.3,0.7,0.1]'::halfvec from {} order by 2, 1").format(
+                sql.Identifier("vecs", names["halfvec"]))).fetchall()
+        assert [r.id for r in half.rows] == [t[0] for t in truth]
+        assert [r.distance for r in half.rows] == pytest.approx([t[1] for t in truth], abs=1e-6)
+        with pytest.raises(QueryError, match=r"^vector\[1\]: 70000\.0 is outside the float16 range of a pgvector halfvec"):
+            await run_query(client, QuerySpec(pod="vectors-b", collection=names["halfvec"], vector=[0.1, 70000.0, 0.2]), topo)
     finally:
         with psycopg.connect(dsn, autocommit=True) as conn:
             for name in names.values():

@@ -34,7 +34,7 @@ from psycopg import sql
 from vecdash.config import Config
 from vecdash.db.connect import describe_error
 from vecdash.db.pods import PodClient
-from vecdash.db.vector_param import BinaryVector, VectorParamError
+from vecdash.db.vector_param import ELEMENT, BinaryVector, VectorParamError
 from vecdash.errors import PodUnavailable, UserError
 from vecdash.model import Collection, ForeignServer, ForeignTable, Plan, PlanStep, PodStatus, Topology
 from vecdash.secrets import mask_text
@@ -236,12 +236,12 @@ def _finite_number(v: Any) -> bool:
 
 
 def vector_param(values: list[float], vtype: str) -> str | BinaryVector:
-    """The query vector as a statement parameter: pgvector's binary form for `vector` (see
-    db/vector_param.py), the text form for the other types."""
-    if vtype != "vector":
+    """The query vector as a statement parameter: pgvector's binary form for `vector` and `halfvec`
+    (see db/vector_param.py), the text form for `sparsevec` and `bit`."""
+    if vtype not in ELEMENT:
         return vector_text(values, vtype)
     try:
-        return BinaryVector(values)
+        return BinaryVector(values, vtype)
     except VectorParamError as exc:
         raise QueryError(str(exc)) from None
 
