@@ -147,6 +147,27 @@ def test_server_refuses_writes_sent_through_a_read_only_session(estate, ro_targe
     assert estate.sql("vectors-b", "select last_value, is_called from " + f"public.{ro_target}_seq") == [(1, False)]
 
 
+def test_a_calls_session_settings_cannot_lift_read_only(estate, ro_target):
+    """Settings a call asks its session to open with come before the enforced ones (the last -c of a name
+    wins), and only plain names and values pass: a session cannot be opened writable in read-only mode."""
+    client = PodClient(estate.config(names=["vectors-b"], read_only=True))
+    lift = (("default_transaction_read_only", "off"),)
+
+    async def go():
+        try:
+            with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+                await client.run("vectors-b", lambda c: c.execute(f"insert into public.{ro_target} values (1)"),
+                                 session=lift)
+            with pytest.raises(ValueError, match="names and values"):
+                await client.run("vectors-b", lambda c: c.execute("select 1"),
+                                 session=(("work_mem", "1MB -c default_transaction_read_only=off"),))
+        finally:
+            await client.close()
+
+    asyncio.run(go())
+    assert estate.sql("vectors-b", f"select array_agg(i) from public.{ro_target}") == [([42],)]
+
+
 def test_read_only_cli_status_reports_sessions_read_only(capsys, estate, tmp_path):
     path = write_config(tmp_path / "c.yaml", [("vectors-b", "secondary", estate.dsn("vectors-b"))])
     res = vecdash_cli("--read-only", "status", "--json", "--config", str(path))  # once in a real process

@@ -2,29 +2,39 @@
 
 from __future__ import annotations
 
+import re
+
 import psycopg
 from psycopg import conninfo as pg_conninfo
 
 from vecdash.config import PodConfig, Settings
+from vecdash.db import vector_param
 from vecdash.secrets import mask_text
 
 APPLICATION_NAME = "vecdash"
 
 
+SETTING = re.compile(r"[A-Za-z0-9_.]+")
+
+
 def session_options(pod: PodConfig, settings: Settings, *, read_only: bool,
                     session: tuple[tuple[str, str], ...] = ()) -> str:
-    """The libpq `options` string: the DSN's own options plus vecdash's session settings, plus
-    `session` (vecdash's own constants, e.g. a route's planner setting; never user input)."""
+    """The libpq `options` string: the DSN's own options, `session` (a call's own settings, e.g. a
+    route's planner setting), then vecdash's enforced settings last, so nothing before overrides them
+    (the last `-c` of a name wins)."""
     try:
         existing = pg_conninfo.conninfo_to_dict(pod.conninfo).get("options") or ""
     except psycopg.ProgrammingError:
         existing = ""
     parts = [str(existing).strip()] if existing else []
+    for name, value in session:
+        if not (SETTING.fullmatch(name) and SETTING.fullmatch(value)):
+            raise ValueError(f"session setting {name!r}={value!r}: names and values are [A-Za-z0-9_.]+")
+        parts.append(f"-c {name}={value}")
     parts.append(f"-c statement_timeout={int(settings.statement_timeout_ms)}")
     if read_only:
         # The server refuses every write in this session, whatever the UI does.
         parts.append("-c default_transaction_read_only=on")
-    parts += [f"-c {name}={value}" for name, value in session]
     return " ".join(parts)
 
 
@@ -48,9 +58,11 @@ def pod_secrets(pod: PodConfig) -> list[str]:
 
 async def connect(pod: PodConfig, settings: Settings, *, read_only: bool, autocommit: bool = True,
                   session: tuple[tuple[str, str], ...] = ()) -> psycopg.AsyncConnection:
-    return await psycopg.AsyncConnection.connect(
+    conn = await psycopg.AsyncConnection.connect(
         pod.conninfo, autocommit=autocommit, **connect_kwargs(pod, settings, read_only=read_only, session=session)
     )
+    vector_param.register(conn)
+    return conn
 
 
 def describe_error(exc: BaseException, pod: PodConfig | None = None) -> str:

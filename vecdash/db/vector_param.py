@@ -1,14 +1,15 @@
 """The query vector as a statement parameter in pgvector's binary format.
 
 The text form costs: `json.dumps` of 384 floats takes 0.3-0.5 ms of client CPU (float repr), more
-than psycopg's whole round trip (about 3 ms at 3,072 dimensions), and the server then parses it back
+than psycopg's whole round trip, and about 2 ms at 3,072 dimensions; the server then parses it back
 with strtof. The binary form (int16 dimensions, int16 unused, then each element big-endian: float4
 for `vector`, IEEE half for `halfvec`) packs in microseconds.
 
 The parameter goes out with type OID 0 (unknown): the statement's `%s::vector` (or `::halfvec`) cast
 makes the server infer the type (whose OID differs per database, so no lookup per session) and read
 the bytes with pgvector's receive function, which checks the dimension and that every element is
-finite.
+finite. The dumper is registered on each session vecdash opens (db/connect.py), so it does not
+depend on what was imported before the session was opened.
 """
 
 from __future__ import annotations
@@ -42,10 +43,12 @@ class BinaryVector:
             raise VectorParamError(f"a {vtype} has 1 to {MAX_DIMENSIONS:,} dimensions, got {n:,}")
         try:
             self.data = struct.pack(f">HH{n}{code}", n, 0, *values)
-        except OverflowError:
-            big = next(i for i, v in enumerate(values) if _overflows(code, v))
-            raise VectorParamError(f"vector[{big}]: {values[big]!r} is outside the {name} range of a pgvector "
-                                   f"{vtype} (about ±{limit})") from None
+        except (OverflowError, struct.error):  # struct.error: an int too large, or not a number at all
+            i, v = next((i, v) for i, v in enumerate(values) if _unpackable(code, v))
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                raise VectorParamError(f"vector[{i}]: {v!r} is outside the {name} range of a pgvector {vtype} "
+                                       f"(about ±{limit})") from None
+            raise VectorParamError(f"vector[{i}]: {v!r} is not a number") from None
         self.values = values
         self.vtype = vtype
 
@@ -56,11 +59,11 @@ class BinaryVector:
         return json.dumps(self.values, separators=(",", ":"))
 
 
-def _overflows(code: str, v: float) -> bool:
+def _unpackable(code: str, v: object) -> bool:
     try:
         struct.pack(">" + code, v)
         return False
-    except OverflowError:
+    except (OverflowError, struct.error):
         return True
 
 
@@ -72,4 +75,6 @@ class BinaryVectorDumper(Dumper):
         return obj.data
 
 
-psycopg.adapters.register_dumper(BinaryVector, BinaryVectorDumper)
+def register(conn: psycopg.AsyncConnection | psycopg.Connection) -> None:
+    """Let `conn` send BinaryVector parameters."""
+    conn.adapters.register_dumper(BinaryVector, BinaryVectorDumper)
