@@ -135,7 +135,7 @@ def run(ctx: BenchContext) -> list:
                     for p in PODS + ["primary"]}
         for c in raw_pods.values():
             loop.run_until_complete(register_vector_async(c))
-        loop.run_until_complete(raw_pods["primary"].execute("set enable_sort = off"))  # as the service does, per query
+        loop.run_until_complete(raw_pods["primary"].execute("set enable_sort = off"))  # as the service's FDW sessions
         fed_branches = [Branch(("qb_" + p.replace("-", "_"), NAME), "vec", "vector", True, p) for p in PODS]
 
         async def raw_one(p: str, q):

@@ -399,11 +399,59 @@ async def test_fdw_routes_plan_in_sessions_of_their_own(client, topo, estate_col
     for route in ("primary", "federated"):
         res = await run_query(client, spec(estate_coll, route=route, limit=3), topo)
         assert len(res.rows) == 3
-        assert "-- in a session opened with -c enable_sort=off" in res.sql_preview, route
+        assert "SET enable_sort = off;  -- the session was opened with -c enable_sort=off" in res.sql_preview, route
         assert "SET LOCAL" not in res.sql_preview, route
+
+    assert client._idle[("primary", FDW_SESSION)], "the FDW routes did not use their own sessions"
 
     async def show(conn):
         return (await (await conn.execute("show enable_sort")).fetchone())[0]
 
     assert await client.run("primary", show) == "on"
     assert await client.run("primary", show, session=FDW_SESSION) == "off"
+
+
+async def test_fanout_over_pods_mixing_vector_and_halfvec(estate, client, unique):
+    """A same-named collection stored as vector on one pod and halfvec on another: each pod gets the
+    query vector in its own column type's binary form (fanout and recall); a value out of halfvec's
+    range is refused before anything runs."""
+    name = f"mix_{unique}"
+    rows = ["[1,0,0]", "[0.9,0.1,0]", "[0,1,0]", "[0.8,0.2,0.1]"]
+    for pod, vtype, prefix in (("vectors-a", "vector", "a"), ("vectors-b", "halfvec", "b")):
+        with psycopg.connect(estate.dsn(pod), autocommit=True) as conn:
+            table = sql.Identifier("vecs", name)
+            conn.execute(sql.SQL("create table {} (id varchar primary key, vec {}(3) not null, "
+                                 "metadata jsonb not null default '{{}}')").format(table, sql.Identifier(vtype)))
+            for i, v in enumerate(rows):
+                conn.execute(sql.SQL("insert into {} (id, vec) values (%s, %s::{})").format(table, sql.Identifier(vtype)),
+                             (f"{prefix}{i}", v))
+    try:
+        topo = await snapshot(client)
+        res = await run_query(client, QuerySpec(pod="vectors-a", collection=name, vector=[0.95, 0.05, 0.0], limit=4,
+                                                route="fanout", recall=True, exact=True), topo)
+        assert set(res.per_pod_ms) == {"vectors-a", "vectors-b"}
+        assert {r.id for r in res.rows} == {"a0", "a1", "b0", "b1"} and res.recall == 1.0
+        with pytest.raises(QueryError, match=r"^vector\[0\]: 70000\.0 is outside the float16 range"):
+            await run_query(client, QuerySpec(pod="vectors-a", collection=name, vector=[70000.0, 0.0, 0.0],
+                                              route="fanout"), topo)
+    finally:
+        for pod in ("vectors-a", "vectors-b"):
+            with psycopg.connect(estate.dsn(pod), autocommit=True) as conn:
+                conn.execute(sql.SQL("drop table if exists {}").format(sql.Identifier("vecs", name)))
+
+
+async def test_sessions_can_send_binary_vectors_whatever_was_imported_first(estate):
+    """The binary vector dumper is registered on every session vecdash opens, not on psycopg's global
+    adapters (which only reach sessions opened after the registering import)."""
+    from psycopg.adapt import PyFormat
+
+    assert BinaryVector not in psycopg.adapters._dumpers[PyFormat.BINARY]
+    c = PodClient(estate.config(names=["vectors-a"]))
+    try:
+        async def send(conn):
+            cur = await conn.execute("select %s::vector", [BinaryVector([0.5, -1.0])])
+            return (await cur.fetchone())[0]
+
+        assert await c.run("vectors-a", send) == "[0.5,-1]"
+    finally:
+        await c.close()

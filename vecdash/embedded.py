@@ -102,7 +102,8 @@ class LocalPod:
     port: int = 0
     password: str = ""
     # server settings given at start (`-c name=value`), over postgresql.conf: e.g. a benchmark's
-    # shared_buffers sized so its HNSW indexes fit. Not kept: the next start without them reverts.
+    # shared_buffers sized so its HNSW indexes fit. Held by this object for its restarts, never written
+    # to postgresql.conf: a start by another LocalPod without them reverts to the file's values.
     settings: dict[str, str] = field(default_factory=dict)
 
     @property

@@ -12,7 +12,7 @@ from __future__ import annotations
 from vecdash.model import Collection, Index, PodStatus
 
 
-def human_mb(n: int) -> str:
+def _mb(n: int) -> str:
     return f"{n / 2**20:,.0f} MB"
 
 
@@ -31,6 +31,6 @@ def cache_warning(pod: PodStatus | None, c: Collection, measure: str | None = No
     index = oversized_index(pod, c, measure)
     if index is None or pod is None or pod.shared_buffers_bytes is None:
         return None
-    return (f"index {index.name} of {c.qualified} on {pod.name} is {human_mb(index.bytes)}, more than its shared_buffers "
-            f"({human_mb(pod.shared_buffers_bytes)}): queries keep reading index pages back from the OS cache or disk; "
+    return (f"index {index.name} of {c.qualified} on {pod.name} is {_mb(index.bytes)}, more than its shared_buffers "
+            f"({_mb(pod.shared_buffers_bytes)}): queries keep reading index pages back from the OS cache or disk; "
             f"size shared_buffers to hold it (a restart), and pg_prewarm it after restarts")

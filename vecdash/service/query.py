@@ -232,7 +232,7 @@ def _finite_number(v: Any) -> bool:
         return False
 
 
-# --- the vector in pgvector's text format ---------------------------------------------------------
+# --- the query vector as a parameter (binary for vector / halfvec) and in pgvector's text format -----
 
 
 def vector_param(values: list[float], vtype: str) -> str | BinaryVector:
@@ -244,6 +244,26 @@ def vector_param(values: list[float], vtype: str) -> str | BinaryVector:
         return BinaryVector(values, vtype)
     except VectorParamError as exc:
         raise QueryError(str(exc)) from None
+
+
+class QueryVector:
+    """The query vector as a parameter for each column type it meets: pods holding a same-named
+    collection may mix `vector` and `halfvec`, whose binary forms differ (a given vector is packed once
+    per type; a vector read from a pod as text is sent back as that text to every type)."""
+
+    __slots__ = ("values", "text", "_by_type")
+
+    def __init__(self, values: list[float] | None = None, text: str | None = None):
+        self.values = values
+        self.text = text
+        self._by_type: dict[str, str | BinaryVector] = {}
+
+    def for_type(self, vtype: str) -> str | BinaryVector:
+        param = self._by_type.get(vtype)
+        if param is None:
+            param = vector_param(self.values, vtype) if self.values is not None else self.text
+            self._by_type[vtype] = param
+        return param
 
 
 def vector_text(values: list[float], vtype: str) -> str:
@@ -329,7 +349,7 @@ def knn_text(relation: tuple[str, str], column: str, vtype: str, measure: str, w
                          timed=not pod_label).as_string(None)
 
 
-def knn_params(qtext: str | BinaryVector, fparams: list[Any], limit: int, pod: str | None = None, *, exact_in_sql: bool = False) -> list[Any]:
+def knn_params(qtext: Any, fparams: list[Any], limit: int, pod: str | None = None, *, exact_in_sql: bool = False) -> list[Any]:
     return [qtext] + ([pod] if pod is not None else []) + list(fparams) + ([qtext] if exact_in_sql else []) + [limit]
 
 
@@ -476,7 +496,7 @@ async def run_query(client: PodClient, spec: QuerySpec, topology: Topology | Non
     if spec.filters and not home.has_metadata:
         raise FilterError("filters", f"{home.qualified} on {spec.pod} has no jsonb `metadata` column to filter on")
 
-    qtext, source, ndim = await _query_vector(client, spec, home)
+    qv, source, ndim = await _query_vector(client, spec, home)
     if home.dimension is not None and ndim != home.dimension:
         raise QueryError(f"dimension mismatch: the query vector has {ndim} dimensions but {home.qualified} on "
                          f"{spec.pod} is {home.type}({home.dimension})")
@@ -491,6 +511,7 @@ async def run_query(client: PodClient, spec: QuerySpec, topology: Topology | Non
         if t.collection.dimension is not None and t.collection.dimension != ndim:
             raise QueryError(f"dimension mismatch: the query vector has {ndim} dimensions but "
                              f"{t.collection.qualified} on {t.holder} is {t.collection.type}({t.collection.dimension})")
+        qv.for_type(t.collection.type)  # e.g. a halfvec pod in a fanout: its range is checked before anything runs
 
     knobs = knob_settings(spec)
     if spec.route in ("primary", "federated"):
@@ -509,9 +530,9 @@ async def run_query(client: PodClient, spec: QuerySpec, topology: Topology | Non
 
     t0 = time.perf_counter()
     if spec.route == "federated":
-        runs, preview = await _federated(client, spec, targets, where, fparams, qtext, warnings)
+        runs, preview = await _federated(client, spec, targets, where, fparams, qv, warnings)
     else:
-        runs, preview = await _per_target(client, spec, targets, where, fparams, qtext, knobs, warnings)
+        runs, preview = await _per_target(client, spec, targets, where, fparams, qv, knobs, warnings)
     client_ms = (time.perf_counter() - t0) * 1000
 
     if len(runs) == 1:  # one statement: already ordered by distance, at most `limit` rows
@@ -536,15 +557,17 @@ async def run_query(client: PodClient, spec: QuerySpec, topology: Topology | Non
     if len(rows) < spec.limit and not spec.exact:
         await _check_underfill(client, spec, targets, where, fparams, result)
     if spec.recall:
-        result.recall = await _recall(client, spec, targets, where, fparams, qtext, rows)
+        result.recall = await _recall(client, spec, targets, where, fparams, qv, rows)
     return result
 
 
-async def _query_vector(client: PodClient, spec: QuerySpec, home: Collection) -> tuple[str | BinaryVector, str, int]:
-    """(the vector as a statement parameter, where it came from, its dimension)."""
+async def _query_vector(client: PodClient, spec: QuerySpec, home: Collection) -> tuple[QueryVector, str, int]:
+    """(the vector, where it came from, its dimension)."""
     if spec.vector is not None:
         values = check_vector(list(spec.vector) if not isinstance(spec.vector, list) else spec.vector)
-        return vector_param(values, home.type), f"vector ({len(values)} values)", len(values)
+        qv = QueryVector(values=values)
+        qv.for_type(home.type)  # a value out of the type's range is an error before anything runs
+        return qv, f"vector ({len(values)} values)", len(values)
     rel = sql.Identifier(home.schema, home.name)
     col = sql.Identifier(home.column)
 
@@ -573,7 +596,8 @@ async def _query_vector(client: PodClient, spec: QuerySpec, home: Collection) ->
         if spec.like_id is not None:
             raise QueryError(f"like: no row with id {spec.like_id!r} in {home.qualified} on {spec.pod}")
         raise QueryError(f"random: {home.qualified} on {spec.pod} is empty")
-    return row[1], (f"like {row[0]}" if spec.like_id is not None else f"random row {row[0]}"), _dims(row[1], home.type)
+    return (QueryVector(text=row[1]), f"like {row[0]}" if spec.like_id is not None else f"random row {row[0]}",
+            _dims(row[1], home.type))
 
 
 def _targets(config: Config, topology: Topology, spec: QuerySpec, home: Collection, warnings: list[str]) -> list[Target]:
@@ -634,7 +658,7 @@ def _targets(config: Config, topology: Topology, spec: QuerySpec, home: Collecti
 
 
 async def _per_target(client: PodClient, spec: QuerySpec, targets: list[Target], where: sql.Composable,
-                      fparams: list[Any], qtext: str | BinaryVector, knobs: list[tuple[str, str]],
+                      fparams: list[Any], qv: QueryVector, knobs: list[tuple[str, str]],
                       warnings: list[str]) -> tuple[dict[str, PodRun], Callable[[], str]]:
     where_text = where.as_string(None)
     session = FDW_SESSION if spec.route == "primary" else ()
@@ -644,7 +668,7 @@ async def _per_target(client: PodClient, spec: QuerySpec, targets: list[Target],
                         spec.include_vector, spec.exact and t.remote, False, t.collection.has_metadata)
 
     async def one(t: Target) -> PodRun:
-        return await run_statement(client, t.run_on, stmt_for(t), knn_params(qtext, fparams, spec.limit,
+        return await run_statement(client, t.run_on, stmt_for(t), knn_params(qv.for_type(t.collection.type), fparams, spec.limit,
                                                                                 exact_in_sql=spec.exact and t.remote),
                                    knobs=knobs, explain=spec.explain, include_vector=spec.include_vector,
                                    vtype=t.collection.type, label=t.holder, session=session)
@@ -671,7 +695,7 @@ async def _per_target(client: PodClient, spec: QuerySpec, targets: list[Target],
         targets.remove(t)
     first = targets[0]
     where_ran = f"on {first.run_on}" if len(targets) == 1 else "on each of " + ", ".join(t.run_on for t in targets)
-    preview = functools.partial(_preview, stmt_for(first), knn_params(qtext, fparams, spec.limit,
+    preview = functools.partial(_preview, stmt_for(first), knn_params(qv.for_type(first.collection.type), fparams, spec.limit,
                                                                        exact_in_sql=spec.exact and first.remote),
                                 knobs, where_ran, session)
     return runs, preview
@@ -690,12 +714,13 @@ class Branch:
 
 
 def federated_statement(branches: list[Branch], measure: str, where_text: str, fparams: list[Any],
-                        qtext: str | BinaryVector, limit: int, *, include_vector: bool = False,
+                        qvec: QueryVector | Any, limit: int, *, include_vector: bool = False,
                         exact: bool = False) -> tuple[str, list[Any]]:
     """`(branch order by distance limit k) union all ... order by distance limit k`, with its params."""
     params = []
     for b in branches:
-        params += knn_params(qtext, fparams, limit, pod=b.label, exact_in_sql=exact and b.remote)
+        q = qvec.for_type(b.vtype) if isinstance(qvec, QueryVector) else qvec
+        params += knn_params(q, fparams, limit, pod=b.label, exact_in_sql=exact and b.remote)
     return _federated_text(tuple(branches), measure, where_text, include_vector, exact), params + [limit]
 
 
@@ -712,10 +737,10 @@ def _federated_text(branches: tuple[Branch, ...], measure: str, where_text: str,
 
 
 async def _federated(client: PodClient, spec: QuerySpec, targets: list[Target], where: sql.Composable,
-                     fparams: list[Any], qtext: str | BinaryVector, warnings: list[str]) -> tuple[dict[str, PodRun], Callable[[], str]]:
+                     fparams: list[Any], qv: QueryVector, warnings: list[str]) -> tuple[dict[str, PodRun], Callable[[], str]]:
     stmt, params = federated_statement(
         [Branch(t.relation, t.collection.column, t.collection.type, t.collection.has_metadata, t.holder, t.remote)
-         for t in targets], spec.measure, where.as_string(None), fparams, qtext, spec.limit,
+         for t in targets], spec.measure, where.as_string(None), fparams, qv, spec.limit,
         include_vector=spec.include_vector, exact=spec.exact)
     primary = targets[0].run_on
     run = await run_statement(client, primary, stmt, params, session=FDW_SESSION, explain=spec.explain,
@@ -764,7 +789,7 @@ async def _check_underfill(client: PodClient, spec: QuerySpec, targets: list[Tar
 
 
 async def _recall(client: PodClient, spec: QuerySpec, targets: list[Target], where: sql.Composable,
-                  fparams: list[Any], qtext: str | BinaryVector, rows: list[ResultRow]) -> float:
+                  fparams: list[Any], qv: QueryVector, rows: list[ResultRow]) -> float:
     """recall@k: the share of the exact top-k (exact scan on the pods holding the rows) returned."""
     holders = {t.holder: t for t in targets}
 
@@ -772,7 +797,8 @@ async def _recall(client: PodClient, spec: QuerySpec, targets: list[Target], whe
         pod, relation, via_fdw = _rows_home(client, t)
         stmt = knn_text(relation, t.collection.column, t.collection.type, spec.measure, where.as_string(None),
                         False, via_fdw, False, t.collection.has_metadata)
-        return await run_statement(client, pod, stmt, knn_params(qtext, fparams, spec.limit, exact_in_sql=via_fdw),
+        return await run_statement(client, pod, stmt, knn_params(qv.for_type(t.collection.type), fparams, spec.limit,
+                                                                 exact_in_sql=via_fdw),
                                    knobs=[("enable_indexscan", "off")], vtype=t.collection.type, label=t.holder)
 
     runs = await asyncio.gather(*(exact(t) for t in holders.values()))
@@ -862,8 +888,8 @@ def _preview_sql(stmt: str) -> str:
 def _preview(stmt: str | sql.Composable, params: list[Any], knobs: list[tuple[str, str]], where: str,
              session: tuple[tuple[str, str], ...] = ()) -> str:
     lines = [f"-- {where}"]
-    if session:
-        lines.append("-- in a session opened with " + " ".join(f"-c {k}={v}" for k, v in session))
+    for k, v in session:
+        lines.append(f"SET {k} = {v};  -- the session was opened with -c {k}={v}")
     for k, v in knobs:
         lines.append(f"SET LOCAL {k} = {v};  -- as set_config(%s, %s, true)")
     lines.append(_preview_sql(stmt if isinstance(stmt, str) else stmt.as_string(None)) + ";")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from vecdash.model import Collection, ForeignTable, PodStatus, Topology, View
-from vecdash.service.cache_fit import human_mb, oversized_index
+from vecdash.service.cache_fit import cache_warning
 from vecdash.service.endpoints import Endpoint, pod_endpoints, server_pod  # noqa: F401 (re-exported for the console)
 
 # pgvector index limits by type (HNSW and IVFFlat share them)
@@ -81,10 +81,9 @@ def collection_warnings(c: Collection, queried_measures: set[str] | None = None,
                     f"ivfflat {i.name}: {lists} lists on ~{c.rows_estimate} rows: rebuild with fewer lists "
                     f"or after loading (aim for rows/1000)"
                 )
-    big = oversized_index(pod, c)
-    if big is not None and pod is not None:
-        warnings.append(f"index {big.name} ({human_mb(big.bytes)}) is larger than shared_buffers "
-                        f"({human_mb(pod.shared_buffers_bytes or 0)}): searches read its pages back from the OS cache")
+    memory = cache_warning(pod, c)
+    if memory:
+        warnings.append(memory)
     if c.rows_estimate is None:
         warnings.append("never analyzed: row estimate unknown (run ANALYZE)")
     return warnings
