@@ -19,7 +19,7 @@ from psycopg import sql
 
 from tests.query_helpers import unwire, wire
 from vecdash.db.pods import PodClient
-from vecdash.service.filters import FilterError, compile_filter, lint, validate
+from vecdash.service.filters import FilterError, compile_and_lint, compile_filter, lint, validate
 from vecdash.service.query import QuerySpec, run_query
 
 DIM = 4
@@ -156,6 +156,17 @@ def test_lint_warns_about_vecs_corners():
     assert any("bare value" in w for w in lint({"year": 2012}))
     assert any("matches every row" in w for w in lint({"$or": []}))
     assert lint({"year": {"$eq": 2012}}) == []
+
+
+@pytest.mark.parametrize("f", [None, {"year": 2012}, {"$or": []}, {"$and": [{"year": {"$gte": 2012}}, {"lang": {"$in": ["en"]}}]}])
+def test_compile_and_lint_is_both_in_one_pass(f):
+    where, params, warnings = compile_and_lint(f)
+    w2, p2 = compile_filter(f)
+
+    def values(ps):  # Jsonb wrappers compare by identity
+        return [getattr(x, "obj", x) for x in ps]
+
+    assert (where.as_string(None), values(params), warnings) == (w2.as_string(None), values(p2), lint(f))
 
 
 # --- property: anything compiles to SQL that runs (or is a FilterError); no input in the SQL text ----

@@ -72,6 +72,13 @@ def lint(filters: Any) -> list[str]:
     return c.warnings
 
 
+def compile_and_lint(filters: Any, column: str = "metadata") -> tuple[sql.Composable, list[Any], list[str]]:
+    """`compile_filter` and `lint` in one pass: (condition, params, warnings)."""
+    c = _Compiler(column)
+    where, params = c.top(filters)
+    return where, params, c.warnings
+
+
 def describe_path(path: str, key: Any) -> str:
     if isinstance(key, str) and _PLAIN_KEY.match(key):
         return f"{path}.{key}"

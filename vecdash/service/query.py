@@ -41,7 +41,7 @@ from vecdash.secrets import mask_text
 from vecdash.service.cache_fit import cache_warning
 from vecdash.service.catalog import read_pod, snapshot
 from vecdash.service.endpoints import pod_of_server
-from vecdash.service.filters import FilterError, compile_filter, lint
+from vecdash.service.filters import FilterError, compile_and_lint
 
 MEASURES = {"cosine": "<=>", "l2": "<->", "ip": "<#>", "l1": "<+>", "hamming": "<~>", "jaccard": "<%>"}
 MEASURE_TYPES = {
@@ -474,8 +474,7 @@ async def run_query(client: PodClient, spec: QuerySpec, topology: Topology | Non
         client.pod(spec.pod)
     except Exception:
         raise QueryError(f"unknown pod {spec.pod!r} (configured: {', '.join(p.name for p in client.config.pods)})") from None
-    where, fparams = compile_filter(spec.filters)
-    warnings = lint(spec.filters)
+    where, fparams, warnings = compile_and_lint(spec.filters)
     if topology is None:
         if spec.route == "direct":
             pod_status = await read_pod(client, client.pod(spec.pod))
