@@ -359,7 +359,7 @@ def test_cli_commands(estate, unique, tmp_path, capsys):
 
 async def test_tui_build_and_recall_screens(estate, client, unique):
     from textual.app import App
-    from textual.widgets import DataTable, Input, ProgressBar, RichLog, Sparkline
+    from textual.widgets import DataTable, Input, ProgressBar, RichLog, Sparkline, Static
 
     from vecdash.tui.screens.index_build import IndexBuildScreen, RecallSweepScreen
 
@@ -417,6 +417,9 @@ async def test_tui_build_and_recall_screens(estate, client, unique):
         assert rs.error is None
         await pilot.pause()
         assert list(rs.query_one(Sparkline).data) == [p.recall for p in rs.result.points]
+        lo, hi = min(p.recall for p in rs.result.points), max(p.recall for p in rs.result.points)
+        scale = str(rs.query_one("#recall-scale", Static).render())
+        assert f"hnsw.ef_search 5 → 40, recall {lo:.3f} (lowest bar) to {hi:.3f} (highest)" in scale, scale
         assert rs.query_one(DataTable).row_count == 4
         rec = rs.result.recommended
         assert rec == next(p.value for p in rs.result.points if p.recall >= 0.5) and rs.plan is not None

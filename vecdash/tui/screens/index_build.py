@@ -282,6 +282,7 @@ class RecallSweepScreen(ModalScreen[Sweep | None]):
             yield ProgressBar(total=100, show_eta=False, id="recall-progress")
             yield Static("sampling queries", id="recall-status")
             yield Sparkline([], summary_function=max, id="recall-curve")
+            yield Static("", id="recall-scale")
             yield DataTable(id="recall-table", cursor_type="row")
             yield Static("", id="recall-plan")
             yield Static("a apply recommendation · esc close", id="recall-help")
@@ -308,6 +309,11 @@ class RecallSweepScreen(ModalScreen[Sweep | None]):
             return
         self.result = s
         self.query_one("#recall-curve", Sparkline).data = [p.recall for p in s.points]
+        if s.points:  # the curve spans its own min..max: say so, or 0.95 vs 0.99 looks like 0 vs 1
+            lo, hi = min(p.recall for p in s.points), max(p.recall for p in s.points)
+            self.query_one("#recall-scale", Static).update(
+                f"[dim]curve: {s.setting} {s.points[0].value} → {s.points[-1].value}, recall {lo:.3f} (lowest bar) "
+                f"to {hi:.3f} (highest); the table's bars start at 0[/dim]")
         table = self.query_one("#recall-table", DataTable)
         for p in s.points:
             bar = "█" * int(round(p.recall * 20))
