@@ -151,7 +151,8 @@ def run(ctx: BenchContext) -> list:
             return sorted((r for rows in parts for r in rows), key=lambda r: r[1])[:10]
 
         async def raw_federated_q():
-            text, params = federated_statement(fed_branches, "cosine", "true", [], np.asarray(nextq(), dtype=np.float32), 10)
+            q = np.asarray(nextq(), dtype=np.float32)
+            text, params = federated_statement(fed_branches, "cosine", "true", [], lambda _type: q, 10)
             cur = await raw_pods["primary"].execute(text, params)
             return await cur.fetchall()
 

@@ -382,7 +382,7 @@ async def test_an_index_larger_than_shared_buffers_is_reported(estate, client, t
         res = await run_query(c, QuerySpec(pod="spare", collection=name, like_id="s1", limit=3), t)
         assert res.rows[0].id == "s1"
         [w] = [w for w in res.warnings if "shared_buffers" in w]
-        assert w.startswith(f"index {ix.name} of vecs.{name} on spare is ") and "more than its shared_buffers (1 MB)" in w
+        assert w.startswith(f"index {ix.name} of vecs.{name} on spare is ") and "more than its shared_buffers (1.0 MB)" in w
         l2 = await run_query(c, QuerySpec(pod="spare", collection=name, like_id="s1", limit=3, measure="l2"), t)
         assert not any("shared_buffers" in w for w in l2.warnings)  # no index serves l2: a different warning
         found = [f for f in await diagnose(c, t) if f.kind == "index_exceeds_shared_buffers"]

@@ -26,6 +26,8 @@ OPCLASS_MEASURE = {
     "bit_jaccard_ops": "jaccard",
 }
 VECTOR_TYPES = ("vector", "halfvec", "sparsevec", "bit")
+# pgvector's limits on a column's dimensions (VECTOR_MAX_DIM, HALFVEC_MAX_DIM, bit: 64,000)
+MAX_DIMENSION = {"vector": 16_000, "halfvec": 16_000, "bit": 64_000}
 
 
 @dataclass

@@ -21,7 +21,8 @@ import psycopg
 from psycopg import pq
 from psycopg.adapt import Dumper
 
-MAX_DIMENSIONS = 16_000  # pgvector's VECTOR_MAX_DIM and HALFVEC_MAX_DIM
+from vecdash.model import MAX_DIMENSION
+
 # element format and range per type (struct: f = float4, e = IEEE half)
 ELEMENT = {"vector": ("f", "float4", "3.4e38"), "halfvec": ("e", "float16", "65504")}
 
@@ -39,8 +40,8 @@ class BinaryVector:
     def __init__(self, values: list[float], vtype: str = "vector"):
         code, name, limit = ELEMENT[vtype]
         n = len(values)
-        if not 0 < n <= MAX_DIMENSIONS:
-            raise VectorParamError(f"a {vtype} has 1 to {MAX_DIMENSIONS:,} dimensions, got {n:,}")
+        if not 0 < n <= MAX_DIMENSION[vtype]:
+            raise VectorParamError(f"a {vtype} has 1 to {MAX_DIMENSION[vtype]:,} dimensions, got {n:,}")
         try:
             self.data = struct.pack(f">HH{n}{code}", n, 0, *values)
         except (OverflowError, struct.error):  # struct.error: an int too large, or not a number at all

@@ -10,10 +10,7 @@ size memory so the index fits; the query service and the doctor say so when it d
 from __future__ import annotations
 
 from vecdash.model import Collection, Index, PodStatus
-
-
-def _mb(n: int) -> str:
-    return f"{n / 2**20:,.0f} MB"
+from vecdash.units import human_bytes
 
 
 def oversized_index(pod: PodStatus | None, c: Collection, measure: str | None = None) -> Index | None:
@@ -31,6 +28,6 @@ def cache_warning(pod: PodStatus | None, c: Collection, measure: str | None = No
     index = oversized_index(pod, c, measure)
     if index is None or pod is None or pod.shared_buffers_bytes is None:
         return None
-    return (f"index {index.name} of {c.qualified} on {pod.name} is {_mb(index.bytes)}, more than its shared_buffers "
-            f"({_mb(pod.shared_buffers_bytes)}): queries keep reading index pages back from the OS cache or disk; "
+    return (f"index {index.name} of {c.qualified} on {pod.name} is {human_bytes(index.bytes)}, more than its shared_buffers "
+            f"({human_bytes(pod.shared_buffers_bytes)}): queries keep reading index pages back from the OS cache or disk; "
             f"size shared_buffers to hold it (a restart), and pg_prewarm it after restarts")

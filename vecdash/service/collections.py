@@ -16,9 +16,8 @@ from psycopg import sql
 
 from vecdash.db.pods import PodClient
 from vecdash.errors import UserError
-from vecdash.model import Plan, PlanStep
+from vecdash.model import MAX_DIMENSION, Plan, PlanStep
 
-MAX_DIMENSION = {"vector": 16000, "halfvec": 16000, "bit": 64000}
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,47}$")
 
 

@@ -57,7 +57,8 @@ def compile_filter(filters: Any, column: str = "metadata") -> tuple[sql.Composab
 
     No filter (None, `{}`, `[]`, like vecs' `if filters:`) compiles to `true`.
     """
-    return _Compiler(column).top(filters)
+    where, params, _ = compile_and_lint(filters, column)
+    return where, params
 
 
 def validate(filters: Any) -> None:
@@ -67,9 +68,7 @@ def validate(filters: Any) -> None:
 
 def lint(filters: Any) -> list[str]:
     """Warnings for filters that are valid but almost certainly not what was meant."""
-    c = _Compiler("metadata")
-    c.top(filters)
-    return c.warnings
+    return compile_and_lint(filters)[2]
 
 
 def compile_and_lint(filters: Any, column: str = "metadata") -> tuple[sql.Composable, list[Any], list[str]]:

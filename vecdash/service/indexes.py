@@ -28,6 +28,7 @@ from vecdash.errors import PodUnavailable, ReadOnlyError, UserError
 from vecdash.model import OPCLASS_MEASURE, Plan, PlanStep
 from vecdash.model_indexes import PHASE_SPAN, BuildProgress, BuildResult, IndexInfo
 from vecdash.service.collections import CollectionFacts, qualified_literal, require
+from vecdash.units import human_bytes
 
 METHODS = ("hnsw", "ivfflat")
 MEASURE_OPS = {"cosine": "cosine", "l2": "l2", "ip": "ip", "l1": "l1", "hamming": "hamming", "jaccard": "jaccard"}
@@ -76,14 +77,6 @@ def index_name(opclass: str, method: str, params: dict, suffix: str | None = Non
     return f"ix_{opclass}_ivfflat_nl{params['lists']}_{suffix}"
 
 
-def _human(n: int) -> str:
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if n < 1024 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n} B"
-
-
 def estimate_hnsw_disk(rows: int, dim: int, m: int = 16) -> int:
     """Rough bytes of the finished HNSW index (element + neighbour tuples, ~90% page fill)."""
     per = (8 + 4 * dim + 40) + 6 * (2 * m + (m / (m - 1) if m > 1 else 0)) + 16
@@ -117,9 +110,9 @@ def fraction_for(phase: str, blocks_done: int, blocks_total: int, tuples_done: i
 
 def build_warning(notice: str, mwm_bytes: int, estimate: int | None) -> str | None:
     if "no longer fits into maintenance_work_mem" in notice:
-        need = f" (estimated graph: {_human(estimate)})" if estimate else ""
+        need = f" (estimated graph: {human_bytes(estimate)})" if estimate else ""
         return (f"{notice.strip()}: the rest of the build works on disk and is much slower. "
-                f"Raise maintenance_work_mem above {_human(mwm_bytes)}{need} for the session "
+                f"Raise maintenance_work_mem above {human_bytes(mwm_bytes)}{need} for the session "
                 "(--maintenance-work-mem), within free RAM, and rebuild.")
     return None
 
@@ -212,9 +205,9 @@ class BuildPreview:
     warnings: list[str] = field(default_factory=list)
 
     def describe(self) -> str:
-        est = (f"estimated HNSW graph {_human(self.estimate_bytes)} for {self.rows} rows x {self.dimension}"
+        est = (f"estimated HNSW graph {human_bytes(self.estimate_bytes)} for {self.rows} rows x {self.dimension}"
                if self.estimate_bytes is not None else f"{self.rows} rows x {self.dimension}")
-        return f"{est}; maintenance_work_mem {_human(self.maintenance_work_mem_bytes)}"
+        return f"{est}; maintenance_work_mem {human_bytes(self.maintenance_work_mem_bytes)}"
 
 
 async def preview_build(client: PodClient, pod: str, collection: str, *, schema: str = "vecs", method: str = "hnsw",
@@ -242,9 +235,9 @@ async def preview_build(client: PodClient, pod: str, collection: str, *, schema:
     estimate = estimate_hnsw_memory(rows, f.dimension or 0, m) if method == "hnsw" and f.type == "vector" else None
     warnings = []
     if estimate and estimate > mwm:
-        warnings.append(f"estimated HNSW graph {_human(estimate)} exceeds maintenance_work_mem {_human(mwm)}: the build "
+        warnings.append(f"estimated HNSW graph {human_bytes(estimate)} exceeds maintenance_work_mem {human_bytes(mwm)}: the build "
                         f"will spill to disk and slow down; consider maintenance_work_mem "
-                        f"{_human(int(estimate * 1.2)).replace(' ', '')}")
+                        f"{human_bytes(int(estimate * 1.2)).replace(' ', '')}")
     return BuildPreview(plan=plan, index=name, params=params, rows=rows, dimension=f.dimension or 0,
                         estimate_bytes=estimate, maintenance_work_mem_bytes=mwm, warnings=warnings)
 
@@ -312,8 +305,8 @@ async def build_index(
         cur = await conn.execute("select pg_size_bytes(current_setting('maintenance_work_mem'))")
         mwm = int((await cur.fetchone())[0])
         if estimate and estimate > mwm:
-            warn = (f"estimated HNSW graph {_human(estimate)} exceeds maintenance_work_mem {_human(mwm)}: "
-                    f"the build will spill to disk and slow down; consider --maintenance-work-mem {_human(int(estimate * 1.2)).replace(' ', '')}")
+            warn = (f"estimated HNSW graph {human_bytes(estimate)} exceeds maintenance_work_mem {human_bytes(mwm)}: "
+                    f"the build will spill to disk and slow down; consider --maintenance-work-mem {human_bytes(int(estimate * 1.2)).replace(' ', '')}")
             warnings.append(warn)
             if on_notice:
                 on_notice("WARNING (vecdash estimate): " + warn)

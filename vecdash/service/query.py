@@ -510,7 +510,7 @@ async def run_query(client: PodClient, spec: QuerySpec, topology: Topology | Non
         if t.collection.dimension is not None and t.collection.dimension != ndim:
             raise QueryError(f"dimension mismatch: the query vector has {ndim} dimensions but "
                              f"{t.collection.qualified} on {t.holder} is {t.collection.type}({t.collection.dimension})")
-        qv.for_type(t.collection.type)  # e.g. a halfvec pod in a fanout: its range is checked before anything runs
+        qv.for_type(t.collection.type)  # packed per type here: a value out of range fails before anything runs
 
     knobs = knob_settings(spec)
     if spec.route in ("primary", "federated"):
@@ -564,9 +564,7 @@ async def _query_vector(client: PodClient, spec: QuerySpec, home: Collection) ->
     """(the vector, where it came from, its dimension)."""
     if spec.vector is not None:
         values = check_vector(list(spec.vector) if not isinstance(spec.vector, list) else spec.vector)
-        qv = QueryVector(values=values)
-        qv.for_type(home.type)  # a value out of the type's range is an error before anything runs
-        return qv, f"vector ({len(values)} values)", len(values)
+        return QueryVector(values=values), f"vector ({len(values)} values)", len(values)
     rel = sql.Identifier(home.schema, home.name)
     col = sql.Identifier(home.column)
 
@@ -713,13 +711,13 @@ class Branch:
 
 
 def federated_statement(branches: list[Branch], measure: str, where_text: str, fparams: list[Any],
-                        qvec: QueryVector | Any, limit: int, *, include_vector: bool = False,
+                        vector_for: Callable[[str], Any], limit: int, *, include_vector: bool = False,
                         exact: bool = False) -> tuple[str, list[Any]]:
-    """`(branch order by distance limit k) union all ... order by distance limit k`, with its params."""
+    """`(branch order by distance limit k) union all ... order by distance limit k`, with its params.
+    `vector_for(column_type)` gives the query vector parameter for a branch (QueryVector.for_type)."""
     params = []
     for b in branches:
-        q = qvec.for_type(b.vtype) if isinstance(qvec, QueryVector) else qvec
-        params += knn_params(q, fparams, limit, pod=b.label, exact_in_sql=exact and b.remote)
+        params += knn_params(vector_for(b.vtype), fparams, limit, pod=b.label, exact_in_sql=exact and b.remote)
     return _federated_text(tuple(branches), measure, where_text, include_vector, exact), params + [limit]
 
 
@@ -739,7 +737,7 @@ async def _federated(client: PodClient, spec: QuerySpec, targets: list[Target], 
                      fparams: list[Any], qv: QueryVector, warnings: list[str]) -> tuple[dict[str, PodRun], Callable[[], str]]:
     stmt, params = federated_statement(
         [Branch(t.relation, t.collection.column, t.collection.type, t.collection.has_metadata, t.holder, t.remote)
-         for t in targets], spec.measure, where.as_string(None), fparams, qv, spec.limit,
+         for t in targets], spec.measure, where.as_string(None), fparams, qv.for_type, spec.limit,
         include_vector=spec.include_vector, exact=spec.exact)
     primary = targets[0].run_on
     run = await run_statement(client, primary, stmt, params, session=FDW_SESSION, explain=spec.explain,
