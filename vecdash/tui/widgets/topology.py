@@ -1,6 +1,7 @@
 """Topology pane: pods -> schemas -> collections, and the primary's wiring (servers, foreign tables, views).
 
-Rebuilt from one Topology on every refresh, keeping which nodes were open and where the cursor was.
+Rebuilt from one Topology on every refresh, keeping which nodes were open and where the cursor was,
+and each down pod's last-known collections (dimmed) from the last refresh that saw it up.
 Badges carry state (● up / ✖ down, ✔ pushdown / ⚠ slow, ⚡ indexed); details live in the Stats pane.
 """
 
