@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="20,000 rows instead of 100,000, fewer repetitions")
     out = ap.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="machine-readable results on stdout")
-    out.add_argument("--markdown", action="store_true", help="a Markdown table (what README carries)")
+    out.add_argument("--markdown", action="store_true", help="a Markdown table (as docs/benchmarks.md carries)")
     ap.add_argument("--only", help="comma-separated bench module names (e.g. wiring,query)")
     ap.add_argument("--fresh", action="store_true", help="rebuild pods and data")
     ap.add_argument("--list", action="store_true", help="list the bench modules and exit")
