@@ -81,6 +81,7 @@ class ForeignServer:
     name: str
     fdw: str
     options: dict[str, str] = field(default_factory=dict)  # secrets already masked
+    mapping_user: str | None = None  # the `user` of the mapping postgres_fdw uses (None: unknown or none)
 
     @property
     def extensions(self) -> list[str]:

@@ -1,7 +1,8 @@
 """The catalog query: one statement that returns a pod's whole vector estate as one JSON document.
 
 One round trip per pod per refresh, whatever the number of collections. Reads only pg_catalog and
-statistics views; never count(*), never user tables. Never selects user-mapping options (passwords).
+statistics views; never count(*), never user tables. Of user-mapping options it selects only `user`
+(never a password).
 """
 
 CATALOG_SQL = r"""
@@ -66,7 +67,13 @@ collections as (
 ),
 servers as (
     select json_agg(json_build_object('name', s.srvname, 'fdw', w.fdwname,
-                                      'options', coalesce(array_to_json(s.srvoptions), '[]'::json))
+                                      'options', coalesce(array_to_json(s.srvoptions), '[]'::json),
+                                      -- the login of the mapping postgres_fdw uses (never any other option):
+                                      -- a server without dbname reaches the database of that name
+                                      'mapping_user', (select (select substr(o, 6) from unnest(m.umoptions) o where o like 'user=%')
+                                                from pg_user_mappings m
+                                                where m.srvid = s.oid and m.umuser in (0, (select oid from pg_roles where rolname = current_user))
+                                                order by m.umuser = 0 limit 1))
                     order by s.srvname) as items
     from pg_foreign_server s join pg_foreign_data_wrapper w on w.oid = s.srvfdw
 ),

@@ -1,8 +1,9 @@
 """Catalog statements for FDW wiring: the primary's wiring state and one remote collection's shape.
 
-Each is one round trip returning one JSON document. None selects user-mapping options: the only
-statement that looks at them (MAPPING_CREDENTIALS_SQL) compares them on the server and returns booleans,
-so a stored password never travels to vecdash.
+Each is one round trip returning one JSON document. Of user-mapping options only `user` is selected
+(which database a server without dbname reaches); the only statement that looks at the others
+(MAPPING_CREDENTIALS_SQL) compares them on the server and returns booleans, so a stored password
+never travels to vecdash.
 """
 
 # The primary: extensions, postgres_fdw servers, user mappings (no options), foreign tables with
@@ -41,7 +42,11 @@ select json_build_object(
     'servers', coalesce((select json_agg(json_build_object(
                              'name', s.srvname, 'fdw', w.fdwname,
                              'options', coalesce(array_to_json(s.srvoptions), '[]'::json),
-                             'comment', obj_description(s.oid, 'pg_foreign_server')) order by s.srvname)
+                             'comment', obj_description(s.oid, 'pg_foreign_server'),
+                             'mapping_user', (select (select substr(o, 6) from unnest(m.umoptions) o where o like 'user=%')
+                                 from pg_user_mappings m
+                                 where m.srvid = s.oid and m.umuser in (0, (select oid from pg_roles where rolname = current_user))
+                                 order by m.umuser = 0 limit 1)) order by s.srvname)
                          from pg_foreign_server s join pg_foreign_data_wrapper w on w.oid = s.srvfdw), '[]'::json),
     'mappings', coalesce((select json_agg(json_build_object('server', m.srvname, 'user', m.usename,
                                                             'public', m.umuser = 0) order by m.srvname, m.usename)

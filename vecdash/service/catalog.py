@@ -14,6 +14,7 @@ from vecdash.db.catalog_sql import CATALOG_SQL
 from vecdash.db.connect import describe_error
 from vecdash.db.pods import PodClient
 from vecdash.errors import PodUnavailable
+from vecdash.service import endpoints
 from vecdash.model import (
     OPCLASS_MEASURE,
     Collection,
@@ -34,6 +35,9 @@ async def snapshot(client: PodClient) -> Topology:
     """Read every configured pod concurrently. A down or hung pod costs at most its timeout."""
     t0 = time.perf_counter()
     pods = await client.gather(lambda pod: read_pod(client, pod))
+    # resolve every host name now, off the UI thread: the console's labels then read endpoints' cache
+    hosts = [s.options.get("host", "") for p in pods for s in p.foreign_servers]
+    await asyncio.to_thread(endpoints.warm, hosts, client.config)
     return Topology(pods=pods, taken_at=datetime.now(timezone.utc), elapsed_ms=(time.perf_counter() - t0) * 1000)
 
 
@@ -74,7 +78,8 @@ def fill_pod(status: PodStatus, doc: dict[str, Any]) -> None:
     status.read_only = doc.get("read_only")
     status.collections = [_collection(status.name, c) for c in doc.get("collections") or []]
     status.foreign_servers = [
-        ForeignServer(name=s["name"], fdw=s["fdw"], options=mask_options(_options(s["options"])))
+        ForeignServer(name=s["name"], fdw=s["fdw"], options=mask_options(_options(s["options"])),
+                      mapping_user=s.get("mapping_user"))
         for s in doc.get("foreign_servers") or []
     ]
     status.user_mappings = [UserMapping(server=m["server"], user=m["user"]) for m in doc.get("user_mappings") or []]

@@ -1,7 +1,7 @@
 """The doctor: walk every wiring on the primary, report each problem with a plan that fixes it.
 
 Problems found: a server without `extensions 'vector'` (k-NN cannot ship), an unreachable server (with
-a fix when a configured pod of the same name moved), a missing user mapping, a foreign table whose
+a fix when vecdash made it for a configured pod that moved), a missing user mapping, a foreign table whose
 remote table is gone (and the views reading it), a foreign table whose vector dimension drifted from
 the pod's, a foreign table never analyzed (filtered k-NN sorts on the primary), collections without
 a vector index, and vector indexes larger than their pod's shared_buffers (no fix plan: that takes a
@@ -26,7 +26,9 @@ from vecdash.model import Plan, PlanStep, Topology
 from vecdash.secrets import mask_text
 from vecdash.service import wiring
 from vecdash.service.cache_fit import cache_warning
+from vecdash.service import endpoints
 from vecdash.service.catalog import snapshot
+from vecdash.service.endpoints import Reach
 from vecdash.service.wiring import PrimaryState, RemoteCollection, Target, _ident, _step
 
 
@@ -67,8 +69,9 @@ async def diagnose(client: PodClient, topology: Topology | None = None) -> list[
     secrets = [t.password for t in targets.values() if t.password]
     for p in client.config.pods:
         secrets += pod_secrets(p)
+    reaches = await _reaches(client, primary_cfg, state, targets)
     for server in state.fdw_servers():
-        findings += await _server_findings(client, primary_cfg, state, server, targets, secrets)
+        findings += await _server_findings(client, primary_cfg, state, server, targets, reaches[server["name"]], secrets)
     findings += _index_findings(client, topology)
     return findings
 
@@ -87,23 +90,30 @@ async def _targets(client: PodClient, topology: Topology) -> dict[str, Target]:
     return {p.name: t for p, t in zip(pods, found) if t is not None}
 
 
-def _pod_for(server: dict[str, Any], targets: dict[str, Target], client: PodClient) -> tuple[str | None, bool]:
-    """(pod name, exact): the configured pod a server reaches; by address, else by name (the pod moved)."""
-    for name, t in targets.items():
-        if t.matches(server["options"]):
-            return name, True
-    for p in client.config.secondaries:
-        if wiring.pod_ident(p.name) == server["name"]:
-            return p.name, False
-    return None, False
+async def _reaches(client: PodClient, primary: PodConfig, state: PrimaryState,
+                   targets: dict[str, Target]) -> dict[str, Reach]:
+    """The secondary pod each server reaches (`endpoints.settle`: by address, else asking the servers)."""
+    pods = endpoints.with_sessions(endpoints.config_pods(client.config), {n: t.endpoint() for n, t in targets.items()})
+    servers = [dict(s, tables=[(f["schema"], f["name"]) for f in state.tables_on(s["name"])])
+               for s in state.fdw_servers()]
+    return await endpoints.settle(client, primary, servers, pods, only=[p.name for p in client.config.secondaries],
+                                  reachable=[client.pod(n) for n in targets])
+
+
+def _marked_for(server: dict[str, Any], client: PodClient) -> str | None:
+    """The configured pod vecdash created this server for (its comment says so), else None."""
+    comment = str(server.get("comment") or "")
+    return next((p.name for p in client.config.secondaries if comment == f"{wiring.SERVER_MARK} {p.name}"), None)
 
 
 async def _server_findings(client: PodClient, primary: PodConfig, state: PrimaryState, server: dict[str, Any],
-                           targets: dict[str, Target], secrets: list[str]) -> list[Finding]:
+                           targets: dict[str, Target], reach: Reach, secrets: list[str]) -> list[Finding]:
+    """Findings on one server. Fixes that use a pod's credentials or catalog need the pod it reaches
+    decided (`reach`); a server vecdash made for a pod that moved is offered the pod's new address."""
     out: list[Finding] = []
     name, opts = server["name"], server["options"]
     tables = state.tables_on(name)
-    pod, exact = _pod_for(server, targets, client)
+    pod, exact = reach.pod, reach.pod is not None
     target = targets.get(pod) if pod else None
     vector_change = wiring.vector_extension_change(opts)
     if vector_change:
@@ -121,8 +131,9 @@ async def _server_findings(client: PodClient, primary: PodConfig, state: Primary
                        steps=[wiring.mapping_create_step(name, target, f"user mapping on {name} (user {target.user})")])
         out.append(Finding("missing_user_mapping", "error", f"server {name}",
                            f"no user mapping for role {state.current_user} (or PUBLIC) on server {name}: "
-                           f"every read through it fails" + ("" if fix else " (no configured pod reaches it: "
-                                                                                "create one by hand)"), fix))
+                           f"every read through it fails" + ("" if fix else " (" + (
+                               "vecdash cannot tell which pod it reaches" if reach.unknown else
+                               "no configured pod reaches it") + ": create one by hand)"), fix))
         return out
     remotes: dict[tuple[str, str], RemoteCollection] = {}
     if target is not None:  # every table of this server in one round trip to the pod, not one per table
@@ -149,7 +160,8 @@ async def _server_findings(client: PodClient, primary: PodConfig, state: Primary
             if isinstance(exc, PodUnavailable) or _is_connect_error(exc, text):
                 if not unreachable_reported:
                     unreachable_reported = True
-                    out.append(_unreachable(primary, server, pod, exact, target, text))
+                    moved = None if exact else _marked_for(server, client)
+                    out.append(_unreachable(primary, server, pod or moved, exact, target or targets.get(moved or ""), text))
                 continue
             if isinstance(exc, pg_errors.UndefinedColumn):
                 out.append(Finding("column_drift", "error", ftq, f"{ftq} no longer matches {rschema}.{rname}: {text}; "

@@ -444,13 +444,9 @@ def _wired(topology: Topology, config: Config, holder: str, schema: str, name: s
     servers = {s.name: s for s in primary.foreign_servers}
     candidates = [f for f in primary.foreign_tables if f.remote_schema == schema and f.remote_table == name]
     resolved = [(f, servers.get(f.server)) for f in candidates if f.server in servers]
-    exact = [(f, s) for f, s in resolved if pod_of_server(config, s) == holder]
-    if exact:
-        return exact[0]
-    unknown = [(f, s) for f, s in resolved if pod_of_server(config, s) is None]
-    if len(unknown) == 1 and len(resolved) == 1:
-        return unknown[0]
-    return None
+    # only a server decided to reach the holder (`service.endpoints`); one of unknown reach is never taken
+    exact = [(f, s) for f, s in resolved if pod_of_server(config, s).pod == holder]
+    return exact[0] if exact else None
 
 
 def _views_reading(primary: PodStatus, ft: ForeignTable) -> list[str]:
@@ -610,7 +606,7 @@ def _targets(config: Config, topology: Topology, spec: QuerySpec, home: Collecti
             server = next((s for s in primary.foreign_servers if ft and s.name == ft.server), None)
             if ft is None or server is None:
                 raise QueryError(f"route primary: {home.qualified} on {primary.name} is not a postgres_fdw foreign table")
-            holder = pod_of_server(config, server) or server.name
+            holder = pod_of_server(config, server).pod or server.name
             return [Target(run_on=primary.name, relation=(ft.schema, ft.name), holder=holder, collection=home, server=server)]
         wired = _wired(topology, config, holder, spec.schema, spec.collection)
         if wired is None:

@@ -3,7 +3,7 @@
 Warnings: no index, no index for the measure it is queried with, too many dimensions for a `vector`
 index, IVFFlat built on too few rows, invalid index, an index larger than its pod's shared_buffers,
 never analyzed. Exposure: which foreign tables and views on the primary read a collection, found by
-matching foreign-server host/port/dbname with the pods' DSNs (`collection_read_by` picks the
+asking `service.endpoints` which pod each foreign server reaches (`collection_read_by` picks the
 collection a foreign table or view reads).
 """
 
@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 from vecdash.model import Collection, ForeignTable, PodStatus, Topology, View
 from vecdash.service.cache_fit import cache_warning
-from vecdash.service.endpoints import Endpoint, pod_endpoints, server_pod  # noqa: F401 (re-exported for the console)
+from vecdash.service.endpoints import Pods, Reach, server_reach  # noqa: F401 (re-exported for the console)
+from vecdash.service.endpoints import config_pods as pod_endpoints  # noqa: F401 (the console's name for it)
 
 # pgvector index limits by type (HNSW and IVFFlat share them)
 MAX_INDEX_DIMS = {"vector": 2000, "halfvec": 4000, "bit": 64000, "sparsevec": 1000}
@@ -28,11 +29,11 @@ class Exposure:
     views: tuple[str, ...]
 
 
-def exposures(c: Collection, topology: Topology, endpoints: list[tuple[Endpoint, str]]) -> list[Exposure]:
+def exposures(c: Collection, topology: Topology, endpoints: Pods) -> list[Exposure]:
     primary = topology.primary
     if primary is None or not primary.up:
         return []
-    servers = {s.name: server_pod(s, endpoints) for s in primary.foreign_servers}
+    servers = {s.name: server_reach(s, endpoints).pod for s in primary.foreign_servers}
     out = []
     for ft in primary.foreign_tables:
         if servers.get(ft.server) == c.pod and (ft.remote_schema, ft.remote_table) == (c.schema, c.name):
@@ -45,7 +46,7 @@ def foreign_table_target(ft: ForeignTable, topology: Topology, endpoints) -> tup
     """The pod (and collection, when that pod is up) a foreign table on the primary reads."""
     primary = topology.primary
     server = next((s for s in (primary.foreign_servers if primary else []) if s.name == ft.server), None)
-    pod_name = server_pod(server, endpoints) if server else None
+    pod_name = server_reach(server, endpoints).pod if server else None
     pod = topology.pod(pod_name) if pod_name else None
     coll = pod.collection(ft.remote_schema, ft.remote_table) if pod else None
     return pod_name, coll
@@ -92,7 +93,7 @@ def collection_warnings(c: Collection, queried_measures: set[str] | None = None,
 
 
 def collection_read_by(kind: str, pod: str, schema: str, name: str, topology: Topology,
-                       endpoints: list[tuple[Endpoint, str]]) -> tuple[str, Collection] | None:
+                       endpoints: Pods) -> tuple[str, Collection] | None:
     """(holding pod, collection) that a foreign table or view on the primary reads, or None (several
     collections behind a view, an unknown server, or the holding pod down)."""
     primary = topology.primary

@@ -37,7 +37,8 @@ from vecdash.secrets import MASK, mask_text
 from vecdash.service.catalog import _options as options_dict  # ["k=v", ...] -> {k: v}
 from vecdash.service.filters import compile_filter  # the query engine's vecs-compatible compiler
 from vecdash.service.query import MEASURES as MEASURE_OPERATORS  # measure -> pgvector operator
-from vecdash.service.endpoints import options_endpoint, same_endpoint
+from vecdash.service import endpoints
+from vecdash.service.endpoints import IdentityUnknown, Reach
 
 FETCH_SIZE = "1000"
 SERVER_MARK = "created by vecdash for pod"  # the comment wire puts on a server it creates
@@ -130,16 +131,16 @@ class Target:
     user: str
     password: str | None = field(default=None, repr=False)  # never in a repr (tracebacks with locals)
     extra: dict[str, str] = field(default_factory=dict)
+    hostaddr: str | None = None  # the address libpq connected to (TCP)
 
     def server_options(self) -> list[tuple[str, str]]:
         opts = [("host", self.host), ("port", self.port), ("dbname", self.dbname)]
         return opts + sorted(self.extra.items())
 
-    def matches(self, options: dict[str, str]) -> bool:
-        """Same server (`service.endpoints`: loopback names and a socket directory are all this machine),
-        except that a server without dbname is read strictly: libpq would use the mapping's user name."""
-        return same_endpoint(options_endpoint({**options, "user": self.user}),
-                             options_endpoint({"host": self.host, "port": self.port, "dbname": self.dbname}))
+    def endpoint(self) -> endpoints.Endpoint:
+        """Where vecdash's own session reached the pod (`service.endpoints` compares servers with it)."""
+        socket_dir = self.host.startswith("/") or self.host.startswith("@")
+        return endpoints.session_endpoint(self.host, None if socket_dir else self.hostaddr, self.port, self.dbname)
 
     def describe(self) -> str:
         return f"{self.host}:{self.port}/{self.dbname}"
@@ -241,8 +242,12 @@ def target_from_conn(pod: PodConfig, conn: psycopg.AsyncConnection) -> Target:
     except psycopg.ProgrammingError:
         dsn = {}
     extra = {k: str(dsn[k]) for k in SERVER_DSN_OPTIONS if dsn.get(k) not in (None, "")}
+    try:
+        hostaddr = info.hostaddr or None
+    except psycopg.Error:
+        hostaddr = None
     return Target(pod=pod.name, host=info.host, port=str(info.port), dbname=info.dbname, user=info.user,
-                  password=info.password or None, extra=extra)
+                  password=info.password or None, extra=extra, hostaddr=hostaddr)
 
 
 async def read_target(client: PodClient, pod: PodConfig) -> Target:
@@ -422,11 +427,28 @@ def _local_type(col: dict[str, Any], vector_schema: str) -> sql.Composable | Non
     return None
 
 
-def _server_steps(state: PrimaryState, target: Target, pod: str) -> tuple[str, list[PlanStep]]:
-    existing = next((s for s in state.fdw_servers() if target.matches(s["options"])), None)
+async def server_reaches(client: PodClient, primary: PodConfig, state: PrimaryState, pod: PodConfig,
+                         target: Target | None) -> dict[str, Reach]:
+    """For each postgres_fdw server on the primary: does it reach `pod`? (`endpoints.settle`: by address,
+    else by asking the servers when the pod answered; else unknown.)"""
+    pods = endpoints.config_pods(client.config)
+    if target is not None:
+        pods = endpoints.with_sessions(pods, {pod.name: target.endpoint()})
+    servers = [dict(s, tables=[(f["schema"], f["name"]) for f in state.tables_on(s["name"])])
+               for s in state.fdw_servers()]
+    return await endpoints.settle(client, primary, servers, pods, only=[pod.name],
+                                  reachable=[pod] if target is not None else [])
+
+
+def _server_steps(state: PrimaryState, target: Target, pod: str, reaches: dict[str, Reach]) -> tuple[str, list[PlanStep]]:
+    existing = next((s for s in state.fdw_servers() if reaches[s["name"]].pod == pod), None)
     if existing is None:
         name = pod_ident(pod)
         other = state.server(name)
+        if other is not None and name in reaches and reaches[name].unknown:
+            raise IdentityUnknown(f"foreign server {name} exists and vecdash cannot tell whether it reaches pod {pod} "
+                                  f"({reaches[name].why}): refusing to reuse it; drop or rename it, or give it a "
+                                  f"user mapping the pod accepts")
         if other is not None:
             where = f"{other['options'].get('host', '?')}:{other['options'].get('port', '5432')}/{other['options'].get('dbname', '?')}"
             raise WiringError(f"foreign server {name} exists but reaches {where}, not pod {pod} ({target.describe()}); "
@@ -553,7 +575,8 @@ async def plan_wire(client: PodClient, pod: str, collection: str, *, schema: str
                               f"postgres_fdw sends OPERATOR({local_vs}.<=>), which the pod cannot resolve")
 
     # 2. server and user mapping
-    server, steps = _server_steps(state, target, podcfg.name)
+    reaches = await server_reaches(client, primary, state, podcfg, target)
+    server, steps = _server_steps(state, target, podcfg.name, reaches)
     plan.steps += steps
     server_is_new = state.server(server) is None
     plan.steps.append(await _mapping_step(client, primary, state, server, target, server_is_new))
@@ -713,10 +736,21 @@ class Located:
     remote_error: str | None
     servers: list[str]
     tables: list[dict[str, Any]]
+    doubtful: list[dict[str, Any]] = field(default_factory=list)  # read it through a server of unknown reach
+    reaches: dict[str, Reach] = field(default_factory=dict)
+
+    def refuse_doubtful(self, pod: str, what: str) -> None:
+        """Raise IdentityUnknown when the only candidates are foreign tables whose server's reach is unknown."""
+        if not self.tables and self.doubtful:
+            ft = self.doubtful[0]
+            raise IdentityUnknown(f"{ft['schema']}.{ft['name']} reads {ft_remote(ft)[0]}.{ft_remote(ft)[1]} through "
+                                  f"server {ft['server']}, and vecdash cannot tell whether it reaches pod {pod} "
+                                  f"({self.reaches[ft['server']].why}): {what}")
 
 
 async def locate(client: PodClient, pod: str, schema: str, name: str) -> Located:
-    """The foreign tables on the primary that read schema.name on pod (by address; by name if the pod is down)."""
+    """The foreign tables on the primary that read schema.name on pod, through servers decided to reach it
+    (`server_reaches`; from the pod's DSN when it is down). Those of servers of unknown reach: `doubtful`."""
     primary = primary_of(client)
     podcfg = client.pod(pod)
     state = await read_primary(client, primary)
@@ -725,12 +759,13 @@ async def locate(client: PodClient, pod: str, schema: str, name: str) -> Located
         target, remote = await read_remote(client, podcfg, schema, name)
     except PodUnavailable as exc:
         error = exc.reason
-    servers = [s["name"] for s in state.fdw_servers() if target is not None and target.matches(s["options"])]
-    if pod_ident(pod) not in servers and state.server(pod_ident(pod)) is not None:
-        servers.append(pod_ident(pod))
+    reaches = await server_reaches(client, primary, state, podcfg, target)
+    servers = [n for n, r in reaches.items() if r.pod == podcfg.name]
+    unknown = {n for n, r in reaches.items() if r.unknown}
     tables = [f for f in state.foreign_tables if f["server"] in servers and ft_remote(f) == (schema, name)]
     tables.sort(key=lambda f: (f["schema"] != pod_ident(pod), f["schema"], f["name"]))
-    return Located(primary, state, target, remote, error, servers, tables)
+    doubtful = [f for f in state.foreign_tables if f["server"] in unknown and ft_remote(f) == (schema, name)]
+    return Located(primary, state, target, remote, error, servers, tables, doubtful, reaches)
 
 
 # --- verify ---------------------------------------------------------------------------------------
@@ -779,6 +814,7 @@ async def verify(client: PodClient, pod: str, collection: str, *, schema: str = 
     """
     schema, name = split_collection(collection, schema)
     loc = await locate(client, pod, schema, name)
+    loc.refuse_doubtful(pod, "verify reads only what it can tell")
     secrets = [loc.target.password] if loc.target and loc.target.password else []
     secrets += pod_secrets(client.pod(pod)) + pod_secrets(loc.primary)
     if not loc.tables:
@@ -951,8 +987,12 @@ async def plan_unwire(client: PodClient, pod: str, collection: str, *, schema: s
     """The reverse of plan_wire: views, foreign table, the pod's schema and server when nothing else uses them."""
     schema, name = split_collection(collection, schema)
     loc = await locate(client, pod, schema, name)
+    loc.refuse_doubtful(pod, "nothing planned, nothing dropped")
     state = loc.state
     plan = Plan(title=f"unwire {schema}.{name} of pod {pod} from {loc.primary.name}", pod=loc.primary.name)
+    for ft in loc.doubtful:
+        plan.notes.append(f"{ft['schema']}.{ft['name']} stays: vecdash cannot tell whether server {ft['server']} "
+                          f"reaches pod {pod} ({loc.reaches[ft['server']].why})")
     if not loc.tables:
         plan.notes.append(f"nothing to unwire: no foreign table on {loc.primary.name} reads {schema}.{name} of pod {pod}")
         return plan

@@ -15,7 +15,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Label, Sparkline, Static
 
 from vecdash.model import Collection, PodStatus, Topology
-from vecdash.service.stats import collection_warnings, exposures, foreign_table_target, server_pod, view_targets
+from vecdash.service.stats import Pods, collection_warnings, exposures, foreign_table_target, server_reach, view_targets
 from vecdash.tui.format import ago, human_bytes, human_count, ms
 from vecdash.tui.widgets.topology import Ref
 
@@ -74,7 +74,7 @@ class StatsPane(VerticalScroll):
     ) -> None:
         body = self.query_one("#stats-body", Static)
         warn = self.query_one("#stats-warnings", Static)
-        endpoints = endpoints or []
+        endpoints = endpoints or Pods(())
         t = self._text()
         warnings: list[str] = []
         sparks = (None, None)
@@ -188,7 +188,7 @@ class StatsPane(VerticalScroll):
             t.append(f"server {name} is gone", self._st("warn"))
             return
         self._title(t, f"server {s.name}", s.fdw)
-        self._row(t, "reaches", server_pod(s, endpoints) or "an unknown pod (not in the config)")
+        self._row(t, "reaches", server_reach(s, endpoints).label())
         for k, v in sorted(s.options.items()):
             self._row(t, k, v)
         if s.pushdown_vector:

@@ -15,7 +15,7 @@ from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
 from vecdash.model import Collection, PodStatus, Topology
-from vecdash.service.stats import server_pod
+from vecdash.service.stats import Pods, server_reach
 from vecdash.tui.format import human_count, ms
 
 
@@ -62,7 +62,7 @@ class TopologyTree(Tree[Ref]):
         self.show_root = False
         self.guide_depth = 2
         self._topology: Topology | None = None
-        self._endpoints: list = []
+        self._endpoints = Pods(())
         self._filter = ""
         self._collapsed: set[tuple] = set()  # nodes the user closed stay closed across refreshes
         self._shape: tuple = ()
@@ -189,7 +189,7 @@ class TopologyTree(Tree[Ref]):
         if servers:
             g = _Entry(Ref("group", pod.name, "", "servers"), self._label(("wiring", None)), [])
             for s in servers:
-                target = server_pod(s, self._endpoints) or s.options.get("host", "?")
+                target = server_reach(s, self._endpoints).label()
                 good = s.pushdown_vector
                 g.children.append(_Entry(
                     Ref("server", pod.name, "", s.name),
