@@ -1,4 +1,11 @@
-"""Opening one session to one pod: timeouts, application_name, read-only enforced by the server."""
+"""Opening one session to one pod: timeouts, application_name, read-only enforced by the server.
+
+Read-only is set on the session right after it opens, not in the startup packet: libpq chooses a host
+for `target_session_attrs=read-write` (or `read-only`) from the server's own `default_transaction_read_only`
+as reported at startup, so a startup `-c default_transaction_read_only=on` made every host look read-only
+and a healthy primary was refused. Set afterwards, the DSN picks exactly the host it picks without
+read-only, and the server still refuses every write in the session.
+"""
 
 from __future__ import annotations
 
@@ -21,7 +28,7 @@ def session_options(pod: PodConfig, settings: Settings, *, read_only: bool,
                     session: tuple[tuple[str, str], ...] = ()) -> str:
     """The libpq `options` string: the DSN's own options, `session` (a call's own settings, e.g. a
     route's planner setting), then vecdash's enforced settings last, so nothing before overrides them
-    (the last `-c` of a name wins)."""
+    (the last `-c` of a name wins). Read-only is not among them: see READ_ONLY_SQL."""
     try:
         existing = pg_conninfo.conninfo_to_dict(pod.conninfo).get("options") or ""
     except psycopg.ProgrammingError:
@@ -32,14 +39,18 @@ def session_options(pod: PodConfig, settings: Settings, *, read_only: bool,
             raise ValueError(f"session setting {name!r}={value!r}: names and values are [A-Za-z0-9_.]+")
         parts.append(f"-c {name}={value}")
     parts.append(f"-c statement_timeout={int(settings.statement_timeout_ms)}")
-    if read_only:
-        # The server refuses every write in this session, whatever the UI does.
-        parts.append("-c default_transaction_read_only=on")
     return " ".join(parts)
 
 
-def connect_kwargs(pod: PodConfig, settings: Settings, *, read_only: bool,
+# Run on a read-only session before anything else: after the startup options (the DSN's and a call's
+# `session` settings), so none of them can lift it; the server then refuses every write in the session.
+READ_ONLY_SQL = "select pg_catalog.set_config('default_transaction_read_only', 'on', false)"
+
+
+def _connect_kwargs(pod: PodConfig, settings: Settings, *, read_only: bool,
                    session: tuple[tuple[str, str], ...] = ()) -> dict:
+    """Keyword arguments for psycopg's connect; a read-only session also needs READ_ONLY_SQL (both
+    `connect` and `connect_sync` run it)."""
     return {
         "connect_timeout": max(1, int(round(settings.connect_timeout_s))),
         "application_name": APPLICATION_NAME,
@@ -59,9 +70,31 @@ def pod_secrets(pod: PodConfig) -> list[str]:
 async def connect(pod: PodConfig, settings: Settings, *, read_only: bool, autocommit: bool = True,
                   session: tuple[tuple[str, str], ...] = ()) -> psycopg.AsyncConnection:
     conn = await psycopg.AsyncConnection.connect(
-        pod.conninfo, autocommit=autocommit, **connect_kwargs(pod, settings, read_only=read_only, session=session)
+        pod.conninfo, autocommit=autocommit, **_connect_kwargs(pod, settings, read_only=read_only, session=session)
     )
+    if read_only:
+        try:
+            await conn.execute(READ_ONLY_SQL)
+            if not autocommit:
+                await conn.commit()
+        except BaseException:
+            conn.pgconn.finish()
+            raise
     vector_param.register(conn)
+    return conn
+
+
+def connect_sync(pod: PodConfig, settings: Settings, *, read_only: bool, autocommit: bool = True) -> psycopg.Connection:
+    """The blocking twin of `connect`, for work that runs in a thread (a second session of one snapshot)."""
+    conn = psycopg.connect(pod.conninfo, autocommit=autocommit, **_connect_kwargs(pod, settings, read_only=read_only))
+    if read_only:
+        try:
+            conn.execute(READ_ONLY_SQL)
+            if not autocommit:
+                conn.commit()
+        except BaseException:
+            conn.pgconn.finish()
+            raise
     return conn
 
 

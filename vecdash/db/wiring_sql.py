@@ -67,12 +67,7 @@ select json_build_object(
                   from readers r join pg_class rc on rc.oid = r.reads_oid
                   join pg_namespace rn on rn.oid = rc.relnamespace where r.oid = v.oid),
         'columns', (select json_agg(a.attname order by a.attnum) from pg_attribute a
-                    where a.attrelid = v.oid and a.attnum > 0 and not a.attisdropped),
-        -- privileges others hold on the view (grantee null = PUBLIC), to give back when it is recreated
-        'grants', (select json_agg(json_build_array((select rolname from pg_roles where oid = g.grantee),
-                                                    g.privilege_type, g.is_grantable)
-                                   order by g.grantee, g.privilege_type)
-                   from aclexplode(v.relacl) g where g.grantee <> v.relowner))
+                    where a.attrelid = v.oid and a.attnum > 0 and not a.attisdropped))
       order by n.nspname, v.relname)
       from pg_class v join pg_namespace n on n.oid = v.relnamespace
       where v.oid in (select oid from wiring_views)), '[]'::json)

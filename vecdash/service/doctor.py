@@ -22,9 +22,9 @@ from vecdash.config import PodConfig
 from vecdash.db.connect import pod_secrets
 from vecdash.db.pods import PodClient
 from vecdash.errors import PodUnavailable
-from vecdash.model import Plan, PlanStep, Topology
+from vecdash.model import Plan, Topology
 from vecdash.secrets import mask_text
-from vecdash.service import wiring
+from vecdash.service import view_rebuild, wiring
 from vecdash.service.cache_fit import cache_warning
 from vecdash.service import endpoints
 from vecdash.service.catalog import snapshot
@@ -179,7 +179,7 @@ async def _server_findings(client: PodClient, primary: PodConfig, state: Primary
         if remote is not None and remote.exists:
             drift = wiring._drift(ft, remote)
             if drift:
-                out.append(_drift_finding(primary, state, ft, remote, drift))
+                out.append(await _drift_finding(client, primary, state, ft, remote, drift))
         if not ft.get("analyzed"):
             fix = Plan(title=f"statistics for {ftq}", pod=primary.name,
                        steps=[_step(f"analyze {ftq} (sampled on the pod)", wiring.analyze_sql(ft["schema"], ft["name"]),
@@ -230,15 +230,26 @@ def _unreachable(primary: PodConfig, server: dict[str, Any], pod: str | None, ex
                    f"server {name} is unreachable from the primary{hint}: {text}", fix)
 
 
-def _drift_finding(primary: PodConfig, state: PrimaryState, ft: dict[str, Any], remote: RemoteCollection,
-                   drift: str) -> Finding:
-    """Fix: drop the views reading it, retype the drifted columns, recreate the views as they were."""
+async def _drift_finding(client: PodClient, primary: PodConfig, state: PrimaryState, ft: dict[str, Any],
+                         remote: RemoteCollection, drift: str) -> Finding:
+    """Fix: drop the views reading it, retype the drifted columns, recreate the views exactly as they were
+    (view_rebuild), checked in the same transaction; no fix when a rebuild would lose something."""
     ftq = f"{ft['schema']}.{ft['name']}"
+    message = f"{ftq} drifted from the pod: {drift}"
     readers = state.readers(ft["schema"], ft["name"])
+    props = await view_rebuild.read_views(client, primary, [(v["schema"], v["name"]) for v in readers])
+    views = [props.get((v["schema"], v["name"])) for v in readers]
+    lost = [f"{v['schema']}.{v['name']} (gone since it was read)" for v, p in zip(readers, views) if p is None]
+    for p in views:
+        if p is not None:
+            lost += p.blockers
+            lost += [f"privilege {x} on {p.kind} {p.schema}.{p.name}" for x in view_rebuild.unknown_privileges(p)]
+    if lost:
+        return Finding("dimension_drift", "error", ftq, f"{message}; no automatic fix: recreating the views that "
+                       f"read it would lose {'; '.join(lost)} (fix it by hand)", None)
     vs = state.extensions.get("vector") or remote.vector_schema or "public"
-    steps = [_step(f"drop view {v['schema']}.{v['name']} (recreated below)",
-                   sql.SQL("drop {} {}").format(sql.SQL("materialized view" if v["materialized"] else "view"),
-                                                _ident(v["schema"], v["name"]))) for v in readers]
+    steps = [_step(f"drop {p.kind} {p.schema}.{p.name} (recreated below)",
+                   sql.SQL("drop {} {}").format(sql.SQL(p.kind), _ident(p.schema, p.name))) for p in views]
     remote_cols = {c["name"]: c for c in remote.columns}
     fixable = True
     for col in ft["columns"]:
@@ -251,32 +262,12 @@ def _drift_finding(primary: PodConfig, state: PrimaryState, ft: dict[str, Any], 
             steps.append(_step(f"{ftq}.{col['name']} becomes {rc['type'].split('.')[-1]} like on the pod",
                                sql.SQL("alter foreign table {} alter column {} type {}").format(
                                    _ident(ft["schema"], ft["name"]), sql.Identifier(col["name"]), typ)))
-    for v in reversed(readers):
-        body = v["definition"].strip().rstrip(";")
-        kind = "materialized view" if v["materialized"] else "view"
-        steps.append(_step(f"recreate {kind} {v['schema']}.{v['name']} as it was",
-                           sql.Composed([sql.SQL("create {} {} as\n").format(sql.SQL(kind), _ident(v["schema"], v["name"])),
-                                         sql.SQL(body)])))
-        steps += _regrant_steps(v)
+    for p in reversed(views):
+        steps += view_rebuild.recreate_steps(p)
+    if views:
+        steps.append(view_rebuild.check_step(views))
     fix = Plan(title=f"bring {ftq} in line with the pod", pod=primary.name, steps=steps) if fixable else None
-    return Finding("dimension_drift", "error", ftq, f"{ftq} drifted from the pod: {drift}", fix)
-
-
-PRIVILEGES = {"SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER", "MAINTAIN"}
-
-
-def _regrant_steps(view: dict[str, Any]) -> list[PlanStep]:
-    """GRANTs that give back what others held on a view the fix drops and recreates."""
-    steps = []
-    for grantee, privilege, grantable in view.get("grants") or []:
-        if privilege not in PRIVILEGES:
-            continue
-        who = sql.Identifier(grantee) if grantee else sql.SQL("public")
-        steps.append(_step(f"give {privilege} on {view['schema']}.{view['name']} back to {grantee or 'PUBLIC'}",
-                           sql.SQL("grant {} on {} to {}{}").format(
-                               sql.SQL(privilege), _ident(view["schema"], view["name"]), who,
-                               sql.SQL(" with grant option") if grantable else sql.SQL(""))))
-    return steps
+    return Finding("dimension_drift", "error", ftq, message, fix)
 
 
 def _index_findings(client: PodClient, topology: Topology) -> list[Finding]:

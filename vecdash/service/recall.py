@@ -19,7 +19,7 @@ import psycopg
 from pgvector.psycopg import register_vector_async
 from psycopg import sql
 
-from vecdash.db.connect import connect_kwargs, describe_error
+from vecdash.db.connect import connect_sync, describe_error
 from vecdash.db.long_session import long_session
 from vecdash.db.pods import PodClient
 from vecdash.errors import PodUnavailable, UserError
@@ -152,9 +152,8 @@ def exact_neighbours(conn: psycopg.Connection, schema: str, name: str, dim: int,
 def _exact_in_snapshot(client: PodClient, pod: str, snapshot: str, *args) -> list[set[int]]:
     """exact_neighbours on a second session that imports the sweep's snapshot (same rows, same ctids)."""
     cfg = client.pod(pod)
-    kwargs = connect_kwargs(cfg, client.config.settings, read_only=client.read_only)
     try:
-        conn = psycopg.connect(cfg.conninfo, autocommit=True, **kwargs)
+        conn = connect_sync(cfg, client.config.settings, read_only=client.read_only)
     except (psycopg.OperationalError, OSError) as exc:
         raise PodUnavailable(cfg.name, describe_error(exc, cfg)) from None
     with conn:

@@ -716,12 +716,17 @@ async def apply_plan(client: PodClient, plan: Plan) -> None:
 
 
 async def _run_step(conn, step: PlanStep, i: int, n: int, secrets: list[str], *, rolled_back: bool) -> None:
+    """Run one step; a `check` step is a read whose non-null first value says what is wrong (the plan fails)."""
+    tail = "rolled back, nothing was changed" if rolled_back else f"steps 1-{i - 1} were applied"
     try:
-        await conn.execute(step.sql)
+        cur = await conn.execute(step.sql)
+        problem = (await cur.fetchone() or [None])[0] if step.kind == "check" else None
     except psycopg.Error as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        tail = "rolled back, nothing was changed" if rolled_back else f"steps 1-{i - 1} were applied"
         raise ApplyError(mask_text(f"step {i}/{n} failed ({step.purpose}): {first}; {tail}", secrets)) from None
+    if problem:
+        raise ApplyError(mask_text(f"step {i}/{n} failed ({step.purpose}): differs after the rebuild: {problem}; "
+                                   f"{tail}", secrets))
 
 
 # --- locating an existing wiring ------------------------------------------------------------------
