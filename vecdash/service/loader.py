@@ -29,7 +29,7 @@ from vecdash.db.connect import pod_error
 from vecdash.db.long_session import long_session
 from vecdash.db.pods import PodClient
 from vecdash.errors import UserError
-from vecdash.inputs import parse_json, read_lines
+from vecdash.inputs import InputError, parse_json, read_lines
 from vecdash.model_indexes import LoadProgress, LoadResult
 from vecdash.service.collections import require
 
@@ -172,7 +172,10 @@ def _jsonl_batches(path: Path, dim: int, batch_rows: int) -> Iterator[Batch]:
             text = raw.strip()
             if not text:
                 continue
-            obj = parse_json(text, f"{path}:{n}", finite=False)  # vectors are checked in bulk below
+            try:
+                obj = parse_json(text, f"{path}:{n}", finite=False)  # vectors are checked in bulk below
+            except InputError as exc:
+                raise LoadError(str(exc)) from None
             if not isinstance(obj, dict) or "vec" not in obj or "id" not in obj:
                 raise LoadError(f"{path}:{n}: expected an object with \"id\" and \"vec\" (and optional \"metadata\")")
             ident = obj["id"]

@@ -597,8 +597,10 @@ def _targets(config: Config, topology: Topology, spec: QuerySpec, home: Collecti
         return [Target(run_on=spec.pod, relation=(home.schema, home.name), holder=spec.pod, collection=home)]
     primary = topology.primary
     if spec.route == "primary":
-        if primary is None or not primary.up:
-            raise QueryError("route primary: no primary pod is up in the configuration")
+        if primary is None:  # the config names none: the route asked for cannot exist (exit 2)
+            raise QueryError("route primary: no primary pod in the configuration")
+        if not primary.up:  # configured but down: the pod's state (exit 1)
+            raise PodUnavailable(primary.name, f"route primary: {primary.error or 'down'}")
         holder, coll = spec.pod, home
         if home.kind == "foreign" and spec.pod == primary.name:
             ft = next((f for f in primary.foreign_tables if (f.schema, f.name) == (home.schema, home.name)), None)
