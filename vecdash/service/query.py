@@ -625,8 +625,10 @@ def _targets(config: Config, topology: Topology, spec: QuerySpec, home: Collecti
     if spec.route == "fanout":
         return [Target(run_on=p.name, relation=(c.schema, c.name), holder=p.name, collection=c) for p, c in holders]
     # federated
-    if primary is None or not primary.up:
-        raise QueryError("route federated: no primary pod is up in the configuration")
+    if primary is None:
+        raise QueryError("route federated: no primary pod in the configuration")
+    if not primary.up:
+        raise PodUnavailable(primary.name, f"route federated: {primary.error or 'down'}")
     out = []
     for p, c in holders:
         if p.name == primary.name:
