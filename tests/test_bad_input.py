@@ -501,3 +501,207 @@ def test_verify_where_sql_is_only_explained_never_run(capsys, estate, vec_target
         assert_one_line(err)
     assert _rows(estate, vec_target) == before
     assert wiring_primary.psql("select count(*) from pg_stat_activity where backend_type = 'client backend'").strip()
+
+
+# --- one error contract: every input channel, generated variants ---------------------------------------
+
+DEEP = 3000
+
+
+def _deep(n: int, leaf: str = "1") -> str:
+    return "[" * n + leaf + "]" * n
+
+
+# filters: nesting, huge numbers, non-finite numbers, bad encodings of JSON; each exit 2, one line
+FILTER_VARIANTS = [
+    ("3000-deep list", _deep(DEEP)),
+    ("3000-deep object", '{"a": ' * DEEP + "1" + "}" * DEEP),
+    ("100-deep $and", '{"$and": [' * 100 + '{"a": 1}' + "]}" * 100),
+    ("5000-digit integer", '{"a": ' + "9" * 5000 + "}"),
+    ("5000-digit negative", '{"a": {"$gt": -' + "9" * 5000 + "}}"),
+    ("1e400", '{"a": {"$lt": 1e400}}'),
+    ("NaN", '{"a": NaN}'),
+    ("-Infinity", '{"a": {"$gte": -Infinity}}'),
+    ("lone surrogate", '{"a": "\\ud800"}'),
+]
+
+
+@pytest.mark.parametrize("filt", [f[1] for f in FILTER_VARIANTS], ids=[f[0] for f in FILTER_VARIANTS])
+@pytest.mark.parametrize("command", ["query", "verify"])
+def test_hostile_filters_are_exit_2_one_line(capsys, estate, vec_target, tmp_path, filt, command):
+    cfg = estate.write_config(tmp_path / "c.yaml", names=["primary", "vectors-a"])
+    args = (["query", "vectors-a", vec_target, "--vector", "[1, 0, 0]"] if command == "query"
+            else ["verify", "vectors-a", vec_target])
+    code, out, err = cli(capsys, args[0], "--config", str(cfg), *args[1:], "--filter", filt)
+    if filt == '{"a": "\\ud800"}':  # valid JSON: a string, plain data (the query matches nothing) or refused
+        assert code in (0, 1) and "Traceback" not in err  # verify: 1 = not healthy (nothing wired)
+        return
+    assert code == 2, (code, out, err)
+    assert "--filter" in assert_one_line(err)
+
+
+VECTOR_VARIANTS = [
+    ("3000-deep", _deep(DEEP)),
+    ("500-deep", _deep(500)),
+    ("5000-digit integer", "[" + "9" * 5000 + ", 1, 2]"),
+    ("4000-digit integer", "[" + "9" * 4000 + ", 1, 2]"),
+    ("1e400", "[1e400, 1, 2]"),
+    ("-1e400", "[-1e400, 1, 2]"),
+    ("a long nested list", "[[" + ", ".join(["1"] * 5000) + "]]"),
+]
+
+
+@pytest.mark.parametrize("vector", [v[1] for v in VECTOR_VARIANTS], ids=[v[0] for v in VECTOR_VARIANTS])
+def test_hostile_query_vectors_are_exit_2_one_line(capsys, estate, vec_target, tmp_path, vector):
+    cfg = estate.write_config(tmp_path / "c.yaml", names=["vectors-a"])
+    code, out, err = cli(capsys, "query", "--config", str(cfg), "vectors-a", vec_target, "--vector", vector)
+    assert code == 2, (code, out, err)
+    line = assert_one_line(err)
+    assert "--vector" in line and len(line) < 300, line
+
+
+JSONL_VARIANTS = [
+    ("5000-digit integer in vec", '{"id": "n1", "vec": [' + "9" * 5000 + ', 1, 2]}\n', ":1:"),
+    ("4000-digit integer in vec", '{"id": "n1", "vec": [' + "9" * 4000 + ', 1, 2]}\n', ":1:"),
+    ("1e400 in vec", '{"id": "n1", "vec": [1e400, 1, 2]}\n', ":1:"),
+    ("5000-digit integer in metadata", '{"id": "n1", "vec": [1, 2, 3], "metadata": {"a": ' + "9" * 5000 + '}}\n', ":1:"),
+    ("3000-deep metadata", '{"id": "n1", "vec": [1, 2, 3], "metadata": {"a": ' + _deep(DEEP) + '}}\n', ":1:"),
+    ("3000-deep vec", '{"id": "n1", "vec": ' + _deep(DEEP) + '}\n', ":1:"),
+    ("not UTF-8 on line 2", b'{"id": "n1", "vec": [1, 2, 3]}\n{"id": "\xff\xfe", "vec": [1, 2, 3]}\n', ":2:"),
+    ("huge int id", '{"id": ' + "9" * 5000 + ', "vec": [1, 2, 3]}\n', ":1:"),
+]
+
+
+@pytest.mark.parametrize("content,where", [j[1:] for j in JSONL_VARIANTS], ids=[j[0] for j in JSONL_VARIANTS])
+def test_hostile_load_files_are_exit_2_one_line_and_change_nothing(capsys, estate, vec_target, tmp_path, content, where):
+    before = _rows(estate, vec_target)
+    path = tmp_path / "bad.jsonl"
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    cfg = estate.write_config(tmp_path / "c.yaml", names=["vectors-a"])
+    code, out, err = cli(capsys, "load", "--config", str(cfg), "--quiet", "vectors-a", vec_target, str(path))
+    assert code == 2, (code, out, err)
+    line = assert_one_line(err)
+    assert f"{path}{where}" in line and len(line) < 400, line
+    assert _rows(estate, vec_target) == before
+
+
+SIDE_FILES = [
+    ("ids", b"a\n\xff\xfe\nc\n", ":2:"),
+    ("ids", b"\x80\n", ":1:"),
+    ("metadata", b'{"a": 1}\n{"b": "\xc3\x28"}\n{}\n', ":2:"),
+    ("metadata", b"\xef\xbb\xbf\xff{}\n", ":1:"),
+]
+
+
+@pytest.mark.parametrize("flag,content,where", SIDE_FILES, ids=[f"{f[0]}-{i}" for i, f in enumerate(SIDE_FILES)])
+def test_non_utf8_ids_and_metadata_files_are_exit_2_one_line(capsys, estate, vec_target, tmp_path, flag, content, where):
+    before = _rows(estate, vec_target)
+    npy = tmp_path / "m.npy"
+    np.save(npy, np.ones((3, 3), dtype=np.float32))
+    side = tmp_path / f"side.{flag}"
+    side.write_bytes(content)
+    cfg = estate.write_config(tmp_path / "c.yaml", names=["vectors-a"])
+    code, out, err = cli(capsys, "load", "--config", str(cfg), "--quiet", "vectors-a", vec_target, str(npy),
+                         f"--{flag}", str(side))
+    assert code == 2, (code, out, err)
+    line = assert_one_line(err)
+    assert f"{side}{where}" in line and "UTF-8" in line, line
+    assert _rows(estate, vec_target) == before
+
+
+SETTING_VARIANTS = [
+    ("connect_timeout_s", ".inf", "finite"),
+    ("connect_timeout_s", ".nan", "finite"),
+    ("connect_timeout_s", "-.inf", "finite"),
+    ("connect_timeout_s", "99999999999", "between"),
+    ("connect_timeout_s", "0", "positive"),
+    ("statement_timeout_ms", "99999999999999", "between"),
+    ("statement_timeout_ms", "2147483648", "between"),
+    ("statement_timeout_ms", "0", "positive"),
+    ("refresh_seconds", ".inf", "finite"),
+    ("refresh_seconds", "1.0e+300", "between"),
+    ("refresh_seconds", "0.001", "between"),
+]
+
+
+@pytest.mark.parametrize("key,value,problem", SETTING_VARIANTS, ids=[f"{k}={v}" for k, v, _ in SETTING_VARIANTS])
+def test_out_of_range_settings_are_file_line_errors(capsys, tmp_path, key, value, problem):
+    path = tmp_path / "c.yaml"
+    path.write_text(f"pods:\n{POD}settings:\n  {key}: {value}\n")
+    path.chmod(0o600)
+    code, out, err = cli(capsys, "status", "--config", str(path))
+    assert code == 2 and out == ""
+    line = assert_one_line(err)
+    assert line.startswith(f"vecdash: error: {path}:5: settings.{key} ") and problem in line, line
+
+
+@pytest.mark.parametrize("value", ["2147483647"])
+def test_statement_timeout_at_the_servers_limits_keeps_the_pod_up(capsys, estate, tmp_path, value):
+    path = estate.write_config(tmp_path / "c.yaml", names=["vectors-a"], statement_timeout_ms=int(value))
+    assert f"statement_timeout_ms: {value}" in path.read_text()
+    code, out, err = cli(capsys, "status", "--json", "--config", str(path))
+    assert code == 0, (out, err)
+    assert all(p["up"] for p in json.loads(out)["pods"])
+
+
+@pytest.mark.parametrize("value", ["inf", "nan", "-1", "0", "1e9"])
+def test_out_of_range_refresh_flag_is_one_line(capsys, tmp_path, value):
+    path = tmp_path / "c.yaml"
+    path.write_text(f"pods:\n{POD}")
+    path.chmod(0o600)
+    code, out, err = cli(capsys, "--refresh", value, "--config", str(path), "status")
+    assert code == 2, (code, out, err)
+    assert "--refresh" in assert_one_line(err)
+
+
+# names that do not exist are the user's input: exit 2, one line, for every command that takes one
+NOT_FOUND = [
+    ["index", "list", "vectors-a", "no_such_collection"],
+    ["index", "drop", "vectors-a", "no_such_index"],
+    ["index", "drop", "vectors-a", "no_such_index", "--apply"],
+    ["index", "fix", "vectors-a", "no_such_index", "--drop"],
+    ["index", "build", "--quiet", "vectors-a", "no_such_collection"],
+    ["query", "vectors-a", "no_such_collection", "--vector", "[1, 0, 0]"],
+    ["recall", "--quiet", "vectors-a", "no_such_collection"],
+    ["maintain", "analyze", "vectors-a", "no_such_collection"],
+    ["load", "--quiet", "vectors-a", "no_such_collection", "{jsonl}"],
+    ["wire", "vectors-a", "no_such_collection"],
+    ["collection", "drop", "vectors-a", "no_such_collection"],
+    ["query", "no_such_pod", "x", "--vector", "[1]"],
+]
+
+
+@pytest.mark.parametrize("args", NOT_FOUND, ids=[" ".join(a[:3]) + (" apply" if "--apply" in a else "") for a in NOT_FOUND])
+def test_a_name_that_does_not_exist_is_exit_2_one_line(capsys, estate, tmp_path, args):
+    cfg = estate.write_config(tmp_path / "c.yaml", names=["primary", "vectors-a"])
+    jsonl = tmp_path / "rows.jsonl"
+    jsonl.write_text('{"id": "a", "vec": [1, 2, 3]}\n')
+    args = [a.format(jsonl=jsonl) for a in args]
+    code, out, err = cli(capsys, *args, "--config", str(cfg))
+    assert code == 2, (args, code, out, err)
+    line = assert_one_line(err)
+    assert "no_such" in line, line
+
+
+def test_a_server_refusing_a_plan_step_is_exit_1_in_every_command(capsys, estate, tmp_path):
+    """`wire`, `collection` and `index` plans refused by the server (a read-only role, on the server's
+    side: default_transaction_read_only set for the database) all exit 1 with one line."""
+    import uuid
+
+    db = f"ro_{uuid.uuid4().hex[:8]}"
+    estate.sql("vectors-a", f"create database {db}")
+    estate.sql("vectors-a", f"alter database {db} set default_transaction_read_only = on")
+    try:
+        dsn = estate.pods["vectors-a"].dsn(db)
+        path = tmp_path / "c.yaml"
+        path.write_text(f"pods:\n  - name: ro\n    dsn: '{dsn}'\n")
+        path.chmod(0o600)
+        for args in (["collection", "create", "ro", "refused_here", "--dim", "3", "--apply"],
+                     ["collection", "drop", "ro", "refused_here", "--apply"]):
+            code, out, err = cli(capsys, *args, "--config", str(path))
+            if args[1] == "drop" and code == 2:  # nothing to drop: not found is the user's input
+                continue
+            assert code == 1, (args, code, out, err)
+            assert "read-only" in assert_one_line(err), err
+    finally:
+        estate.sql("vectors-a", f"drop database {db} with (force)")

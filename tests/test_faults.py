@@ -27,14 +27,15 @@ from psycopg import sql
 from vecdash.config import Config, PodConfig, Settings
 from vecdash.db.pods import PodClient
 from vecdash.embedded import LocalPod, default_root, free_port, start_pods
-from vecdash.errors import PodUnavailable, UserError  # noqa: F401
+from vecdash.errors import PodError, PodUnavailable, UserError  # noqa: F401
 from vecdash.service.catalog import snapshot
 
 from .conftest import TEST_PASSWORD
 
 FAST = Settings(connect_timeout_s=1, statement_timeout_ms=1000, refresh_seconds=5)
-BOUND = FAST.call_timeout_s  # what one call to a dead or hung pod may cost at most
-MARGIN = 1.5  # scheduling slack on a loaded 2-core machine
+# The README's one number: a call (and a CLI command) to a dead or hung pod has failed and said so
+# within connect_timeout_s + statement_timeout_ms + 1 s. Asserted as stated, with no extra slack.
+BOUND = FAST.call_timeout_s  # noqa: the README states it as connect_timeout_s + statement_timeout_ms + 1 s
 VICTIM_COLLECTION = "victim_docs"
 
 
@@ -182,7 +183,7 @@ def test_pod_killed_during_refresh_is_reported_down_and_recovers(estate, victim)
             assert down.up is False and down.collections == []
             assert_clean_failure_text(down.error)
             assert topo.pod("vectors-a").up, "a dead pod must not take the others down"
-            assert elapsed < BOUND + MARGIN, elapsed
+            assert elapsed < BOUND, elapsed
             assert stall < 1.0, f"event loop stalled {stall:.2f}s"  # vs calls of up to 3 s
             # while it is dead, every refresh says so quickly and truthfully
             again = await snapshot(client)
@@ -219,7 +220,7 @@ def test_pod_killed_during_a_query_raises_pod_unavailable_in_bounded_time(victim
             t = time.monotonic()
             with pytest.raises(PodUnavailable) as info:
                 await query
-            assert time.monotonic() - t < BOUND + MARGIN
+            assert time.monotonic() - t < BOUND
             assert info.value.pod == "victim"
             assert_clean_failure_text(str(info.value))
             await asyncio.to_thread(victim.start)
@@ -276,7 +277,7 @@ def test_hung_pod_bounds_connect_statement_and_refresh(estate, victim):
             assert topo.pod("victim").up is False and "timed out" in topo.pod("victim").error
             assert_clean_failure_text(topo.pod("victim").error)
             assert topo.pod("vectors-b").up
-            assert elapsed < BOUND + MARGIN, elapsed
+            assert elapsed < BOUND, elapsed
             assert stall < 1.0, f"event loop stalled {stall:.2f}s"  # vs calls of up to 3 s
             victim.resume()
             # 2. a pooled session, then the server hangs mid-conversation: the statement is bounded
@@ -285,13 +286,13 @@ def test_hung_pod_bounds_connect_statement_and_refresh(estate, victim):
             t = time.monotonic()
             with pytest.raises(PodUnavailable) as info:
                 await client.run("victim", lambda c: c.execute("select 1"))
-            assert time.monotonic() - t < BOUND + MARGIN
+            assert time.monotonic() - t < BOUND
             assert "timed out" in info.value.reason
             # 3. an explicit, shorter timeout is honoured too
             t = time.monotonic()
             with pytest.raises(PodUnavailable):
                 await client.run("victim", lambda c: c.execute("select 1"), timeout=0.5)
-            assert time.monotonic() - t < 0.5 + MARGIN
+            assert time.monotonic() - t < 0.5 + (FAST.call_timeout_s - FAST.abandon_after_s)  # same reporting allowance
             # 4. resumed: the same client works again (abandoned sessions were discarded, not reused)
             victim.resume()
             topo = await snapshot(client)
@@ -371,7 +372,7 @@ def test_nothing_listening_is_reported_refused_quickly(estate, tmp_path):
             assert topo.pod("nowhere").up is False and "refused" in topo.pod("nowhere").error.lower()
             assert_clean_failure_text(topo.pod("nowhere").error)
             assert topo.pod("vectors-a").up
-            assert elapsed < FAST.connect_timeout_s + MARGIN, elapsed
+            assert elapsed < BOUND, elapsed
             with pytest.raises(PodUnavailable) as info:
                 await client.run("nowhere", lambda c: c.execute("select 1"))
             assert_clean_failure_text(str(info.value))
@@ -446,8 +447,9 @@ def test_pod_killed_during_a_wiring_apply_leaves_nothing_half_applied(estate, vi
             task = asyncio.ensure_future(wiring.apply_plan(client, plan))
             await when_sleeping(victim)
             await asyncio.to_thread(hard_kill, victim)
-            with pytest.raises((PodUnavailable, UserError)) as info:
+            with pytest.raises(PodError) as info:
                 await task
+            assert info.value.exit_code == 1
             assert_clean_failure_text(str(info.value))
             await asyncio.to_thread(victim.start)
             assert wiring_objects(victim) == before, "half a wiring survived the crash"
@@ -493,9 +495,9 @@ def test_pod_killed_during_run_query_is_one_line_and_the_client_recovers(victim)
             assert not task.done()
             await asyncio.to_thread(hard_kill, victim)
             t = time.monotonic()
-            with pytest.raises((PodUnavailable, UserError)) as info:
+            with pytest.raises(PodUnavailable) as info:
                 await task
-            assert time.monotonic() - t < BOUND + MARGIN
+            assert time.monotonic() - t < BOUND
             assert_clean_failure_text(str(info.value))
             await asyncio.to_thread(victim.start)
             again = await query.run_query(client, spec)
@@ -520,7 +522,7 @@ def test_primary_down_direct_queries_on_secondaries_still_work(estate, victim, t
             res = await query.run_query(client, query.QuerySpec(pod="vectors-b", collection="fault_direct",
                                                                 vector=[1.0, 0.0, 0.0], limit=1))
             assert [r.id for r in res.rows] == ["x"]
-            with pytest.raises((PodUnavailable, UserError)) as info:
+            with pytest.raises(PodUnavailable) as info:
                 await query.run_query(client, query.QuerySpec(pod="vectors-b", collection="fault_direct",
                                                               vector=[1.0, 0.0, 0.0], limit=1, route="primary"))
             assert_clean_failure_text(str(info.value))
@@ -531,7 +533,7 @@ def test_primary_down_direct_queries_on_secondaries_still_work(estate, victim, t
     path = write_config(tmp_path / "c.yaml", pods)
     res = vecdash_cli("query", "--config", str(path), "vectors-b", "fault_direct", "--vector", "[1,0,0]",
                       "--route", "primary")
-    assert res.returncode in (1, 2) and "Traceback" not in res.stderr
+    assert res.returncode == 1 and "Traceback" not in res.stderr
     assert_clean_failure_text(res.stderr)
 
 
@@ -573,7 +575,7 @@ def _run_commands(capsys, cfg: Path, tmp_path: Path, bound: float, only: set[str
         elapsed = time.monotonic() - t
         out, err = capsys.readouterr()
         seen[" ".join(args[:2])] = (code, err)
-        assert code in (1, 2), (args, code, out, err)
+        assert code == 1, (args, code, out, err)  # a pod that did not answer: never 2 (the input was fine)
         assert "Traceback" not in out + err and TEST_PASSWORD not in out + err
         if args[0] not in ("status", "doctor"):  # these report on stdout (pod DOWN / finding), exit 1
             assert_clean_failure_text(err)
@@ -586,8 +588,8 @@ def _run_commands(capsys, cfg: Path, tmp_path: Path, bound: float, only: set[str
 def test_every_command_with_its_pods_refused_is_one_line(capsys, tmp_path):
     dsn = lambda: f"postgresql://postgres:{TEST_PASSWORD}@127.0.0.1:{free_port()}/postgres"  # noqa: E731
     cfg = write_config(tmp_path / "refused.yaml", [("p", "primary", dsn()), ("s", "secondary", dsn())])
-    seen = _run_commands(capsys, cfg, tmp_path, bound=FAST.connect_timeout_s + MARGIN)
-    assert len(seen) >= 2
+    seen = _run_commands(capsys, cfg, tmp_path, bound=BOUND)
+    assert len(seen) == len(POD_COMMANDS)
     assert all("refused" in err.lower() or "down" in err.lower() or not err for code, err in seen.values()), seen
 
 
@@ -595,12 +597,18 @@ def test_every_command_with_its_pods_hung_is_bounded(capsys, victim, tmp_path):
     cfg = write_config(tmp_path / "hung.yaml", [("p", "primary", victim.dsn()), ("s", "secondary", victim.dsn())])
     victim.pause()
     try:
-        # one command per kind of session: pooled reads, plan + pooled writes, long sessions (load, maintain)
-        seen = _run_commands(capsys, cfg, tmp_path, bound=2 * BOUND + MARGIN,
-                             only={"query s", "wire s", "load --quiet", "maintain analyze", "index list"})
+        seen = _run_commands(capsys, cfg, tmp_path, bound=BOUND)
     finally:
         victim.resume()
-    assert len(seen) == 5, seen
+    assert len(seen) == len(POD_COMMANDS), seen
+
+
+def test_every_command_with_its_pod_killed_is_one_line(capsys, victim, tmp_path):
+    """SIGKILLed server and backends (nothing listens any more): the same one answer as refused."""
+    cfg = write_config(tmp_path / "killed.yaml", [("p", "primary", victim.dsn()), ("s", "secondary", victim.dsn())])
+    hard_kill(victim)
+    seen = _run_commands(capsys, cfg, tmp_path, bound=BOUND)
+    assert len(seen) == len(POD_COMMANDS), seen
 
 
 # --- the console: a pod that dies and comes back, the primary down at start --------------------------
@@ -672,7 +680,7 @@ def test_pod_killed_during_a_load_leaves_the_collection_as_it_was(victim, tmp_pa
             task = asyncio.ensure_future(loader.load_file(client, "victim", VICTIM_COLLECTION, path))
             await when_sleeping(victim)
             await asyncio.to_thread(hard_kill, victim)
-            with pytest.raises((PodUnavailable, UserError)) as info:
+            with pytest.raises(PodUnavailable) as info:
                 await task
             assert_clean_failure_text(str(info.value))
         finally:

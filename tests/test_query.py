@@ -252,12 +252,12 @@ def test_cli_answers_every_route(estate, estate_coll, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("args,message", [
-    (["--vector", "[1, 2"], "--vector: not a JSON array"),
+    (["--vector", "[1, 2"], "--vector: bad JSON"),
     (["--vector", "[1, 2, 3]"], "dimension mismatch"),
-    (["--vector", "[Infinity, -Infinity]"], "--vector[0]: inf is not a finite number"),
+    (["--vector", "[Infinity, -Infinity]"], "--vector: Infinity is not a finite number"),
     (["--vector", "[" + "9" * 400 + "]"], "--vector[0]: an integer of 400 digits is not a finite number"),
     (["--like", "a1", "--filter", '{"year": {"$gte2": 1}}'], "filters.year: unknown operator $gte2"),
-    (["--like", "a1", "--filter", "{nope"], "--filter: not valid JSON"),
+    (["--like", "a1", "--filter", "{nope"], "--filter: bad JSON"),
     (["--like", "a1", "--limit", "-3"], "limit must be"),
 ])
 def test_cli_bad_input_exits_2_with_one_line(estate, estate_coll, tmp_path, capsys, args, message):

@@ -244,7 +244,7 @@ def test_bad_input_is_one_line(estate, unique, tmp_path):
         (["wire", "vectors-a", "docs", "--expose", "year:integerish"], "unknown type"),
         (["wire", "vectors-a", "docs", "--expose", "year"], "FIELD:TYPE"),
         (["wire", "vectors-a", 'a.b.c'], "SCHEMA.NAME"),
-        (["verify", "vectors-a", "docs", "--filter", "{oops"], "invalid JSON"),
+        (["verify", "vectors-a", "docs", "--filter", "{oops"], "--filter: bad JSON"),
     ]:
         res = subprocess.run([sys.executable, "-m", "vecdash", "--config", str(path), *args],
                              capture_output=True, text=True, timeout=60)

@@ -8,6 +8,7 @@ URIs or libpq conninfo strings; `service:` names a pg_service.conf entry; libpq 
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import stat
@@ -30,6 +31,15 @@ SETTING_KEYS = {
     "read_only": (bool,),
     "theme": (str,),
 }
+# What the server and libpq accept, so a value that passes here cannot make every pod look DOWN:
+# statement_timeout is an int GUC in ms (max INT_MAX; 0 = none, not allowed: calls must be bounded);
+# libpq's connect_timeout is whole seconds in an int; refresh is a timer interval (max one day).
+INT_MAX = 2**31 - 1
+SETTING_RANGES = {
+    "refresh_seconds": (0.1, 86_400.0),
+    "statement_timeout_ms": (1, INT_MAX),
+    "connect_timeout_s": (0.5, float(INT_MAX)),
+}
 TOP_KEYS = {"pods", "settings"}
 _NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$")
 _ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -45,12 +55,18 @@ class Settings:
 
     @property
     def call_timeout_s(self) -> float:
-        """Client-side bound for one call to a pod: connect + statement + a margin.
+        """The documented bound (README): a call to a hung or dead pod has failed, and said so, within
+        connect_timeout_s + statement_timeout_ms + 1 s. Tests assert exactly this number.
 
-        The server enforces statement_timeout, but a hung (SIGSTOPped) server enforces nothing,
-        so the client needs its own limit too.
+        The server enforces statement_timeout, but a hung (SIGSTOPped) server enforces nothing, so the
+        client abandons a call earlier (abandon_after_s), leaving the rest for reporting it.
         """
         return self.connect_timeout_s + self.statement_timeout_ms / 1000 + 1.0
+
+    @property
+    def abandon_after_s(self) -> float:
+        """When PodClient gives up on a call: half a second inside call_timeout_s."""
+        return self.call_timeout_s - 0.5
 
 
 @dataclass(frozen=True)
@@ -108,6 +124,9 @@ class Config:
         if read_only is not None:
             s = replace(s, read_only=read_only or s.read_only)
         if refresh_seconds is not None:
+            problem = setting_problem("refresh_seconds", refresh_seconds)
+            if problem:
+                raise ConfigError(f"--refresh {problem}")
             s = replace(s, refresh_seconds=refresh_seconds)
         return replace(self, settings=s)
 
@@ -272,10 +291,25 @@ def _parse_settings(doc: _Doc, node: yaml.Node | None) -> Settings:
         if not isinstance(value, types) or (bool not in types and isinstance(value, bool)):
             names = " or ".join("number" if t is float else t.__name__ for t in types)
             raise doc.err(vnode, f"settings.{key} must be {names}, got {value!r}")
-        if key != "read_only" and key != "theme" and value <= 0:
-            raise doc.err(vnode, f"settings.{key} must be positive, got {value!r}")
+        problem = setting_problem(key, value)
+        if problem:
+            raise doc.err(vnode, f"settings.{key} {problem}")
         values[key] = value
     return Settings(**values)
+
+
+def setting_problem(key: str, value: Any) -> str | None:
+    """What is wrong with a numeric setting's value (None: nothing), for the config and CLI overrides."""
+    if key not in SETTING_RANGES:
+        return None
+    lo, hi = SETTING_RANGES[key]
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"must be a finite number, got {value!r}"
+    if value <= 0:
+        return f"must be positive, got {value!r}"
+    if not lo <= value <= hi:
+        return f"must be between {lo:g} and {hi:.0f}, got {value!r}"
+    return None
 
 
 def _parse_pods(doc: _Doc, node: yaml.Node) -> tuple[PodConfig, ...]:

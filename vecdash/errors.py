@@ -1,4 +1,10 @@
-"""Errors a user can cause. The CLI prints them as one line and exits 2; the console shows them."""
+"""The error contract, in one place.
+
+UserError (exit 2): the user's input is wrong (a flag, a file and line, a config value, a name that
+does not exist) and nothing was changed. PodError (exit 1): a pod or server refused, failed or did not
+answer. The CLI prints either as one line (vecdash.cli.main); the console shows it where it happened.
+Anything else is a bug: the CLI prints one line and exits 1 (see vecdash.cli.main).
+"""
 
 from __future__ import annotations
 
@@ -29,8 +35,23 @@ class ReadOnlyError(UserError):
         super().__init__(f"refused: {what} changes the database and vecdash is in read-only mode")
 
 
-class PodUnavailable(Exception):
-    """A pod could not be reached or did not answer within its timeout."""
+class PodError(Exception):
+    """A pod or server refused, failed or did not answer. Its message is one masked line."""
+
+    exit_code = 1
+
+
+class ServerRefused(PodError):
+    """The server answered with an error (permission, lock, constraint, a refused plan step...)."""
+
+    def __init__(self, pod: str, reason: str):
+        self.pod = pod
+        self.reason = reason
+        super().__init__(f"pod {pod}: {reason}")
+
+
+class PodUnavailable(PodError):
+    """A pod could not be reached, lost the session or did not answer within its timeout."""
 
     def __init__(self, pod: str, reason: str):
         self.pod = pod

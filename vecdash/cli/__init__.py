@@ -1,6 +1,8 @@
 """Command line entry point. Each command lives in its own module and registers itself here.
 
-User errors print one line and exit 2; no traceback reaches the user for them.
+The error contract (vecdash.errors) is mapped to exit codes here and nowhere else: a UserError
+prints one line and exits 2, a PodError one line and exit 1, and so does anything unexpected (a bug):
+no traceback reaches the user.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import importlib
 import sys
 
 from vecdash import __version__
-from vecdash.errors import PodUnavailable, UserError
+from vecdash.errors import PodError, UserError
 
 # Every module in this package that defines `register(sub, common)` adds its commands; its
 # `ORDER` (default 100) places them in --help. No central list to edit when a command is added.
@@ -100,15 +102,41 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         print(f"vecdash: error: {_one_line(str(exc))}", file=sys.stderr)
         return exc.exit_code
-    except PodUnavailable as exc:
-        # a pod down or hung is a state, not a crash: one line, exit 1 (as `status` does)
+    except PodError as exc:
+        # a pod down, hung or refusing is a state, not a crash: one line, exit 1 (as `status` does)
         print(f"vecdash: error: {_one_line(str(exc))}", file=sys.stderr)
-        return 1
+        return exc.exit_code
     except KeyboardInterrupt:
         print("vecdash: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return 0
+    except Exception as exc:  # noqa: BLE001 - the last resort: one line, never a traceback
+        print(f"vecdash: error: {unexpected(exc)}", file=sys.stderr)
+        return 1
+
+
+def unexpected(exc: BaseException) -> str:
+    """One masked line for an exception no layer classified.
+
+    A server error that escaped its service is still the server's answer (exit 1, like PodError).
+    Anything else is a bug in vecdash: exit 1 too, since it cannot be said that nothing ran, and the
+    line asks for a report. VECDASH_TRACEBACK=1 shows the traceback instead, for that report.
+    """
+    import os
+
+    from vecdash.secrets import mask_text
+
+    if os.environ.get("VECDASH_TRACEBACK"):
+        import traceback
+
+        traceback.print_exc()
+    text = (str(exc).strip().splitlines() or [""])[0]
+    module = type(exc).__module__ or ""
+    if module.startswith("psycopg"):
+        return _one_line(mask_text(f"the server refused or failed: {text or type(exc).__name__}"))
+    return _one_line(mask_text(f"internal error ({type(exc).__name__}: {text[:200]}); this is a bug in vecdash, "
+                               "please report it with the command you ran (VECDASH_TRACEBACK=1 shows where)"))
 
 
 def _one_line(message: str) -> str:

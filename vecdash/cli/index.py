@@ -144,11 +144,13 @@ async def _list(client, args) -> int:
 
 
 async def _drop(client, args) -> int:
+    await ix.require_index(client, args.pod, args.schema, args.index)
     plan = ix.plan_drop_index(args.pod, args.schema, args.index)
     return await _maybe_apply(client, plan, args)
 
 
 async def _fix(client, args) -> int:
+    await ix.require_index(client, args.pod, args.schema, args.index)
     plan = ix.plan_drop_index(args.pod, args.schema, args.index) if args.drop else ix.plan_reindex(args.pod, args.schema, args.index)
     return await _maybe_apply(client, plan, args)
 

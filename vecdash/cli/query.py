@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
 from vecdash.cli.context import client_from_args
 from vecdash.cli.output import print_json, table
-from vecdash.errors import PodUnavailable
-from vecdash.service.filters import FilterError
+from vecdash.inputs import parse_json
 from vecdash.service.query import MEASURES, ROUTES, QueryResult, QuerySpec, parse_vector_text, run_query
 from vecdash.service.wiring import split_collection
 
@@ -44,10 +42,7 @@ def spec_from_args(args: argparse.Namespace) -> QuerySpec:
     schema, name = split_collection(args.collection)  # `name`, `schema.name`, quoted parts like `wire`
     filters = None
     if args.filter is not None:
-        try:
-            filters = json.loads(args.filter)
-        except json.JSONDecodeError as exc:
-            raise FilterError("--filter", f"not valid JSON ({exc.msg} at char {exc.pos})") from None
+        filters = parse_json(args.filter, "--filter")
     return QuerySpec(
         pod=args.pod, collection=name, schema=schema,
         vector=parse_vector_text(args.vector) if args.vector is not None else None,
@@ -62,9 +57,6 @@ async def run(args: argparse.Namespace) -> int:
     client = client_from_args(args)
     try:
         result = await run_query(client, spec)
-    except PodUnavailable as exc:
-        print(f"vecdash: error: {exc}", file=sys.stderr)
-        return 1
     finally:
         await client.close()
     if args.json:

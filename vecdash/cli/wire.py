@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from vecdash.cli.context import client_from_args
 from vecdash.cli.output import print_json
 from vecdash.errors import UserError
+from vecdash.inputs import parse_json
 from vecdash.model import Plan
 from vecdash.service import wiring
 
@@ -110,10 +110,7 @@ async def run_unwire(args: argparse.Namespace) -> int:
 async def run_verify(args: argparse.Namespace) -> int:
     filters = None
     if args.filter:
-        try:
-            filters = json.loads(args.filter)
-        except json.JSONDecodeError as exc:
-            raise UserError(f"--filter: invalid JSON at column {exc.colno}: {exc.msg}") from None
+        filters = parse_json(args.filter, "--filter")
         if not isinstance(filters, dict):
             raise UserError("--filter: expected a JSON object")
     client = client_from_args(args)

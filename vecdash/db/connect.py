@@ -16,6 +16,7 @@ from psycopg import conninfo as pg_conninfo
 
 from vecdash.config import PodConfig, Settings
 from vecdash.db import vector_param
+from vecdash.errors import PodError, PodUnavailable, ServerRefused
 from vecdash.secrets import mask_text
 
 APPLICATION_NAME = "vecdash"
@@ -113,3 +114,24 @@ def describe_error(exc: BaseException, pod: PodConfig | None = None) -> str:
             line = candidate
             break
     return mask_text(line, pod_secrets(pod) if pod else None)
+
+
+# SQLSTATEs that say the session or the server went away, rather than refused a statement.
+_GONE = ("57P01", "57P02", "57P03")
+
+
+def pod_error(exc: BaseException, pod: PodConfig, what: str | None = None) -> PodError:
+    """The one classification of a failure from a pod (exit 1 either way, one masked line).
+
+    Lost, unreachable or timed out: PodUnavailable. The server answered with an error: ServerRefused.
+    `what` names the action that failed (e.g. "step 'create view'"), prefixed to the server's words.
+    """
+    if isinstance(exc, PodError):
+        return exc
+    reason = describe_error(exc, pod)
+    state = getattr(exc, "sqlstate", None)
+    gone = isinstance(exc, (TimeoutError, OSError)) or (
+        isinstance(exc, psycopg.OperationalError) and (state is None or state.startswith("08") or state in _GONE))
+    if gone:
+        return PodUnavailable(pod.name, f"{what}: {reason}" if what else reason)
+    return ServerRefused(pod.name, f"{what} failed: {reason}" if what else reason)

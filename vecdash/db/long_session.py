@@ -13,9 +13,9 @@ from contextlib import asynccontextmanager
 
 import psycopg
 
-from vecdash.db.connect import connect, describe_error
+from vecdash.db.connect import connect, pod_error
 from vecdash.db.pods import PodClient
-from vecdash.errors import PodUnavailable, ReadOnlyError
+from vecdash.errors import ReadOnlyError
 
 
 @asynccontextmanager
@@ -26,10 +26,12 @@ async def long_session(client: PodClient, pod: str, *, write: bool = True, what:
     try:
         conn = await connect(cfg, client.config.settings, read_only=client.read_only, autocommit=True)
     except (psycopg.OperationalError, OSError) as exc:
-        raise PodUnavailable(cfg.name, describe_error(exc, cfg)) from None
+        raise pod_error(exc, cfg) from None
     try:
         await conn.execute("select set_config('statement_timeout', '0', false)")
         yield conn
+    except psycopg.Error as exc:  # what the caller did not map itself: classified here, once
+        raise pod_error(exc, cfg) from None
     finally:
         try:
             await conn.close()

@@ -88,7 +88,7 @@ class PodClient:
         pod = self.pod(pod) if isinstance(pod, str) else pod
         if write and self.read_only:
             raise ReadOnlyError(what)
-        limit = timeout if timeout is not None else self.config.settings.call_timeout_s
+        limit = timeout if timeout is not None else self.config.settings.abandon_after_s
         deadline = time.monotonic() + limit
         conn_holder: list[psycopg.AsyncConnection] = []
 

@@ -23,11 +23,12 @@ import psycopg
 from psycopg import sql
 
 from vecdash.db.long_session import long_session
+from vecdash.db.connect import pod_error
 from vecdash.db.pods import PodClient
 from vecdash.errors import PodUnavailable, ReadOnlyError, UserError
 from vecdash.model import OPCLASS_MEASURE, Plan, PlanStep
 from vecdash.model_indexes import PHASE_SPAN, BuildProgress, BuildResult, IndexInfo
-from vecdash.service.collections import CollectionFacts, qualified_literal, require
+from vecdash.service.collections import CollectionError, CollectionFacts, facts, qualified_literal, require
 from vecdash.units import human_bytes
 
 METHODS = ("hnsw", "ivfflat")
@@ -357,8 +358,7 @@ async def build_index(
         except psycopg.Error as exc:
             if concurrently:
                 await _drop_leftover(client, pod, schema, name)
-            first = exc.diag.message_primary or str(exc).strip().splitlines()[0]
-            raise IndexBuildError(f"pod {pod}: index build on {schema}.{collection} failed: {first}") from None
+            raise pod_error(exc, client.pod(pod), f"index build on {schema}.{collection}") from None
     if status == "cancelled" and concurrently:
         await _drop_leftover(client, pod, schema, name)
     elapsed = time.monotonic() - t0
@@ -481,7 +481,21 @@ async def list_indexes(client: PodClient, pod: str, collection: str | None = Non
                              measure=OPCLASS_MEASURE.get(opc or ""), params=params, bytes=int(size), valid=bool(valid),
                              ready=bool(ready), definition=definition,
                              vecs_recognised=name.lower().startswith("ix_vector") and bool(opc) and opc in name))
+    if collection is not None and not out and not (await facts(client, pod, collection, schema)).exists:
+        # a name that does not exist is the user's input (exit 2), not an empty answer
+        raise CollectionError(f"collection {schema}.{collection} does not exist on pod {pod}")
     return out
+
+
+async def require_index(client: PodClient, pod: str, schema: str, name: str) -> None:
+    """CollectionError (exit 2) unless schema.name is an index on pod: checked before a plan names it."""
+    async def work(conn: psycopg.AsyncConnection) -> bool:
+        cur = await conn.execute("select exists (select from pg_class c join pg_namespace n on n.oid = c.relnamespace "
+                                 "where n.nspname = %s and c.relname = %s and c.relkind in ('i', 'I'))", (schema, name))
+        return bool((await cur.fetchone())[0])
+
+    if not await client.run(pod, work):
+        raise CollectionError(f"index {schema}.{name} does not exist on pod {pod}")
 
 
 async def invalid_indexes(client: PodClient, pod: str, schema: str = "vecs") -> list[IndexInfo]:

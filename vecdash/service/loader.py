@@ -24,9 +24,12 @@ import numpy as np
 import psycopg
 from psycopg import sql
 
+from vecdash.config import PodConfig
+from vecdash.db.connect import pod_error
 from vecdash.db.long_session import long_session
 from vecdash.db.pods import PodClient
 from vecdash.errors import UserError
+from vecdash.inputs import InputError, parse_json, read_lines
 from vecdash.model_indexes import LoadProgress, LoadResult
 from vecdash.service.collections import require
 
@@ -51,12 +54,7 @@ def _open_lines(path: Path | None) -> Iterator[tuple[int, str]] | None:
     if path is None:
         return None
 
-    def gen() -> Iterator[tuple[int, str]]:
-        with open(path, encoding="utf-8") as fh:
-            for n, line in enumerate(fh, 1):
-                yield n, line.rstrip("\n").rstrip("\r")
-
-    return gen()
+    return read_lines(path)
 
 
 def _metadata(path: Path, line: int, text: str) -> bytes:
@@ -175,10 +173,9 @@ def _jsonl_batches(path: Path, dim: int, batch_rows: int) -> Iterator[Batch]:
             if not text:
                 continue
             try:
-                obj = json.loads(text)
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                msg = exc.msg if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
-                raise LoadError(f"{path}:{n}: bad JSON ({msg})") from None
+                obj = parse_json(text, f"{path}:{n}", finite=False)  # vectors are checked in bulk below
+            except InputError as exc:
+                raise LoadError(str(exc)) from None
             if not isinstance(obj, dict) or "vec" not in obj or "id" not in obj:
                 raise LoadError(f"{path}:{n}: expected an object with \"id\" and \"vec\" (and optional \"metadata\")")
             ident = obj["id"]
@@ -187,8 +184,11 @@ def _jsonl_batches(path: Path, dim: int, batch_rows: int) -> Iterator[Batch]:
             raw_vec = obj["vec"]
             if not isinstance(raw_vec, list) or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in raw_vec):
                 raise LoadError(f"{path}:{n}: \"vec\" must be a list of numbers")
-            with np.errstate(over="ignore"):  # 1e40 -> inf, reported by _check_vec as one line
-                vec = np.asarray(raw_vec, dtype=np.float32)
+            try:
+                with np.errstate(over="ignore"):  # 1e40 -> inf, reported by _check_vec as one line
+                    vec = np.asarray(raw_vec, dtype=np.float32)
+            except (OverflowError, ValueError):  # an integer too large for any float
+                raise LoadError(f"{path}:{n}: vec contains a number out of range") from None
             _check_vec(vec, dim, path, n)
             meta = obj.get("metadata", {})
             if meta is None:
@@ -209,9 +209,13 @@ def _jsonl_batches(path: Path, dim: int, batch_rows: int) -> Iterator[Batch]:
 _COPY_LINE = re.compile(r"COPY [^,]+, line (\d+)")
 
 
-def _db_error(exc: psycopg.Error, path: Path, copied_lines: list[int], meta_path: Path | None = None) -> LoadError:
-    """Map a server error during COPY back to the input file and line it came from."""
+def _db_error(exc: psycopg.Error, path: Path, copied_lines: list[int], meta_path: Path | None = None,
+              pod: PodConfig | None = None) -> Exception:
+    """Map a server error during COPY back to the input file and line it came from (exit 2: the file is
+    wrong); a lost session or an error no line of the file explains is the pod's (exit 1)."""
     diag = exc.diag
+    if pod is not None and isinstance(exc, psycopg.OperationalError):
+        return pod_error(exc, pod)
     first = (diag.message_primary or str(exc)).strip()
     first = first.splitlines()[0] if first else type(exc).__name__  # libpq's lost-connection text has 3 lines
     if diag.message_detail:
@@ -228,6 +232,8 @@ def _db_error(exc: psycopg.Error, path: Path, copied_lines: list[int], meta_path
         first += "; use --upsert to replace existing rows"
     if isinstance(exc, psycopg.errors.CardinalityViolation):
         first = "the same id appears twice in the input"
+    elif not isinstance(exc, psycopg.errors.UniqueViolation) and pod is not None:
+        return pod_error(exc, pod, f"load of {path}")
     return LoadError(f"{path}: {first}; nothing was loaded")
 
 
@@ -294,7 +300,7 @@ async def load_file(
                         "on conflict (id) do update set vec = excluded.vec, metadata = excluded.metadata"
                     ).format(table, target))
         except psycopg.Error as exc:
-            raise _db_error(exc, path, copied_lines, meta_path) from None
+            raise _db_error(exc, path, copied_lines, meta_path, client.pod(pod)) from None
         except OSError as exc:
             raise LoadError(f"{path}: {exc.strerror or exc}") from None
         seconds = time.perf_counter() - t0

@@ -14,6 +14,7 @@ from psycopg import sql
 
 from vecdash.db.long_session import long_session
 from vecdash.db.pods import PodClient
+from vecdash.db.connect import pod_error
 from vecdash.errors import UserError
 from vecdash.model_indexes import MaintenanceResult
 from vecdash.service.collections import qualified_literal, require
@@ -49,8 +50,7 @@ async def maintain(client: PodClient, pod: str, collection: str, *, action: str 
         try:
             await conn.execute(sql.SQL(ACTIONS[action] + " {}").format(sql.Identifier(schema, collection)))
         except psycopg.Error as exc:
-            raise UserError(f"pod {pod}: {action} of {schema}.{collection} failed: "
-                            f"{exc.diag.message_primary or str(exc).strip()}") from None
+            raise pod_error(exc, client.pod(pod), f"{action} of {schema}.{collection}") from None
         seconds = time.perf_counter() - t
         # the cumulative statistics system publishes counters with a short delay
         await conn.execute("select pg_stat_force_next_flush()")

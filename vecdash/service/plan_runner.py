@@ -11,12 +11,12 @@ import psycopg
 
 from vecdash.db.long_session import long_session
 from vecdash.db.pods import PodClient
-from vecdash.errors import UserError
+from vecdash.errors import PodError
 from vecdash.model import Plan
 
 
-class PlanFailed(UserError):
-    """A plan step was refused by the server; names the step."""
+class PlanFailed(PodError):
+    """A plan step was refused by the server (exit 1); names the step."""
 
 
 async def execute_plan(client: PodClient, plan: Plan) -> None:

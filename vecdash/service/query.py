@@ -32,10 +32,11 @@ import psycopg
 from psycopg import sql
 
 from vecdash.config import Config
-from vecdash.db.connect import describe_error
+from vecdash.db.connect import pod_error
 from vecdash.db.pods import PodClient
 from vecdash.db.vector_param import ELEMENT, BinaryVector, VectorParamError
-from vecdash.errors import PodUnavailable, UserError
+from vecdash.errors import PodError, PodUnavailable, UserError
+from vecdash.inputs import parse_json
 from vecdash.model import Collection, ForeignServer, ForeignTable, Plan, PlanStep, PodStatus, Topology
 from vecdash.secrets import mask_text
 from vecdash.service.cache_fit import cache_warning
@@ -194,13 +195,7 @@ def check_spec(spec: QuerySpec) -> None:
 
 def parse_vector_text(text: str) -> list[float]:
     """`--vector '[0.1, 0.2]'` -> floats, with one clear line on bad input."""
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise QueryError(f"--vector: not a JSON array of numbers ({exc.msg} at char {exc.pos})") from None
-    except ValueError as exc:  # e.g. an integer literal past Python's int-string conversion limit
-        raise QueryError(f"--vector: not a JSON array of numbers ({exc})") from None
-    return check_vector(value, "--vector")
+    return check_vector(parse_json(text, "--vector"), "--vector")
 
 
 def check_vector(value: Any, where: str = "vector") -> list[float]:
@@ -218,7 +213,7 @@ def check_vector(value: Any, where: str = "vector") -> list[float]:
             pass
     for i, v in enumerate(value):
         if not _finite_number(v):
-            shown = repr(v) if not isinstance(v, int) or abs(v) < 10**30 else f"an integer of {len(str(abs(v)))} digits"
+            shown = repr(v)[:40] if not isinstance(v, int) or abs(v) < 10**30 else f"an integer of {len(str(abs(v)))} digits"
             raise QueryError(f"{where}[{i}]: {shown} is not a finite number")
     return [float(v) for v in value]
 
@@ -410,7 +405,7 @@ async def run_statement(client: PodClient, pod: str, stmt: str | sql.Composable,
     try:
         raw, plan = await client.run(pod, work, session=session)
     except psycopg.Error as exc:
-        raise QueryError(f"pod {pod}: {describe_error(exc, client.pod(pod))}") from None
+        raise pod_error(exc, client.pod(pod)) from None
     client_ms = (time.perf_counter() - t) * 1000
     server_ms = max((r[-1] for r in raw), default=None)
     out = []
@@ -480,7 +475,7 @@ async def run_query(client: PodClient, spec: QuerySpec, topology: Topology | Non
     home_pod = topology.pod(spec.pod)
     if home_pod is None or not home_pod.up:
         reason = home_pod.error if home_pod is not None else "not in the topology"
-        raise QueryError(f"pod {spec.pod} is not available: {reason}")
+        raise PodUnavailable(spec.pod, f"not available: {reason}")
     home = home_pod.collection(spec.schema, spec.collection)
     if home is None:
         names = ", ".join(c.qualified for c in home_pod.collections) or "none"
@@ -584,7 +579,7 @@ async def _query_vector(client: PodClient, spec: QuerySpec, home: Collection) ->
     try:
         row = await client.run(spec.pod, by_id if spec.like_id is not None else pick)
     except psycopg.Error as exc:
-        raise QueryError(f"pod {spec.pod}: {describe_error(exc, client.pod(spec.pod))}") from None
+        raise pod_error(exc, client.pod(spec.pod)) from None
     if row is None:
         if spec.like_id is not None:
             raise QueryError(f"like: no row with id {spec.like_id!r} in {home.qualified} on {spec.pod}")
@@ -598,8 +593,10 @@ def _targets(config: Config, topology: Topology, spec: QuerySpec, home: Collecti
         return [Target(run_on=spec.pod, relation=(home.schema, home.name), holder=spec.pod, collection=home)]
     primary = topology.primary
     if spec.route == "primary":
-        if primary is None or not primary.up:
-            raise QueryError("route primary: no primary pod is up in the configuration")
+        if primary is None:  # the config names none: the route asked for cannot exist (exit 2)
+            raise QueryError("route primary: no primary pod in the configuration")
+        if not primary.up:  # configured but down: the pod's state (exit 1)
+            raise PodUnavailable(primary.name, f"route primary: {primary.error or 'down'}")
         holder, coll = spec.pod, home
         if home.kind == "foreign" and spec.pod == primary.name:
             ft = next((f for f in primary.foreign_tables if (f.schema, f.name) == (home.schema, home.name)), None)
@@ -624,8 +621,10 @@ def _targets(config: Config, topology: Topology, spec: QuerySpec, home: Collecti
     if spec.route == "fanout":
         return [Target(run_on=p.name, relation=(c.schema, c.name), holder=p.name, collection=c) for p, c in holders]
     # federated
-    if primary is None or not primary.up:
-        raise QueryError("route federated: no primary pod is up in the configuration")
+    if primary is None:
+        raise QueryError("route federated: no primary pod in the configuration")
+    if not primary.up:
+        raise PodUnavailable(primary.name, f"route federated: {primary.error or 'down'}")
     out = []
     for p, c in holders:
         if p.name == primary.name:
@@ -676,7 +675,7 @@ async def _per_target(client: PodClient, spec: QuerySpec, targets: list[Target],
     failed = []
     for t, o in zip(targets, outcomes):
         if isinstance(o, BaseException):
-            if len(targets) == 1 or not isinstance(o, (PodUnavailable, QueryError)):
+            if len(targets) == 1 or not isinstance(o, (PodError, QueryError)):
                 raise o
             failed.append((t, o))
         else:
@@ -758,7 +757,7 @@ async def _check_underfill(client: PodClient, spec: QuerySpec, targets: list[Tar
         try:
             return await client.run(pod, work)
         except psycopg.Error as exc:
-            raise QueryError(f"pod {pod}: {describe_error(exc, client.pod(pod))}") from None
+            raise pod_error(exc, client.pod(pod)) from None
 
     holders = {t.holder: t for t in targets}
     counts = await asyncio.gather(*(count(t) for t in holders.values()))

@@ -19,10 +19,10 @@ import psycopg
 from pgvector.psycopg import register_vector_async
 from psycopg import sql
 
-from vecdash.db.connect import connect_sync, describe_error
+from vecdash.db.connect import connect_sync, pod_error
 from vecdash.db.long_session import long_session
 from vecdash.db.pods import PodClient
-from vecdash.errors import PodUnavailable, UserError
+from vecdash.errors import UserError
 from vecdash.model import Plan, PlanStep
 from vecdash.model_indexes import Sweep, SweepPoint
 from vecdash.service.collections import require
@@ -155,7 +155,7 @@ def _exact_in_snapshot(client: PodClient, pod: str, snapshot: str, *args) -> lis
     try:
         conn = connect_sync(cfg, client.config.settings, read_only=client.read_only)
     except (psycopg.OperationalError, OSError) as exc:
-        raise PodUnavailable(cfg.name, describe_error(exc, cfg)) from None
+        raise pod_error(exc, cfg) from None
     with conn:
         conn.execute("select set_config('statement_timeout', '0', false)")
         with conn.transaction():

@@ -31,7 +31,7 @@ from vecdash.db.wiring_sql import (
     REMOTE_TABLE_SQL,
     SCHEMA_CONTENTS_SQL,
 )
-from vecdash.errors import PodUnavailable, UserError
+from vecdash.errors import PodError, PodUnavailable, UserError
 from vecdash.model import OPCLASS_MEASURE, Plan, PlanStep
 from vecdash.secrets import MASK, mask_text
 from vecdash.service.catalog import _options as options_dict  # ["k=v", ...] -> {k: v}
@@ -65,10 +65,8 @@ class WiringError(UserError):
     """A wiring cannot be planned as asked: unknown collection, a name taken by something else."""
 
 
-class ApplyError(UserError):
-    """A plan failed on the database; its transaction was rolled back. One masked line."""
-
-    exit_code = 1
+class ApplyError(PodError):
+    """A plan failed on the database; its transaction was rolled back. One masked line (exit 1)."""
 
 
 @dataclass

@@ -14,7 +14,7 @@ from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
-from textual import on, work
+from textual import on
 from textual.app import App, ComposeResult
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.containers import Horizontal, Vertical
@@ -29,6 +29,7 @@ from vecdash.secrets import mask_text
 from vecdash.service.stats import collection_read_by, pod_endpoints
 from vecdash.tui import actions as registry
 from vecdash.tui.services import Services
+from vecdash.tui.workers import worker
 from vecdash.tui.widgets.stats import StatsPane
 from vecdash.tui.widgets.topology import Ref, TopologyTree
 from vecdash.tui.widgets.wiring import WiringPane
@@ -207,7 +208,7 @@ class VecdashApp(App[int]):
             if self.topology is None:
                 self.query_one(TopologyTree).loading = True
 
-    @work(exclusive=True, group="refresh", exit_on_error=False)
+    @worker(group="refresh", what="refresh")
     async def _refresh_worker(self) -> None:
         try:
             topo = await self.services.snapshot()

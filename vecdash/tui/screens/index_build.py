@@ -22,7 +22,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.markup import escape
-from textual import work
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Container, Horizontal, Vertical, VerticalScroll
@@ -35,6 +35,7 @@ from vecdash.model_indexes import BuildProgress, BuildResult, LoadProgress, Load
 from vecdash.service import indexes as ix
 from vecdash.service.plan_runner import execute_plan
 from vecdash.service.recall import plan_search_setting, sweep
+from vecdash.tui.workers import worker
 
 
 def _size(n: int | None) -> str:
@@ -155,9 +156,9 @@ class IndexBuildScreen(ModalScreen[BuildResult | None]):
         if event.button.id == "build-start":
             self.action_start_build()
         elif event.button.id == "build-cancel":
-            await self.action_cancel_build()
+            self.action_cancel_build()
 
-    @work(exclusive=True, group="index-build-preview")
+    @worker(group="index-build-preview", what="preview")
     async def load_preview(self) -> None:
         """Statement and graph-memory estimate, shown before anything is built (and on every option change)."""
         self.preview = None
@@ -195,7 +196,7 @@ class IndexBuildScreen(ModalScreen[BuildResult | None]):
         self.query_one("#build-help", Static).scroll_visible()
         self.run_build()
 
-    @work(exclusive=True, group="index-build")
+    @worker(group="index-build", what="index build")
     async def run_build(self) -> None:
         try:
             result = await ix.build_index(self.client, self.pod, self.collection, schema=self.schema,
@@ -214,6 +215,15 @@ class IndexBuildScreen(ModalScreen[BuildResult | None]):
             self.query_one("#build-phase", Static).update(
                 f"[yellow]cancelled[/yellow]: {result.index} stopped; no invalid index left behind")
 
+    def show_failure(self, what: str, message: str) -> None:
+        if what == "preview":
+            self.preview_error = message
+            self.query_one("#build-estimate", Static).update(Text(message, style="red"))
+            return
+        if what == "index build":
+            self.error = message  # the build is over: esc closes
+        self.query_one("#build-phase", Static).update(Text(message, style="red"))
+
     def _on_progress(self, p: BuildProgress) -> None:
         self.pid = p.pid
         self.phase = p.phase
@@ -226,10 +236,14 @@ class IndexBuildScreen(ModalScreen[BuildResult | None]):
         if text.startswith("WARNING"):
             self.notify(escape(text[:300]), title="index build", severity="warning", timeout=10)
 
-    async def action_cancel_build(self) -> None:
+    def action_cancel_build(self) -> None:
         if self.result is not None or self.pid is None or self.cancel_requested:
             return
         self.cancel_requested = True
+        self.cancel_build()
+
+    @worker(group="index-build-cancel", what="cancel")
+    async def cancel_build(self) -> None:
         self.query_one("#build-notices", RichLog).write(f"cancelling pid {self.pid} (pg_cancel_backend) ...")
         await ix.cancel_backend(self.client, self.pod, self.pid)
 
@@ -291,7 +305,7 @@ class RecallSweepScreen(ModalScreen[Sweep | None]):
         self.query_one("#recall-table", DataTable).add_columns("setting", "recall", "curve", "median ms", "p90 ms", "")
         self.run_sweep()
 
-    @work(exclusive=True, group="recall-sweep")
+    @worker(group="recall-sweep", what="recall sweep")
     async def run_sweep(self) -> None:
         def progress(label: str, fraction: float) -> None:
             self.query_one("#recall-progress", ProgressBar).update(progress=round(fraction * 100, 1))
@@ -327,9 +341,18 @@ class RecallSweepScreen(ModalScreen[Sweep | None]):
             note = " (read-only: cannot apply)" if self.client.read_only else " · press a to apply"
             self.query_one("#recall-plan", Static).update(escape(self.plan.preview_sql()) + note)
 
-    async def action_apply(self) -> None:
+    def action_apply(self) -> None:
         if self.plan is None or self.applied:
             return
+        self.apply_recommendation()
+
+    def show_failure(self, what: str, message: str) -> None:
+        if what == "recall sweep":
+            self.error = message
+        self.query_one("#recall-status", Static).update(Text(message, style="red"))
+
+    @worker(group="recall-apply", what="apply")
+    async def apply_recommendation(self) -> None:
         try:
             await execute_plan(self.client, self.plan)
         except UserError as exc:
@@ -414,7 +437,7 @@ class CollectionLoadScreen(ModalScreen[LoadResult | None]):
         elif event.button.id == "load-start":
             self.start_load()
 
-    @work(exclusive=True, group="collection-plan")
+    @worker(group="collection-plan", what="create preview")
     async def preview_create(self) -> None:
         from vecdash.service.collections import plan_create_collection
 
@@ -432,7 +455,7 @@ class CollectionLoadScreen(ModalScreen[LoadResult | None]):
         self._say("#col-plan", self.plan.preview_sql() + note)
         self.query_one("#col-apply", Button).disabled = self.client.read_only
 
-    @work(exclusive=True, group="collection-plan")
+    @worker(group="collection-plan", what="create")
     async def apply_create(self) -> None:
         if self.plan is None:
             return
@@ -446,6 +469,11 @@ class CollectionLoadScreen(ModalScreen[LoadResult | None]):
         self._say("#col-plan", self.plan.preview_sql() + "\n-- applied", None)
         self.query_one("#load-file", Input).focus()  # next step: the file to load
 
+    def show_failure(self, what: str, message: str) -> None:
+        if what == "load":
+            self.error = message
+        self.query_one("#load-status" if what == "load" else "#col-plan", Static).update(Text(message, style="red"))
+
     def start_load(self) -> None:
         if self.loading:
             return
@@ -457,7 +485,7 @@ class CollectionLoadScreen(ModalScreen[LoadResult | None]):
         self.result = None
         self.run_load()
 
-    @work(exclusive=True, group="collection-load")
+    @worker(group="collection-load", what="load")
     async def run_load(self) -> None:
         from vecdash.service.loader import load_file
 

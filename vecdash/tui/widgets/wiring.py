@@ -8,23 +8,20 @@ Every service call runs in a worker of this pane (group "wiring"); the pane only
 from __future__ import annotations
 
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Button, Input, Label, LoadingIndicator, OptionList, Select, Static
 from textual.widgets.option_list import Option
 
-from vecdash.errors import PodUnavailable, UserError
+from vecdash.errors import UserError
 from vecdash.model import Plan, Topology
 from vecdash.secrets import mask_text
 from vecdash.tui.busy import Busy
+from vecdash.tui.workers import failure_text, worker
 from vecdash.tui.widgets.topology import Ref
 
-def describe_error(exc: BaseException) -> str:
-    if isinstance(exc, (UserError, PodUnavailable)):
-        return mask_text(str(exc))
-    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-    return mask_text(f"{type(exc).__name__}: {first}")
+describe_error = failure_text  # the console's one wording of a failure (vecdash.tui.workers)
 
 
 class WiringPane(VerticalScroll):
@@ -129,6 +126,9 @@ class WiringPane(VerticalScroll):
 
     # --- rendering -------------------------------------------------------------------------------
 
+    def show_failure(self, what: str, message: str) -> None:
+        self._status(message, "error")
+
     def _status(self, text: str, kind: str | None = None) -> None:
         t = Text(text, self.get_component_rich_style(f"wiring--{kind}", partial=True) if kind else "")
         self.query_one("#wire-status", Static).update(t)
@@ -187,7 +187,7 @@ class WiringPane(VerticalScroll):
         expose = self.services.parse_expose(self.query_one("#wire-expose", Input).value)
         return {"view": view, "expose": expose}
 
-    @work(exclusive=True, group="wiring", exit_on_error=False)
+    @worker(group="wiring", what="plan")
     async def plan(self, unwire: bool = False) -> None:
         try:
             pod, schema, name = self.target()
@@ -202,7 +202,7 @@ class WiringPane(VerticalScroll):
             return
         self._show_plan(plan)
 
-    @work(exclusive=True, group="wiring", exit_on_error=False)
+    @worker(group="wiring", what="apply")
     async def apply(self) -> None:
         from vecdash.tui.screens.confirm import ConfirmScreen
 
@@ -235,7 +235,7 @@ class WiringPane(VerticalScroll):
         if "unwire" not in plan.title.lower():
             self.verify()
 
-    @work(exclusive=True, group="wiring-verify", exit_on_error=False)
+    @worker(group="wiring-verify", what="verify")
     async def verify(self) -> None:
         try:
             pod, schema, name = self.target()
@@ -246,7 +246,7 @@ class WiringPane(VerticalScroll):
             return
         self._show_verification(v)
 
-    @work(exclusive=True, group="wiring-doctor", exit_on_error=False)
+    @worker(group="wiring-doctor", what="doctor")
     async def doctor(self, topology: Topology | None = None) -> None:
         try:
             with Busy(self.query_one("#wire-spinner")):

@@ -11,16 +11,18 @@ import json
 from dataclasses import dataclass
 
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Button, Checkbox, DataTable, Input, Label, LoadingIndicator, OptionList, Select, Static
 from textual.widgets.option_list import Option
 
 from vecdash.errors import UserError
+from vecdash.inputs import parse_json
 from vecdash.model import Topology
 from vecdash.secrets import mask_text
 from vecdash.tui.busy import Busy
+from vecdash.tui.workers import worker
 from vecdash.tui.format import ms
 from vecdash.tui.widgets.topology import Ref
 from vecdash.tui.widgets.wiring import describe_error
@@ -39,13 +41,13 @@ class HistoryEntry:
 
 
 def parse_vector(text: str) -> list[float]:
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise UserError(f"vector: not JSON at column {exc.colno}: {exc.msg}") from None
+    value = parse_json(text, "vector")
     if not isinstance(value, list) or not value or not all(isinstance(x, (int, float)) for x in value):
         raise UserError("vector: expected a JSON list of numbers, e.g. [0.1, 0.2, 0.3]")
-    return [float(x) for x in value]
+    try:
+        return [float(x) for x in value]
+    except OverflowError:  # an integer too large for a double
+        raise UserError("vector: a number out of range") from None
 
 
 def parse_filters(text: str, validate=None) -> dict | None:
@@ -53,10 +55,7 @@ def parse_filters(text: str, validate=None) -> dict | None:
     text = text.strip()
     if not text:
         return None
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise UserError(f"filter: not JSON at column {exc.colno}: {exc.msg}") from None
+    value = parse_json(text, "filter")
     if not isinstance(value, dict):
         raise UserError("filter: expected a JSON object, e.g. {\"year\": {\"$gte\": 2020}}")
     if validate is not None:
@@ -245,6 +244,9 @@ class WorkbenchPane(VerticalScroll):
 
     # --- running ---------------------------------------------------------------------------------
 
+    def show_failure(self, what: str, message: str) -> None:
+        self._status(message, "error")
+
     def _status(self, text: str | Text, kind: str | None = None) -> None:
         if isinstance(text, str):
             text = Text(text, self.get_component_rich_style(f"workbench--{kind}", partial=True) if kind else "")
@@ -259,7 +261,7 @@ class WorkbenchPane(VerticalScroll):
                 return
         self._run(spec)
 
-    @work(exclusive=True, group="query", exit_on_error=False)
+    @worker(group="query", what="query")
     async def _run(self, spec) -> None:
         self._status(f"running on {spec.pod} ({spec.route})…", "dim")
         try:

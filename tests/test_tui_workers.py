@@ -1,0 +1,221 @@
+"""The console's one worker pattern (vecdash/tui/workers.py): every worker, in panes and modal screens,
+survives a pod that hangs (SIGSTOP) or dies (SIGKILL) and says what happened where it ran.
+
+A static check keeps every worker in vecdash/tui on the pattern; pilot tests drive each worker-bearing
+screen against a real pod that is paused or killed while the screen is open.
+"""
+
+from __future__ import annotations
+
+import ast
+import time
+from pathlib import Path
+
+import pytest
+
+import vecdash.tui
+from vecdash.config import Config, PodConfig, Settings
+
+SETTINGS = Settings(connect_timeout_s=1, statement_timeout_ms=1000, refresh_seconds=600)
+COLL = "hang_docs"
+TUI = Path(vecdash.tui.__file__).parent
+
+
+# --- static: one pattern, everywhere ---------------------------------------------------------------
+
+
+def _tui_modules():
+    return [p for p in TUI.rglob("*.py") if p.name not in ("workers.py", "services.py")]
+
+
+def test_no_worker_bypasses_the_pattern():
+    """No plain @work / run_worker (they exit the console on an unhandled error)."""
+    offenders = []
+    for path in _tui_modules():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call):
+                name = ast.unparse(node.func)
+                if name in ("work", "textual.work") or name.endswith("run_worker"):
+                    offenders.append(f"{path.name}:{node.lineno}: {name}")
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                for d in node.decorator_list:
+                    if ast.unparse(d).split("(")[0] in ("work", "textual.work"):
+                        offenders.append(f"{path.name}:{node.lineno}: @{ast.unparse(d)}")
+    assert not offenders, offenders
+
+
+def test_every_coroutine_that_does_io_is_a_worker():
+    """An async handler awaiting the services outside a worker would take the console down with it;
+    only closing the client (bounded, on exit) may be awaited elsewhere."""
+    allowed = {"close"}
+    offenders = []
+    for path in _tui_modules():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.AsyncFunctionDef):
+                continue
+            if any(ast.unparse(d).split("(")[0] == "worker" for d in node.decorator_list):
+                continue
+            for a in ast.walk(node):
+                if isinstance(a, ast.Await) and isinstance(a.value, ast.Call):
+                    called = ast.unparse(a.value.func).rsplit(".", 1)[-1]
+                    if called not in allowed:
+                        offenders.append(f"{path.name}:{a.lineno}: {node.name} awaits {called}")
+    assert not offenders, offenders
+
+
+# --- pilot: each worker-bearing screen with its pod hung or killed -----------------------------------
+
+
+@pytest.fixture
+def hang_pod(spare_pod):
+    spare_pod.psql("create extension if not exists vector; create schema if not exists vecs; "
+                   f"drop table if exists vecs.{COLL}; "
+                   f"create table vecs.{COLL} (id varchar primary key, vec vector(3) not null, "
+                   "metadata jsonb not null default '{}'::jsonb); "
+                   f"insert into vecs.{COLL} select 'r' || i, array[i, 1, 0]::vector, '{{}}' "
+                   "from generate_series(1, 200) i; "
+                   f"create index on vecs.{COLL} using hnsw (vec vector_l2_ops); checkpoint")
+    yield spare_pod
+    spare_pod.resume()
+    if not spare_pod.is_running():
+        (spare_pod.data / "postmaster.pid").unlink(missing_ok=True)
+        spare_pod.start()
+
+
+def _config(estate, pod) -> Config:
+    return Config(pods=(PodConfig(name="primary", role="primary", dsn=estate.dsn("primary")),
+                        PodConfig(name="spare", role="secondary", dsn=pod.dsn())), settings=SETTINGS, path="<workers>")
+
+
+def _break(pod, how: str) -> None:
+    if how == "hung":
+        pod.pause()
+    else:
+        pod.kill()
+
+
+async def _until(pilot, cond, what: str) -> None:
+    deadline = time.monotonic() + 3 * SETTINGS.call_timeout_s
+    while not cond():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await pilot.pause(0.05)
+
+
+def _text(screen, selector: str) -> str:
+    return str(screen.query_one(selector).render())
+
+
+async def _open(app, pilot, screen):
+    await _until(pilot, lambda: app.topology is not None and not app.refreshing, "first refresh")
+    app.push_screen(screen)
+    await pilot.pause()
+    return screen
+
+
+def _survived(app, screen, selector: str, what: str) -> None:
+    assert app.is_running and app.screen is screen, "the console or the screen went away"
+    text = _text(screen, selector)
+    assert f"{what} failed" in text and "spare" in text, text
+    assert "Traceback" not in text and "WorkerFailed" not in text
+
+
+HOW = ["hung", "killed"]
+
+
+@pytest.mark.parametrize("how", HOW)
+async def test_recall_sweep_survives(estate, hang_pod, how):
+    from vecdash.tui.app import VecdashApp
+    from vecdash.tui.screens.index_build import RecallSweepScreen
+
+    app = VecdashApp(_config(estate, hang_pod))
+    async with app.run_test(size=(100, 34)) as pilot:
+        await _until(pilot, lambda: app.topology is not None and not app.refreshing, "first refresh")
+        _break(hang_pod, how)
+        screen = await _open(app, pilot, RecallSweepScreen(app.client, "spare", COLL, samples=5))
+        await _until(pilot, lambda: screen.error is not None, "the sweep to fail")
+        _survived(app, screen, "#recall-status", "recall sweep")
+        await pilot.press("escape")
+        assert app.screen is not screen and app.is_running
+
+
+@pytest.mark.parametrize("how", HOW)
+async def test_index_build_preview_and_build_survive(estate, hang_pod, how):
+    from vecdash.tui.app import VecdashApp
+    from vecdash.tui.screens.index_build import IndexBuildScreen
+
+    app = VecdashApp(_config(estate, hang_pod))
+    async with app.run_test(size=(100, 34)) as pilot:
+        # the build: preview loaded, then the pod breaks and `b` starts the build
+        screen = await _open(app, pilot, IndexBuildScreen(app.client, "spare", COLL))
+        await _until(pilot, lambda: screen.preview is not None, "the preview")
+        _break(hang_pod, how)
+        await pilot.press("b")
+        await _until(pilot, lambda: screen.error is not None, "the build to fail")
+        _survived(app, screen, "#build-phase", "index build")
+        await pilot.press("escape")
+        # the preview, on a pod still broken
+        screen = await _open(app, pilot, IndexBuildScreen(app.client, "spare", COLL))
+        await _until(pilot, lambda: screen.preview_error is not None, "the preview to fail")
+        _survived(app, screen, "#build-estimate", "preview")
+
+
+@pytest.mark.parametrize("how", HOW)
+async def test_collection_create_and_load_survive(estate, hang_pod, tmp_path, how):
+    from textual.widgets import Input
+
+    from vecdash.tui.app import VecdashApp
+    from vecdash.tui.screens.index_build import CollectionLoadScreen
+
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text('{"id": "n1", "vec": [1, 2, 3]}\n')
+    app = VecdashApp(_config(estate, hang_pod))
+    async with app.run_test(size=(100, 34)) as pilot:
+        screen = await _open(app, pilot, CollectionLoadScreen(app.client, "spare", collection=COLL))
+        _break(hang_pod, how)
+        screen.query_one("#load-file", Input).value = str(rows)
+        screen.start_load()
+        await _until(pilot, lambda: screen.error is not None, "the load to fail")
+        _survived(app, screen, "#load-status", "load")
+        screen.query_one("#col-name", Input).value = "brand_new"
+        screen.query_one("#col-dim", Input).value = "3"
+        screen.preview_create()
+        await _until(pilot, lambda: "failed" in _text(screen, "#col-plan"), "the create preview to fail")
+        _survived(app, screen, "#col-plan", "create preview")
+
+
+@pytest.mark.parametrize("how", HOW)
+async def test_query_and_wiring_panes_survive(estate, hang_pod, how):
+    from vecdash.tui.app import VecdashApp
+    from textual.worker import WorkerState
+
+    from vecdash.tui.widgets.wiring import WiringPane
+    from vecdash.tui.widgets.workbench import WorkbenchPane
+
+    query = pytest.importorskip("vecdash.service.query")
+    app = VecdashApp(_config(estate, hang_pod))
+    async with app.run_test(size=(100, 34)) as pilot:
+        await _until(pilot, lambda: app.topology is not None and not app.refreshing, "first refresh")
+        _break(hang_pod, how)
+        bench = app.query_one(WorkbenchPane)
+        bench._run(query.QuerySpec(pod="spare", collection=COLL, vector=[1.0, 1.0, 0.0], limit=3, measure="l2"))
+        await _until(pilot, lambda: "spare" in str(bench.query_one("#wb-status").render())
+                     and "running" not in str(bench.query_one("#wb-status").render()), "the query to fail")
+        assert app.is_running and "Traceback" not in str(bench.query_one("#wb-status").render())
+        wiring = app.query_one(WiringPane)
+        wiring.target = lambda: ("spare", "vecs", COLL)  # what the tree selection would give
+        for start in (wiring.plan, wiring.verify):
+            wiring.query_one("#wire-status").update("")
+            start()
+            await _until(pilot, lambda: not [w for w in app.workers if w.group.startswith("wiring") and not w.is_finished],
+                         "a wiring answer")
+            text = str(wiring.query_one("#wire-status").render())
+            # a plan or verification may still be made with the pod down (it reads the primary): either an
+            # answer or the failure, never a worker that died
+            assert app.is_running and "Traceback" not in text, text
+            assert not [w for w in app.workers if w.state == WorkerState.ERROR]
+        wiring.doctor()
+        await pilot.pause(0.2)
+        await _until(pilot, lambda: not [w for w in app.workers if w.group == "wiring-doctor" and not w.is_finished],
+                     "the doctor")
+        assert app.is_running
+        assert not [w for w in app.workers if w.state == WorkerState.ERROR]
