@@ -9,6 +9,7 @@ from psycopg import conninfo as pg_conninfo
 
 from vecdash.config import PodConfig, Settings
 from vecdash.db import vector_param
+from vecdash.db.placeholders import AsyncCursor
 from vecdash.secrets import mask_text
 
 APPLICATION_NAME = "vecdash"
@@ -59,7 +60,8 @@ def pod_secrets(pod: PodConfig) -> list[str]:
 async def connect(pod: PodConfig, settings: Settings, *, read_only: bool, autocommit: bool = True,
                   session: tuple[tuple[str, str], ...] = ()) -> psycopg.AsyncConnection:
     conn = await psycopg.AsyncConnection.connect(
-        pod.conninfo, autocommit=autocommit, **connect_kwargs(pod, settings, read_only=read_only, session=session)
+        pod.conninfo, autocommit=autocommit, cursor_factory=AsyncCursor,
+        **connect_kwargs(pod, settings, read_only=read_only, session=session)
     )
     vector_param.register(conn)
     return conn

@@ -21,6 +21,7 @@ from psycopg import sql
 
 from vecdash.db.connect import connect_kwargs, describe_error
 from vecdash.db.long_session import long_session
+from vecdash.db.placeholders import Cursor
 from vecdash.db.pods import PodClient
 from vecdash.errors import PodUnavailable, UserError
 from vecdash.model import Plan, PlanStep
@@ -154,7 +155,7 @@ def _exact_in_snapshot(client: PodClient, pod: str, snapshot: str, *args) -> lis
     cfg = client.pod(pod)
     kwargs = connect_kwargs(cfg, client.config.settings, read_only=client.read_only)
     try:
-        conn = psycopg.connect(cfg.conninfo, autocommit=True, **kwargs)
+        conn = psycopg.connect(cfg.conninfo, autocommit=True, cursor_factory=Cursor, **kwargs)
     except (psycopg.OperationalError, OSError) as exc:
         raise PodUnavailable(cfg.name, describe_error(exc, cfg)) from None
     with conn:
