@@ -68,7 +68,7 @@ def cell(value: object, width: int | None = None) -> Text:
     text = one_line(value)
     if width is not None and len(text) > width:
         text = text[: width - 1] + "…"
-    return Text(text)
+    return Text(text, end="", no_wrap=True)  # as DataTable renders its own str cells
 
 
 def notify(node, *parts: Part, severity: str = "information", timeout: float | None = None, title: str = "") -> None:

@@ -7,6 +7,7 @@ Every service call runs in a worker of this pane (group "wiring"); the pane only
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
@@ -160,15 +161,15 @@ class WiringPane(VerticalScroll):
         t = styled(("pushdown: ", dim), ("YES" if v.pushdown else "NO", ok if v.pushdown else bad),
                    "  ", mask_text(v.reason), nl)
         if getattr(v, "view", None) or getattr(v, "foreign_table", None):
-            t += styled(("via ", dim), (v.view or "-", dim), (" -> ", dim), (v.foreign_table or "-", dim),
-                        (" (server ", dim), (v.server or "-", dim), (")", dim), nl)
+            t += styled((f"via {v.view or '-'} -> {v.foreign_table or '-'} (server {v.server or '-'})", dim),
+                        Text("\n", dim))
         if v.filter_pushdown is not None:
             t += styled(("filter pushdown: ", dim), ("yes" if v.filter_pushdown else "no", ok if v.filter_pushdown else bad), nl)
         warn = self.get_component_rich_style("wiring--warn", partial=True)
         for c in v.checks:
             advisory = getattr(c, "advisory", False)
             t += styled(("✔ " if c.ok else ("⚠ " if advisory else "✖ "), ok if c.ok else (warn if advisory else bad)),
-                        c.name, ("  ", dim), (mask_text(c.detail), dim), nl)
+                        c.name, (f"  {mask_text(c.detail)}", dim), Text("\n", dim))
         if v.remote_sql:
             t += styled(("Remote SQL: ", dim)) + block(mask_text(v.remote_sql))
         view = self.query_one("#wire-verify-view", Static)

@@ -307,8 +307,8 @@ class WorkbenchPane(VerticalScroll):
         if result.server_ms is not None:
             t += styled((f" · server {ms(result.server_ms)}", dim))
         for pod, v in sorted((result.per_pod_ms or {}).items()):
-            t += styled((" · ", dim), (pod, dim), (f" {ms(v)}", dim))
-        t += styled((" · route ", dim), (result.route, dim))
+            t += styled((f" · {pod} {ms(v)}", dim))
+        t += styled((f" · route {result.route}", dim))
         if result.recall is not None:
             t += styled((f" · recall@{result.limit} {result.recall:.2f}", ok if result.recall >= 0.9 else warn))
         if result.underfilled and not result.warnings:
