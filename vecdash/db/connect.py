@@ -16,6 +16,7 @@ from psycopg import conninfo as pg_conninfo
 
 from vecdash.config import PodConfig, Settings
 from vecdash.db import vector_param
+from vecdash.db.placeholders import AsyncCursor, Cursor
 from vecdash.errors import PodError, PodUnavailable, ServerRefused
 from vecdash.secrets import mask_text
 
@@ -71,7 +72,8 @@ def pod_secrets(pod: PodConfig) -> list[str]:
 async def connect(pod: PodConfig, settings: Settings, *, read_only: bool, autocommit: bool = True,
                   session: tuple[tuple[str, str], ...] = ()) -> psycopg.AsyncConnection:
     conn = await psycopg.AsyncConnection.connect(
-        pod.conninfo, autocommit=autocommit, **_connect_kwargs(pod, settings, read_only=read_only, session=session)
+        pod.conninfo, autocommit=autocommit, cursor_factory=AsyncCursor,
+        **_connect_kwargs(pod, settings, read_only=read_only, session=session)
     )
     if read_only:
         try:
@@ -87,7 +89,8 @@ async def connect(pod: PodConfig, settings: Settings, *, read_only: bool, autoco
 
 def connect_sync(pod: PodConfig, settings: Settings, *, read_only: bool, autocommit: bool = True) -> psycopg.Connection:
     """The blocking twin of `connect`, for work that runs in a thread (a second session of one snapshot)."""
-    conn = psycopg.connect(pod.conninfo, autocommit=autocommit, **_connect_kwargs(pod, settings, read_only=read_only))
+    conn = psycopg.connect(pod.conninfo, autocommit=autocommit, cursor_factory=Cursor,
+                           **_connect_kwargs(pod, settings, read_only=read_only))
     if read_only:
         try:
             conn.execute(READ_ONLY_SQL)

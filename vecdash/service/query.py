@@ -33,6 +33,7 @@ from psycopg import sql
 
 from vecdash.config import Config
 from vecdash.db.connect import pod_error
+from vecdash.db.placeholders import params_text, preview_text
 from vecdash.db.pods import PodClient
 from vecdash.db.vector_param import ELEMENT, BinaryVector, VectorParamError
 from vecdash.errors import PodError, PodUnavailable, UserError
@@ -337,11 +338,12 @@ def knn_statement(relation: tuple[str, str], column: str, vtype: str, measure: s
 def knn_text(relation: tuple[str, str], column: str, vtype: str, measure: str, where_text: str,
              include_vector: bool = False, exact_in_sql: bool = False, pod_label: bool = False,
              has_metadata: bool = True) -> str:
-    """`knn_statement` rendered once per shape. Safe to cache and reuse: every part of the text comes
-    from identifiers, whitelisted operators and the filter's template (its values are parameters)."""
-    return knn_statement(relation, column, vtype, measure, sql.SQL(where_text), include_vector=include_vector,
-                         exact_in_sql=exact_in_sql, pod_label=pod_label, has_metadata=has_metadata,
-                         timed=not pod_label).as_string(None)
+    """`knn_statement` rendered once per shape, ready for its parameters (`params_text`: a `%` in a name
+    is doubled). Safe to cache and reuse: every part of the text comes from identifiers, whitelisted
+    operators and the filter's template (`where_text`, itself from `params_text`; values are parameters)."""
+    return params_text(knn_statement(relation, column, vtype, measure, sql.SQL(where_text), include_vector=include_vector,
+                                     exact_in_sql=exact_in_sql, pod_label=pod_label, has_metadata=has_metadata,
+                                     timed=not pod_label))
 
 
 def knn_params(qtext: Any, fparams: list[Any], limit: int, pod: str | None = None, *, exact_in_sql: bool = False) -> list[Any]:
@@ -652,7 +654,7 @@ def _targets(config: Config, topology: Topology, spec: QuerySpec, home: Collecti
 async def _per_target(client: PodClient, spec: QuerySpec, targets: list[Target], where: sql.Composable,
                       fparams: list[Any], qv: QueryVector, knobs: list[tuple[str, str]],
                       warnings: list[str]) -> tuple[dict[str, PodRun], Callable[[], str]]:
-    where_text = where.as_string(None)
+    where_text = params_text(where)
     session = FDW_SESSION if spec.route == "primary" else ()
 
     def stmt_for(t: Target) -> str:
@@ -724,15 +726,15 @@ def _federated_text(branches: tuple[Branch, ...], measure: str, where_text: str,
              for b in branches]
     # OFFSET 0 fences the UNION ALL: the primary sorts the k-per-branch rows itself, so the branches
     # sit under an Append (async when the servers allow it), not a Merge Append that starts them in turn.
-    return sql.SQL("select *, {} from ({} offset 0) u order by distance limit %s").format(
-        SERVER_MS, sql.SQL(" union all ").join(parts)).as_string(None)
+    return params_text(sql.SQL("select *, {} from ({} offset 0) u order by distance limit %s").format(
+        SERVER_MS, sql.SQL(" union all ").join(parts)))
 
 
 async def _federated(client: PodClient, spec: QuerySpec, targets: list[Target], where: sql.Composable,
                      fparams: list[Any], qv: QueryVector, warnings: list[str]) -> tuple[dict[str, PodRun], Callable[[], str]]:
     stmt, params = federated_statement(
         [Branch(t.relation, t.collection.column, t.collection.type, t.collection.has_metadata, t.holder, t.remote)
-         for t in targets], spec.measure, where.as_string(None), fparams, qv.for_type, spec.limit,
+         for t in targets], spec.measure, params_text(where), fparams, qv.for_type, spec.limit,
         include_vector=spec.include_vector, exact=spec.exact)
     primary = targets[0].run_on
     run = await run_statement(client, primary, stmt, params, session=FDW_SESSION, explain=spec.explain,
@@ -787,7 +789,7 @@ async def _recall(client: PodClient, spec: QuerySpec, targets: list[Target], whe
 
     async def exact(t: Target) -> PodRun:
         pod, relation, via_fdw = _rows_home(client, t)
-        stmt = knn_text(relation, t.collection.column, t.collection.type, spec.measure, where.as_string(None),
+        stmt = knn_text(relation, t.collection.column, t.collection.type, spec.measure, params_text(where),
                         False, via_fdw, False, t.collection.has_metadata)
         return await run_statement(client, pod, stmt, knn_params(qv.for_type(t.collection.type), fparams, spec.limit,
                                                                  exact_in_sql=via_fdw),
@@ -874,7 +876,7 @@ def _route_detail(spec: QuerySpec, targets: list[Target], topology: Topology) ->
 
 @functools.lru_cache(maxsize=256)
 def _preview_sql(stmt: str) -> str:
-    return stmt.replace("%%", "%")
+    return preview_text(stmt)
 
 
 def _preview(stmt: str | sql.Composable, params: list[Any], knobs: list[tuple[str, str]], where: str,
@@ -884,7 +886,7 @@ def _preview(stmt: str | sql.Composable, params: list[Any], knobs: list[tuple[st
         lines.append(f"SET {k} = {v};  -- the session was opened with -c {k}={v}")
     for k, v in knobs:
         lines.append(f"SET LOCAL {k} = {v};  -- as set_config(%s, %s, true)")
-    lines.append(_preview_sql(stmt if isinstance(stmt, str) else stmt.as_string(None)) + ";")
+    lines.append(_preview_sql(stmt if isinstance(stmt, str) else params_text(stmt)) + ";")
     shown = []
     for p in params:
         text = p if isinstance(p, str) else str(p) if isinstance(p, BinaryVector) else \

@@ -795,11 +795,19 @@ def _vector_column(ft: dict[str, Any]) -> dict[str, Any] | None:
     return next((c for c in vcols if c["name"] == "vec"), vcols[0] if vcols else None)
 
 
-def _remote_sql(lines: list[str]) -> str | None:
-    for line in lines:
-        if "Remote SQL:" in line:
-            return line.split("Remote SQL:", 1)[1].strip()
-    return None
+def _plan_nodes(plan: Any) -> list[dict[str, Any]]:
+    """Every node of an EXPLAIN (FORMAT JSON) plan. JSON, not text: a name holding a newline or
+    `Remote SQL:` cannot split or fake a line of it."""
+    out, stack = [], [n["Plan"] for n in plan] if isinstance(plan, list) else [plan]
+    while stack:
+        node = stack.pop(0)
+        out.append(node)
+        stack.extend(node.get("Plans", []))
+    return out
+
+
+def _remote_sql(plan: Any) -> str | None:
+    return next((n["Remote SQL"] for n in _plan_nodes(plan) if "Remote SQL" in n), None)
 
 
 def _first_error_line(exc: BaseException, secrets: list[str]) -> str:
@@ -883,27 +891,27 @@ async def verify(client: PodClient, pod: str, collection: str, *, schema: str = 
     vec_param = _probe_vector(typname, dim)
 
     def knn(rel: tuple[str, str], predicate: sql.Composable | None) -> sql.Composable:
-        q = sql.SQL("explain (verbose, costs off) select {} from {}").format(sql.Identifier(first), _ident(*rel))
+        q = sql.SQL("explain (verbose, costs off, format json) select {} from {}").format(sql.Identifier(first), _ident(*rel))
         if predicate is not None:
             q = sql.SQL("{} where ({})").format(q, predicate)
         # `<%>` (jaccard) holds a percent sign: doubled, like every literal % in a statement with parameters
         return sql.SQL("{} order by {} {} %s limit 10").format(q, sql.Identifier(vcol["name"]), sql.SQL(op.replace("%", "%%")))
 
-    async def explain(q: sql.Composable, params: list[Any]) -> list[str]:
-        async def work(conn: psycopg.AsyncConnection) -> list[str]:
+    async def explain(q: sql.Composable, params: list[Any]) -> Any:
+        async def work(conn: psycopg.AsyncConnection) -> Any:
             async with conn.transaction():
                 await conn.execute("set transaction read only")
                 cur = await conn.execute(q, params)
-                return [r[0] for r in await cur.fetchall()]
+                return (await cur.fetchone())[0]
 
         return await client.run(primary, work)
 
     try:
-        lines = await explain(knn((ft["schema"], ft["name"]), None), [vec_param])
+        plan = await explain(knn((ft["schema"], ft["name"]), None), [vec_param])
     except psycopg.Error as exc:
         out.reason = f"EXPLAIN failed: {_first_error_line(exc, secrets)}"
         return out
-    remote = _remote_sql(lines)
+    remote = _remote_sql(plan)
     out.remote_sql = shorten_sql(remote)
     shipped = bool(remote) and "ORDER BY" in remote and f"{op})" in remote and "LIMIT" in remote
     out.pushdown = shipped
@@ -927,12 +935,12 @@ async def verify(client: PodClient, pod: str, collection: str, *, schema: str = 
     else:
         predicate, fparams = sql.SQL(where.replace("%", "%%")), []  # the user's own SQL, only ever EXPLAINed read-only
     try:
-        flines = await explain(knn(rel, predicate), [*fparams, vec_param])
+        fplan = await explain(knn(rel, predicate), [*fparams, vec_param])
     except psycopg.Error as exc:
         raise WiringError(f"filter: {_first_error_line(exc, secrets)}") from None
-    fremote = _remote_sql(flines)
+    fremote = _remote_sql(fplan)
     out.filter_remote_sql = shorten_sql(fremote)
-    local_filter = any(l.strip().startswith("Filter:") for l in flines)
+    local_filter = any("Filter" in n for n in _plan_nodes(fplan))
     out.filter_pushdown = bool(fremote) and "WHERE" in fremote and not local_filter
     knn_too = bool(fremote) and "ORDER BY" in fremote and "LIMIT" in fremote
     on = f"{rel[0]}.{rel[1]}"

@@ -14,6 +14,7 @@ from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
+from rich.text import Text
 from textual import on
 from textual.app import App, ComposeResult
 from textual.command import DiscoveryHit, Hit, Hits, Provider
@@ -28,6 +29,7 @@ from vecdash.resources import stylesheets
 from vecdash.secrets import mask_text
 from vecdash.service.stats import collection_read_by, pod_endpoints
 from vecdash.tui import actions as registry
+from vecdash.tui.text import line, notify, styled
 from vecdash.tui.services import Services
 from vecdash.tui.workers import worker
 from vecdash.tui.widgets.stats import StatsPane
@@ -174,7 +176,7 @@ class VecdashApp(App[int]):
         for pane in (self.query_one(WiringPane), self.query_one(WorkbenchPane)):
             pane.set_read_only(ro)
 
-    def _title_text(self) -> str:
+    def _title_text(self) -> Text:
         where = "demo" if self.demo else Path(self.config.path or "estate").name
         parts = [f"vecdash · {where} · {len(self.config.pods)} pods"]
         topo = self.topology
@@ -185,7 +187,7 @@ class VecdashApp(App[int]):
             parts.append(f"{topo.taken_at.strftime('%H:%M:%S')} UTC, {topo.elapsed_ms:.0f} ms")
         else:
             parts.append("connecting…")
-        return " · ".join(parts)
+        return line(" · ".join(parts))
 
     # --- refresh ---------------------------------------------------------------------------------
 
@@ -193,7 +195,7 @@ class VecdashApp(App[int]):
         if not self.live:
             return
         if self.refreshing:
-            self.notify("a refresh is already running", timeout=2)
+            notify(self, "a refresh is already running", timeout=2)
             return
         if self._refresh_timer is not None:
             self._refresh_timer.stop()
@@ -213,13 +215,13 @@ class VecdashApp(App[int]):
         try:
             topo = await self.services.snapshot()
         except Exception as exc:  # never kill the console over a refresh; say it and retry later
-            self.notify(mask_text(f"refresh failed: {exc}"), severity="error", timeout=6)
+            notify(self, "refresh failed: ", mask_text(str(exc)), severity="error", timeout=6)
         else:
             try:
                 self._apply_topology(topo)
             except Exception as exc:  # a rendering bug must not stop the refresh loop
-                self.log.error(f"rendering the topology failed: {exc!r}")
-                self.notify(mask_text(f"display error: {exc}"), severity="error", timeout=6)
+                self.log.error(styled("rendering the topology failed: ", mask_text(repr(exc))))
+                notify(self, "display error: ", mask_text(str(exc)), severity="error", timeout=6)
         finally:
             # re-arm first: whatever happened above, auto-refresh must go on
             self.refreshing = False
@@ -330,7 +332,7 @@ class VecdashApp(App[int]):
 
     def action_apply_plan(self) -> None:
         if self.read_only:  # unreachable through keys/palette; kept as the last guard
-            self.notify("read-only: nothing can be applied", severity="warning")
+            notify(self, "read-only: nothing can be applied", severity="warning")
             return
         self.action_pane("wiring")
         self.query_one(WiringPane).apply()
@@ -361,7 +363,7 @@ class VecdashApp(App[int]):
                 holder, coll = hit
                 pane.suggest(Ref("collection", holder, coll.schema, coll.name), force=True)
                 pane.set_route("primary")
-                self.notify(f"{s.schema}.{s.name} reads {coll.qualified} on {holder}: route primary")
+                notify(self, s.schema, ".", s.name, " reads ", coll.qualified, " on ", holder, ": route primary")
         pane.focus_form()
 
     def action_run_query(self) -> None:
@@ -371,7 +373,7 @@ class VecdashApp(App[int]):
     def _collection_or_warn(self) -> Ref | None:
         ref = self._selected_collection()
         if ref is None:
-            self.notify("select a collection in the tree first", severity="warning")
+            notify(self, "select a collection in the tree first", severity="warning")
         return ref
 
     def action_build_index(self) -> None:
@@ -384,7 +386,7 @@ class VecdashApp(App[int]):
     def action_new_collection(self) -> None:
         ref = self.selected
         if ref is None or not ref.pod:
-            self.notify("select a pod or a collection in the tree first", severity="warning")
+            notify(self, "select a pod or a collection in the tree first", severity="warning")
             return
         from vecdash.tui.screens.index_build import CollectionLoadScreen
 
@@ -408,7 +410,7 @@ class VecdashApp(App[int]):
 
     async def action_read_only_view(self) -> None:
         if self.started_read_only:
-            self.notify("started read-only (--read-only or config): stays read-only", severity="warning")
+            notify(self, "started read-only (--read-only or config): stays read-only", severity="warning")
             return
         turn_on = not self.read_only
         old = self.client
@@ -420,7 +422,7 @@ class VecdashApp(App[int]):
         self._install_bindings()
         self.refresh_bindings()
         self._show_read_only()
-        self.notify("read-only: sessions reopen read-only" if turn_on else "read-write again", timeout=3)
+        notify(self, "read-only: sessions reopen read-only" if turn_on else "read-write again", timeout=3)
 
     def action_help(self) -> None:
         from vecdash.tui.screens.help import HelpScreen

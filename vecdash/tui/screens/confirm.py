@@ -11,6 +11,7 @@ from textual.widgets import Button, Label, Static
 
 from vecdash.model import Plan
 from vecdash.secrets import mask_text
+from vecdash.tui.text import line, styled
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -30,18 +31,18 @@ class ConfirmScreen(ModalScreen[bool]):
         plan = self.plan
         pending = plan.pending
         with Vertical(id="confirm-box"):
-            yield Label(plan.title, id="confirm-title")
-            yield Label(f"{len(pending)} change(s) on pod {plan.pod}"
-                        + (", in one transaction" if plan.transactional else ", NOT in a transaction")
-                        + (f"; {len(plan.steps) - len(pending)} step(s) already done" if len(pending) < len(plan.steps) else ""),
+            yield Label(line(plan.title), id="confirm-title")
+            yield Label(styled(f"{len(pending)} change(s) on pod ", plan.pod,
+                               ", in one transaction" if plan.transactional else ", NOT in a transaction",
+                               f"; {len(plan.steps) - len(pending)} step(s) already done" if len(pending) < len(plan.steps) else ""),
                         id="confirm-summary")
             with VerticalScroll(id="confirm-changes"):
                 for i, step in enumerate(pending, 1):
-                    yield Label(f"{i}. {mask_text(step.purpose)}", classes="confirm-step")
+                    yield Label(styled(f"{i}. ", mask_text(step.purpose)), classes="confirm-step")
                 theme = "ansi_dark" if self.app.current_theme.dark else "ansi_light"
                 yield Static(Syntax(mask_text(plan.preview_sql(include_satisfied=False)), "sql", theme=theme,
                                     word_wrap=True, background_color="default"), id="confirm-sql")
-            yield Label(self.question, id="confirm-question")
+            yield Label(line(self.question), id="confirm-question")
             with Horizontal(id="confirm-buttons"):
                 yield Button("Apply (y)", variant="error", id="confirm-yes")
                 yield Button("Cancel (n)", variant="primary", id="confirm-no")

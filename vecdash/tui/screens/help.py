@@ -10,6 +10,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
 from vecdash.tui.actions import ConsoleAction
+from vecdash.tui.text import line
 
 PANES = (
     ("Topology", "left, always visible: pods, schemas, collections; the primary's wiring. / filters."),
@@ -32,14 +33,14 @@ class HelpScreen(ModalScreen[None]):
         keys.add_column(no_wrap=True)
         keys.add_column()
         for a in self.actions:
-            keys.add_row(", ".join(_key(k) for k in a.key.split(",")), a.help)
+            keys.add_row(line(", ".join(_key(k) for k in a.key.split(","))), line(a.help))
         keys.add_row("tab / shift+tab", "move between the tree and the pane widgets")
         keys.add_row("ctrl+p", "command palette: every command above, searchable")
         panes = Table.grid(padding=(0, 2))
         panes.add_column(no_wrap=True)
         panes.add_column()
         for name, note in PANES:
-            panes.add_row(name, note)
+            panes.add_row(line(name), line(note))
         with Vertical(id="help-box"):
             yield Label("vecdash keys", id="help-title")
             if self.read_only:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.markup import escape
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -35,6 +34,7 @@ from vecdash.model_indexes import BuildProgress, BuildResult, LoadProgress, Load
 from vecdash.service import indexes as ix
 from vecdash.service.plan_runner import execute_plan
 from vecdash.service.recall import plan_search_setting, sweep
+from vecdash.tui.text import NL, block, cell, line, notify, styled
 from vecdash.tui.workers import worker
 
 
@@ -95,7 +95,7 @@ class IndexBuildScreen(ModalScreen[BuildResult | None]):
     def compose(self) -> ComposeResult:
         o = self.build_options
         with VerticalScroll():
-            yield Static(f"[b]Index build[/b] on {escape(self.schema)}.{escape(self.collection)} (pod {escape(self.pod)})",
+            yield Static(styled(("Index build", "bold"), " on ", self.schema, ".", self.collection, " (pod ", self.pod, ")"),
                          id="build-title")
             with Container(id="build-form"):
                 yield self._field("method", Select([(m, m) for m in ix.METHODS], value=o.get("method", "hnsw"),
@@ -167,15 +167,15 @@ class IndexBuildScreen(ModalScreen[BuildResult | None]):
                                              **self.build_options)
         except UserError as exc:
             self.preview_error = str(exc)
-            self.query_one("#build-estimate", Static).update(f"[red]{escape(self.preview_error)}[/red]")
+            self.query_one("#build-estimate", Static).update(line(self.preview_error, "red"))
             return
         self.preview, self.preview_error = preview, None
-        text = escape(preview.plan.steps[0].preview) + "\n" + escape(preview.describe())
+        text = block(preview.plan.steps[0].preview) + NL + block(preview.describe())
         for w in preview.warnings:
-            text += f"\n[yellow]{escape(w)}[/yellow]"
+            text += NL + line(w, "yellow")
         self.query_one("#build-estimate", Static).update(text)
         if self.client.read_only:
-            self.query_one("#build-phase", Static).update("[red]read-only: building is refused[/red]")
+            self.query_one("#build-phase", Static).update(line("read-only: building is refused", "red"))
         elif self.autostart:
             self.action_start_build()
         else:
@@ -185,10 +185,10 @@ class IndexBuildScreen(ModalScreen[BuildResult | None]):
         if self.started:
             return
         if self.preview is None:
-            self.notify(self.preview_error or "the preview is still loading", severity="warning")
+            notify(self, self.preview_error or "the preview is still loading", severity="warning")
             return
         if self.client.read_only:
-            self.notify("refused: vecdash is in read-only mode", severity="error")
+            notify(self, "refused: vecdash is in read-only mode", severity="error")
             return
         self.started = True
         self.query_one("#build-form").disabled = True
@@ -205,15 +205,15 @@ class IndexBuildScreen(ModalScreen[BuildResult | None]):
                                           **self.build_options)
         except UserError as exc:
             self.error = str(exc)
-            self.query_one("#build-phase", Static).update(f"[red]{escape(self.error)}[/red]")
+            self.query_one("#build-phase", Static).update(line(self.error, "red"))
             return
         self.result = result
         if result.status == "built":
             self.query_one("#build-phase", Static).update(
-                f"[green]built[/green] {result.index} in {result.seconds:.1f} s ({_size(result.index_bytes)})")
+                styled(("built", "green"), " ", result.index, f" in {result.seconds:.1f} s ({_size(result.index_bytes)})"))
         else:
             self.query_one("#build-phase", Static).update(
-                f"[yellow]cancelled[/yellow]: {result.index} stopped; no invalid index left behind")
+                styled(("cancelled", "yellow"), ": ", result.index, " stopped; no invalid index left behind"))
 
     def show_failure(self, what: str, message: str) -> None:
         if what == "preview":
@@ -228,13 +228,13 @@ class IndexBuildScreen(ModalScreen[BuildResult | None]):
         self.pid = p.pid
         self.phase = p.phase
         self.query_one("#build-progress", ProgressBar).update(progress=round(p.fraction * 100, 1))
-        self.query_one("#build-phase", Static).update(f"{p.label} · pid {p.pid} · {p.elapsed_s:.0f} s")
+        self.query_one("#build-phase", Static).update(styled(p.label, f" · pid {p.pid} · {p.elapsed_s:.0f} s"))
 
     def _on_notice(self, text: str) -> None:
         self.notices.append(text)
-        self.query_one("#build-notices", RichLog).write(text)
+        self.query_one("#build-notices", RichLog).write(block(text))
         if text.startswith("WARNING"):
-            self.notify(escape(text[:300]), title="index build", severity="warning", timeout=10)
+            notify(self, text[:300], title="index build", severity="warning", timeout=10)
 
     def action_cancel_build(self) -> None:
         if self.result is not None or self.pid is None or self.cancel_requested:
@@ -244,19 +244,19 @@ class IndexBuildScreen(ModalScreen[BuildResult | None]):
 
     @worker(group="index-build-cancel", what="cancel")
     async def cancel_build(self) -> None:
-        self.query_one("#build-notices", RichLog).write(f"cancelling pid {self.pid} (pg_cancel_backend) ...")
+        self.query_one("#build-notices", RichLog).write(line(f"cancelling pid {self.pid} (pg_cancel_backend) ..."))
         await ix.cancel_backend(self.client, self.pod, self.pid)
 
     def action_recall(self) -> None:
         if self.result is None or self.result.status != "built":
-            self.notify("the recall sweep runs once the index is built", severity="warning")
+            notify(self, "the recall sweep runs once the index is built", severity="warning")
             return
         self.app.push_screen(RecallSweepScreen(self.client, self.pod, self.collection, schema=self.schema,
                                                index=self.result.index))
 
     def action_close(self) -> None:
         if self.result is None and self.error is None and self.pid is not None:
-            self.notify("a build is running: press c to cancel it first", severity="warning")
+            notify(self, "a build is running: press c to cancel it first", severity="warning")
             return
         self.dismiss(self.result)
 
@@ -292,7 +292,8 @@ class RecallSweepScreen(ModalScreen[Sweep | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Static(f"[b]Recall sweep[/b] on {self.schema}.{self.collection} (pod {self.pod})", id="recall-title")
+            yield Static(styled(("Recall sweep", "bold"), " on ", self.schema, ".", self.collection, " (pod ", self.pod, ")"),
+                         id="recall-title")
             yield ProgressBar(total=100, show_eta=False, id="recall-progress")
             yield Static("sampling queries", id="recall-status")
             yield Sparkline([], summary_function=max, id="recall-curve")
@@ -309,7 +310,7 @@ class RecallSweepScreen(ModalScreen[Sweep | None]):
     async def run_sweep(self) -> None:
         def progress(label: str, fraction: float) -> None:
             self.query_one("#recall-progress", ProgressBar).update(progress=round(fraction * 100, 1))
-            self.query_one("#recall-status", Static).update(label)
+            self.query_one("#recall-status", Static).update(line(label))
 
         try:
             s = await sweep(self.client, self.pod, self.collection, schema=self.schema, on_progress=progress,
@@ -319,27 +320,27 @@ class RecallSweepScreen(ModalScreen[Sweep | None]):
                          if s.recommended is not None else None)
         except UserError as exc:
             self.error = str(exc)
-            self.query_one("#recall-status", Static).update(f"[red]{escape(self.error)}[/red]")
+            self.query_one("#recall-status", Static).update(line(self.error, "red"))
             return
         self.result = s
         self.query_one("#recall-curve", Sparkline).data = [p.recall for p in s.points]
         if s.points:  # the curve spans its own min..max: say so, or 0.95 vs 0.99 looks like 0 vs 1
             lo, hi = min(p.recall for p in s.points), max(p.recall for p in s.points)
-            self.query_one("#recall-scale", Static).update(
-                f"[dim]curve: {s.setting} {s.points[0].value} → {s.points[-1].value}, recall {lo:.3f} (lowest bar) "
-                f"to {hi:.3f} (highest); the table's bars start at 0[/dim]")
+            self.query_one("#recall-scale", Static).update(line(
+                f"curve: {s.setting} {s.points[0].value} → {s.points[-1].value}, recall {lo:.3f} (lowest bar) "
+                f"to {hi:.3f} (highest); the table's bars start at 0", "dim"))
         table = self.query_one("#recall-table", DataTable)
         for p in s.points:
             bar = "█" * int(round(p.recall * 20))
-            table.add_row(f"{s.setting}={p.value}", f"{p.recall:.3f}", bar, f"{p.median_ms:.2f}", f"{p.p90_ms:.2f}",
-                          "◀ recommended" if p.value == s.recommended else "")
-        rec = (f"smallest {s.setting} reaching recall {s.target}: [b]{s.recommended}[/b]" if s.recommended is not None
-               else f"no value reached recall {s.target}")
+            table.add_row(cell(f"{s.setting}={p.value}"), cell(f"{p.recall:.3f}"), cell(bar), cell(f"{p.median_ms:.2f}"),
+                          cell(f"{p.p90_ms:.2f}"), cell("◀ recommended" if p.value == s.recommended else ""))
+        rec = (styled(f"smallest {s.setting} reaching recall {s.target}: ", (str(s.recommended), "bold"))
+               if s.recommended is not None else line(f"no value reached recall {s.target}"))
         self.query_one("#recall-status", Static).update(
-            f"recall@{s.k}, {s.samples} queries, index {s.index} · exact answers {s.exact_ms:.0f} ms · {rec}")
+            styled(f"recall@{s.k}, {s.samples} queries, index ", s.index, f" · exact answers {s.exact_ms:.0f} ms · ", rec))
         if self.plan is not None:
             note = " (read-only: cannot apply)" if self.client.read_only else " · press a to apply"
-            self.query_one("#recall-plan", Static).update(escape(self.plan.preview_sql()) + note)
+            self.query_one("#recall-plan", Static).update(block(self.plan.preview_sql()) + line(note))
 
     def action_apply(self) -> None:
         if self.plan is None or self.applied:
@@ -356,10 +357,10 @@ class RecallSweepScreen(ModalScreen[Sweep | None]):
         try:
             await execute_plan(self.client, self.plan)
         except UserError as exc:
-            self.notify(escape(str(exc)), severity="error")
+            notify(self, str(exc), severity="error")
             return
         self.applied = True
-        self.query_one("#recall-plan", Static).update(escape(self.plan.preview_sql()) + "\n[green]applied[/green]")
+        self.query_one("#recall-plan", Static).update(block(self.plan.preview_sql()) + NL + line("applied", "green"))
 
     def action_close(self) -> None:
         self.dismiss(self.result)
@@ -399,7 +400,7 @@ class CollectionLoadScreen(ModalScreen[LoadResult | None]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll():
-            yield Static(f"[b]Collection[/b] on pod {escape(self.pod)} (schema {escape(self.schema)})")
+            yield Static(styled(("Collection", "bold"), " on pod ", self.pod, " (schema ", self.schema, ")"))
             with Container(classes="form"):
                 yield Vertical(Label("name"), Input(self.collection, id="col-name"))
                 yield Vertical(Label("dimension"), Input("", type="integer", placeholder="e.g. 384", id="col-dim"))
@@ -426,8 +427,7 @@ class CollectionLoadScreen(ModalScreen[LoadResult | None]):
         return self.query_one(widget_id, Input).value.strip()
 
     def _say(self, widget_id: str, text: str, style: str | None = None) -> None:
-        body = escape(text)
-        self.query_one(widget_id, Static).update(f"[{style}]{body}[/{style}]" if style else body)
+        self.query_one(widget_id, Static).update(block(text, style))
 
     async def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "col-preview":
@@ -478,7 +478,7 @@ class CollectionLoadScreen(ModalScreen[LoadResult | None]):
         if self.loading:
             return
         if self.client.read_only:
-            self.notify("refused: vecdash is in read-only mode", severity="error")
+            notify(self, "refused: vecdash is in read-only mode", severity="error")
             return
         self.loading = True
         self.error = None
@@ -512,6 +512,6 @@ class CollectionLoadScreen(ModalScreen[LoadResult | None]):
 
     def action_close(self) -> None:
         if self.loading:
-            self.notify("a load is running (one transaction): wait for it to finish", severity="warning")
+            notify(self, "a load is running (one transaction): wait for it to finish", severity="warning")
             return
         self.dismiss(self.result)

@@ -15,6 +15,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
+from vecdash.tui.text import line
 from vecdash.tui.widgets.topology import Ref
 
 
@@ -82,7 +83,7 @@ class TourScreen(ModalScreen[None]):
 
     def _show(self) -> None:
         stop = self.stops[self.index]
-        self.query_one("#tour-title", Label).update(f"Tour {self.index + 1}/{len(self.stops)} · {stop.title}")
+        self.query_one("#tour-title", Label).update(line(f"Tour {self.index + 1}/{len(self.stops)} · {stop.title}"))
         self.query_one("#tour-note", Static).update(stop.note)
         last = self.index == len(self.stops) - 1
         self.query_one("#tour-hint", Label).update("n / esc ends · p back" if last else "n next · p back · esc ends")

@@ -17,6 +17,7 @@ from textual.widgets import Label, Sparkline, Static
 from vecdash.model import Collection, PodStatus, Topology
 from vecdash.service.stats import Pods, collection_warnings, exposures, foreign_table_target, server_reach, view_targets
 from vecdash.tui.format import ago, human_bytes, human_count, ms
+from vecdash.tui.text import NL, line, styled
 from vecdash.tui.widgets.topology import Ref
 
 
@@ -47,18 +48,11 @@ class StatsPane(VerticalScroll):
         return Text()
 
     def _title(self, t: Text, title: str, sub: str = "") -> None:
-        t.append(title, self._st("title"))
-        if sub:
-            t.append(f"  {sub}", self._st("dim"))
-        t.append("\n")
+        t.append_text(styled((title, self._st("title")), (f"  {sub}" if sub else "", self._st("dim")), NL))
 
     def _row(self, t: Text, key: str, value: str | Text, style: str | None = None) -> None:
-        t.append(f"{key:<13}", self._st("key"))
-        if isinstance(value, Text):
-            t.append_text(value)
-        else:
-            t.append(value, self._st(style) if style else "")
-        t.append("\n")
+        t.append_text(styled((f"{key:<13}", self._st("key")),
+                             value if isinstance(value, Text) else (value, self._st(style) if style else None), NL))
 
     # --- entry point -------------------------------------------------------------------------
 
@@ -90,7 +84,7 @@ class StatsPane(VerticalScroll):
             elif ref.kind == "collection":
                 c = pod.collection(ref.schema, ref.name)
                 if c is None:
-                    t.append(f"{ref.schema}.{ref.name} is gone from {ref.pod}", self._st("warn"))
+                    t.append_text(line(f"{ref.schema}.{ref.name} is gone from {ref.pod}", self._st("warn")))
                 else:
                     self._collection(t, c, topology, endpoints)
                     warnings = collection_warnings(c, queried_measures, pod)
@@ -106,8 +100,8 @@ class StatsPane(VerticalScroll):
                 sparks = (None, latency_history)
         body.update(t)
         w = self._text()
-        for line in warnings:
-            w.append(f"⚠ {line}\n", self._st("warn"))
+        for warning in warnings:
+            w.append_text(styled((f"⚠ {warning}", self._st("warn")), NL))
         warn.update(w)
         warn.display = bool(warnings)
         self._set_sparks(*sparks)
@@ -119,7 +113,7 @@ class StatsPane(VerticalScroll):
             if data:
                 self.query_one(f"#spark-{name}", Sparkline).data = list(data)
                 last = data[-1]
-                self.query_one(f"#spark-{name}-value", Label).update(fmt(int(last)) if name == "rows" else fmt(last))
+                self.query_one(f"#spark-{name}-value", Label).update(line(fmt(int(last)) if name == "rows" else fmt(last)))
 
     # --- sheets ------------------------------------------------------------------------------
 
@@ -168,10 +162,9 @@ class StatsPane(VerticalScroll):
             self._row(t, "indexes", "none", "warn")
         for n, i in enumerate(c.indexes):
             params = " ".join(f"{k}={v}" for k, v in sorted(i.params.items()))
-            line = Text()
-            line.append(f"{i.method} {i.measure or i.opclass or ''} {params}".rstrip(), self._st("ok") if i.valid else self._st("error"))
-            line.append(f"  {human_bytes(i.bytes)}  {i.name}" + ("" if i.valid else "  INVALID"), self._st("dim"))
-            self._row(t, "indexes" if n == 0 else "", line)
+            desc = styled((f"{i.method} {i.measure or i.opclass or ''} {params}".rstrip(), self._st("ok") if i.valid else self._st("error")),
+                          (f"  {human_bytes(i.bytes)}  {i.name}" + ("" if i.valid else "  INVALID"), self._st("dim")))
+            self._row(t, "indexes" if n == 0 else "", desc)
         now = topo.taken_at
         self._row(t, "analyzed", ago(c.last_analyze, now))
         self._row(t, "vacuumed", ago(c.last_vacuum, now))
@@ -185,7 +178,7 @@ class StatsPane(VerticalScroll):
     def _server(self, t: Text, pod: PodStatus, name: str, topo: Topology, endpoints: list) -> None:
         s = next((s for s in pod.foreign_servers if s.name == name), None)
         if s is None:
-            t.append(f"server {name} is gone", self._st("warn"))
+            t.append_text(line(f"server {name} is gone", self._st("warn")))
             return
         self._title(t, f"server {s.name}", s.fdw)
         self._row(t, "reaches", server_reach(s, endpoints).label())
@@ -203,7 +196,7 @@ class StatsPane(VerticalScroll):
     def _foreign_table(self, t: Text, pod: PodStatus, ref: Ref, topo: Topology, endpoints: list) -> None:
         ft = next((f for f in pod.foreign_tables if (f.schema, f.name) == (ref.schema, ref.name)), None)
         if ft is None:
-            t.append(f"{ref.schema}.{ref.name} is gone", self._st("warn"))
+            t.append_text(line(f"{ref.schema}.{ref.name} is gone", self._st("warn")))
             return
         self._title(t, ft.qualified, f"foreign table on {pod.name}")
         target_pod, coll = foreign_table_target(ft, topo, endpoints)
@@ -218,7 +211,7 @@ class StatsPane(VerticalScroll):
     def _view(self, t: Text, pod: PodStatus, ref: Ref, topo: Topology, endpoints: list) -> None:
         v = next((v for v in pod.views if (v.schema, v.name) == (ref.schema, ref.name)), None)
         if v is None:
-            t.append(f"{ref.schema}.{ref.name} is gone", self._st("warn"))
+            t.append_text(line(f"{ref.schema}.{ref.name} is gone", self._st("warn")))
             return
         self._title(t, v.qualified, "materialized view" if v.materialized else "view")
         self._row(t, "reads", ", ".join(v.reads))

@@ -17,6 +17,7 @@ from textual.widgets.tree import TreeNode
 from vecdash.model import Collection, PodStatus, Topology
 from vecdash.service.stats import Pods, server_reach
 from vecdash.tui.format import human_count, ms
+from vecdash.tui.text import styled
 
 
 @dataclass(frozen=True)
@@ -106,9 +107,8 @@ class TopologyTree(Tree[Ref]):
         return self.get_component_rich_style(f"topology--{name}", partial=True)
 
     def _label(self, *parts: tuple[str, str | None]) -> Text:
-        text = Text(no_wrap=True, overflow="ellipsis")
-        for chunk, style in parts:
-            text.append(chunk, self._st(style) if style else "")
+        text = styled(*((chunk, self._st(style) if style else None) for chunk, style in parts))
+        text.no_wrap, text.overflow = True, "ellipsis"
         return text
 
     def _match(self, *names: str) -> bool:

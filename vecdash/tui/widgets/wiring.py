@@ -18,6 +18,7 @@ from vecdash.errors import UserError
 from vecdash.model import Plan, Topology
 from vecdash.secrets import mask_text
 from vecdash.tui.busy import Busy
+from vecdash.tui.text import NL, block, line, styled
 from vecdash.tui.workers import failure_text, worker
 from vecdash.tui.widgets.topology import Ref
 
@@ -81,7 +82,7 @@ class WiringPane(VerticalScroll):
         pods = [p.name for p in topo.pods if not p.is_primary]
         select = self.query_one("#wire-pod", Select)
         current = select.value
-        select.set_options([(p, p) for p in pods])
+        select.set_options([(line(p), p) for p in pods])
         if current in pods:
             select.value = current
         self._fill_collections()
@@ -91,7 +92,7 @@ class WiringPane(VerticalScroll):
         select = self.query_one("#wire-collection", Select)
         current = select.value
         pod = self.topology.pod(pod_name) if self.topology and isinstance(pod_name, str) else None
-        options = [(c.qualified, (c.schema, c.name)) for c in (pod.collections if pod else [])]
+        options = [(line(c.qualified), (c.schema, c.name)) for c in (pod.collections if pod else [])]
         select.set_options(options)
         if current in [v for _, v in options]:
             select.value = current
@@ -130,8 +131,8 @@ class WiringPane(VerticalScroll):
         self._status(message, "error")
 
     def _status(self, text: str, kind: str | None = None) -> None:
-        t = Text(text, self.get_component_rich_style(f"wiring--{kind}", partial=True) if kind else "")
-        self.query_one("#wire-status", Static).update(t)
+        style = self.get_component_rich_style(f"wiring--{kind}", partial=True) if kind else None
+        self.query_one("#wire-status", Static).update(line(text, style))
 
     def _show_plan(self, plan: Plan) -> None:
         self.plan_shown = plan
@@ -153,28 +154,24 @@ class WiringPane(VerticalScroll):
 
     def _show_verification(self, v) -> None:
         self.last_verification = v
-        t = Text()
         ok = self.get_component_rich_style("wiring--ok", partial=True)
         bad = self.get_component_rich_style("wiring--error", partial=True)
         dim = self.get_component_rich_style("wiring--dim", partial=True)
-        t.append("pushdown: ", dim)
-        t.append("YES" if v.pushdown else "NO", ok if v.pushdown else bad)
-        t.append(f"  {mask_text(v.reason)}\n")
+        nl = NL
+        t = styled(("pushdown: ", dim), ("YES" if v.pushdown else "NO", ok if v.pushdown else bad),
+                   "  ", mask_text(v.reason), nl)
         if getattr(v, "view", None) or getattr(v, "foreign_table", None):
-            t.append(f"via {v.view or '-'} -> {v.foreign_table or '-'} (server {v.server or '-'})\n", dim)
+            t += styled((f"via {v.view or '-'} -> {v.foreign_table or '-'} (server {v.server or '-'})", dim),
+                        Text("\n", dim))
         if v.filter_pushdown is not None:
-            t.append("filter pushdown: ", dim)
-            t.append("yes" if v.filter_pushdown else "no", ok if v.filter_pushdown else bad)
-            t.append("\n")
+            t += styled(("filter pushdown: ", dim), ("yes" if v.filter_pushdown else "no", ok if v.filter_pushdown else bad), nl)
         warn = self.get_component_rich_style("wiring--warn", partial=True)
         for c in v.checks:
             advisory = getattr(c, "advisory", False)
-            t.append("✔ " if c.ok else ("⚠ " if advisory else "✖ "), ok if c.ok else (warn if advisory else bad))
-            t.append(f"{c.name}", None)
-            t.append(f"  {mask_text(c.detail)}\n", dim)
+            t += styled(("✔ " if c.ok else ("⚠ " if advisory else "✖ "), ok if c.ok else (warn if advisory else bad)),
+                        c.name, (f"  {mask_text(c.detail)}", dim), Text("\n", dim))
         if v.remote_sql:
-            t.append("Remote SQL: ", dim)
-            t.append(mask_text(v.remote_sql))
+            t += styled(("Remote SQL: ", dim)) + block(mask_text(v.remote_sql))
         view = self.query_one("#wire-verify-view", Static)
         view.update(t)
         view.display = True
@@ -260,9 +257,9 @@ class WiringPane(VerticalScroll):
         for f in self.findings:
             mark = "✖" if f.severity == "error" else "⚠"
             fix = "" if f.fix is None else "  [fix]"
-            box.add_option(Option(f"{mark} {f.subject}: {mask_text(f.message)}{fix}"))
+            box.add_option(Option(styled(mark, " ", f.subject, ": ", mask_text(f.message), fix)))
         if not self.findings:
-            box.add_option(Option("✔ no problems found", disabled=True))
+            box.add_option(Option(line("✔ no problems found"), disabled=True))
         box.display = True
         self.query_one("#wire-findings-title").display = True
         # the findings come right under the status line (at 80x24 an earlier plan or verification pushed

@@ -24,6 +24,7 @@ from vecdash.secrets import mask_text
 from vecdash.tui.busy import Busy
 from vecdash.tui.workers import worker
 from vecdash.tui.format import ms
+from vecdash.tui.text import NL, block, cell, line, styled
 from vecdash.tui.widgets.topology import Ref
 from vecdash.tui.widgets.wiring import describe_error
 
@@ -76,9 +77,8 @@ def _int_or_none(text: str, name: str) -> int | None:
     return value
 
 
-def _cell(value) -> str:
-    s = value if isinstance(value, str) else json.dumps(value, default=str)
-    return s if len(s) <= CELL_WIDTH else s[: CELL_WIDTH - 1] + "…"
+def _cell(value) -> Text:
+    return cell(value if isinstance(value, str) else json.dumps(value, default=str), CELL_WIDTH)
 
 
 class WorkbenchPane(VerticalScroll):
@@ -155,7 +155,7 @@ class WorkbenchPane(VerticalScroll):
         self.topology = topo
         select = self.query_one("#wb-collection", Select)
         current = select.value
-        options = [(f"{c.pod}: {c.qualified}", (c.pod, c.schema, c.name))
+        options = [(styled(c.pod, ": ", c.qualified), (c.pod, c.schema, c.name))
                    for p in topo.pods if p.up for c in p.collections]
         select.set_options(options)
         if current in [v for _, v in options]:
@@ -199,7 +199,7 @@ class WorkbenchPane(VerticalScroll):
         try:
             parse_filters(event.value, self._validator())
         except Exception as exc:
-            err.update(Text(f"✖ {mask_text(str(exc))}", self.get_component_rich_style("workbench--error", partial=True)))
+            err.update(styled(("✖ ", None), (mask_text(str(exc)), self.get_component_rich_style("workbench--error", partial=True))))
             err.display = True
             event.input.add_class("-invalid-filter")
         else:
@@ -249,7 +249,7 @@ class WorkbenchPane(VerticalScroll):
 
     def _status(self, text: str | Text, kind: str | None = None) -> None:
         if isinstance(text, str):
-            text = Text(text, self.get_component_rich_style(f"workbench--{kind}", partial=True) if kind else "")
+            text = line(text, self.get_component_rich_style(f"workbench--{kind}", partial=True) if kind else None)
         self.query_one("#wb-status", Static).update(text)
 
     def run(self, spec=None) -> None:
@@ -279,7 +279,7 @@ class WorkbenchPane(VerticalScroll):
                    + f" -> {len(result.rows)} rows, {ms(result.client_ms)}")
         self.history.append(HistoryEntry(spec, summary))
         box = self.query_one("#wb-history", OptionList)
-        box.add_option(Option(mask_text(summary)))
+        box.add_option(Option(line(mask_text(summary))))
         box.highlighted = box.option_count - 1  # tab to the history, enter: the last query runs again
         box.display = True
         self.query_one("#wb-history-title").display = True
@@ -295,33 +295,32 @@ class WorkbenchPane(VerticalScroll):
                 if k not in keys and len(keys) < METADATA_COLUMNS:
                     keys.append(k)
         multi_pod = len({r.pod for r in result.rows if r.pod}) > 1
-        table.add_columns("id", "distance", *(["pod"] if multi_pod else []), *keys)
+        table.add_columns(*(cell(c) for c in ("id", "distance", *(["pod"] if multi_pod else []), *keys)))
         for r in result.rows:
             meta = r.metadata or {}
-            table.add_row(_cell(r.id), f"{r.distance:.4f}", *([r.pod or ""] if multi_pod else []),
+            table.add_row(_cell(r.id), cell(f"{r.distance:.4f}"), *([cell(r.pod or "")] if multi_pod else []),
                           *(_cell(meta.get(k, "")) for k in keys))
         table.display = True
-        t = Text()
         ok = self.get_component_rich_style("workbench--ok", partial=True)
         warn = self.get_component_rich_style("workbench--warn", partial=True)
         dim = self.get_component_rich_style("workbench--dim", partial=True)
-        t.append(f"{len(result.rows)}/{result.limit} rows", warn if result.underfilled else ok)
-        t.append(f" · client {ms(result.client_ms)}", dim)
+        t = styled((f"{len(result.rows)}/{result.limit} rows", warn if result.underfilled else ok),
+                   (f" · client {ms(result.client_ms)}", dim))
         if result.server_ms is not None:
-            t.append(f" · server {ms(result.server_ms)}", dim)
+            t += styled((f" · server {ms(result.server_ms)}", dim))
         for pod, v in sorted((result.per_pod_ms or {}).items()):
-            t.append(f" · {pod} {ms(v)}", dim)
-        t.append(f" · route {result.route}", dim)
+            t += styled((f" · {pod} {ms(v)}", dim))
+        t += styled((f" · route {result.route}", dim))
         if result.recall is not None:
-            t.append(f" · recall@{result.limit} {result.recall:.2f}", ok if result.recall >= 0.9 else warn)
+            t += styled((f" · recall@{result.limit} {result.recall:.2f}", ok if result.recall >= 0.9 else warn))
         if result.underfilled and not result.warnings:
-            t.append("\n⚠ fewer rows than the limit: the filter removed candidates (try iterative scan)", warn)
+            t += NL + styled(("⚠ fewer rows than the limit: the filter removed candidates (try iterative scan)", warn))
         for w in result.warnings or []:
-            t.append(f"\n⚠ {mask_text(w)}", warn)
+            t += NL + styled(("⚠ ", warn), (mask_text(w), warn))
         self._status(t)
         plan = self.query_one("#wb-plan", Static)
         if result.plan:
-            plan.update(Text(mask_text(result.plan)))
+            plan.update(block(mask_text(result.plan)))
             plan.display = True
         else:
             plan.display = False

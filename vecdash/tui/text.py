@@ -1,0 +1,78 @@
+"""The console's one rule for text: a string is data, shown as it is, never read as markup.
+
+Names, ids, metadata and error text come from servers vecdash did not design: `x[/b]` is a table name,
+not a closing tag, and `[fix]` stays on screen. So panes never hand a widget a markup string built from
+data. What they show is a rich `Text` assembled here from (text, style) parts: `styled(...)` for a
+line with styles, `line(...)` for one value. Textual widgets take `Text` everywhere (Static, Label,
+Select and OptionList options, Tree labels, DataTable cells) and render it literally. Notifications
+take a plain string only, so `notify` sends one with markup off.
+
+A name holding a newline or another control character would split or corrupt one-line places (tree
+rows, options, cells, status lines): it is shown escaped (`\\n`), as the CLI does. `block(...)` keeps
+newlines for multi-line text (plans, SQL, EXPLAIN output).
+
+tests/test_hostile_names.py checks the rule statically over vecdash/tui (no f-string, `%`, `+`,
+`.format` or markup escaping reaches a display call; notify only through here) and behaviourally on
+an estate full of hostile names.
+"""
+
+from __future__ import annotations
+
+from typing import Union
+
+from rich.style import StyleType
+from rich.text import Text
+
+Part = Union[str, Text, tuple[object, Union[StyleType, None]]]
+
+NL = Text("\n")  # a line break of the layout (a Text part is kept as it is; a str part's newline is escaped)
+
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+_ONE_LINE = {c: _ESCAPES.get(chr(c), f"\\x{c:02x}") for c in (*range(0x20), *range(0x7f, 0xa0))}
+_BLOCK = {c: v for c, v in _ONE_LINE.items() if chr(c) not in "\n\t"}
+
+
+def one_line(value: object) -> str:
+    """`value` as text for a one-line place: control characters (newline included) escaped."""
+    return str(value).translate(_ONE_LINE)
+
+
+def styled(*parts: Part, multiline: bool = False) -> Text:
+    """One Text from parts: a str (no style), a Text (kept as it is) or (value, style). Nothing is
+    parsed as markup; values are escaped for one line unless `multiline`."""
+    table = _BLOCK if multiline else _ONE_LINE
+    out = Text()
+    for part in parts:
+        if isinstance(part, Text):
+            out.append_text(part)
+        elif isinstance(part, tuple):
+            value, style = part
+            out.append(str(value).translate(table), style or "")
+        else:
+            out.append(str(part).translate(table))
+    return out
+
+
+def line(value: object, style: StyleType | None = None) -> Text:
+    """One value on one line, literally."""
+    return styled((value, style))
+
+
+def block(value: object, style: StyleType | None = None) -> Text:
+    """Multi-line text (a plan, SQL, EXPLAIN output), literally: newlines kept, other controls escaped."""
+    return styled((value, style), multiline=True)
+
+
+def cell(value: object, width: int | None = None) -> Text:
+    """A table cell or list option: one line, cut to `width` with an ellipsis."""
+    text = one_line(value)
+    if width is not None and len(text) > width:
+        text = text[: width - 1] + "…"
+    return Text(text, end="", no_wrap=True)  # as DataTable renders its own str cells
+
+
+def notify(node, *parts: Part, severity: str = "information", timeout: float | None = None, title: str = "") -> None:
+    """`node.notify(...)` with markup off: the message is shown exactly as given."""
+    message = styled(*parts, multiline=True).plain
+    kwargs = {"timeout": timeout} if timeout is not None else {}
+    node.notify(message, title=one_line(title), severity=severity, markup=False, **kwargs)
