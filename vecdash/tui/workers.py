@@ -17,6 +17,7 @@ from textual import work
 
 from vecdash.errors import PodError, UserError
 from vecdash.secrets import mask_text
+from vecdash.tui.text import notify
 
 
 def failure_text(exc: BaseException) -> str:
@@ -38,7 +39,7 @@ def report_failure(host: Any, what: str, exc: BaseException) -> str:
         if show is not None:
             show(what, message)
         else:
-            host.notify(message, severity="error", timeout=8, markup=False)
+            notify(host, message, severity="error", timeout=8)
     except Exception:  # noqa: BLE001 - the host may be unmounted (screen closed) by now
         pass
     return message
