@@ -561,7 +561,7 @@ def test_wire_query_doctor_outputs_never_show_the_password(capsys, estate, sec_e
 async def test_console_screens_never_show_the_password(estate, sec_estate):
     """The real console on DSNs holding the password: every screen on the way to applying a wiring
     (tree, stats, wiring plan, confirmation modal, workbench) exported as SVG and grepped."""
-    app_mod = pytest.importorskip("vecdash.tui.app")
+    from vecdash.tui import app as app_mod
     from vecdash.tui.widgets.topology import Ref, TopologyTree
     from vecdash.tui.widgets.wiring import WiringPane
 
