@@ -18,6 +18,7 @@ import asyncio
 import math
 import os
 import statistics
+from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
@@ -84,7 +85,7 @@ def run(ctx: BenchContext) -> list:
     _ensure_demo_docs(ctx)
     _wire(ctx)
     queries = _queries(ctx)
-    n = 60 if ctx.quick else 120
+    n = len(queries) if ctx.quick else 2 * len(queries)  # a whole number of passes: every variant runs each query alike
     loop = asyncio.new_event_loop()
     client = PodClient(ctx.config())
     try:
@@ -92,13 +93,22 @@ def run(ctx: BenchContext) -> list:
         missing = [p for p in PODS if topo.pod(p).collection("vecs", NAME) is None]
         if missing:
             raise RuntimeError(f"collection {NAME} missing on {missing}")
-        state = {"i": 0}
+        walkers = iter(range(1, 1000))
 
-        def nextq() -> list[float]:
-            state["i"] += 1
-            return queries[state["i"] % len(queries)]
+        def walker() -> Callable[[], list[float]]:
+            """Each timed variant walks the whole query list on its own cursor, from its own offset: every
+            variant runs the same queries (a shared cursor gave each of two variants the other's half), and
+            in one round no variant runs the vector the previous one just warmed."""
+            state = {"i": next(walkers) * 7}
+
+            def nextq() -> list[float]:
+                state["i"] += 1
+                return queries[state["i"] % len(queries)]
+            return nextq
 
         def service(route: str, pod: str = "pod-a"):
+            nextq = walker()
+
             def call():
                 return loop.run_until_complete(run_query(client, QuerySpec(pod=pod, collection=NAME, vector=nextq(),
                                                                            limit=10, route=route), topo))
@@ -114,15 +124,17 @@ def run(ctx: BenchContext) -> list:
         araw = loop.run_until_complete(psycopg.AsyncConnection.connect(ctx.dsn("pod-a"), autocommit=True))
         loop.run_until_complete(register_vector_async(araw))
 
+        same_q, bare_q = walker(), walker()
+
         async def same_statement():
-            cur = await araw.execute(stmt, knn_params(np.asarray(nextq(), dtype=np.float32), [], 10))
+            cur = await araw.execute(stmt, knn_params(np.asarray(same_q(), dtype=np.float32), [], 10))
             return await cur.fetchall()
 
         def raw_same():
             return loop.run_until_complete(same_statement())
 
         def raw_bare():
-            return raw_conn.execute(bare, knn_params(np.asarray(nextq(), dtype=np.float32), [], 10)).fetchall()
+            return raw_conn.execute(bare, knn_params(np.asarray(bare_q(), dtype=np.float32), [], 10)).fetchall()
 
         log("   timing: service vs raw psycopg")
         s1 = interleaved({"vecdash run_query": service("direct"), "raw psycopg": raw_same, "bare select": raw_bare}, n)
@@ -143,23 +155,26 @@ def run(ctx: BenchContext) -> list:
             return await cur.fetchall()
 
         def raw_single(p: str):
+            nextq = walker()
             return lambda: loop.run_until_complete(raw_one(p, np.asarray(nextq(), dtype=np.float32)))
 
-        async def raw_fanout_q():
-            q = np.asarray(nextq(), dtype=np.float32)
+        async def raw_fanout_q(q: np.ndarray):
             parts = await asyncio.gather(*(raw_one(p, q) for p in PODS))
             return sorted((r for rows in parts for r in rows), key=lambda r: r[1])[:10]
 
-        async def raw_federated_q():
-            q = np.asarray(nextq(), dtype=np.float32)
+        async def raw_federated_q(q: np.ndarray):
             text, params = federated_statement(fed_branches, "cosine", "true", [], lambda _type: q, 10)
             cur = await raw_pods["primary"].execute(text, params)
             return await cur.fetchall()
 
+        def raw(fn):
+            nextq = walker()
+            return lambda: loop.run_until_complete(fn(np.asarray(nextq(), dtype=np.float32)))
+
         log("   timing: fanout vs single pods")
         fns = {"fanout 3 pods": service("fanout")}
         fns.update({f"direct {p}": service("direct", p) for p in PODS})
-        fns["raw fanout"] = lambda: loop.run_until_complete(raw_fanout_q())
+        fns["raw fanout"] = raw(raw_fanout_q)
         fns.update({f"raw {p}": raw_single(p) for p in PODS})
         s2 = interleaved(fns, n)
         slowest = max((s2[f"direct {p}"] for p in PODS), key=lambda s: s.median)
@@ -170,8 +185,7 @@ def run(ctx: BenchContext) -> list:
 
         log("   timing: federated vs fanout")
         s3 = interleaved({"federated": service("federated"), "fanout": service("fanout"),
-                          "raw federated": lambda: loop.run_until_complete(raw_federated_q()),
-                          "raw fanout": lambda: loop.run_until_complete(raw_fanout_q())}, n)
+                          "raw federated": raw(raw_federated_q), "raw fanout": raw(raw_fanout_q)}, n)
         for c in raw_pods.values():
             loop.run_until_complete(c.close())
 

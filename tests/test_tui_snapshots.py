@@ -11,6 +11,7 @@ from vecdash.model import Plan, PlanStep
 from vecdash.tui.app import VecdashApp
 from vecdash.tui.widgets.topology import Ref, TopologyTree
 
+from .conftest import TEST_PASSWORD
 from .tui_data import fixed_config, load_topology, topology_with_down_pod
 
 WIDE = (120, 40)
@@ -32,7 +33,16 @@ def select(ref: Ref):
 
 
 def wire_plan() -> Plan:
-    """A plan shaped like the wiring service's (two steps already satisfied, a masked password)."""
+    """A plan shaped like the wiring service's: two steps already satisfied, and the user-mapping step
+    built by the service itself from the fixed config's DSN, so it carries the real (test) password and
+    the screen shows whatever the service's masking leaves."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    from vecdash.service.wiring import Target, mapping_create_step
+
+    dsn = conninfo_to_dict(next(p.dsn for p in fixed_config().pods if p.name == "vectors-b"))
+    target = Target(pod="vectors-b", host=dsn["host"], port=dsn["port"], dbname=dsn["dbname"], user=dsn["user"],
+                    password=dsn["password"])
     plan = Plan(title="wire vecs.images from pod vectors-b into primary", pod="primary")
     plan.steps = [
         PlanStep("postgres_fdw on the primary", "", "create extension if not exists postgres_fdw", satisfied=True),
@@ -40,14 +50,24 @@ def wire_plan() -> Plan:
         PlanStep("server vectors_b for pod vectors-b with extensions 'vector'", "",
                  "create server vectors_b foreign data wrapper postgres_fdw options (host '127.0.0.1', "
                  "port '54003', dbname 'postgres', extensions 'vector')"),
-        PlanStep("user mapping for postgres on vectors_b", "",
-                 "create user mapping for current_user server vectors_b options (user 'postgres', password '********')"),
+        mapping_create_step("vectors_b", target, "user mapping for postgres on vectors_b"),
         PlanStep("foreign table vectors_b.images", "",
                  "create foreign table vectors_b.images (id character varying not null, vec vector(512) not null, "
                  "metadata jsonb not null) server vectors_b options (schema_name 'vecs', table_name 'images')"),
         PlanStep("view public.images", "", "create view public.images as select id, vec, metadata from vectors_b.images"),
     ]
+    assert TEST_PASSWORD in plan.steps[3].sql.as_string(None)  # the secret is really in the plan
     return plan
+
+
+async def until(pilot, cond, what: str, timeout: float = 20.0) -> None:
+    """Wait for the console to reach a state (a modal up, a plan shown) before a screenshot."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await pilot.pause(0.05)
 
 
 def test_console_80x24(snap_compare):
@@ -100,10 +120,16 @@ def test_wiring_pane_with_plan(snap_compare):
 
 
 def test_confirm_modal(snap_compare):
+    """The confirmation of a wiring plan whose user-mapping step holds the test password."""
+
     async def run_before(pilot) -> None:
+        from textual.widgets import Static
+
         from vecdash.tui.screens.confirm import ConfirmScreen
 
         pilot.app.push_screen(ConfirmScreen(wire_plan()))
+        await until(pilot, lambda: isinstance(pilot.app.screen, ConfirmScreen)
+                    and pilot.app.screen.query(Static).filter("#confirm-sql"), "the confirm modal")
         await pilot.pause()
 
     assert snap_compare(console(), terminal_size=WIDE, run_before=run_before)

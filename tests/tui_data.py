@@ -1,5 +1,6 @@
 """Fixed data for console snapshot tests: the demo estate's Topology captured once (masked volatile
-values), rebuilt into the real model classes, and a Config whose DSNs match the captured servers."""
+values), rebuilt into the real model classes, and a Config whose DSNs match the captured servers and
+carry the test password (so the grep of every committed snapshot for it can fail)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from pathlib import Path
 
 from vecdash.config import Config, PodConfig, Settings
 from vecdash.model import Collection, ForeignServer, ForeignTable, Index, PodStatus, Topology, UserMapping, View
+
+from .conftest import TEST_PASSWORD
 
 FIXTURE = Path(__file__).parent / "fixtures" / "demo_topology.json"
 PORTS = {"primary": 54001, "vectors-a": 54002, "vectors-b": 54003, "vectors-c": 54004}
@@ -42,7 +45,7 @@ def load_topology() -> Topology:
 def fixed_config(*, read_only: bool = False, with_down: bool = False) -> Config:
     names = ["primary", "vectors-a", "vectors-b"] + (["vectors-c"] if with_down else [])
     pods = tuple(PodConfig(name=n, role="primary" if n == "primary" else "secondary",
-                           dsn=f"postgresql://postgres@127.0.0.1:{PORTS[n]}/postgres") for n in names)
+                           dsn=f"postgresql://postgres:{TEST_PASSWORD}@127.0.0.1:{PORTS[n]}/postgres") for n in names)
     return Config(pods=pods, settings=Settings(read_only=read_only, refresh_seconds=3600), path="fixed.yaml")
 
 

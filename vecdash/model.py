@@ -148,7 +148,6 @@ class PodStatus:
     user_mappings: list[UserMapping] = field(default_factory=list)
     foreign_tables: list[ForeignTable] = field(default_factory=list)
     views: list[View] = field(default_factory=list)
-    round_trips: int = 0
 
     @property
     def is_primary(self) -> bool:

@@ -62,7 +62,6 @@ async def read_pod(client: PodClient, pod: PodConfig) -> PodStatus:
         return status
     status.up = True
     status.latency_ms = round(latency, 3)
-    status.round_trips = 2
     fill_pod(status, doc)
     return status
 
