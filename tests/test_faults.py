@@ -424,7 +424,7 @@ def test_primary_down_secondaries_still_reported(estate, victim, tmp_path):
 def test_pod_killed_during_a_wiring_apply_leaves_nothing_half_applied(estate, victim, unique):
     """The primary crashes between two DDL steps of a real wiring plan; after restart nothing of it exists,
     and the same client then applies the same plan cleanly."""
-    wiring = pytest.importorskip("vecdash.service.wiring")
+    import vecdash.service.wiring as wiring
     coll = f"wire_fault_{unique}"
     estate.sql("vectors-a", f"create schema if not exists vecs; create table vecs.{coll} (id varchar primary key, "
                             "vec vector(3) not null, metadata jsonb not null default '{}'::jsonb); "
@@ -480,7 +480,7 @@ def wiring_objects(pod: LocalPod) -> str:
 
 
 def test_pod_killed_during_run_query_is_one_line_and_the_client_recovers(victim):
-    query = pytest.importorskip("vecdash.service.query")
+    import vecdash.service.query as query
     cfg = config([("victim", "secondary", victim.dsn())])
     spec = query.QuerySpec(pod="victim", collection=VICTIM_COLLECTION, vector=[1.0, 1.0, 0.0], limit=5, measure="l2")
 
@@ -509,7 +509,7 @@ def test_pod_killed_during_run_query_is_one_line_and_the_client_recovers(victim)
 
 
 def test_primary_down_direct_queries_on_secondaries_still_work(estate, victim, tmp_path):
-    query = pytest.importorskip("vecdash.service.query")
+    import vecdash.service.query as query
     pods = [("victim", "primary", victim.dsn()), ("vectors-b", "secondary", estate.dsn("vectors-b"))]
     estate.sql("vectors-b", "create schema if not exists vecs; create table if not exists vecs.fault_direct "
                             "(id varchar primary key, vec vector(3) not null, metadata jsonb not null default '{}'); "
@@ -623,7 +623,7 @@ async def _until(pilot, cond, timeout: float = 15.0, what: str = "condition") ->
 
 
 async def test_console_shows_a_killed_pod_down_then_up_again_without_restarting(estate, victim):
-    app_mod = pytest.importorskip("vecdash.tui.app")
+    import vecdash.tui.app as app_mod
     cfg = config([("vectors-a", "primary", estate.dsn("vectors-a")), ("victim", "secondary", victim.dsn())],
                  Settings(connect_timeout_s=1, statement_timeout_ms=1000, refresh_seconds=60))
     app = app_mod.VecdashApp(cfg)
@@ -645,7 +645,7 @@ async def test_console_shows_a_killed_pod_down_then_up_again_without_restarting(
 
 
 async def test_console_starts_with_the_primary_down(estate, victim):
-    app_mod = pytest.importorskip("vecdash.tui.app")
+    import vecdash.tui.app as app_mod
     victim.stop()
     cfg = config([("victim", "primary", victim.dsn()), ("vectors-b", "secondary", estate.dsn("vectors-b"))],
                  Settings(connect_timeout_s=1, statement_timeout_ms=1000, refresh_seconds=60))
@@ -660,7 +660,7 @@ async def test_console_starts_with_the_primary_down(estate, victim):
 
 def test_pod_killed_during_a_load_leaves_the_collection_as_it_was(victim, tmp_path):
     """A crash in the middle of `load` (one transaction, binary COPY): no row of the file survives."""
-    loader = pytest.importorskip("vecdash.service.loader")
+    import vecdash.service.loader as loader
     # a real row trigger stalls the COPY on one row, after others of the file were already written
     victim.psql("create or replace function stall_row() returns trigger language plpgsql as "
                 "$$ begin if new.id = 'stall' then perform pg_sleep(5); end if; return new; end $$; "

@@ -191,7 +191,7 @@ async def test_query_and_wiring_panes_survive(estate, hang_pod, how):
     from vecdash.tui.widgets.wiring import WiringPane
     from vecdash.tui.widgets.workbench import WorkbenchPane
 
-    query = pytest.importorskip("vecdash.service.query")
+    import vecdash.service.query as query
     app = VecdashApp(_config(estate, hang_pod))
     async with app.run_test(size=(100, 34)) as pilot:
         await _until(pilot, lambda: app.topology is not None and not app.refreshing, "first refresh")
