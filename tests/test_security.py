@@ -432,8 +432,16 @@ SQL_TEXT_FROM_CODE = {
                                  "exact and b.remote, True, b.has_metadata)"):
         "knn_text(): a statement composed with psycopg.sql, rendered",
     ("vecdash/service/indexes.py", "method"): "plan_build_index() refuses anything not in METHODS first",
-    ("vecdash/service/doctor.py", "body"): "pg_get_viewdef() of the view being recreated, as the server printed it",
-    ("vecdash/service/doctor.py", "privilege"): "_regrant_steps() skips anything not in PRIVILEGES",
+    ("vecdash/service/doctor.py", "p.kind"): "ViewProps.kind: 'view' or 'materialized view', from relkind",
+    ("vecdash/service/view_rebuild.py", "v.kind"): "ViewProps.kind: 'view' or 'materialized view', from relkind",
+    ("vecdash/service/view_rebuild.py", "privilege"):
+        "the doctor refuses the fix when any privilege is not in view_rebuild.PRIVILEGES",
+    ("vecdash/service/view_rebuild.py", "e['definition'].strip().rstrip(';')"):
+        "pg_get_viewdef() of the view being recreated, as the server printed it",
+    ("vecdash/service/view_rebuild.py", "ix['definition']"): "pg_get_indexdef() of the index being recreated",
+    ("vecdash/service/view_rebuild.py", "col['default']"): "pg_get_expr() of the column default being recreated",
+    ("vecdash/db/placeholders.py", "params_text(query, context)"):
+        "the statement's own psycopg.sql composition, rendered with % doubled inside identifiers and literals",
 }
 
 
