@@ -20,9 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from array import array
 import json
-import math
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -37,26 +35,15 @@ from vecdash.db.placeholders import params_text, preview_text
 from vecdash.db.pods import PodClient
 from vecdash.db.vector_param import ELEMENT, BinaryVector, VectorParamError
 from vecdash.errors import PodError, PodUnavailable, UserError
-from vecdash.inputs import parse_json
-from vecdash.model import Collection, ForeignServer, ForeignTable, Plan, PlanStep, PodStatus, Topology
+from vecdash.inputs import InputError, check_vector, parse_vector_text  # their home; named here for callers
+from vecdash.model import ITERATIVE, MEASURE_TYPES, MEASURES, Collection, ForeignServer, ForeignTable, Plan, PlanStep, PodStatus, Topology
 from vecdash.secrets import mask_text
 from vecdash.service.cache_fit import cache_warning
 from vecdash.service.catalog import read_pod, snapshot
 from vecdash.service.endpoints import pod_of_server
 from vecdash.service.filters import FilterError, compile_and_lint
 
-MEASURES = {"cosine": "<=>", "l2": "<->", "ip": "<#>", "l1": "<+>", "hamming": "<~>", "jaccard": "<%>"}
-MEASURE_TYPES = {
-    "cosine": ("vector", "halfvec", "sparsevec"),
-    "l2": ("vector", "halfvec", "sparsevec"),
-    "ip": ("vector", "halfvec", "sparsevec"),
-    "l1": ("vector", "halfvec", "sparsevec"),
-    "hamming": ("bit",),
-    "jaccard": ("bit",),
-}
 ROUTES = ("direct", "primary", "fanout", "federated")
-ITERATIVE = {"off": "off", "relaxed": "relaxed_order", "relaxed_order": "relaxed_order",
-             "strict": "strict_order", "strict_order": "strict_order"}
 MAX_LIMIT = 10_000
 DEFAULT_EF_SEARCH = 40
 
@@ -193,39 +180,6 @@ def check_spec(spec: QuerySpec) -> None:
     if not spec.collection:
         raise QueryError("collection name is empty")
 
-
-def parse_vector_text(text: str) -> list[float]:
-    """`--vector '[0.1, 0.2]'` -> floats, with one clear line on bad input."""
-    return check_vector(parse_json(text, "--vector"), "--vector")
-
-
-def check_vector(value: Any, where: str = "vector") -> list[float]:
-    if not isinstance(value, list) or not value:
-        raise QueryError(f"{where}: expected a non-empty JSON array of numbers")
-    types = set(map(type, value))
-    if types == {float} and math.isfinite(sum(value)):  # the usual input: plain floats, all finite
-        return value
-    if bool not in types:  # fast path, all in C: numbers only, all finite
-        try:
-            arr = array("d", value)
-            if math.isfinite(math.fsum(arr)):
-                return arr.tolist()
-        except (TypeError, OverflowError, ValueError):  # fsum raises ValueError on inf + -inf
-            pass
-    for i, v in enumerate(value):
-        if not _finite_number(v):
-            shown = repr(v)[:40] if not isinstance(v, int) or abs(v) < 10**30 else f"an integer of {len(str(abs(v)))} digits"
-            raise QueryError(f"{where}[{i}]: {shown} is not a finite number")
-    return [float(v) for v in value]
-
-
-def _finite_number(v: Any) -> bool:
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        return False
-    try:
-        return math.isfinite(float(v))
-    except OverflowError:  # an int too large for a double
-        return False
 
 
 # --- the query vector as a parameter (binary for vector / halfvec) and in pgvector's text format -----
@@ -556,7 +510,10 @@ async def run_query(client: PodClient, spec: QuerySpec, topology: Topology | Non
 async def _query_vector(client: PodClient, spec: QuerySpec, home: Collection) -> tuple[QueryVector, str, int]:
     """(the vector, where it came from, its dimension)."""
     if spec.vector is not None:
-        values = check_vector(list(spec.vector) if not isinstance(spec.vector, list) else spec.vector)
+        try:
+            values = check_vector(list(spec.vector) if not isinstance(spec.vector, list) else spec.vector)
+        except InputError as exc:  # the same line, as this query's own error
+            raise QueryError(str(exc)) from None
         return QueryVector(values=values), f"vector ({len(values)} values)", len(values)
     rel = sql.Identifier(home.schema, home.name)
     col = sql.Identifier(home.column)
