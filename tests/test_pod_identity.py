@@ -20,8 +20,9 @@ from vecdash.config import Config, PodConfig, Settings
 from vecdash.db.pods import PodClient
 from vecdash.embedded import LocalPod, default_root, free_port
 from vecdash.errors import UserError
-from vecdash.service import catalog, query, wiring
+from vecdash.service import catalog, wiring
 from vecdash.service.endpoints import IdentityUnknown
+from vecdash.service.query.routes import wired_table
 from vecdash.service.stats import pod_endpoints, server_reach
 
 VARIANTS = ["socket_dir", "port", "database"]
@@ -152,7 +153,7 @@ def test_each_pod_is_wired_to_its_own_rows(pods, variants, variant, unique):
     eps = pod_endpoints(cfg)
     assert server_reach(servers[wiring.pod_ident(a)], eps).label() == a
     assert server_reach(servers[wiring.pod_ident(b)], eps).label() == b
-    ft, server = query._wired(topo, cfg, b, "vecs", "docs")
+    ft, server = wired_table(topo, cfg, b, "vecs", "docs")
     assert (ft.schema, server.name) == (wiring.pod_ident(b), wiring.pod_ident(b))
 
     # unwire and verify of B never touch A's wiring

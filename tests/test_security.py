@@ -426,10 +426,10 @@ SQL_TEXT_FROM_CODE = {
         "verify --where: the user's own predicate, only ever EXPLAINed in a read-only transaction (tested)",
     ("vecdash/service/recall.py", "setting"): "plan_search_setting() refuses anything not in SETTINGS first",
     ("vecdash/service/filters.py", "op"): "compare() gets _COMPARE[op]: =, <>, <, <=, >, >=",
-    ("vecdash/service/query.py", "where_text"): "a filter composed with psycopg.sql, rendered by as_string()",
-    ("vecdash/service/query.py", "stmt"): "knn_text(): a statement composed with psycopg.sql, rendered",
-    ("vecdash/service/query.py", "knn_text(b.relation, b.column, b.vtype, measure, where_text, include_vector, "
-                                 "exact and b.remote, True, b.has_metadata)"):
+    ("vecdash/service/query/statements.py", "where_text"): "a filter composed with psycopg.sql, rendered by as_string()",
+    ("vecdash/service/query/run.py", "stmt"): "knn_text(): a statement composed with psycopg.sql, rendered",
+    ("vecdash/service/query/statements.py", "knn_text(b.relation, b.column, b.vtype, measure, where_text, "
+                                            "include_vector, exact and b.remote, True, b.has_metadata)"):
         "knn_text(): a statement composed with psycopg.sql, rendered",
     ("vecdash/service/indexes.py", "method"): "plan_build_index() refuses anything not in METHODS first",
     ("vecdash/service/doctor.py", "p.kind"): "ViewProps.kind: 'view' or 'materialized view', from relkind",

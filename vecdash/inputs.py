@@ -1,4 +1,4 @@
-"""Parsing what a user typed or handed over (flags, JSON, text files): the one home for its limits.
+"""Parsing what a user typed or handed over (flags, JSON, query vectors, text files): the one home for its limits.
 
 Every parse failure is a UserError naming the input (`--filter`, `FILE:LINE`): never a
 RecursionError from a deeply nested value, a ValueError from an integer past Python's int-string
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+from array import array
 from typing import Any
 
 from vecdash.errors import UserError
@@ -86,3 +87,38 @@ def read_lines(path: Any, what: str | None = None):
             except UnicodeDecodeError as exc:
                 raise InputError(f"{label}:{n}: not UTF-8 (byte {exc.start})") from None
             yield n, text.rstrip("\n").rstrip("\r")
+
+
+def parse_vector_text(text: str, what: str = "--vector") -> list[float]:
+    """`--vector '[0.1, 0.2]'` -> floats, with one clear line on bad input."""
+    return check_vector(parse_json(text, what), what)
+
+
+def check_vector(value: Any, where: str = "vector") -> list[float]:
+    """A parsed JSON value as a query vector: a non-empty list of finite numbers, as floats."""
+    if not isinstance(value, list) or not value:
+        raise InputError(f"{where}: expected a non-empty JSON array of numbers")
+    types = set(map(type, value))
+    if types == {float} and math.isfinite(sum(value)):  # the usual input: plain floats, all finite
+        return value
+    if bool not in types:  # fast path, all in C: numbers only, all finite
+        try:
+            arr = array("d", value)
+            if math.isfinite(math.fsum(arr)):
+                return arr.tolist()
+        except (TypeError, OverflowError, ValueError):  # fsum raises ValueError on inf + -inf
+            pass
+    for i, v in enumerate(value):
+        if not _finite_number(v):
+            shown = repr(v)[:40] if not isinstance(v, int) or abs(v) < 10**30 else f"an integer of {len(str(abs(v)))} digits"
+            raise InputError(f"{where}[{i}]: {shown} is not a finite number")
+    return [float(v) for v in value]
+
+
+def _finite_number(v: Any) -> bool:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return False
+    try:
+        return math.isfinite(float(v))
+    except OverflowError:  # an int too large for a double
+        return False

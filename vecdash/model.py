@@ -28,6 +28,19 @@ OPCLASS_MEASURE = {
 VECTOR_TYPES = ("vector", "halfvec", "sparsevec", "bit")
 # pgvector's limits on a column's dimensions (VECTOR_MAX_DIM, HALFVEC_MAX_DIM, bit: 64,000)
 MAX_DIMENSION = {"vector": 16_000, "halfvec": 16_000, "bit": 64_000}
+# distance measures -> pgvector's operator, and the column types each applies to
+MEASURES = {"cosine": "<=>", "l2": "<->", "ip": "<#>", "l1": "<+>", "hamming": "<~>", "jaccard": "<%>"}
+MEASURE_TYPES = {
+    "cosine": ("vector", "halfvec", "sparsevec"),
+    "l2": ("vector", "halfvec", "sparsevec"),
+    "ip": ("vector", "halfvec", "sparsevec"),
+    "l1": ("vector", "halfvec", "sparsevec"),
+    "hamming": ("bit",),
+    "jaccard": ("bit",),
+}
+# iterative index scans: each accepted spelling -> the value of hnsw.iterative_scan (ivfflat has no strict)
+ITERATIVE = {"off": "off", "strict": "strict_order", "strict_order": "strict_order",
+             "relaxed": "relaxed_order", "relaxed_order": "relaxed_order"}
 
 
 @dataclass
@@ -253,7 +266,10 @@ def to_jsonable(obj: Any) -> Any:
 
 
 __all__ = [
+    "ITERATIVE",
     "MASK",
+    "MEASURES",
+    "MEASURE_TYPES",
     "OPCLASS_MEASURE",
     "VECTOR_TYPES",
     "Collection",

@@ -11,6 +11,7 @@ from vecdash.cli.context import client_from_args
 from vecdash.cli.output import human_bytes, print_json, table
 from vecdash.cli.progress import StderrBar
 from vecdash.errors import ReadOnlyError
+from vecdash.model import MEASURES
 from vecdash.service import indexes as ix
 from vecdash.service.plan_runner import execute_plan
 
@@ -24,7 +25,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     b.add_argument("pod")
     b.add_argument("collection")
     b.add_argument("--method", choices=ix.METHODS, default="hnsw")
-    b.add_argument("--measure", choices=list(ix.MEASURE_OPS), default="cosine")
+    b.add_argument("--measure", choices=list(MEASURES), default="cosine")
     b.add_argument("--m", type=int, default=16, help="HNSW: links per node (default 16)")
     b.add_argument("--ef-construction", type=int, default=64, help="HNSW: build candidate list (default 64)")
     b.add_argument("--lists", type=int, help="IVFFlat: lists (default rows/1000, sqrt(rows) above 1M rows)")

@@ -7,8 +7,9 @@ import json
 
 from vecdash.cli.context import client_from_args
 from vecdash.cli.output import print_json, table
-from vecdash.inputs import parse_json
-from vecdash.service.query import MEASURES, ROUTES, QueryResult, QuerySpec, parse_vector_text, run_query
+from vecdash.inputs import parse_json, parse_vector_text
+from vecdash.model import MEASURES
+from vecdash.service.query import ROUTES, QueryResult, QuerySpec, run_query
 from vecdash.service.wiring import split_collection
 
 ORDER = 40

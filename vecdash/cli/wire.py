@@ -9,7 +9,7 @@ from vecdash.cli.context import client_from_args
 from vecdash.cli.output import print_json
 from vecdash.errors import UserError
 from vecdash.inputs import parse_json
-from vecdash.model import Plan
+from vecdash.model import MEASURES, Plan
 from vecdash.service import wiring
 
 ORDER = 20
@@ -44,7 +44,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     v.add_argument("pod", metavar="POD")
     v.add_argument("collection", metavar="COLLECTION")
     v.add_argument("--schema", default="vecs")
-    v.add_argument("--measure", choices=sorted(wiring.MEASURE_OPERATORS), help="distance (default: the index's)")
+    v.add_argument("--measure", choices=sorted(MEASURES), help="distance (default: the index's)")
     g = v.add_mutually_exclusive_group()
     g.add_argument("--where", metavar="SQL", help="a filter to check, e.g. \"url = '/x'\" (only EXPLAINed)")
     g.add_argument("--filter", metavar="JSON", help='a vecs filter, e.g. \'{"year": {"$eq": 2012}}\'')

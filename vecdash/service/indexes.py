@@ -26,13 +26,12 @@ from vecdash.db.long_session import long_session
 from vecdash.db.connect import pod_error
 from vecdash.db.pods import PodClient
 from vecdash.errors import PodUnavailable, ReadOnlyError, UserError
-from vecdash.model import OPCLASS_MEASURE, Plan, PlanStep
+from vecdash.model import MEASURES, OPCLASS_MEASURE, Plan, PlanStep
 from vecdash.model_indexes import PHASE_SPAN, BuildProgress, BuildResult, IndexInfo
 from vecdash.service.collections import CollectionError, CollectionFacts, facts, qualified_literal, require
 from vecdash.units import human_bytes
 
 METHODS = ("hnsw", "ivfflat")
-MEASURE_OPS = {"cosine": "cosine", "l2": "l2", "ip": "ip", "l1": "l1", "hamming": "hamming", "jaccard": "jaccard"}
 POLL_INTERVAL_S = 0.5
 
 # Measured on pgvector 0.8 (in-memory build): per element ~178 bytes of element header, the vector
@@ -63,8 +62,8 @@ def default_lists(rows: int) -> int:
 
 
 def opclass_for(column_type: str, measure: str) -> str:
-    if measure not in MEASURE_OPS:
-        raise IndexBuildError(f"unknown measure {measure!r} (choose from {', '.join(MEASURE_OPS)})")
+    if measure not in MEASURES:
+        raise IndexBuildError(f"unknown measure {measure!r} (choose from {', '.join(MEASURES)})")
     opclass = f"{column_type}_{measure}_ops"
     if opclass not in OPCLASS_MEASURE:
         raise IndexBuildError(f"pgvector has no {measure} index for {column_type} columns")

@@ -23,7 +23,7 @@ from vecdash.db.connect import connect_sync, pod_error
 from vecdash.db.long_session import long_session
 from vecdash.db.pods import PodClient
 from vecdash.errors import UserError
-from vecdash.model import Plan, PlanStep
+from vecdash.model import MEASURE_TYPES, MEASURES, Plan, PlanStep
 from vecdash.model_indexes import Sweep, SweepPoint
 from vecdash.service.collections import require
 from vecdash.service.indexes import list_indexes
@@ -31,7 +31,8 @@ from vecdash.service.indexes import list_indexes
 HNSW_VALUES = [10, 20, 40, 80, 160, 320]
 IVFFLAT_VALUES = [1, 2, 4, 8, 16, 32, 64]
 SETTINGS = {"hnsw": "hnsw.ef_search", "ivfflat": "ivfflat.probes"}
-OPERATORS = {"cosine": "<=>", "l2": "<->", "ip": "<#>", "l1": "<+>"}
+# the measures of a `vector` column: what _distances computes
+VECTOR_MEASURES = tuple(m for m, types in MEASURE_TYPES.items() if "vector" in types)
 CHUNK_ROWS = 20_000
 
 
@@ -214,7 +215,7 @@ async def sweep(
     if f.type != "vector":
         raise RecallError(f"{schema}.{collection} is {f.type}: recall sweeps support vector columns")
     candidates = [i for i in await list_indexes(client, pod, collection, schema)
-                  if i.valid and i.method in SETTINGS and i.measure in OPERATORS and (index is None or i.name == index)]
+                  if i.valid and i.method in SETTINGS and i.measure in VECTOR_MEASURES and (index is None or i.name == index)]
     if not candidates:
         raise RecallError(f"no valid hnsw/ivfflat index{' named ' + index if index else ''} on {schema}.{collection} (pod {pod})")
     ix = candidates[0]
@@ -229,7 +230,7 @@ async def sweep(
     progress = on_progress or (lambda label, frac: None)
     t_start = time.perf_counter()
     table = sql.Identifier(schema, collection)
-    op = sql.SQL(OPERATORS[ix.measure])
+    op = sql.SQL(MEASURES[ix.measure])
     async with long_session(client, pod, write=False) as conn:
         await register_vector_async(conn)
         async with conn.transaction():

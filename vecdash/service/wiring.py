@@ -32,11 +32,10 @@ from vecdash.db.wiring_sql import (
     SCHEMA_CONTENTS_SQL,
 )
 from vecdash.errors import PodError, PodUnavailable, UserError
-from vecdash.model import OPCLASS_MEASURE, Plan, PlanStep
+from vecdash.model import MEASURES, OPCLASS_MEASURE, Plan, PlanStep
 from vecdash.secrets import MASK, mask_text
 from vecdash.service.catalog import _options as options_dict  # ["k=v", ...] -> {k: v}
 from vecdash.service.filters import compile_filter  # the query engine's vecs-compatible compiler
-from vecdash.service.query import MEASURES as MEASURE_OPERATORS  # measure -> pgvector operator
 from vecdash.service import endpoints
 from vecdash.service.endpoints import IdentityUnknown, Reach
 
@@ -881,9 +880,9 @@ async def verify(client: PodClient, pod: str, collection: str, *, schema: str = 
     if measure is None:
         measure = (loc.remote.measure(vcol["name"]) if loc.remote and loc.remote.exists else None) or (
             "hamming" if typname == "bit" else "cosine")
-    if measure not in MEASURE_OPERATORS:
-        raise WiringError(f"unknown measure {measure!r} (use one of: {', '.join(MEASURE_OPERATORS)})")
-    op = MEASURE_OPERATORS[measure]
+    if measure not in MEASURES:
+        raise WiringError(f"unknown measure {measure!r} (use one of: {', '.join(MEASURES)})")
+    op = MEASURES[measure]
     if dim <= 0:
         out.reason = f"{ft_q}.{vcol['name']} has no fixed dimension: cannot build a probe query"
         return out

@@ -18,8 +18,8 @@ from textual.widgets import Button, Checkbox, DataTable, Input, Label, LoadingIn
 from textual.widgets.option_list import Option
 
 from vecdash.errors import UserError
-from vecdash.inputs import parse_json
-from vecdash.model import Topology
+from vecdash.inputs import parse_json, parse_vector_text
+from vecdash.model import ITERATIVE, MEASURES, Topology
 from vecdash.secrets import mask_text
 from vecdash.tui.busy import Busy
 from vecdash.tui.workers import worker
@@ -28,9 +28,7 @@ from vecdash.tui.text import NL, block, cell, line, styled
 from vecdash.tui.widgets.topology import Ref
 from vecdash.tui.widgets.wiring import describe_error
 
-MEASURES = ("cosine", "l2", "ip", "l1", "hamming", "jaccard")
 DEFAULT_ROUTES = ("direct", "fdw")
-ITERATIVE = ("off", "strict_order", "relaxed_order")
 METADATA_COLUMNS = 4
 CELL_WIDTH = 24
 
@@ -39,16 +37,6 @@ CELL_WIDTH = 24
 class HistoryEntry:
     spec: object
     summary: str
-
-
-def parse_vector(text: str) -> list[float]:
-    value = parse_json(text, "vector")
-    if not isinstance(value, list) or not value or not all(isinstance(x, (int, float)) for x in value):
-        raise UserError("vector: expected a JSON list of numbers, e.g. [0.1, 0.2, 0.3]")
-    try:
-        return [float(x) for x in value]
-    except OverflowError:  # an integer too large for a double
-        raise UserError("vector: a number out of range") from None
 
 
 def parse_filters(text: str, validate=None) -> dict | None:
@@ -115,8 +103,8 @@ class WorkbenchPane(VerticalScroll):
             yield Select([(r, r) for r in self._routes()], value=self._routes()[0], allow_blank=False,
                          id="wb-route", classes="narrow", compact=True)
             yield Label("iter", classes="form-label-short")
-            yield Select([(i, i) for i in ITERATIVE], value="off", allow_blank=False, id="wb-iterative", classes="narrow",
-                         compact=True)
+            yield Select([(i, i) for i in dict.fromkeys(ITERATIVE.values())], value="off", allow_blank=False,
+                         id="wb-iterative", classes="narrow", compact=True)
         with Horizontal(classes="form-row"):
             yield Label("knobs", classes="form-label")
             yield Input(placeholder="ef_search", id="wb-ef", compact=True, classes="tiny")
@@ -216,7 +204,7 @@ class WorkbenchPane(VerticalScroll):
         vtext = self.query_one("#wb-vector", Input).value.strip()
         kw: dict = {}
         if mode == "json":
-            kw["vector"] = parse_vector(vtext)
+            kw["vector"] = parse_vector_text(vtext, "vector")
         elif mode == "like id":
             if not vtext:
                 raise UserError("vector: type the id of a row to search like it")
