@@ -1,6 +1,12 @@
-"""Errors a user can cause. The CLI prints them as one line and exits 2; the console shows them."""
+"""Errors a user can cause. The CLI prints them as one line and exits 2; the console shows them.
+
+Every vecdash error masks its message when it is made (`secrets.mask_text`, by shape): whoever shows
+it later (CLI, console, JSON) holds no password, even one quoted from a DSN libpq could not parse.
+"""
 
 from __future__ import annotations
+
+from vecdash.secrets import mask_text
 
 
 class UserError(Exception):
@@ -8,12 +14,15 @@ class UserError(Exception):
 
     exit_code = 2
 
+    def __init__(self, *args: object):
+        super().__init__(*(mask_text(a) if isinstance(a, str) else a for a in args))
+
 
 class ConfigError(UserError):
     """A problem in a config file, located by file and line."""
 
     def __init__(self, problem: str, path: str | None = None, line: int | None = None):
-        self.problem = problem
+        self.problem = mask_text(problem)
         self.path = path
         self.line = line
         where = ""
@@ -34,5 +43,5 @@ class PodUnavailable(Exception):
 
     def __init__(self, pod: str, reason: str):
         self.pod = pod
-        self.reason = reason
-        super().__init__(f"pod {pod}: {reason}")
+        self.reason = mask_text(reason)
+        super().__init__(f"pod {pod}: {self.reason}")
