@@ -23,7 +23,6 @@ import signal
 import socket
 import subprocess
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -307,7 +306,8 @@ class LocalPod:
         if res.returncode != 0 and self.is_running():
             self.kill()
 
-    def _processes(self) -> list[int]:
+    def _handles(self) -> list:
+        """psutil handles of this pod's postmaster and its descendants (none unless pid() vouches for it)."""
         import psutil
 
         pid = self.pid()
@@ -315,9 +315,12 @@ class LocalPod:
             return []
         try:
             proc = psutil.Process(pid)
-            return [pid] + [c.pid for c in proc.children(recursive=True)]
+            return [proc, *proc.children(recursive=True)]
         except psutil.Error:
             return []
+
+    def _processes(self) -> list[int]:
+        return [p.pid for p in self._handles()]
 
     def pause(self) -> None:
         """SIGSTOP the server and all its backends: a hung pod (accepts TCP, answers nothing)."""
@@ -330,13 +333,21 @@ class LocalPod:
 
     def kill(self) -> None:
         """SIGKILL the server and its backends: a pod that dies."""
-        procs = self._processes()
-        for pid in procs:
-            _signal(pid, signal.SIGCONT)
-            _signal(pid, signal.SIGKILL)
-        deadline = time.monotonic() + 10
-        while self.is_running() and time.monotonic() < deadline:
-            time.sleep(0.05)
+        import psutil
+
+        procs = self._handles()
+        for proc in procs:
+            _signal(proc.pid, signal.SIGCONT)
+            _signal(proc.pid, signal.SIGKILL)
+        # Wait (never signal) until they and the PID the file names are reaped: a postmaster killed by
+        # someone else is no longer vouched for by pid(), yet its PID holds the socket lock until then.
+        try:
+            named = int((self.data / "postmaster.pid").read_text().splitlines()[0])
+            if named not in {p.pid for p in procs}:
+                procs.append(psutil.Process(named))
+        except (OSError, ValueError, IndexError, psutil.Error):
+            pass
+        psutil.wait_procs(procs, timeout=10)
         (self.data / "postmaster.pid").unlink(missing_ok=True)
 
     def psql(self, sql: str, dbname: str = "postgres") -> str:
