@@ -145,3 +145,105 @@ def test_mask_text_keeps_text_that_holds_no_password():
     for text in ("password authentication failed for user \"postgres\"", "fe_sendauth: no password supplied",
                  "postgresql://h:5432/db failed", "options (password_required 'false')"):
         assert mask_text(text) == text
+
+
+# --- server logs: a user-mapping password is never statement text --------------------------------
+
+
+@pytest.fixture
+def loud_primary(estate, unique):
+    """A primary that logs everything a DBA may ask it to log, and a collection on vectors-a to wire."""
+    from vecdash.embedded import default_root, start_pods
+
+    coll = f"slog_{unique}"
+    estate.sql("vectors-a", f"create schema if not exists vecs; create table vecs.{coll} (id varchar primary key, "
+                            "vec vector(3) not null, metadata jsonb not null default '{}'::jsonb); "
+                            f"insert into vecs.{coll} values ('a', '[1,0,0]', '{{}}'); analyze vecs.{coll}")
+    root = default_root("vdlog-")
+    [primary] = start_pods(root, ["loud-primary"], password=estate.pods["vectors-a"].password)
+    primary.psql("create extension if not exists vector; create extension if not exists postgres_fdw")
+    for setting, value in (("log_statement", "all"), ("log_min_duration_statement", "0"),
+                           ("log_parameter_max_length", "-1"), ("log_parameter_max_length_on_error", "-1"),
+                           ("log_min_error_statement", "error"), ("log_min_messages", "info")):
+        primary.psql(f"alter system set {setting} = '{value}'")
+    primary.psql("select pg_reload_conf()")
+    # a DBA's event trigger refuses the mapping: the step fails on the server
+    primary.psql("create function refuse() returns event_trigger language plpgsql as "
+                 "$$begin raise exception 'mappings are frozen today'; end$$")
+    primary.psql("create event trigger refuse_mappings on ddl_command_start "
+                 "when tag in ('CREATE USER MAPPING') execute function refuse()")
+    try:
+        yield primary, coll
+    finally:
+        primary.stop("immediate")
+        import shutil
+
+        shutil.rmtree(root, ignore_errors=True)
+        estate.sql("vectors-a", f"drop table if exists vecs.{coll}")
+
+
+async def test_a_user_mapping_step_keeps_the_password_out_of_the_server_log(estate, loud_primary):
+    """log_statement = all, every duration and parameter logged, and the mapping refused by the server:
+    the primary's log holds the statements and the error, never the password (first a failing apply,
+    then one that succeeds)."""
+    from vecdash.config import Config, PodConfig, Settings
+    from vecdash.db.pods import PodClient
+    from vecdash.service import wiring
+
+    primary, coll = loud_primary
+    password = estate.pods["vectors-a"].password
+    cfg = Config(pods=(PodConfig(name="primary", role="primary", dsn=primary.dsn()),
+                       PodConfig(name="vectors-a", dsn=estate.dsn("vectors-a"))),
+                 settings=Settings(statement_timeout_ms=5000, connect_timeout_s=3), path="<test>")
+    client = PodClient(cfg)
+    try:
+        plan = await wiring.plan_wire(client, "vectors-a", coll)
+        assert any(isinstance(s, wiring.SecretStep) and not s.satisfied for s in plan.steps)
+        with pytest.raises(wiring.ApplyError, match="mappings are frozen today") as err:
+            await wiring.apply_plan(client, plan)
+        assert password not in str(err.value)
+        primary.psql("drop event trigger refuse_mappings")
+        await wiring.apply_plan(client, plan)
+    finally:
+        await client.close()
+    log = primary.log.read_text(errors="replace")
+    mapping = primary.psql("select array_to_string(umoptions, ',') from pg_user_mappings")
+    assert f"password={password}" in mapping, "the password really went into the mapping"
+    assert "mappings are frozen today" in log and "user mapping" in log.lower(), "the log really holds the steps"
+    assert password not in log
+
+
+async def test_a_role_that_cannot_quiet_the_log_still_keeps_the_password_out_of_statement_text(estate, loud_primary):
+    """A non-superuser wires (it may not SET the log settings): DDL logged, every error logged with its
+    statement. The password is never statement text, so the log holds none; the plan says what remains."""
+    from vecdash.config import Config, PodConfig, Settings
+    from vecdash.db.pods import PodClient
+    from vecdash.db.secret_statement import NOT_QUIET_NOTE
+    from vecdash.service import wiring
+
+    primary, coll = loud_primary
+    for setting, value in (("log_statement", "ddl"), ("log_min_duration_statement", "-1")):
+        primary.psql(f"alter system set {setting} = '{value}'")
+    primary.psql("select pg_reload_conf()")
+    primary.psql("create role wirer login password 'wirer-login-pw'; "
+                 "grant usage on foreign data wrapper postgres_fdw to wirer; "
+                 "grant create on database postgres to wirer; grant create on schema public to wirer")
+    password = estate.pods["vectors-a"].password
+    cfg = Config(pods=(PodConfig(name="primary", role="primary",
+                                 dsn=f"postgresql://wirer:wirer-login-pw@127.0.0.1:{primary.port}/postgres"),
+                       PodConfig(name="vectors-a", dsn=estate.dsn("vectors-a"))),
+                 settings=Settings(statement_timeout_ms=5000, connect_timeout_s=3), path="<test>")
+    client = PodClient(cfg)
+    try:
+        plan = await wiring.plan_wire(client, "vectors-a", coll)
+        assert NOT_QUIET_NOTE in plan.notes
+        with pytest.raises(wiring.ApplyError, match="mappings are frozen today"):
+            await wiring.apply_plan(client, plan)
+        primary.psql("drop event trigger refuse_mappings")
+        await wiring.apply_plan(client, plan)
+    finally:
+        await client.close()
+    log = primary.log.read_text(errors="replace")
+    assert "mappings are frozen today" in log and "create foreign table" in log.lower(), "DDL and errors are logged"
+    assert password not in log
+    assert f"password={password}" in primary.psql("select array_to_string(umoptions, ',') from pg_user_mappings")
