@@ -79,9 +79,9 @@ class PodConfig:
 
     def __repr__(self) -> str:
         """Masked: a repr ends up in tracebacks and Textual's crash screen (which shows locals)."""
-        from vecdash.secrets import mask_text
+        from vecdash.secrets import dsn_secrets, mask_text
 
-        dsn = mask_text(self.dsn) if self.dsn else None
+        dsn = mask_text(self.dsn, dsn_secrets(self.dsn)) if self.dsn else None
         return f"PodConfig(name={self.name!r}, role={self.role!r}, dsn={dsn!r}, service={self.service!r})"
 
     @property
@@ -352,16 +352,26 @@ def _parse_pods(doc: _Doc, node: yaml.Node) -> tuple[PodConfig, ...]:
             node_for = fields["dsn"][1] if "dsn" in fields else item
             raise doc.err(node_for, f"{where}: missing `dsn` (a URI or conninfo string) or `service`")
         if dsn:
-            try:
-                info = pg_conninfo.conninfo_to_dict(dsn)
-            except Exception as exc:  # psycopg.ProgrammingError with libpq's message
-                from vecdash.secrets import mask_text
-
-                reason = mask_text(str(exc).strip().splitlines()[0] if str(exc).strip() else "invalid")
-                raise doc.err(fields["dsn"][1], f"{where}: invalid dsn: {reason}") from None
-            # libpq only checks the port when connecting; a typo there is a config error, not a down pod
-            port = str(info.get("port") or "")
-            if port and not all(p.strip().isdigit() for p in port.split(",")):
-                raise doc.err(fields["dsn"][1], f"{where}: invalid dsn: port {port!r} is not a number")
+            _check_dsn(doc, fields["dsn"][1], where, dsn)
         pods.append(PodConfig(name=name, role=role, dsn=dsn, service=service, line=line))
     return tuple(pods)
+
+
+def _check_dsn(doc: _Doc, node: yaml.Node, where: str, dsn: str) -> None:
+    """libpq must read the DSN as written; what it says about it never quotes the password."""
+    from vecdash.secrets import dsn_secrets, mask_libpq_message, remember, uri_misread
+
+    remember(dsn_secrets(dsn))
+    try:
+        info = pg_conninfo.conninfo_to_dict(dsn)
+    except Exception as exc:  # psycopg.ProgrammingError with libpq's message
+        raise doc.err(node, f"{where}: invalid dsn: {mask_libpq_message(str(exc), dsn)}") from None
+    if uri_misread(dsn):
+        raise doc.err(node, f"{where}: invalid dsn: an unencoded '@' after the userinfo; libpq would read part "
+                            f"of it as the host or database (percent-encode '@' as %40 and '/' as %2F in the "
+                            f"user and password)")
+    # libpq only checks the port when connecting; a typo there is a config error, not a down pod
+    port = str(info.get("port") or "")
+    if port and not all(p.strip().isdigit() for p in port.split(",")):
+        problem = mask_libpq_message('port "' + port + '" is not a number', dsn)
+        raise doc.err(node, f"{where}: invalid dsn: {problem}")

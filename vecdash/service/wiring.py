@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -22,6 +23,7 @@ from psycopg import conninfo as pg_conninfo
 from psycopg import sql
 
 from vecdash.config import PodConfig
+from vecdash.db import secret_statement
 from vecdash.db.connect import pod_secrets
 from vecdash.db.pods import PodClient
 from vecdash.db.wiring_sql import (
@@ -70,9 +72,12 @@ class ApplyError(PodError):
 
 @dataclass
 class SecretStep(PlanStep):
-    """A step whose SQL holds a secret (a user-mapping password): kept only to mask error text."""
+    """A step whose SQL holds a secret (a user-mapping password). It runs as `template` (from
+    db.secret_statement: the secret's place is %L) with the secret as a bind parameter, so the
+    password is never statement text on the server; `secrets` also masks error text."""
 
     secrets: list[str] = field(default_factory=list, repr=False)
+    template: str = field(default="", repr=False)
 
     def __repr__(self) -> str:  # never show the SQL (it holds the password)
         return f"SecretStep(purpose={self.purpose!r}, preview={self.preview!r}, satisfied={self.satisfied})"
@@ -401,14 +406,25 @@ def alter_server_sql(server: str, changes: list[tuple[str, str, str]]) -> sql.Co
         sql.SQL("{} {} {}").format(sql.SQL(verb), sql.SQL(k), sql.Literal(v)) for verb, k, v in changes))
 
 
+def _secret_step(purpose: str, render: Callable[[sql.Composable | None], sql.Composable],
+                 secret: str | None) -> PlanStep:
+    """A step whose statement holds `secret` where `render(value)` puts `value` (None: no secret)."""
+    if not secret:
+        return _step(purpose, render(None))
+    return SecretStep(purpose=purpose, sql=render(sql.Literal(secret)), preview=_render(render(sql.Literal(MASK))),
+                      secrets=[secret], template=secret_statement.template(render))
+
+
 def mapping_create_step(server: str, target: Target, purpose: str) -> PlanStep:
     """`create user mapping for current_user` with the pod's credentials; the preview masks the password."""
-    def render(secret: bool) -> sql.Composable:
+    def render(password: sql.Composable | None) -> sql.Composable:
+        opts = [sql.SQL("user {}").format(sql.Literal(target.user))]
+        if password is not None:
+            opts.append(sql.SQL("password {}").format(password))
         return sql.SQL("create user mapping for current_user server {} options ({})").format(
-            _ident(server), _options(_mapping_pairs(target, secret)))
+            _ident(server), sql.SQL(", ").join(opts))
 
-    return SecretStep(purpose=purpose, sql=render(True), preview=_render(render(False)),
-                      secrets=[target.password] if target.password else [])
+    return _secret_step(purpose, render, target.password)
 
 
 # --- plan: wire -----------------------------------------------------------------------------------
@@ -480,7 +496,6 @@ def _mapping_pairs(target: Target, secret: bool) -> list[tuple[str, str]]:
 
 async def _mapping_step(client: PodClient, primary: PodConfig, state: PrimaryState, server: str, target: Target,
                         server_is_new: bool) -> PlanStep:
-    secrets = [target.password] if target.password else []
     who = f"role {state.current_user}"
     mine = any(m["server"] == server and m["user"] == state.current_user and not m["public"] for m in state.mappings)
     if server_is_new or not mine:
@@ -497,18 +512,15 @@ async def _mapping_step(client: PodClient, primary: PodConfig, state: PrimarySta
         q = sql.SQL("create user mapping for current_user server {} options ({})").format(_ident(server), _options(shown_pairs))
         return PlanStep(purpose=f"user mapping for {who} on {server} exists", sql=q, preview=_render(q), satisfied=True)
     readable, has_user, _, has_pw, _ = row
-    changes = [("set" if has_user else "add", "user", target.user)]
-    if target.password:
-        changes.append(("set" if has_pw else "add", "password", target.password))
 
-    def render(secret: bool) -> sql.Composable:
+    def render(password: sql.Composable | None) -> sql.Composable:
+        opts = [sql.SQL("set {}" if has_user else "add {}").format(sql.SQL("user {}").format(sql.Literal(target.user)))]
+        if password is not None:
+            opts.append(sql.SQL("set {}" if has_pw else "add {}").format(sql.SQL("password {}").format(password)))
         return sql.SQL("alter user mapping for current_user server {} options ({})").format(
-            _ident(server), sql.SQL(", ").join(
-                sql.SQL(verb + " {} {}").format(sql.SQL(k), sql.Literal(v if secret or k != "password" else MASK))
-                for verb, k, v in changes))
+            _ident(server), sql.SQL(", ").join(opts))
 
-    return SecretStep(purpose=f"update the credentials of {who}'s mapping on {server}", sql=render(True),
-                      preview=_render(render(False)), secrets=secrets)
+    return _secret_step(f"update the credentials of {who}'s mapping on {server}", render, target.password)
 
 
 async def _relkind(client: PodClient, primary: PodConfig, schema: str, name: str) -> str | None:
@@ -576,7 +588,10 @@ async def plan_wire(client: PodClient, pod: str, collection: str, *, schema: str
     server, steps = _server_steps(state, target, podcfg.name, reaches)
     plan.steps += steps
     server_is_new = state.server(server) is None
-    plan.steps.append(await _mapping_step(client, primary, state, server, target, server_is_new))
+    mapping = await _mapping_step(client, primary, state, server, target, server_is_new)
+    plan.steps.append(mapping)
+    if isinstance(mapping, SecretStep) and not await client.run(primary, secret_statement.can_quiet_logging):
+        plan.notes.append(secret_statement.NOT_QUIET_NOTE)
     if not target.password:
         plan.notes.append(f"pod {pod} accepted vecdash without a password: postgres_fdw asks non-superusers for one")
 
@@ -716,8 +731,12 @@ async def _run_step(conn, step: PlanStep, i: int, n: int, secrets: list[str], *,
     """Run one step; a `check` step is a read whose non-null first value says what is wrong (the plan fails)."""
     tail = "rolled back, nothing was changed" if rolled_back else f"steps 1-{i - 1} were applied"
     try:
-        cur = await conn.execute(step.sql)
-        problem = (await cur.fetchone() or [None])[0] if step.kind == "check" else None
+        if isinstance(step, SecretStep) and step.template:
+            await secret_statement.execute_secret(conn, step.template, step.secrets[0])
+            problem = None
+        else:
+            cur = await conn.execute(step.sql)
+            problem = (await cur.fetchone() or [None])[0] if step.kind == "check" else None
     except psycopg.Error as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise ApplyError(mask_text(f"step {i}/{n} failed ({step.purpose}): {first}; {tail}", secrets)) from None
