@@ -417,7 +417,6 @@ EXEMPT = "# sql-ok:"  # followed by why the formatted text cannot carry runtime 
 # an entry that no longer matches anything fails the test (no stale excuses).
 SQL_TEXT_FROM_CODE = {
     ("vecdash/service/wiring.py", "verb + '{} {}'"): "_options(): verb is '' or 'add '/'set ', passed by vecdash's own callers",
-    ("vecdash/service/wiring.py", "verb + ' {} {}'"): "_mapping_step(): verb is 'add'/'set', chosen from the mapping's options",
     ("vecdash/service/wiring.py", "verb"): "alter_server_sql(): 'add'/'set' from vecdash's own change list",
     ("vecdash/service/wiring.py", "k"): "an FDW option name vecdash chose (host, port, dbname, user, password, ...)",
     ("vecdash/service/wiring.py", "col['type']"):

@@ -7,7 +7,7 @@ system user (created on demand) because PostgreSQL refuses to run as root.
 Only the owner gets in, so a pod is safe on a shared machine: TCP needs the password
 (scram-sha-256, which also exercises vecdash's secret handling for real); the socket directory is
 0700 and owned by the server's OS user, and the socket takes `peer` authentication mapped (pg_ident)
-from the invoking OS user and the server's OS user to the superuser, nobody else. Files are written
+from the invoking OS user and the server's OS user (to any role), nobody else. Files are written
 without following a link planted at their path, and only a process that is the postmaster of this
 pod's data directory is ever signalled.
 """
@@ -233,7 +233,7 @@ class LocalPod:
         """Only the owner gets in (also on a pod made before this rule: rewritten at every init).
 
         The socket: directory 0700 owned by the server's OS user, `peer` mapped from the invoking OS user
-        (root when run as root) and the server's OS user to the superuser. TCP: the password.
+        (root when run as root) and the server's OS user to any role. TCP: the password.
         """
         ids = _server_uid_gid()
         if self.socket_dir.is_symlink():
@@ -243,8 +243,10 @@ class LocalPod:
             os.chown(self.socket_dir, *ids, follow_symlinks=False)
         os.chmod(self.socket_dir, 0o700, follow_symlinks=False)
         owners = sorted({*_os_user(os.geteuid()), *(_os_user(ids[0]) if ids else [])})
-        write_private(self.data / "pg_ident.conf", "# written by vecdash: OS users that are this pod's superuser\n"
-                      + "".join(f"owner {u} {SUPERUSER}\n" for u in owners), owner=ids)
+        # `all` (PostgreSQL 16+): the owner may log in as any role over the socket, as the superuser it
+        # already is could; nobody else gets in at all
+        write_private(self.data / "pg_ident.conf", "# written by vecdash: OS users that own this pod\n"
+                      + "".join(f"owner {u} all\n" for u in owners), owner=ids)
         write_private(self.data / "pg_hba.conf", (
             "# written by vecdash: only the owner gets in\n"
             "local all all peer map=owner\n"
