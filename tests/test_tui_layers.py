@@ -136,7 +136,8 @@ def test_the_static_checks_find_what_they_forbid(tmp_path):
         "def later():\n"
         "    from ..db import connect\n"
         "    mod = importlib.import_module('vecdash.service.x')\n"
-        "    return __import__('os'), line('x', 'red'), styled(('y', 'bold bright_yellow')), '[green]ok[/]', '#ff0000'\n")
+        "    return (__import__('os'), line('x', 'red'), styled(('y', 'bold bright_yellow')),\n"
+        "            '[green]ok[/]', '#ff0000')\n")
     modules = {m for _, m in imported_modules(bad, root=tmp_path)}
     assert {"vecdash.db.pods", "vecdash.cli", "vecdash.db.connect"} <= modules
     assert len(string_imports(bad)) == 3

@@ -189,7 +189,8 @@ class IndexBuildScreen(Modal[BuildResult | None]):
         self.result = result
         if result.status == "built":
             self.query_one("#build-phase", Static).update(
-                styled(("built", self.tone("ok")), " ", result.index, f" in {result.seconds:.1f} s ({_size(result.index_bytes)})"))
+                styled(("built", self.tone("ok")), " ", result.index,
+                       f" in {result.seconds:.1f} s ({_size(result.index_bytes)})"))
         else:
             self.query_one("#build-phase", Static).update(
                 styled(("cancelled", self.tone("warn")), ": ", result.index, " stopped; no invalid index left behind"))

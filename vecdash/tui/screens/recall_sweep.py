@@ -112,4 +112,5 @@ class RecallSweepScreen(Modal[Sweep | None]):
             notify(self, str(exc), severity="error")
             return
         self.applied = True
-        self.query_one("#recall-plan", Static).update(block(self.plan.preview_sql()) + NL + line("applied", self.tone("ok")))
+        applied = line("applied", self.tone("ok"))
+        self.query_one("#recall-plan", Static).update(block(self.plan.preview_sql()) + NL + applied)
