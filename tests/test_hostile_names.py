@@ -25,7 +25,9 @@ from tests.hostile_data import HOSTILE, ROWS, index_name, quoted, start_hostile_
 from vecdash.cli import main as cli_main
 from vecdash.tui.app import VecdashApp
 from vecdash.tui.screens.confirm import ConfirmScreen
-from vecdash.tui.screens.index_build import CollectionLoadScreen, IndexBuildScreen, RecallSweepScreen
+from vecdash.tui.screens.collection_load import CollectionLoadScreen
+from vecdash.tui.screens.index_build import IndexBuildScreen
+from vecdash.tui.screens.recall_sweep import RecallSweepScreen
 from vecdash.tui.text import one_line
 from vecdash.tui.widgets.topology import Ref, TopologyTree
 from vecdash.tui.widgets.wiring import WiringPane

@@ -35,6 +35,28 @@ async def client(estate):
     await c.close()
 
 
+@pytest.fixture
+async def api(estate):
+    """What the console's modals talk to (its own sessions, on the same estate)."""
+    from vecdash.service.console_api import ConsoleApi
+
+    a = ConsoleApi(estate.config())
+    yield a
+    await a.close()
+
+
+def modal_host():
+    """A bare Textual app with the console's styles (the modals' layout lives in styles/modals.tcss)."""
+    from textual.app import App
+
+    from vecdash.resources import stylesheets
+
+    class Host(App):
+        CSS_PATH = [str(p) for p in stylesheets()]
+
+    return Host()
+
+
 async def make_collection(client, estate, name, rows, dim, *, seed=1):
     await execute_plan(client, await colls.plan_create_collection(client, POD, name, dim))
     if rows:
@@ -357,20 +379,16 @@ def test_cli_commands(estate, unique, tmp_path, capsys):
     assert not estate.sql(POD, "select to_regclass(%s)", (f"vecs.{name}",))[0][0]
 
 
-async def test_tui_build_and_recall_screens(estate, client, unique):
-    from textual.app import App
+async def test_tui_build_and_recall_screens(estate, client, api, unique):
     from textual.widgets import DataTable, Input, ProgressBar, RichLog, Sparkline, Static
 
-    from vecdash.tui.screens.index_build import IndexBuildScreen, RecallSweepScreen
+    from vecdash.tui.screens.index_build import IndexBuildScreen
+    from vecdash.tui.screens.recall_sweep import RecallSweepScreen
 
     name = await make_collection(client, estate, f"tui_{unique}", 2000, 32)
-
-    class Host(App):
-        pass
-
-    app = Host()
+    app = modal_host()
     async with app.run_test(size=(120, 40)) as pilot:
-        screen = IndexBuildScreen(client, POD, name, m=16, ef_construction=32, maintenance_work_mem="1MB")
+        screen = IndexBuildScreen(api, POD, name, m=16, ef_construction=32, maintenance_work_mem="1MB")
         await app.push_screen(screen)
 
         async def wait_preview():
@@ -408,7 +426,7 @@ async def test_tui_build_and_recall_screens(estate, client, unique):
 
         role = f"vd_tui_{unique}"
         estate.sql(POD, f"create role {role}")
-        rs = RecallSweepScreen(client, POD, name, values=[5, 10, 20, 40], samples=30, target=0.5, scope="role", role=role)
+        rs = RecallSweepScreen(api, POD, name, values=[5, 10, 20, 40], samples=30, target=0.5, scope="role", role=role)
         await app.push_screen(rs)
         for _ in range(400):
             if rs.result is not None or rs.error is not None:
@@ -436,22 +454,17 @@ async def test_tui_build_and_recall_screens(estate, client, unique):
     await drop(client, name)
 
 
-async def test_tui_collection_create_and_load_screen(estate, client, unique, tmp_path):
-    from textual.app import App
+async def test_tui_collection_create_and_load_screen(estate, client, api, unique, tmp_path):
     from textual.widgets import Input, ProgressBar
 
-    from vecdash.tui.screens.index_build import CollectionLoadScreen
+    from vecdash.tui.screens.collection_load import CollectionLoadScreen
 
     name = f"tuil_{unique}"
     np.save(tmp_path / "v.npy", datagen.clustered_vectors(1200, 16, seed=3))
     (tmp_path / "bad.jsonl").write_text('{"id": "a", "vec": [1, 2]}\n')
-
-    class Host(App):
-        pass
-
-    app = Host()
+    app = modal_host()
     async with app.run_test(size=(100, 40)) as pilot:
-        screen = CollectionLoadScreen(client, POD)
+        screen = CollectionLoadScreen(api, POD)
         await app.push_screen(screen)
         screen.query_one("#col-name", Input).value = name
         screen.query_one("#col-dim", Input).value = "16"

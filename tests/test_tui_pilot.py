@@ -174,18 +174,18 @@ async def test_read_only_console_refuses_apply(estate, wire_collection):
         await pilot.press("escape")
         # the service refuses before touching the database ...
         with pytest.raises(ReadOnlyError):
-            await app.services.apply_plan(pane.plan_shown)
+            await app.api.apply_plan(pane.plan_shown)
         from vecdash.service import wiring
 
         with pytest.raises(ReadOnlyError):
-            await wiring.apply_plan(app.client, pane.plan_shown)
+            await wiring.apply_plan(app.api.client, pane.plan_shown)
 
         # ... and the server refuses even a write the client was not told about
         async def sneaky(conn):
             await conn.execute(f'create table public."ro_{wire_collection}" (id int)')
 
         with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
-            await app.client.run("primary", sneaky)
+            await app.api.client.run("primary", sneaky)
         assert not estate.sql("primary", "select 1 from pg_views where viewname = %s", (wire_collection,))
 
 
@@ -308,7 +308,7 @@ async def test_switch_to_read_only_at_runtime(estate):
             await conn.execute("create temporary table ro_probe (id int)")
 
         with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):  # new sessions are read-only on the server
-            await app.client.run("primary", write)
+            await app.api.client.run("primary", write)
         await pilot.press("ctrl+o")
         await until(pilot, lambda: not app.read_only, what="read-write again")
         assert "a" in app._bindings.key_to_bindings
@@ -326,7 +326,9 @@ async def test_started_read_only_stays_read_only(estate):
 async def test_index_screens_open_from_the_console(estate, wire_collection):
     """`n` (pod: create + load), `i` (index build) and `s` (recall sweep) open their screens; the screens'
     own work is tested in test_indexes. Read-only: `n` and `i` are not bound at all."""
-    from vecdash.tui.screens.index_build import CollectionLoadScreen, IndexBuildScreen, RecallSweepScreen
+    from vecdash.tui.screens.collection_load import CollectionLoadScreen
+    from vecdash.tui.screens.index_build import IndexBuildScreen
+    from vecdash.tui.screens.recall_sweep import RecallSweepScreen
 
     coll = Ref("collection", "vectors-b", "vecs", wire_collection)
     app = VecdashApp(estate.config())
@@ -361,7 +363,7 @@ async def test_create_and_load_a_collection_with_the_keyboard_only(estate, uniqu
     """`n` on a pod, type name and dimension, preview, apply; type the file, tab to Load, enter."""
     from textual.widgets import Input
 
-    from vecdash.tui.screens.index_build import CollectionLoadScreen
+    from vecdash.tui.screens.collection_load import CollectionLoadScreen
 
     name = f"kb_{unique}"
     rows = [{"id": f"r{i}", "vec": [float(i % 7), 1.0, float(i % 3)], "metadata": {"i": i}} for i in range(50)]
@@ -491,7 +493,8 @@ async def test_create_load_and_index_build_field_labels_are_whole_at_80x24(estat
     """Every field label on the n (create/load) and i (index build) screens is on screen in full at 80x24."""
     from textual.widgets import Label
 
-    from vecdash.tui.screens.index_build import CollectionLoadScreen, IndexBuildScreen
+    from vecdash.tui.screens.collection_load import CollectionLoadScreen
+    from vecdash.tui.screens.index_build import IndexBuildScreen
 
     def cut_labels(screen) -> list[str]:
         cut = []
@@ -570,7 +573,7 @@ async def test_q_on_a_view_queries_the_collection_it_reads_through_the_primary(e
     app = VecdashApp(estate.config())
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: app.topology is not None, what="first refresh")
-        await wiring.apply_plan(app.client, await wiring.plan_wire(app.client, "vectors-b", wire_collection))
+        await wiring.apply_plan(app.api.client, await wiring.plan_wire(app.api.client, "vectors-b", wire_collection))
         app.refresh_now()
         tree = app.query_one(TopologyTree)
         view = Ref("view", "primary", "public", wire_collection)
@@ -585,7 +588,7 @@ async def test_q_on_a_view_queries_the_collection_it_reads_through_the_primary(e
         await pilot.press("ctrl+r")
         await until(pilot, lambda: pane.last_result is not None, timeout=20, what="query result")
         assert pane.last_result.route == "primary" and len(pane.last_result.rows) == 10
-        await wiring.apply_plan(app.client, await wiring.plan_unwire(app.client, "vectors-b", wire_collection))
+        await wiring.apply_plan(app.api.client, await wiring.plan_unwire(app.api.client, "vectors-b", wire_collection))
 
 
 async def test_a_pod_that_goes_down_keeps_its_last_known_collections_in_the_tree():

@@ -25,7 +25,7 @@ TUI = Path(vecdash.tui.__file__).parent
 
 
 def _tui_modules():
-    return [p for p in TUI.rglob("*.py") if p.name not in ("workers.py", "services.py")]
+    return [p for p in TUI.rglob("*.py") if p.name != "workers.py"]
 
 
 def test_no_worker_bypasses_the_pattern():
@@ -46,8 +46,8 @@ def test_no_worker_bypasses_the_pattern():
 
 def test_every_coroutine_that_does_io_is_a_worker():
     """An async handler awaiting the services outside a worker would take the console down with it;
-    only closing the client (bounded, on exit) may be awaited elsewhere."""
-    allowed = {"close"}
+    only closing sessions (bounded: on exit, or reopening them read-only) may be awaited elsewhere."""
+    allowed = {"close", "reopen"}
     offenders = []
     for path in _tui_modules():
         for node in ast.walk(ast.parse(path.read_text())):
@@ -125,13 +125,13 @@ HOW = ["hung", "killed"]
 @pytest.mark.parametrize("how", HOW)
 async def test_recall_sweep_survives(estate, hang_pod, how):
     from vecdash.tui.app import VecdashApp
-    from vecdash.tui.screens.index_build import RecallSweepScreen
+    from vecdash.tui.screens.recall_sweep import RecallSweepScreen
 
     app = VecdashApp(_config(estate, hang_pod))
     async with app.run_test(size=(100, 34)) as pilot:
         await _until(pilot, lambda: app.topology is not None and not app.refreshing, "first refresh")
         _break(hang_pod, how)
-        screen = await _open(app, pilot, RecallSweepScreen(app.client, "spare", COLL, samples=5))
+        screen = await _open(app, pilot, RecallSweepScreen(app.api, "spare", COLL, samples=5))
         await _until(pilot, lambda: screen.error is not None, "the sweep to fail")
         _survived(app, screen, "#recall-status", "recall sweep")
         await pilot.press("escape")
@@ -146,7 +146,7 @@ async def test_index_build_preview_and_build_survive(estate, hang_pod, how):
     app = VecdashApp(_config(estate, hang_pod))
     async with app.run_test(size=(100, 34)) as pilot:
         # the build: preview loaded, then the pod breaks and `b` starts the build
-        screen = await _open(app, pilot, IndexBuildScreen(app.client, "spare", COLL))
+        screen = await _open(app, pilot, IndexBuildScreen(app.api, "spare", COLL))
         await _until(pilot, lambda: screen.preview is not None, "the preview")
         _break(hang_pod, how)
         await pilot.press("b")
@@ -154,7 +154,7 @@ async def test_index_build_preview_and_build_survive(estate, hang_pod, how):
         _survived(app, screen, "#build-phase", "index build")
         await pilot.press("escape")
         # the preview, on a pod still broken
-        screen = await _open(app, pilot, IndexBuildScreen(app.client, "spare", COLL))
+        screen = await _open(app, pilot, IndexBuildScreen(app.api, "spare", COLL))
         await _until(pilot, lambda: screen.preview_error is not None, "the preview to fail")
         _survived(app, screen, "#build-estimate", "preview")
 
@@ -164,13 +164,13 @@ async def test_collection_create_and_load_survive(estate, hang_pod, tmp_path, ho
     from textual.widgets import Input
 
     from vecdash.tui.app import VecdashApp
-    from vecdash.tui.screens.index_build import CollectionLoadScreen
+    from vecdash.tui.screens.collection_load import CollectionLoadScreen
 
     rows = tmp_path / "rows.jsonl"
     rows.write_text('{"id": "n1", "vec": [1, 2, 3]}\n')
     app = VecdashApp(_config(estate, hang_pod))
     async with app.run_test(size=(100, 34)) as pilot:
-        screen = await _open(app, pilot, CollectionLoadScreen(app.client, "spare", collection=COLL))
+        screen = await _open(app, pilot, CollectionLoadScreen(app.api, "spare", collection=COLL))
         _break(hang_pod, how)
         screen.query_one("#load-file", Input).value = str(rows)
         screen.start_load()

@@ -1,17 +1,14 @@
-"""Opening the console. Until the TUI exists this prints the status (issue: console)."""
+"""Opening the console: the CLI builds the Config from the file and the flags, the console runs on it."""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
+
+from vecdash.cli.context import config_from_args
 
 
 def open_console(args: argparse.Namespace, demo: bool = False) -> int:
-    try:
-        from vecdash.tui.app import run_console  # noqa: F401
-    except ImportError:
-        from vecdash.cli import status
+    config = config_from_args(args)
+    from vecdash.tui.app import run_console  # Textual only now, never for a command
 
-        args.json = False
-        return asyncio.run(status.run(args))
-    return run_console(args, demo=demo)
+    return run_console(config, demo=demo, tour=bool(getattr(args, "tour", False)))

@@ -1,16 +1,14 @@
 """The vecdash console: a tree of the estate on the left, Stats | Wiring | Workbench tabs on the right.
 
-Data flow: a timer or `r` starts ONE refresh worker (group "refresh"); it awaits
-`service.catalog.snapshot`, which bounds every pod call, so a hung pod costs at most its timeout and
+Data flow: a timer or `r` starts ONE refresh worker (group "refresh"); it awaits the api's snapshot
+(`service.catalog`), which bounds every pod call, so a hung pod costs at most its timeout and
 the UI loop never waits on it. The resulting Topology is handed to every pane, and the next refresh
 is armed only when this one has finished: refreshes never stack.
 """
 
 from __future__ import annotations
 
-import argparse
 from collections import deque
-from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
@@ -23,14 +21,14 @@ from textual.timer import Timer
 from textual.widgets import Footer, Input, LoadingIndicator, Static, TabbedContent, TabPane
 
 from vecdash.config import Config
-from vecdash.db.pods import PodClient
 from vecdash.model import Topology
 from vecdash.resources import stylesheets
 from vecdash.secrets import mask_text
+from vecdash.service.console_api import ConsoleApi
 from vecdash.service.stats import collection_read_by, pod_endpoints
 from vecdash.tui import actions as registry
+from vecdash.tui.messages import ConfirmPlan, OpenRecallSweep
 from vecdash.tui.text import line, notify, styled
-from vecdash.tui.services import Services
 from vecdash.tui.workers import worker
 from vecdash.tui.widgets.stats import StatsPane
 from vecdash.tui.widgets.topology import Ref, TopologyTree
@@ -86,8 +84,7 @@ class VecdashApp(App[int]):
         self.start_tour = tour
         self.live = live
         self.started_read_only = config.settings.read_only
-        self.client = PodClient(config)
-        self.services = Services(self.client)
+        self.api = ConsoleApi(config)  # everything the console asks of the databases
         self.topology: Topology | None = topology
         self.endpoints = pod_endpoints(config)
         self.rows_history: dict[tuple, deque] = {}
@@ -108,7 +105,7 @@ class VecdashApp(App[int]):
 
     @property
     def read_only(self) -> bool:
-        return self.client.read_only
+        return self.api.read_only
 
     def _install_bindings(self) -> None:
         self.console_actions = [
@@ -140,9 +137,9 @@ class VecdashApp(App[int]):
                 with TabPane("Stats", id="stats"):
                     yield StatsPane(id="stats-pane")
                 with TabPane("Wiring", id="wiring"):
-                    yield WiringPane(self.services, id="wiring-pane")
+                    yield WiringPane(self.api, id="wiring-pane")
                 with TabPane("Workbench", id="workbench"):
-                    yield WorkbenchPane(self.services, id="workbench-pane")
+                    yield WorkbenchPane(self.api, id="workbench-pane")
         yield Footer(compact=self.demo)  # demo adds `g tour`: compact keeps `? help` whole at 80 columns
 
     def _steady_cursors(self) -> None:
@@ -166,7 +163,7 @@ class VecdashApp(App[int]):
             self.call_after_refresh(self.action_tour)
 
     async def on_unmount(self) -> None:
-        await self.client.close()
+        await self.api.close()
 
     def _show_read_only(self) -> None:
         ro = self.read_only
@@ -213,7 +210,7 @@ class VecdashApp(App[int]):
     @worker(group="refresh", what="refresh")
     async def _refresh_worker(self) -> None:
         try:
-            topo = await self.services.snapshot()
+            topo = await self.api.snapshot()
         except Exception as exc:  # never kill the console over a refresh; say it and retry later
             notify(self, "refresh failed: ", mask_text(str(exc)), severity="error", timeout=6)
         else:
@@ -381,26 +378,37 @@ class VecdashApp(App[int]):
             return
         from vecdash.tui.screens.index_build import IndexBuildScreen
 
-        self.push_screen(IndexBuildScreen(self.client, ref.pod, ref.name, schema=ref.schema), lambda _: self.refresh_now())
+        self.push_screen(IndexBuildScreen(self.api, ref.pod, ref.name, schema=ref.schema), lambda _: self.refresh_now())
 
     def action_new_collection(self) -> None:
         ref = self.selected
         if ref is None or not ref.pod:
             notify(self, "select a pod or a collection in the tree first", severity="warning")
             return
-        from vecdash.tui.screens.index_build import CollectionLoadScreen
+        from vecdash.tui.screens.collection_load import CollectionLoadScreen
 
         collection = ref.name if ref.kind == "collection" else None
         schema = ref.schema if ref.kind in ("collection", "schema") and ref.schema else "vecs"
-        self.push_screen(CollectionLoadScreen(self.client, ref.pod, collection=collection, schema=schema),
+        self.push_screen(CollectionLoadScreen(self.api, ref.pod, collection=collection, schema=schema),
                          lambda _: self.refresh_now())
 
     def action_recall_sweep(self) -> None:
         if (ref := self._collection_or_warn()) is None:
             return
-        from vecdash.tui.screens.index_build import RecallSweepScreen
+        self._open_recall_sweep(OpenRecallSweep(ref.pod, ref.name, schema=ref.schema))
 
-        self.push_screen(RecallSweepScreen(self.client, ref.pod, ref.name, schema=ref.schema))
+    @on(OpenRecallSweep)
+    def _open_recall_sweep(self, request: OpenRecallSweep) -> None:
+        from vecdash.tui.screens.recall_sweep import RecallSweepScreen
+
+        options = {"index": request.index} if request.index is not None else {}
+        self.push_screen(RecallSweepScreen(self.api, request.pod, request.collection, schema=request.schema, **options))
+
+    @on(ConfirmPlan)
+    def _confirm_plan(self, request: ConfirmPlan) -> None:
+        from vecdash.tui.screens.confirm import ConfirmScreen
+
+        self.push_screen(ConfirmScreen(request.plan), request.reply)
 
     def action_toggle_dark(self) -> None:
         self.theme = "textual-light" if self.current_theme.dark else "textual-dark"
@@ -413,12 +421,8 @@ class VecdashApp(App[int]):
             notify(self, "started read-only (--read-only or config): stays read-only", severity="warning")
             return
         turn_on = not self.read_only
-        old = self.client
-        config = replace(self.config, settings=replace(self.config.settings, read_only=turn_on))
-        self.config = config
-        self.client = PodClient(config)
-        self.services.client = self.client
-        await old.close()
+        await self.api.reopen(read_only=turn_on)
+        self.config = self.api.config
         self._install_bindings()
         self.refresh_bindings()
         self._show_read_only()
@@ -453,10 +457,8 @@ class VecdashApp(App[int]):
             self.query_one(WorkbenchPane).run()
 
 
-def run_console(args: argparse.Namespace, demo: bool = False) -> int:
-    from vecdash.cli.context import config_from_args
-
-    config = config_from_args(args)
-    app = VecdashApp(config, demo=demo, tour=bool(getattr(args, "tour", False)))
+def run_console(config: Config, *, demo: bool = False, tour: bool = False) -> int:
+    """Run the console on `config` (built by the CLI from the file and its flags) until it quits."""
+    app = VecdashApp(config, demo=demo, tour=tour)
     app.run()
     return app.return_code or 0

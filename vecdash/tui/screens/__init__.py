@@ -1,1 +1,2 @@
-"""Modal screens: confirm (before any change), help, tour (demo walkthrough)."""
+"""Modal screens, one per file on `modal.Modal`: confirm (before any change), help, tour (demo
+walkthrough), index build, recall sweep, collection load."""

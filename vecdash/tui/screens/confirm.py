@@ -6,15 +6,15 @@ from rich.syntax import Syntax
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
 from vecdash.model import Plan
 from vecdash.secrets import mask_text
+from vecdash.tui.screens.modal import Modal
 from vecdash.tui.text import line, styled
 
 
-class ConfirmScreen(ModalScreen[bool]):
+class ConfirmScreen(Modal[bool]):
     """Dismisses with True only on an explicit yes. Shows the plan's pending steps and their masked SQL."""
 
     BINDINGS = [

@@ -6,10 +6,10 @@ from rich.table import Table
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
 from vecdash.tui.actions import ConsoleAction
+from vecdash.tui.screens.modal import Modal
 from vecdash.tui.text import line
 
 PANES = (
@@ -20,7 +20,7 @@ PANES = (
 )
 
 
-class HelpScreen(ModalScreen[None]):
+class HelpScreen(Modal[None]):
     BINDINGS = [Binding("escape,q,question_mark", "close", "close")]
 
     def __init__(self, actions: list[ConsoleAction], *, read_only: bool) -> None:
@@ -50,9 +50,6 @@ class HelpScreen(ModalScreen[None]):
                 yield Label("Panes", classes="help-heading")
                 yield Static(panes, id="help-panes")
             yield Label("esc closes", id="help-hint")
-
-    def action_close(self) -> None:
-        self.dismiss(None)
 
 
 def _key(k: str) -> str:

@@ -12,9 +12,9 @@ from typing import Any
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
+from vecdash.tui.screens.modal import Modal
 from vecdash.tui.text import line
 from vecdash.tui.widgets.topology import Ref
 
@@ -60,7 +60,7 @@ DEMO_TOUR: tuple[TourStop, ...] = (
 )
 
 
-class TourScreen(ModalScreen[None]):
+class TourScreen(Modal[None]):
     BINDINGS = [
         Binding("n,right,space", "step(1)", "next"),
         Binding("p,left", "step(-1)", "back"),

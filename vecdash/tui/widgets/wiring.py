@@ -17,7 +17,9 @@ from textual.widgets.option_list import Option
 from vecdash.errors import UserError
 from vecdash.model import Plan, Topology
 from vecdash.secrets import mask_text
+from vecdash.service.console_api import ConsoleApi
 from vecdash.tui.busy import Busy
+from vecdash.tui.messages import ConfirmPlan
 from vecdash.tui.text import NL, block, line, styled
 from vecdash.tui.workers import failure_text, worker
 from vecdash.tui.widgets.topology import Ref
@@ -28,9 +30,9 @@ describe_error = failure_text  # the console's one wording of a failure (vecdash
 class WiringPane(VerticalScroll):
     COMPONENT_CLASSES = {"wiring--ok", "wiring--warn", "wiring--error", "wiring--dim"}
 
-    def __init__(self, services, **kwargs) -> None:
+    def __init__(self, api: ConsoleApi, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.services = services
+        self.api = api
         self.topology: Topology | None = None
         self.plan_shown: Plan | None = None
         self.findings: list = []
@@ -181,7 +183,7 @@ class WiringPane(VerticalScroll):
 
     def _options(self) -> dict:
         view = self.query_one("#wire-view", Input).value.strip() or None
-        expose = self.services.parse_expose(self.query_one("#wire-expose", Input).value)
+        expose = self.api.parse_expose(self.query_one("#wire-expose", Input).value)
         return {"view": view, "expose": expose}
 
     @worker(group="wiring", what="plan")
@@ -191,9 +193,9 @@ class WiringPane(VerticalScroll):
             opts = self._options()
             with Busy(self.query_one("#wire-spinner")):
                 if unwire:
-                    plan = await self.services.plan_unwire(pod, name, schema=schema)
+                    plan = await self.api.plan_unwire(pod, name, schema=schema)
                 else:
-                    plan = await self.services.plan_wire(pod, name, schema=schema, **opts)
+                    plan = await self.api.plan_wire(pod, name, schema=schema, **opts)
         except Exception as exc:
             self._status(describe_error(exc), "error")
             return
@@ -201,8 +203,6 @@ class WiringPane(VerticalScroll):
 
     @worker(group="wiring", what="apply")
     async def apply(self) -> None:
-        from vecdash.tui.screens.confirm import ConfirmScreen
-
         plan = self.plan_shown
         if plan is None:
             self._status("nothing to apply: make a plan first (w, or f on a doctor finding)", "warn")
@@ -210,16 +210,17 @@ class WiringPane(VerticalScroll):
         if plan.is_noop:
             self._status("nothing to apply: every step already holds", "ok")
             return
-        if self._read_only or self.services.read_only:
+        if self._read_only or self.api.read_only:
             self._status("read-only: refused", "error")
             return
-        yes = await self.app.push_screen_wait(ConfirmScreen(plan))
-        if not yes:
+        request = ConfirmPlan(plan)
+        self.post_message(request)  # the app asks (ConfirmScreen) and answers
+        if not await request.answer:
             self._status("cancelled: nothing changed", "warn")
             return
         try:
             with Busy(self.query_one("#wire-spinner")):
-                await self.services.apply_plan(plan)
+                await self.api.apply_plan(plan)
         except Exception as exc:
             self._status(f"not applied (rolled back): {describe_error(exc)}", "error")
             return
@@ -237,7 +238,7 @@ class WiringPane(VerticalScroll):
         try:
             pod, schema, name = self.target()
             with Busy(self.query_one("#wire-spinner")):
-                v = await self.services.verify(pod, name, schema=schema)
+                v = await self.api.verify(pod, name, schema=schema)
         except Exception as exc:
             self._status(f"verify: {describe_error(exc)}", "error")
             return
@@ -247,7 +248,7 @@ class WiringPane(VerticalScroll):
     async def doctor(self, topology: Topology | None = None) -> None:
         try:
             with Busy(self.query_one("#wire-spinner")):
-                findings = await self.services.diagnose(topology)
+                findings = await self.api.diagnose(topology)
         except Exception as exc:
             self._status(f"doctor: {describe_error(exc)}", "error")
             return

@@ -2,7 +2,7 @@
 measure, limit, route and knobs; ctrl+r runs. Results table, timings, rows vs limit, recall@k and the
 plan (with Remote SQL) on request; every query of the session is kept and can be re-run.
 
-The form builds a `QuerySpec`; `service.query.run_query` runs it in a worker of this pane.
+The form builds a `QuerySpec`; the console's api (`ConsoleApi.run_query`) runs it in a worker of this pane.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from vecdash.errors import UserError
 from vecdash.inputs import parse_json, parse_vector_text
 from vecdash.model import ITERATIVE, MEASURES, Topology
 from vecdash.secrets import mask_text
+from vecdash.service.console_api import ConsoleApi
 from vecdash.tui.busy import Busy
 from vecdash.tui.workers import worker
 from vecdash.tui.format import ms
@@ -28,7 +29,6 @@ from vecdash.tui.text import NL, block, cell, line, styled
 from vecdash.tui.widgets.topology import Ref
 from vecdash.tui.widgets.wiring import describe_error
 
-DEFAULT_ROUTES = ("direct", "fdw")
 METADATA_COLUMNS = 4
 CELL_WIDTH = 24
 
@@ -40,7 +40,7 @@ class HistoryEntry:
 
 
 def parse_filters(text: str, validate=None) -> dict | None:
-    """'' -> None; JSON object -> dict, checked by the query service's validator when it exists."""
+    """'' -> None; JSON object -> dict, checked by `validate` (the filter service's) when given."""
     text = text.strip()
     if not text:
         return None
@@ -72,9 +72,9 @@ def _cell(value) -> Text:
 class WorkbenchPane(VerticalScroll):
     COMPONENT_CLASSES = {"workbench--ok", "workbench--warn", "workbench--error", "workbench--dim"}
 
-    def __init__(self, services, **kwargs) -> None:
+    def __init__(self, api: ConsoleApi, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.services = services
+        self.api = api
         self.topology: Topology | None = None
         self.history: list[HistoryEntry] = []
         self.last_result = None
@@ -100,7 +100,8 @@ class WorkbenchPane(VerticalScroll):
             yield Input("10", id="wb-limit", compact=True, classes="tiny")
         with Horizontal(classes="form-row"):
             yield Label("route", classes="form-label")
-            yield Select([(r, r) for r in self._routes()], value=self._routes()[0], allow_blank=False,
+            routes = self.api.query_routes()
+            yield Select([(r, r) for r in routes], value=routes[0], allow_blank=False,
                          id="wb-route", classes="narrow", compact=True)
             yield Label("iter", classes="form-label-short")
             yield Select([(i, i) for i in dict.fromkeys(ITERATIVE.values())], value="off", allow_blank=False,
@@ -125,14 +126,6 @@ class WorkbenchPane(VerticalScroll):
     def on_mount(self) -> None:
         for sel in ("#wb-spinner", "#wb-results", "#wb-plan", "#wb-history-title", "#wb-history", "#wb-filter-error"):
             self.query_one(sel).display = False
-
-    def _routes(self) -> tuple[str, ...]:
-        try:
-            mod = self.services.query_module()
-        except Exception:
-            return DEFAULT_ROUTES
-        routes = getattr(mod, "ROUTES", None)
-        return tuple(routes) if routes else DEFAULT_ROUTES
 
     # --- state from the app ----------------------------------------------------------------------
 
@@ -175,17 +168,11 @@ class WorkbenchPane(VerticalScroll):
 
     # --- form -> spec ----------------------------------------------------------------------------
 
-    def _validator(self):
-        try:
-            return getattr(self.services.filters_module(), "validate", None)
-        except Exception:
-            return None
-
     @on(Input.Changed, "#wb-filter")
     def _filter_changed(self, event: Input.Changed) -> None:
         err = self.query_one("#wb-filter-error", Label)
         try:
-            parse_filters(event.value, self._validator())
+            parse_filters(event.value, self.api.validate_filters)
         except Exception as exc:
             err.update(styled(("✖ ", None), (mask_text(str(exc)), self.get_component_rich_style("workbench--error", partial=True))))
             err.display = True
@@ -195,7 +182,6 @@ class WorkbenchPane(VerticalScroll):
             event.input.remove_class("-invalid-filter")
 
     def build_spec(self):
-        query = self.services.query_module()
         target = self.query_one("#wb-collection", Select).value
         if not isinstance(target, tuple):
             raise UserError("workbench: choose a collection first")
@@ -213,12 +199,12 @@ class WorkbenchPane(VerticalScroll):
             kw["random"] = True
         limit = _int_or_none(self.query_one("#wb-limit", Input).value, "limit") or 10
         iterative = self.query_one("#wb-iterative", Select).value
-        return query.QuerySpec(
+        return self.api.query_spec(
             pod=pod,
             collection=name,
             schema=schema,
             limit=limit,
-            filters=parse_filters(self.query_one("#wb-filter", Input).value, self._validator()),
+            filters=parse_filters(self.query_one("#wb-filter", Input).value, self.api.validate_filters),
             measure=self.query_one("#wb-measure", Select).value,
             route=self.query_one("#wb-route", Select).value,
             ef_search=_int_or_none(self.query_one("#wb-ef", Input).value, "ef_search"),
@@ -254,7 +240,7 @@ class WorkbenchPane(VerticalScroll):
         self._status(f"running on {spec.pod} ({spec.route})…", "dim")
         try:
             with Busy(self.query_one("#wb-spinner")):
-                result = await self.services.run_query(spec, getattr(self.app, "topology", None))
+                result = await self.api.run_query(spec, getattr(self.app, "topology", None))
         except Exception as exc:
             self._status(describe_error(exc), "error")
             return

@@ -1,0 +1,180 @@
+"""Everything the console asks of the databases: one object, bound to one estate's PodClient.
+
+The console (vecdash.tui) imports no db/ module and no service that takes a client: its panes and
+modals hold a ConsoleApi and await its methods, each of which hands over to the service that owns
+the job. The services behind it are imported on first use, so the console's first frame does not
+wait for numpy, the query engine or the wiring planner.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from vecdash.config import Config
+from vecdash.db.pods import PodClient
+from vecdash.errors import ReadOnlyError
+from vecdash.model import Plan, Topology
+
+if TYPE_CHECKING:
+    from vecdash.model_indexes import BuildProgress, BuildResult, LoadProgress, LoadResult, Sweep
+    from vecdash.service.doctor import Finding
+    from vecdash.service.indexes import BuildPreview
+    from vecdash.service.query import QueryResult, QuerySpec
+    from vecdash.service.wiring import Verification
+
+
+class ConsoleApi:
+    """One estate's services for the console. `client` is the PodClient every call goes through."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.client = PodClient(config)
+
+    @property
+    def read_only(self) -> bool:
+        return self.client.read_only
+
+    async def reopen(self, *, read_only: bool) -> None:
+        """Sessions from now on read-only (or not): a new client with the setting; the old one's sessions closed."""
+        old = self.client
+        self.config = replace(self.config, settings=replace(self.config.settings, read_only=read_only))
+        self.client = PodClient(self.config)
+        await old.close()
+
+    async def close(self) -> None:
+        await self.client.close()
+
+    # --- the estate ------------------------------------------------------------------------------
+
+    async def snapshot(self) -> Topology:
+        from vecdash.service.catalog import snapshot
+
+        return await snapshot(self.client)
+
+    # --- wiring ----------------------------------------------------------------------------------
+
+    def parse_expose(self, text: str) -> list[tuple[str, str]] | None:
+        """`url:text, year:int` -> [(field, type), ...]; None when nothing is exposed."""
+        from vecdash.service.wiring import parse_expose
+
+        return parse_expose(text) or None
+
+    async def plan_wire(self, pod: str, collection: str, *, schema: str = "vecs", view: str | None = None,
+                        expose: list[tuple[str, str]] | None = None) -> Plan:
+        from vecdash.service.wiring import plan_wire
+
+        return await plan_wire(self.client, pod, collection, schema=schema, view=view, expose=expose)
+
+    async def plan_unwire(self, pod: str, collection: str, *, schema: str = "vecs") -> Plan:
+        from vecdash.service.wiring import plan_unwire
+
+        return await plan_unwire(self.client, pod, collection, schema=schema)
+
+    async def apply_plan(self, plan: Plan) -> None:
+        """A wiring or doctor-fix plan, in one transaction, errors masked (ApplyError)."""
+        from vecdash.service.wiring import apply_plan
+
+        if self.read_only:  # the service refuses too, and the server after it
+            raise ReadOnlyError(plan.title)
+        await apply_plan(self.client, plan)
+
+    async def verify(self, pod: str, collection: str, *, schema: str = "vecs") -> Verification:
+        from vecdash.service.wiring import verify
+
+        return await verify(self.client, pod, collection, schema=schema)
+
+    async def diagnose(self, topology: Topology | None = None) -> list[Finding]:
+        from vecdash.service.doctor import diagnose
+
+        return await diagnose(self.client, topology)
+
+    # --- queries ---------------------------------------------------------------------------------
+
+    def query_routes(self) -> tuple[str, ...]:
+        from vecdash.service.query import ROUTES
+
+        return ROUTES
+
+    def validate_filters(self, filters: Any) -> None:
+        """Raise FilterError (with the offending path) if vecs would reject `filters`."""
+        from vecdash.service.filters import validate
+
+        validate(filters)
+
+    def query_spec(self, **fields: Any) -> QuerySpec:
+        from vecdash.service.query import QuerySpec
+
+        return QuerySpec(**fields)
+
+    async def run_query(self, spec: QuerySpec, topology: Topology | None = None) -> QueryResult:
+        from vecdash.service.query import run_query
+
+        return await run_query(self.client, spec, topology)
+
+    # --- index builds and recall -----------------------------------------------------------------
+
+    def index_methods(self) -> tuple[str, ...]:
+        from vecdash.service.indexes import METHODS
+
+        return METHODS
+
+    async def preview_index_build(self, pod: str, collection: str, *, schema: str = "vecs",
+                                  **options: Any) -> BuildPreview:
+        """The statement and memory estimate of a build (options: build_index's), without building."""
+        from vecdash.service.indexes import preview_build
+
+        return await preview_build(self.client, pod, collection, schema=schema, **options)
+
+    async def build_index(self, pod: str, collection: str, *, schema: str = "vecs", name: str | None = None,
+                          on_progress: Callable[[BuildProgress], None] | None = None,
+                          on_notice: Callable[[str], None] | None = None, **options: Any) -> BuildResult:
+        """Build the index `name` (a preview's `index`); options: method, measure, m, ef_construction, lists,
+        concurrently, maintenance_work_mem, parallel_workers."""
+        from vecdash.service.indexes import build_index
+
+        return await build_index(self.client, pod, collection, schema=schema, name=name, on_progress=on_progress,
+                                 on_notice=on_notice, **options)
+
+    async def cancel_build(self, pod: str, pid: int) -> bool:
+        """pg_cancel_backend on the building session: a cancelled build leaves no invalid index."""
+        from vecdash.service.indexes import cancel_backend
+
+        return await cancel_backend(self.client, pod, pid)
+
+    async def recall_sweep(self, pod: str, collection: str, *, schema: str = "vecs",
+                           on_progress: Callable[[str, float], None] | None = None, **options: Any) -> Sweep:
+        """Recall@k and latency per ef_search / probes; options: index, k, samples, values, target, seed."""
+        from vecdash.service.recall import sweep
+
+        return await sweep(self.client, pod, collection, schema=schema, on_progress=on_progress, **options)
+
+    async def plan_search_setting(self, pod: str, setting: str, value: int, *, scope: str = "database",
+                                  role: str | None = None) -> Plan:
+        from vecdash.service.recall import plan_search_setting
+
+        return await plan_search_setting(self.client, pod, setting, value, scope=scope, role=role)
+
+    # --- collections and loads -------------------------------------------------------------------
+
+    async def plan_create_collection(self, pod: str, name: str, dimension: int, schema: str = "vecs") -> Plan:
+        from vecdash.service.collections import plan_create_collection
+
+        return await plan_create_collection(self.client, pod, name, dimension, schema)
+
+    async def load_file(self, pod: str, collection: str, path: str | Path, *, schema: str = "vecs",
+                        ids: str | Path | None = None, metadata: str | Path | None = None, upsert: bool = False,
+                        on_progress: Callable[[LoadProgress], None] | None = None) -> LoadResult:
+        from vecdash.service.loader import load_file
+
+        return await load_file(self.client, pod, collection, path, schema=schema, ids=ids, metadata=metadata,
+                               upsert=upsert, on_progress=on_progress)
+
+    async def execute_plan(self, plan: Plan) -> None:
+        """An index, recall-setting or collection plan: in one transaction when the plan allows it,
+        else step by step on a session without statement timeout (PlanFailed)."""
+        from vecdash.service.plan_runner import execute_plan
+
+        await execute_plan(self.client, plan)

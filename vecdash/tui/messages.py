@@ -1,0 +1,34 @@
+"""What a pane or a modal asks of the app. The app owns the screen stack: only it imports a screen,
+so a pane posts one of these messages and the app pushes the modal that answers it."""
+
+from __future__ import annotations
+
+import asyncio
+
+from textual.message import Message
+
+from vecdash.model import Plan
+
+
+class ConfirmPlan(Message):
+    """Ask before `plan` changes a database; `answer` becomes True only on an explicit yes."""
+
+    def __init__(self, plan: Plan) -> None:
+        super().__init__()
+        self.plan = plan
+        self.answer: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+
+    def reply(self, yes: bool | None) -> None:
+        if not self.answer.done():
+            self.answer.set_result(bool(yes))
+
+
+class OpenRecallSweep(Message):
+    """Open the recall sweep on `schema.collection` of `pod` (for one index, or the collection's own)."""
+
+    def __init__(self, pod: str, collection: str, *, schema: str, index: str | None = None) -> None:
+        super().__init__()
+        self.pod = pod
+        self.collection = collection
+        self.schema = schema
+        self.index = index
