@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 
 from vecdash.cli.context import client_from_args
-from vecdash.cli.output import human_bytes, human_count, print_json, table
+from vecdash.cli.output import print_json, table
 from vecdash.model import Topology
 from vecdash.service.catalog import snapshot
+from vecdash.units import human_bytes, human_count
 
 ORDER = 10
 

@@ -36,17 +36,7 @@ from vecdash.service.plan_runner import execute_plan
 from vecdash.service.recall import plan_search_setting, sweep
 from vecdash.tui.text import NL, block, cell, line, notify, styled
 from vecdash.tui.workers import worker
-
-
-def _size(n: int | None) -> str:
-    if n is None:
-        return "-"
-    f = float(n)
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if f < 1024 or unit == "TB":
-            return f"{f:.1f} {unit}"
-        f /= 1024
-    return f"{n} B"
+from vecdash.units import human_bytes
 
 
 class IndexBuildScreen(ModalScreen[BuildResult | None]):
@@ -210,7 +200,7 @@ class IndexBuildScreen(ModalScreen[BuildResult | None]):
         self.result = result
         if result.status == "built":
             self.query_one("#build-phase", Static).update(
-                styled(("built", "green"), " ", result.index, f" in {result.seconds:.1f} s ({_size(result.index_bytes)})"))
+                styled(("built", "green"), " ", result.index, f" in {result.seconds:.1f} s ({human_bytes(result.index_bytes)})"))
         else:
             self.query_one("#build-phase", Static).update(
                 styled(("cancelled", "yellow"), ": ", result.index, " stopped; no invalid index left behind"))

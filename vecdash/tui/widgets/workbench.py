@@ -23,10 +23,10 @@ from vecdash.model import Topology
 from vecdash.secrets import mask_text
 from vecdash.tui.busy import Busy
 from vecdash.tui.workers import worker
-from vecdash.tui.format import ms
 from vecdash.tui.text import NL, block, cell, line, styled
 from vecdash.tui.widgets.topology import Ref
 from vecdash.tui.widgets.wiring import describe_error
+from vecdash.units import ms
 
 MEASURES = ("cosine", "l2", "ip", "l1", "hamming", "jaccard")
 DEFAULT_ROUTES = ("direct", "fdw")
