@@ -29,6 +29,7 @@ from vecdash.resources import stylesheets
 from vecdash.secrets import mask_text
 from vecdash.service.stats import collection_read_by, pod_endpoints
 from vecdash.tui import actions as registry
+from vecdash.tui.busy import SPINNER_AFTER_S
 from vecdash.tui.text import line, notify, styled
 from vecdash.tui.services import Services
 from vecdash.tui.workers import worker
@@ -38,7 +39,6 @@ from vecdash.tui.widgets.wiring import WiringPane
 from vecdash.tui.widgets.workbench import WorkbenchPane
 
 HISTORY_POINTS = 60
-SPINNER_AFTER_S = 0.2
 PANES = ("stats", "wiring", "workbench")
 
 
