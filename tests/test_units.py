@@ -45,3 +45,18 @@ def test_ago_counts_from_the_snapshot_time():
     assert ago(now - timedelta(hours=3), now) == "3 h ago"
     assert ago(now - timedelta(days=4), now) == "4 d ago"
     assert ago(now + timedelta(seconds=5), now) == "0 s ago"  # a clock a little ahead is not negative
+
+
+def test_each_word_of_the_vocabulary_is_defined_once():
+    """A second definition of a unit, an error-line rule or the spinner delay is how they drifted apart."""
+    import re
+    from pathlib import Path
+
+    homes = {r"def human_bytes\(": "units.py", r"def human_count\(": "units.py", r"def ms\(": "units.py",
+             r"def ago\(": "units.py", r"def first_line\(": "lines.py", r"def error_line\(": "lines.py",
+             r"def one_line\(": "lines.py", r"^SPINNER_AFTER_S\s*=": "tui/busy.py"}
+    root = Path(__file__).resolve().parent.parent / "vecdash"
+    for pattern, home in homes.items():
+        found = [p.relative_to(root).as_posix() for p in sorted(root.rglob("*.py"))
+                 if re.search(pattern, p.read_text(encoding="utf-8"), re.M)]
+        assert found == [home], (pattern, found)

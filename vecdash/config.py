@@ -355,9 +355,10 @@ def _parse_pods(doc: _Doc, node: yaml.Node) -> tuple[PodConfig, ...]:
             try:
                 info = pg_conninfo.conninfo_to_dict(dsn)
             except Exception as exc:  # psycopg.ProgrammingError with libpq's message
+                from vecdash.lines import first_line
                 from vecdash.secrets import mask_text
 
-                reason = mask_text(str(exc).strip().splitlines()[0] if str(exc).strip() else "invalid")
+                reason = mask_text(first_line(str(exc)) or "invalid")
                 raise doc.err(fields["dsn"][1], f"{where}: invalid dsn: {reason}") from None
             # libpq only checks the port when connecting; a typo there is a config error, not a down pod
             port = str(info.get("port") or "")

@@ -125,13 +125,14 @@ def unexpected(exc: BaseException) -> str:
     """
     import os
 
+    from vecdash.lines import first_line
     from vecdash.secrets import mask_text
 
     if os.environ.get("VECDASH_TRACEBACK"):
         import traceback
 
         traceback.print_exc()
-    text = (str(exc).strip().splitlines() or [""])[0]
+    text = first_line(str(exc))
     module = type(exc).__module__ or ""
     if module.startswith("psycopg"):
         return _one_line(mask_text(f"the server refused or failed: {text or type(exc).__name__}"))
