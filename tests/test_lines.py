@@ -30,3 +30,22 @@ def test_error_line_names_the_type_when_the_message_is_empty():
 def test_one_line_escapes_every_control_character(value, shown):
     assert one_line(value) == shown
     assert "\n" not in one_line(value) and "\r" not in one_line(value)
+
+
+def test_a_cli_error_escapes_a_terminal_escape_in_a_name(capsys, tmp_path):
+    """A name in an error line is data: an ESC or a tab is shown escaped, never sent to the terminal."""
+    from vecdash.cli import main
+
+    missing = tmp_path / "no\x1b[31mpe\tx.yaml"
+    assert main(["--config", str(missing), "status"]) == 2
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "\t" not in err and err.count("\n") == 1, err
+    assert "no\\x1b[31mpe\\tx.yaml" in err
+
+
+def test_a_console_failure_is_one_escaped_line():
+    from vecdash.errors import UserError
+    from vecdash.tui.workers import failure_text
+
+    assert failure_text(UserError("no collection vecs.a\nb\x1b[31m")) == "no collection vecs.a\\nb\\x1b[31m"
+    assert failure_text(ValueError("first\nDETAIL: second")) == "ValueError: first"

@@ -14,6 +14,7 @@ import sys
 
 from vecdash import __version__
 from vecdash.errors import PodError, UserError
+from vecdash.lines import first_line, one_line
 
 # Every module in this package that defines `register(sub, common)` adds its commands; its
 # `ORDER` (default 100) places them in --help. No central list to edit when a command is added.
@@ -100,11 +101,11 @@ def main(argv: list[str] | None = None) -> int:
             result = asyncio.run(result)
         return int(result or 0)
     except UserError as exc:
-        print(f"vecdash: error: {_one_line(str(exc))}", file=sys.stderr)
+        print(f"vecdash: error: {one_line(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except PodError as exc:
         # a pod down, hung or refusing is a state, not a crash: one line, exit 1 (as `status` does)
-        print(f"vecdash: error: {_one_line(str(exc))}", file=sys.stderr)
+        print(f"vecdash: error: {one_line(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("vecdash: interrupted", file=sys.stderr)
@@ -125,7 +126,6 @@ def unexpected(exc: BaseException) -> str:
     """
     import os
 
-    from vecdash.lines import first_line
     from vecdash.secrets import mask_text
 
     if os.environ.get("VECDASH_TRACEBACK"):
@@ -135,11 +135,6 @@ def unexpected(exc: BaseException) -> str:
     text = first_line(str(exc))
     module = type(exc).__module__ or ""
     if module.startswith("psycopg"):
-        return _one_line(mask_text(f"the server refused or failed: {text or type(exc).__name__}"))
-    return _one_line(mask_text(f"internal error ({type(exc).__name__}: {text[:200]}); this is a bug in vecdash, "
-                               "please report it with the command you ran (VECDASH_TRACEBACK=1 shows where)"))
-
-
-def _one_line(message: str) -> str:
-    """One line, always: a name holding a newline is shown escaped, not split."""
-    return message.replace("\r", "\\r").replace("\n", "\\n")
+        return one_line(mask_text(f"the server refused or failed: {text or type(exc).__name__}"))
+    return one_line(mask_text(f"internal error ({type(exc).__name__}: {text[:200]}); this is a bug in vecdash, "
+                              "please report it with the command you ran (VECDASH_TRACEBACK=1 shows where)"))
