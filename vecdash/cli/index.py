@@ -15,8 +15,6 @@ from vecdash.service import indexes as ix
 from vecdash.service.plan_runner import execute_plan
 from vecdash.units import human_bytes
 
-ORDER = 42
-
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("index", parents=[common], help="build, list, drop, cancel or fix vector indexes")

@@ -11,8 +11,6 @@ from vecdash.inputs import parse_json
 from vecdash.service.query import MEASURES, ROUTES, QueryResult, QuerySpec, parse_vector_text, run_query
 from vecdash.service.wiring import split_collection
 
-ORDER = 40
-
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("query", parents=[common], help="nearest neighbours of a vector, with vecs filters, over a route",

@@ -10,8 +10,6 @@ from vecdash.model import Topology
 from vecdash.service.catalog import snapshot
 from vecdash.units import human_bytes, human_count
 
-ORDER = 10
-
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("status", parents=[common], help="pods, collections, indexes and wiring (exit 1 if a pod is down)")
