@@ -28,6 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import Figure, Ratio, Sample, log, start  # noqa: E402
+from vecdash.lines import first_line  # noqa: E402
 
 # Which module measures which of issue 7's ratios; a missing module is reported, not hidden.
 EXPECTED = {
@@ -36,6 +37,7 @@ EXPECTED = {
     "bench_indexes": "load vs vecs upsert, index build progress, recall sweep",
     "bench_catalog": "catalog refresh at 1, 10, 100 collections per pod; 1 pod vs several",
     "bench_console": "console cold start to first frame vs harlequin",
+    "bench_cli": "CLI start-up: vecdash --version, status --help and status vs a bare interpreter",
 }
 
 
@@ -111,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
                 for r in mod.run(ctx):
                     results.append((name, r))
             except Exception as exc:  # report and go on: one broken bench must not hide the others
-                failed_modules.append((name, f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"))
+                failed_modules.append((name, f"{type(exc).__name__}: {first_line(str(exc))}"))
                 log(f"   {name} failed: {type(exc).__name__}: {exc}")
             timings[name] = time.monotonic() - t
             log(f"   {name}: {timings[name]:.0f}s")

@@ -56,7 +56,7 @@ def test_index_larger_than_shared_buffers():
                 bytes=200 * 2**20)
     pod = PodStatus(name="vectors-a", role="secondary", up=True, shared_buffers_bytes=128 * 2**20)
     [w] = collection_warnings(coll(indexes=[big]), {"cosine"}, pod)
-    assert w.startswith("index ix_big of vecs.c on vectors-a is 200.0 MB, more than its shared_buffers (128.0 MB): ")
+    assert w.startswith("index ix_big of vecs.c on vectors-a is 200 MB, more than its shared_buffers (128 MB): ")
     pod.shared_buffers_bytes = 256 * 2**20
     assert collection_warnings(coll(indexes=[big]), {"cosine"}, pod) == []
     assert collection_warnings(coll(indexes=[big]), {"cosine"}) == []  # memory unknown: no guess

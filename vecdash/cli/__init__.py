@@ -1,4 +1,6 @@
-"""Command line entry point. Each command lives in its own module and registers itself here.
+"""Command line entry point. Each command lives in its own module, which adds its options with
+`register(sub, common)`; COMMANDS below says which module that is, so a run imports only the module
+of the command it runs.
 
 The error contract (vecdash.errors) is mapped to exit codes here and nowhere else: a UserError
 prints one line and exits 2, a PodError one line and exit 1, and so does anything unexpected (a bug):
@@ -8,27 +10,32 @@ no traceback reaches the user.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import importlib
 import sys
+from collections.abc import Coroutine
 
 from vecdash import __version__
 from vecdash.errors import PodError, UserError
+from vecdash.lines import first_line, one_line
 
-# Every module in this package that defines `register(sub, common)` adds its commands; its
-# `ORDER` (default 100) places them in --help. No central list to edit when a command is added.
-SUPPORT_MODULES = {"context", "output", "console"}
-
-
-def command_modules() -> list[str]:
-    import pkgutil
-
-    import vecdash.cli as pkg
-
-    names = [m.name for m in pkgutil.iter_modules(pkg.__path__) if m.name not in SUPPORT_MODULES]
-    mods = [importlib.import_module(f"vecdash.cli.{n}") for n in names]
-    mods = [m for m in mods if hasattr(m, "register")]
-    return [m.__name__ for m in sorted(mods, key=lambda m: (getattr(m, "ORDER", 100), m.__name__))]
+# Every command, in `vecdash --help` order -> the module of vecdash.cli whose `register(sub, common)`
+# adds it (with its options and handler). Only the module of the command that runs is imported: a cron
+# job running `vecdash status` does not pay for numpy and every service. A new command is one line here
+# (tests/test_cli_startup.py checks the table against the modules).
+COMMANDS: dict[str, str] = {
+    "demo": "demo",
+    "status": "status",
+    "wire": "wire",
+    "unwire": "wire",
+    "verify": "wire",
+    "doctor": "doctor",
+    "collection": "collection",
+    "query": "query",
+    "load": "load",
+    "index": "index",
+    "recall": "recall",
+    "maintain": "maintain",
+}
 
 
 def _common(suppress: bool) -> argparse.ArgumentParser:
@@ -47,47 +54,48 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-_VALUE_OPTIONS = {"--config", "--refresh"}
+def _parser(modules: set[str], probe: bool = False) -> _Parser:
+    """The top-level parser; the commands of `modules` are registered by their modules, every other
+    command is a bare placeholder (it does not run, so its options are not needed).
 
-
-def _names_a_command(argv: list[str]) -> bool:
-    """Whether argv holds a command word (or asks for help): otherwise it opens the console.
-
-    Lets `vecdash [--config F] [--read-only] [--refresh S]` skip importing every command module
-    (numpy, services) before the first frame is painted.
+    A `probe` parser only finds the command: no help action (a top-level -h/--help is recorded as
+    `top_help`) and it is used with parse_known_args, so the placeholders swallow any options.
     """
-    skip = False
-    for tok in argv:
-        if skip:
-            skip = False
-            continue
-        if tok in ("-h", "--help", "--version"):
-            return True
-        if tok in _VALUE_OPTIONS:
-            skip = True
-            continue
-        if not tok.startswith("-"):
-            return True
-    return False
-
-
-def build_parser(with_commands: bool = True) -> argparse.ArgumentParser:
     parser = _Parser(prog="vecdash", description="Console for pgvector collections spread over PostgreSQL pods.",
-                     parents=[_common(False)])
+                     parents=[_common(False)], add_help=not probe)
+    if probe:
+        parser.add_argument("-h", "--help", action="store_true", dest="top_help")
     parser.add_argument("--version", action="version", version=f"vecdash {__version__}")
     parser.add_argument("--refresh", type=float, metavar="SECONDS", help="auto-refresh interval of the console")
-    if not with_commands:
-        return parser
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     common = _common(True)
-    for name in command_modules():
-        importlib.import_module(name).register(sub, common)
+    for name, module in COMMANDS.items():
+        if module not in modules:
+            sub.add_parser(name, add_help=False)
+        elif name not in sub.choices:  # a module may register several commands (wire, unwire, verify)
+            importlib.import_module(f"vecdash.cli.{module}").register(sub, common)
     return parser
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser for `argv`, importing only the command modules it needs: the module of the command
+    argv names, none when it names none (the console), all for the top-level help or without argv.
+
+    argparse itself finds the command (abbreviated options, `--config=F`, a config file named like a
+    command), with a probe parser whose commands are all placeholders.
+    """
+    every = set(COMMANDS.values())
+    if argv is None:
+        return _parser(every)
+    found, _ = _parser(set(), probe=True).parse_known_args(argv)
+    if found.top_help:
+        return _parser(every)
+    return _parser({COMMANDS[found.command]} if found.command else set())
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    parser = build_parser(with_commands=_names_a_command(argv))
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     handler = getattr(args, "handler", None)
     try:
@@ -96,15 +104,17 @@ def main(argv: list[str] | None = None) -> int:
 
             return open_console(args)
         result = handler(args)
-        if asyncio.iscoroutine(result):
+        if isinstance(result, Coroutine):
+            import asyncio  # here, not at the top: --version and --help do not pay for it
+
             result = asyncio.run(result)
         return int(result or 0)
     except UserError as exc:
-        print(f"vecdash: error: {_one_line(str(exc))}", file=sys.stderr)
+        print(f"vecdash: error: {_shown(exc)}", file=sys.stderr)
         return exc.exit_code
     except PodError as exc:
         # a pod down, hung or refusing is a state, not a crash: one line, exit 1 (as `status` does)
-        print(f"vecdash: error: {_one_line(str(exc))}", file=sys.stderr)
+        print(f"vecdash: error: {_shown(exc)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("vecdash: interrupted", file=sys.stderr)
@@ -131,16 +141,17 @@ def unexpected(exc: BaseException) -> str:
         import traceback
 
         traceback.print_exc()
-    text = (str(exc).strip().splitlines() or [""])[0]
+    text = first_line(str(exc))
     module = type(exc).__module__ or ""
     if module.startswith("psycopg"):
-        return _one_line(mask_text(f"the server refused or failed: {text or type(exc).__name__}"))
-    return _one_line(mask_text(f"internal error ({type(exc).__name__}: {text[:200]}); this is a bug in vecdash, "
-                               "please report it with the command you ran (VECDASH_TRACEBACK=1 shows where)"))
+        return one_line(mask_text(f"the server refused or failed: {text or type(exc).__name__}"))
+    return one_line(mask_text(f"internal error ({type(exc).__name__}: {text[:200]}); this is a bug in vecdash, "
+                              "please report it with the command you ran (VECDASH_TRACEBACK=1 shows where)"))
 
 
-def _one_line(message: str) -> str:
-    """One line, always, and masked: a name holding a newline is shown escaped, not split."""
+def _shown(exc: BaseException) -> str:
+    """An error as the one line the CLI prints: escaped, and masked once more here (errors mask their
+    message when made; this is the last place text leaves vecdash)."""
     from vecdash.secrets import mask_text
 
-    return mask_text(message).replace("\r", "\\r").replace("\n", "\\n")
+    return one_line(mask_text(str(exc)))

@@ -10,8 +10,6 @@ from vecdash.errors import ReadOnlyError
 from vecdash.service.collections import plan_create_collection, plan_drop_collection
 from vecdash.service.plan_runner import execute_plan
 
-ORDER = 40
-
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("collection", parents=[common], help="create or drop a vecs-compatible collection")

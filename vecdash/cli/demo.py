@@ -7,8 +7,6 @@ import sys
 from pathlib import Path
 import time
 
-ORDER = 1
-
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("demo", parents=[common], help="start a local 3-pod demo estate and open the console")

@@ -9,7 +9,6 @@ from vecdash.cli.output import print_json
 from vecdash.errors import ReadOnlyError
 from vecdash.service import doctor
 
-ORDER = 30
 # index builds are long and belong to `vecdash index`-style tooling with progress; --fix leaves them
 NOT_AUTO_FIXED = {"no_vector_index"}
 

@@ -8,14 +8,13 @@ import signal
 import sys
 
 from vecdash.cli.context import client_from_args
-from vecdash.cli.output import human_bytes, print_json, table
+from vecdash.cli.output import print_json, table
 from vecdash.cli.progress import StderrBar
 from vecdash.errors import ReadOnlyError
 from vecdash.model import MEASURES
 from vecdash.service import indexes as ix
 from vecdash.service.plan_runner import execute_plan
-
-ORDER = 42
+from vecdash.units import human_bytes
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:

@@ -9,8 +9,6 @@ from vecdash.cli.output import print_json
 from vecdash.cli.progress import StderrBar
 from vecdash.service.loader import load_file
 
-ORDER = 41
-
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("load", parents=[common], help="load vectors from .npy or JSONL (one transaction, binary COPY)")

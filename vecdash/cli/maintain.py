@@ -8,8 +8,6 @@ from vecdash.cli.context import client_from_args
 from vecdash.cli.output import print_json
 from vecdash.service.maintenance import maintain
 
-ORDER = 44
-
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("maintain", parents=[common], help="ANALYZE or VACUUM a collection")

@@ -12,8 +12,6 @@ from vecdash.model import MEASURES
 from vecdash.service.query import ROUTES, QueryResult, QuerySpec, run_query
 from vecdash.service.wiring import split_collection
 
-ORDER = 40
-
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("query", parents=[common], help="nearest neighbours of a vector, with vecs filters, over a route",

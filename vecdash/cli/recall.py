@@ -11,8 +11,6 @@ from vecdash.errors import ReadOnlyError, UserError
 from vecdash.service.plan_runner import execute_plan
 from vecdash.service.recall import plan_search_setting, sweep
 
-ORDER = 43
-
 
 def _values(text: str) -> list[int]:
     try:

@@ -5,11 +5,10 @@ from __future__ import annotations
 import argparse
 
 from vecdash.cli.context import client_from_args
-from vecdash.cli.output import human_bytes, human_count, print_json, table
+from vecdash.cli.output import print_json, table
 from vecdash.model import Topology
 from vecdash.service.catalog import snapshot
-
-ORDER = 10
+from vecdash.units import human_bytes, human_count
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:

@@ -12,8 +12,6 @@ from vecdash.inputs import parse_json
 from vecdash.model import MEASURES, Plan
 from vecdash.service import wiring
 
-ORDER = 20
-
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("wire", parents=[common], help="make a pod's collection readable on the primary (postgres_fdw)",

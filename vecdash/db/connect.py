@@ -18,6 +18,7 @@ from vecdash.config import PodConfig, Settings
 from vecdash.db import vector_param
 from vecdash.db.placeholders import AsyncCursor, Cursor
 from vecdash.errors import PodError, PodUnavailable, ServerRefused
+from vecdash.lines import first_line
 from vecdash.secrets import dsn_secrets, mask_text
 
 APPLICATION_NAME = "vecdash"
@@ -105,13 +106,9 @@ def describe_error(exc: BaseException, pod: PodConfig | None = None) -> str:
     text = str(exc).strip() or type(exc).__name__
     if "connection timeout expired" in text:
         return "timed out connecting (the server accepted no session within connect_timeout)"
-    lines = [l.strip() for l in text.splitlines() if l.strip()]
     # libpq repeats "connection to server at ... failed:" per address; keep the most telling line.
-    line = lines[0] if lines else text
-    for candidate in lines:
-        if "failed:" in candidate:
-            line = candidate
-            break
+    lines = [l.strip() for l in text.splitlines()]
+    line = next((l for l in lines if "failed:" in l), first_line(text))
     return mask_text(line, pod_secrets(pod) if pod else None)
 
 

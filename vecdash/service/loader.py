@@ -30,6 +30,7 @@ from vecdash.db.long_session import long_session
 from vecdash.db.pods import PodClient
 from vecdash.errors import UserError
 from vecdash.inputs import InputError, parse_json, read_lines
+from vecdash.lines import first_line
 from vecdash.model_indexes import LoadProgress, LoadResult
 from vecdash.service.collections import require
 
@@ -216,8 +217,7 @@ def _db_error(exc: psycopg.Error, path: Path, copied_lines: list[int], meta_path
     diag = exc.diag
     if pod is not None and isinstance(exc, psycopg.OperationalError):
         return pod_error(exc, pod)
-    first = (diag.message_primary or str(exc)).strip()
-    first = first.splitlines()[0] if first else type(exc).__name__  # libpq's lost-connection text has 3 lines
+    first = first_line(diag.message_primary or str(exc)) or type(exc).__name__  # libpq's lost-connection text has 3 lines
     if diag.message_detail:
         first += f" ({diag.message_detail.strip()})"
     m = _COPY_LINE.search(diag.context or "")

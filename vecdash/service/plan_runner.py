@@ -12,6 +12,7 @@ import psycopg
 from vecdash.db.long_session import long_session
 from vecdash.db.pods import PodClient
 from vecdash.errors import PodError
+from vecdash.lines import error_line
 from vecdash.model import Plan
 
 
@@ -35,6 +36,5 @@ async def execute_plan(client: PodClient, plan: Plan) -> None:
                 for step in steps:
                     await conn.execute(step.sql)
         except psycopg.Error as exc:
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             done = "nothing was applied" if plan.transactional else "earlier steps stay applied"
-            raise PlanFailed(f"pod {plan.pod}: step '{step.purpose}' failed: {first} ({done})") from None
+            raise PlanFailed(f"pod {plan.pod}: step '{step.purpose}' failed: {error_line(exc)} ({done})") from None

@@ -34,6 +34,7 @@ from vecdash.db.wiring_sql import (
     SCHEMA_CONTENTS_SQL,
 )
 from vecdash.errors import PodError, PodUnavailable, UserError
+from vecdash.lines import error_line
 from vecdash.model import MEASURES, OPCLASS_MEASURE, Plan, PlanStep
 from vecdash.secrets import MASK, mask_text
 from vecdash.service.catalog import _options as options_dict  # ["k=v", ...] -> {k: v}
@@ -738,8 +739,7 @@ async def _run_step(conn, step: PlanStep, i: int, n: int, secrets: list[str], *,
             cur = await conn.execute(step.sql)
             problem = (await cur.fetchone() or [None])[0] if step.kind == "check" else None
     except psycopg.Error as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise ApplyError(mask_text(f"step {i}/{n} failed ({step.purpose}): {first}; {tail}", secrets)) from None
+        raise ApplyError(mask_text(f"step {i}/{n} failed ({step.purpose}): {error_line(exc)}; {tail}", secrets)) from None
     if problem:
         raise ApplyError(mask_text(f"step {i}/{n} failed ({step.purpose}): differs after the rebuild: {problem}; "
                                    f"{tail}", secrets))
@@ -828,11 +828,6 @@ def _remote_sql(plan: Any) -> str | None:
     return next((n["Remote SQL"] for n in _plan_nodes(plan) if "Remote SQL" in n), None)
 
 
-def _first_error_line(exc: BaseException, secrets: list[str]) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return mask_text(text.splitlines()[0], secrets)
-
-
 async def verify(client: PodClient, pod: str, collection: str, *, schema: str = "vecs", filters: dict | None = None,
                  where: str | None = None, measure: str | None = None) -> Verification:
     """Is this wiring healthy and fast? EXPLAIN VERBOSE a k-NN query through the foreign table and check
@@ -884,7 +879,7 @@ async def verify(client: PodClient, pod: str, collection: str, *, schema: str = 
         await client.run(primary, probe)
         checks.append(Check("read through the mapping", True, f"select from {ft_q} works"))
     except (psycopg.Error, PodUnavailable) as exc:
-        checks.append(Check("read through the mapping", False, _first_error_line(exc, secrets)))
+        checks.append(Check("read through the mapping", False, mask_text(error_line(exc), secrets)))
     checks.append(Check("statistics", bool(ft.get("analyzed")), "analyzed" if ft.get("analyzed") else
                         f"{ft_q} was never analyzed: filtered k-NN sorts on the primary (ANALYZE {ft_q})", advisory=True))
     out = Verification(pushdown=False, reason="", remote_sql=None, checks=checks, foreign_table=ft_q,
@@ -927,7 +922,7 @@ async def verify(client: PodClient, pod: str, collection: str, *, schema: str = 
     try:
         plan = await explain(knn((ft["schema"], ft["name"]), None), [vec_param])
     except psycopg.Error as exc:
-        out.reason = f"EXPLAIN failed: {_first_error_line(exc, secrets)}"
+        out.reason = f"EXPLAIN failed: {mask_text(error_line(exc), secrets)}"
         return out
     remote = _remote_sql(plan)
     out.remote_sql = shorten_sql(remote)
@@ -955,7 +950,7 @@ async def verify(client: PodClient, pod: str, collection: str, *, schema: str = 
     try:
         fplan = await explain(knn(rel, predicate), [*fparams, vec_param])
     except psycopg.Error as exc:
-        raise WiringError(f"filter: {_first_error_line(exc, secrets)}") from None
+        raise WiringError(f"filter: {mask_text(error_line(exc), secrets)}") from None
     fremote = _remote_sql(fplan)
     out.filter_remote_sql = shorten_sql(fremote)
     local_filter = any("Filter" in n for n in _plan_nodes(fplan))

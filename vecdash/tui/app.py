@@ -28,6 +28,7 @@ from vecdash.service.console_api import ConsoleApi
 from vecdash.service.stats import collection_read_by, pod_endpoints
 from vecdash.tui import actions as registry
 from vecdash.tui.messages import ConfirmPlan, OpenRecallSweep
+from vecdash.tui.busy import SPINNER_AFTER_S
 from vecdash.tui.text import line, notify, styled
 from vecdash.tui.workers import worker
 from vecdash.tui.widgets.stats import StatsPane
@@ -36,7 +37,6 @@ from vecdash.tui.widgets.wiring import WiringPane
 from vecdash.tui.widgets.workbench import WorkbenchPane
 
 HISTORY_POINTS = 60
-SPINNER_AFTER_S = 0.2
 PANES = ("stats", "wiring", "workbench")
 
 

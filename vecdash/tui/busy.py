@@ -5,7 +5,7 @@ from __future__ import annotations
 from textual.timer import Timer
 from textual.widget import Widget
 
-SPINNER_AFTER_S = 0.2
+SPINNER_AFTER_S = 0.2  # the one delay before any spinner of the console shows (panes, modals, refresh)
 
 
 class Busy:

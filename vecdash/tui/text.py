@@ -23,24 +23,19 @@ from typing import Union
 from rich.style import StyleType
 from rich.text import Text
 
+from vecdash.lines import ONE_LINE, one_line
+
 Part = Union[str, Text, tuple[object, Union[StyleType, None]]]
 
 NL = Text("\n")  # a line break of the layout (a Text part is kept as it is; a str part's newline is escaped)
 
-_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
-_ONE_LINE = {c: _ESCAPES.get(chr(c), f"\\x{c:02x}") for c in (*range(0x20), *range(0x7f, 0xa0))}
-_BLOCK = {c: v for c, v in _ONE_LINE.items() if chr(c) not in "\n\t"}
-
-
-def one_line(value: object) -> str:
-    """`value` as text for a one-line place: control characters (newline included) escaped."""
-    return str(value).translate(_ONE_LINE)
+_BLOCK = {c: v for c, v in ONE_LINE.items() if chr(c) not in "\n\t"}
 
 
 def styled(*parts: Part, multiline: bool = False) -> Text:
     """One Text from parts: a str (no style), a Text (kept as it is) or (value, style). Nothing is
     parsed as markup; values are escaped for one line unless `multiline`."""
-    table = _BLOCK if multiline else _ONE_LINE
+    table = _BLOCK if multiline else ONE_LINE
     out = Text()
     for part in parts:
         if isinstance(part, Text):

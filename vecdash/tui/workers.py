@@ -16,6 +16,7 @@ from typing import Any
 from textual import work
 
 from vecdash.errors import PodError, UserError
+from vecdash.lines import first_line, one_line
 from vecdash.secrets import mask_text
 from vecdash.tui.text import notify
 
@@ -25,9 +26,9 @@ def failure_text(exc: BaseException) -> str:
     if isinstance(exc, (UserError, PodError)):
         text = str(exc)
     else:
-        first = (str(exc).strip().splitlines() or [""])[0]
+        first = first_line(str(exc))
         text = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
-    return mask_text(text).replace("\r", " ").replace("\n", " ")
+    return one_line(mask_text(text))
 
 
 def report_failure(host: Any, what: str, exc: BaseException) -> str:

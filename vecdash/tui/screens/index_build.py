@@ -24,20 +24,10 @@ from vecdash.tui.messages import OpenRecallSweep
 from vecdash.tui.screens.modal import Modal
 from vecdash.tui.text import NL, block, line, notify, styled
 from vecdash.tui.workers import worker
+from vecdash.units import human_bytes
 
 if TYPE_CHECKING:
     from vecdash.service.indexes import BuildPreview
-
-
-def _size(n: int | None) -> str:
-    if n is None:
-        return "-"
-    f = float(n)
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if f < 1024 or unit == "TB":
-            return f"{f:.1f} {unit}"
-        f /= 1024
-    return f"{n} B"
 
 
 class IndexBuildScreen(Modal[BuildResult | None]):
@@ -190,7 +180,7 @@ class IndexBuildScreen(Modal[BuildResult | None]):
         if result.status == "built":
             self.query_one("#build-phase", Static).update(
                 styled(("built", self.tone("ok")), " ", result.index,
-                       f" in {result.seconds:.1f} s ({_size(result.index_bytes)})"))
+                       f" in {result.seconds:.1f} s ({human_bytes(result.index_bytes)})"))
         else:
             self.query_one("#build-phase", Static).update(
                 styled(("cancelled", self.tone("warn")), ": ", result.index, " stopped; no invalid index left behind"))

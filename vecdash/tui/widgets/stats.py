@@ -16,9 +16,9 @@ from textual.widgets import Label, Sparkline, Static
 
 from vecdash.model import Collection, PodStatus, Topology
 from vecdash.service.stats import Pods, collection_warnings, exposures, foreign_table_target, server_reach, view_targets
-from vecdash.tui.format import ago, human_bytes, human_count, ms
 from vecdash.tui.text import NL, line, styled
 from vecdash.tui.widgets.topology import Ref
+from vecdash.units import ago, human_bytes, human_count, ms
 
 
 class StatsPane(VerticalScroll):

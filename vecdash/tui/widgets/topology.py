@@ -16,8 +16,8 @@ from textual.widgets.tree import TreeNode
 
 from vecdash.model import Collection, PodStatus, Topology
 from vecdash.service.stats import Pods, server_reach
-from vecdash.tui.format import human_count, ms
 from vecdash.tui.text import styled
+from vecdash.units import human_count, ms
 
 
 @dataclass(frozen=True)

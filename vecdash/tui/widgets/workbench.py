@@ -24,10 +24,10 @@ from vecdash.secrets import mask_text
 from vecdash.service.console_api import ConsoleApi
 from vecdash.tui.busy import Busy
 from vecdash.tui.workers import worker
-from vecdash.tui.format import ms
 from vecdash.tui.text import NL, block, cell, line, styled
 from vecdash.tui.widgets.topology import Ref
 from vecdash.tui.widgets.wiring import describe_error
+from vecdash.units import ms
 
 METADATA_COLUMNS = 4
 CELL_WIDTH = 24

@@ -1,0 +1,51 @@
+"""The one rule for a line of text (vecdash/lines.py): the first line of an error, and a value escaped
+for a one-line place. The CLI, the console and the services all say a failure this way. No database."""
+
+from __future__ import annotations
+
+import pytest
+
+from vecdash.lines import error_line, first_line, one_line
+
+
+@pytest.mark.parametrize("text, first", [
+    ("", ""), ("   \n  \n", ""), ("relation \"x\" does not exist", "relation \"x\" does not exist"),
+    ("\n  connection failed: refused  \nDETAIL: more\nHINT: even more", "connection failed: refused"),
+    ("one\r\ntwo", "one"),
+])
+def test_first_line_is_the_first_non_blank_line_stripped(text, first):
+    assert first_line(text) == first
+
+
+def test_error_line_names_the_type_when_the_message_is_empty():
+    assert error_line(ValueError("bad value\nDETAIL: x")) == "bad value"
+    assert error_line(TimeoutError()) == "TimeoutError"
+    assert error_line(RuntimeError("  \n ")) == "RuntimeError"
+
+
+@pytest.mark.parametrize("value, shown", [
+    ("plain name", "plain name"), ("a\nb", "a\\nb"), ("a\r\nb", "a\\r\\nb"), ("tab\there", "tab\\there"),
+    ("\x1b[31mred", "\\x1b[31mred"), ("del\x7f", "del\\x7f"), ("c1\x85", "c1\\x85"), ("é ü 名", "é ü 名"), (42, "42"),
+])
+def test_one_line_escapes_every_control_character(value, shown):
+    assert one_line(value) == shown
+    assert "\n" not in one_line(value) and "\r" not in one_line(value)
+
+
+def test_a_cli_error_escapes_a_terminal_escape_in_a_name(capsys, tmp_path):
+    """A name in an error line is data: an ESC or a tab is shown escaped, never sent to the terminal."""
+    from vecdash.cli import main
+
+    missing = tmp_path / "no\x1b[31mpe\tx.yaml"
+    assert main(["--config", str(missing), "status"]) == 2
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "\t" not in err and err.count("\n") == 1, err
+    assert "no\\x1b[31mpe\\tx.yaml" in err
+
+
+def test_a_console_failure_is_one_escaped_line():
+    from vecdash.errors import UserError
+    from vecdash.tui.workers import failure_text
+
+    assert failure_text(UserError("no collection vecs.a\nb\x1b[31m")) == "no collection vecs.a\\nb\\x1b[31m"
+    assert failure_text(ValueError("first\nDETAIL: second")) == "ValueError: first"

@@ -1,0 +1,30 @@
+"""One line of text, the way vecdash says it everywhere: the first line of an error, and a value
+escaped for a one-line place (a CLI error on stderr, a console tree row, cell or status line).
+
+Server and libpq messages run to several lines (DETAIL, HINT, CONTEXT, one "connection to server
+... failed" per address); a report of a failure says its first line. A name from a database can hold a
+newline or a terminal escape; in a one-line place it is shown escaped (`\\n`, `\\x1b`), never obeyed.
+Pure functions, standard library only: the CLI, the console and the services import it.
+"""
+
+from __future__ import annotations
+
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+# every C0 and C1 control character (newline included) and DEL, as str.translate wants it
+ONE_LINE = {c: _ESCAPES.get(chr(c), f"\\x{c:02x}") for c in (*range(0x20), *range(0x7f, 0xa0))}
+
+
+def one_line(value: object) -> str:
+    """`value` as text for a one-line place: control characters (newline included) escaped."""
+    return str(value).translate(ONE_LINE)
+
+
+def first_line(text: str) -> str:
+    """The first line of a message, stripped; '' when it has none."""
+    lines = text.strip().splitlines()
+    return lines[0].strip() if lines else ""
+
+
+def error_line(exc: BaseException) -> str:
+    """The first line of an exception's message, or the name of its type when it has none."""
+    return first_line(str(exc)) or type(exc).__name__
