@@ -1,7 +1,7 @@
 """Index build, recall-sweep and collection/load modals: live progress, NOTICE warnings, cancel, recall curve.
 
 Self-contained: each screen gets the PodClient and the target injected and talks only to the
-services (vecdash.service.indexes / recall / plan_runner). Mount from the app with
+services (vecdash.service.indexes / recall / plans). Mount from the app with
 
     self.push_screen(IndexBuildScreen(client, pod, "docs", schema="vecs", method="hnsw", m=16), callback)
     self.push_screen(RecallSweepScreen(client, pod, "docs", schema="vecs", target=0.95))
@@ -32,7 +32,7 @@ from vecdash.db.pods import PodClient
 from vecdash.errors import UserError
 from vecdash.model_indexes import BuildProgress, BuildResult, LoadProgress, LoadResult, Sweep
 from vecdash.service import indexes as ix
-from vecdash.service.plan_runner import execute_plan
+from vecdash.service.plans import apply_plan
 from vecdash.service.recall import plan_search_setting, sweep
 from vecdash.tui.text import NL, block, cell, line, notify, styled
 from vecdash.tui.workers import worker
@@ -355,7 +355,7 @@ class RecallSweepScreen(ModalScreen[Sweep | None]):
     @worker(group="recall-apply", what="apply")
     async def apply_recommendation(self) -> None:
         try:
-            await execute_plan(self.client, self.plan)
+            await apply_plan(self.client, self.plan)
         except UserError as exc:
             notify(self, str(exc), severity="error")
             return
@@ -460,7 +460,7 @@ class CollectionLoadScreen(ModalScreen[LoadResult | None]):
         if self.plan is None:
             return
         try:
-            await execute_plan(self.client, self.plan)
+            await apply_plan(self.client, self.plan)
         except UserError as exc:
             self._say("#col-plan", str(exc), "red")
             return
