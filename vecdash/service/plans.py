@@ -82,7 +82,8 @@ async def apply_plan(client: PodClient, plan: Plan) -> None:
 async def _run_step(conn: psycopg.AsyncConnection, st: PlanStep, i: int, n: int, secrets: list[str], *,
                     rolled_back: bool) -> None:
     """Run one step; a `check` step is a read whose non-null first value says what is wrong (the plan fails)."""
-    tail = "rolled back, nothing was changed" if rolled_back else f"steps 1-{i - 1} were applied"
+    tail = ("rolled back, nothing was changed" if rolled_back else
+            "nothing was changed" if i == 1 else "step 1 was applied" if i == 2 else f"steps 1-{i - 1} were applied")
     try:
         if isinstance(st, SecretStep) and st.template:
             await secret_statement.execute_secret(conn, st.template, st.secrets[0])
