@@ -26,7 +26,7 @@ from vecdash.db.pods import PodClient
 from vecdash.service import collections as colls
 from vecdash.service import indexes as ix
 from vecdash.service.loader import load_file
-from vecdash.service.plan_runner import execute_plan
+from vecdash.service.plans import apply_plan
 from vecdash.service.recall import sample_queries, sweep
 
 POD = "pod-a"
@@ -36,8 +36,8 @@ VECS_ROWS = 20_000
 
 async def _recreate(client: PodClient, name: str, dim: int) -> None:
     if (await colls.facts(client, POD, name)).exists:
-        await execute_plan(client, await colls.plan_drop_collection(client, POD, name))
-    await execute_plan(client, await colls.plan_create_collection(client, POD, name, dim))
+        await apply_plan(client, await colls.plan_drop_collection(client, POD, name))
+    await apply_plan(client, await colls.plan_create_collection(client, POD, name, dim))
 
 
 def _files(ctx: BenchContext) -> tuple:

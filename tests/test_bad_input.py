@@ -711,3 +711,43 @@ def test_a_server_refusing_a_plan_step_is_exit_1_in_every_command(capsys, estate
             assert "read-only" in assert_one_line(err), err
     finally:
         estate.sql("vectors-a", f"drop database {db} with (force)")
+
+
+def test_every_command_applying_a_plan_the_server_refuses_is_exit_1_with_one_masked_line(capsys, estate, tmp_path):
+    """wire, collection create, index drop / build and doctor --fix, on a database the server keeps
+    read-only (DSNs holding the password): every plan goes through the one executor (service.plans), so each
+    refusal is exit 1 and one line naming the step, with no password in it."""
+    import uuid
+
+    db = f"ro_{uuid.uuid4().hex[:8]}"
+    estate.sql("vectors-a", f"create database {db}")
+    dsn = estate.pods["vectors-a"].dsn(db)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("create extension vector")
+        conn.execute("create schema vecs")
+        conn.execute("create table vecs.indexed (id text primary key, vec vector(3), metadata jsonb)")
+        conn.execute("create index indexed_hnsw on vecs.indexed using hnsw (vec vector_cosine_ops)")
+        conn.execute("create table vecs.bare (id text primary key, vec vector(3), metadata jsonb)")
+        conn.execute("insert into vecs.bare values ('1', '[1,2,3]', '{}')")
+        conn.execute("create extension postgres_fdw")  # a server the doctor wants to fix (no extensions 'vector')
+        conn.execute("create server legacy foreign data wrapper postgres_fdw options (host '127.0.0.1', dbname 'x')")
+    estate.sql("vectors-a", f"alter database {db} set default_transaction_read_only = on")
+    try:
+        path = tmp_path / "c.yaml"
+        path.write_text(f"pods:\n  - name: ro\n    role: primary\n    dsn: '{dsn}'\n"
+                        f"  - name: ro2\n    dsn: '{dsn}'\n")
+        path.chmod(0o600)
+        for args in (["wire", "ro2", "vecs.bare", "--apply"],
+                     ["collection", "create", "ro", "refused_here", "--dim", "3", "--apply"],
+                     ["index", "drop", "ro", "indexed_hnsw", "--apply"],
+                     ["index", "build", "ro", "bare", "--quiet"]):
+            code, out, err = cli(capsys, *args, "--config", str(path))
+            assert code == 1, (args, code, out, err)
+            assert "read-only" in assert_one_line(err), (args, err)
+        code, out, err = cli(capsys, "doctor", "--fix", "--config", str(path))
+        failed = [line for line in out.splitlines() if line.startswith("fix FAILED")]
+        assert code == 1 and failed, (out, err)
+        assert all("read-only" in line and "step 1/1 failed" in line for line in failed), failed
+        assert TEST_PASSWORD not in out + err
+    finally:
+        estate.sql("vectors-a", f"drop database {db} with (force)")

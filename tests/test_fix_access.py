@@ -313,7 +313,7 @@ def test_a_rebuild_missing_a_property_rolls_back(hub, unique):
         fix = drift_fix(cfg, name).fix
         assert fix.steps[-1].kind == "check"
         fix.steps = [s for s in fix.steps if "owned by" not in s.purpose]
-        with pytest.raises(wiring.ApplyError) as err:
+        with pytest.raises(wiring.PlanFailed) as err:
             run(lambda c: wiring.apply_plan(c, fix), cfg)
         assert "owner" in str(err.value) and "rolled back" in str(err.value), str(err.value)
         assert state_of(dsn, [("public", name)]) == before

@@ -21,7 +21,7 @@ from vecdash.service import collections as colls
 from vecdash.service import indexes as ix
 from vecdash.service.loader import LoadError, load_file
 from vecdash.service.maintenance import maintain
-from vecdash.service.plan_runner import execute_plan
+from vecdash.service.plans import apply_plan
 from vecdash.service.recall import plan_search_setting, sweep
 
 POD = "vectors-b"
@@ -58,7 +58,7 @@ def modal_host():
 
 
 async def make_collection(client, estate, name, rows, dim, *, seed=1):
-    await execute_plan(client, await colls.plan_create_collection(client, POD, name, dim))
+    await apply_plan(client, await colls.plan_create_collection(client, POD, name, dim))
     if rows:
         path = estate.root / f"{name}.npy"
         np.save(path, datagen.clustered_vectors(rows, dim, seed=seed))
@@ -78,7 +78,7 @@ def invalid_or_named(estate, name, prefix):
 
 
 async def drop(client, name):
-    await execute_plan(client, await colls.plan_drop_collection(client, POD, name))
+    await apply_plan(client, await colls.plan_drop_collection(client, POD, name))
 
 
 async def test_round_trip_create_load_index_vecs_drop(estate, client, unique, tmp_path, make_vecs_client):
@@ -87,7 +87,7 @@ async def test_round_trip_create_load_index_vecs_drop(estate, client, unique, tm
     text = plan.preview_sql()
     assert "id character varying not null primary key" in text and "vec vector(32) not null" in text
     assert "metadata jsonb not null default '{}'::jsonb" in text
-    await execute_plan(client, plan)
+    await apply_plan(client, plan)
     vecs = datagen.clustered_vectors(3000, 32, seed=4)
     np.save(tmp_path / "v.npy", vecs)
     (tmp_path / "ids.txt").write_text("".join(f"doc-{i}\n" for i in range(3000)))
@@ -271,7 +271,7 @@ async def test_invalid_index_detected_and_fixed(estate, client, unique):
     drop_plan, reindex_plan = ix.fix_plans(bad[0])
     assert "drop index concurrently" in drop_plan.preview_sql() and not drop_plan.transactional
     assert "reindex index concurrently" in reindex_plan.preview_sql() and not reindex_plan.transactional
-    await execute_plan(client, drop_plan)
+    await apply_plan(client, drop_plan)
     assert [i for i in await ix.invalid_indexes(client, POD) if i.table == name] == []
     await drop(client, name)
 
@@ -315,7 +315,7 @@ async def test_recall_sweep_monotone_and_plan(estate, client, unique):
     try:
         plan = await plan_search_setting(client, POD, "hnsw.ef_search", 40, scope="role", role=role)
         assert plan.preview_sql().splitlines()[2] == f'alter role "{role}" set hnsw.ef_search = 40;'
-        await execute_plan(client, plan)
+        await apply_plan(client, plan)
         got = estate.sql(POD, "select setconfig from pg_db_role_setting s join pg_roles r on r.oid = s.setrole "
                               "where r.rolname = %s", (role,))
         assert got == [(["hnsw.ef_search=40"],)]
@@ -335,7 +335,7 @@ async def test_read_only_refuses_writes(estate, unique, tmp_path):
         with pytest.raises(ReadOnlyError):
             await ix.build_index(ro, POD, name)
         with pytest.raises(ReadOnlyError):
-            await execute_plan(ro, await colls.plan_drop_collection(ro, POD, name))
+            await apply_plan(ro, await colls.plan_drop_collection(ro, POD, name))
         with pytest.raises(ReadOnlyError):
             await maintain(ro, POD, name, action="vacuum")
         assert count(estate, name) == 50

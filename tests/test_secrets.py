@@ -212,7 +212,7 @@ async def test_a_user_mapping_step_keeps_the_password_out_of_the_server_log(esta
     try:
         plan = await wiring.plan_wire(client, "vectors-a", coll)
         assert any(isinstance(s, wiring.SecretStep) and not s.satisfied for s in plan.steps)
-        with pytest.raises(wiring.ApplyError, match="mappings are frozen today") as err:
+        with pytest.raises(wiring.PlanFailed, match="mappings are frozen today") as err:
             await wiring.apply_plan(client, plan)
         assert password not in str(err.value)
         primary.psql("drop event trigger refuse_mappings")
@@ -250,7 +250,7 @@ async def test_a_role_that_cannot_quiet_the_log_still_keeps_the_password_out_of_
     try:
         plan = await wiring.plan_wire(client, "vectors-a", coll)
         assert NOT_QUIET_NOTE in plan.notes
-        with pytest.raises(wiring.ApplyError, match="mappings are frozen today"):
+        with pytest.raises(wiring.PlanFailed, match="mappings are frozen today"):
             await wiring.apply_plan(client, plan)
         primary.psql("drop event trigger refuse_mappings")
         await wiring.apply_plan(client, plan)

@@ -416,12 +416,12 @@ EXEMPT = "# sql-ok:"  # followed by why the formatted text cannot carry runtime 
 # (file, the argument as written) -> reason. Kept here, not as comments, so the reasons have one home;
 # an entry that no longer matches anything fails the test (no stale excuses).
 SQL_TEXT_FROM_CODE = {
-    ("vecdash/service/wiring.py", "verb + '{} {}'"): "_options(): verb is '' or 'add '/'set ', passed by vecdash's own callers",
-    ("vecdash/service/wiring.py", "verb"): "alter_server_sql(): 'add'/'set' from vecdash's own change list",
-    ("vecdash/service/wiring.py", "k"): "an FDW option name vecdash chose (host, port, dbname, user, password, ...)",
-    ("vecdash/service/wiring.py", "col['type']"):
+    ("vecdash/service/wiring/statements.py", "verb + '{} {}'"): "option_list(): verb is '' or 'add '/'set ', passed by vecdash's own callers",
+    ("vecdash/service/wiring/statements.py", "verb"): "alter_server_sql(): 'add'/'set' from vecdash's own change list",
+    ("vecdash/service/wiring/statements.py", "k"): "an FDW option name vecdash chose (host, port, dbname, user, password, ...)",
+    ("vecdash/service/wiring/statements.py", "col.type"):
         "format_type() text of a pg_catalog type from the pod's catalog, matched against _PLAIN_TYPE first",
-    ("vecdash/service/wiring.py", "where.replace('%', '%%')"):
+    ("vecdash/service/wiring/verification.py", "where.replace('%', '%%')"):
         "verify --where: the user's own predicate, only ever EXPLAINed in a read-only transaction (tested)",
     ("vecdash/service/recall.py", "setting"): "plan_search_setting() refuses anything not in SETTINGS first",
     ("vecdash/service/filters.py", "op"): "compare() gets _COMPARE[op]: =, <>, <, <=, >, >=",

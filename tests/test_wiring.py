@@ -322,7 +322,7 @@ def test_failure_mid_plan_leaves_nothing_behind(hub, unique):
     # someone takes the view's name between preview and apply: the last step fails
     with psycopg.connect(hub["hub"].dsn(), autocommit=True) as conn:
         conn.execute(psycopg.sql.SQL("create table public.{} (x int)").format(psycopg.sql.Identifier(name)))
-    with pytest.raises(wiring.ApplyError) as err:
+    with pytest.raises(wiring.PlanFailed) as err:
         run(lambda c: wiring.apply_plan(c, plan), cfg)
     text = str(err.value)
     assert "rolled back" in text and f"view public.{name}" in text and TEST_PASSWORD not in text
@@ -339,7 +339,7 @@ def test_failure_mid_plan_leaves_nothing_behind(hub, unique):
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(f"create server leaf foreign data wrapper postgres_fdw options (host '127.0.0.1', port '{hub['leaf'].port}')")
         conn.execute("create user mapping for current_user server leaf options (user 'postgres')")
-    with pytest.raises(wiring.ApplyError) as err2:
+    with pytest.raises(wiring.PlanFailed) as err2:
         run(lambda c: wiring.apply_plan(c, plan2), cfg)
     assert "already exists" in str(err2.value) and TEST_PASSWORD not in str(err2.value)
     assert TEST_PASSWORD not in repr(plan2) and TEST_PASSWORD not in repr(plan2.steps)

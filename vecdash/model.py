@@ -90,11 +90,31 @@ class Collection:
 
 
 @dataclass
+class Column:
+    """A column as a catalog query describes it: of a foreign table on the primary, or a table on a pod."""
+
+    name: str
+    type: str  # format_type() text
+    typname: str
+    typmod: int = -1  # a vector's dimension when > 0
+    notnull: bool = False
+    typschema: str | None = None  # a pod's table: the type's schema
+    from_vector: bool = False  # a pod's table: the type belongs to pgvector
+    options: dict[str, str] = field(default_factory=dict)  # a foreign table's column options
+
+    @property
+    def remote_name(self) -> str:
+        """The pod's column a foreign table's column reads."""
+        return self.options.get("column_name", self.name)
+
+
+@dataclass
 class ForeignServer:
     name: str
     fdw: str
     options: dict[str, str] = field(default_factory=dict)  # secrets already masked
     mapping_user: str | None = None  # the `user` of the mapping postgres_fdw uses (None: unknown or none)
+    comment: str | None = None
 
     @property
     def extensions(self) -> list[str]:
@@ -109,6 +129,7 @@ class ForeignServer:
 class UserMapping:
     server: str
     user: str  # local role name, or PUBLIC. Never any option (passwords live there).
+    public: bool = False  # the mapping FOR PUBLIC
 
 
 @dataclass
@@ -121,10 +142,23 @@ class ForeignTable:
     vector_column: str | None = None
     vector_type: str | None = None
     dimension: int | None = None
+    options: dict[str, str] = field(default_factory=dict)
+    columns: list[Column] = field(default_factory=list)  # read by the wiring service only
+    analyzed: bool | None = None  # whether ANALYZE ever ran (None: not read)
 
     @property
     def qualified(self) -> str:
         return f"{self.schema}.{self.name}"
+
+    @property
+    def remote(self) -> tuple[str, str]:
+        """The (schema, table) it reads on the pod."""
+        return self.remote_schema, self.remote_table
+
+    def main_vector(self) -> Column | None:
+        """The column named like vecs' `vec`, else the first vector column (of `columns`)."""
+        vcols = [c for c in self.columns if c.typname in VECTOR_TYPES]
+        return next((c for c in vcols if c.name == "vec"), vcols[0] if vcols else None)
 
 
 @dataclass
@@ -133,6 +167,12 @@ class View:
     name: str
     reads: list[str] = field(default_factory=list)  # qualified names of relations it reads
     materialized: bool = False
+    relations: list[tuple[str, str]] = field(default_factory=list)  # (schema, name) it reads; wiring only
+    columns: list[str] = field(default_factory=list)  # wiring only
+
+    def reads_relation(self, schema: str, name: str) -> bool:
+        """Whether it reads schema.name (by parts: a dot inside a name cannot fake a match)."""
+        return (schema, name) in self.relations
 
     @property
     def qualified(self) -> str:
@@ -210,6 +250,19 @@ class PlanStep:
 
 
 @dataclass
+class SecretStep(PlanStep):
+    """A step whose SQL holds a secret (a user-mapping password). It runs as `template` (from
+    db.secret_statement: the secret's place is %L) with the secret as a bind parameter, so the
+    password is never statement text on the server; `secrets` also masks error text."""
+
+    secrets: list[str] = field(default_factory=list, repr=False)
+    template: str = field(default="", repr=False)
+
+    def __repr__(self) -> str:  # never show the SQL (it holds the password)
+        return f"SecretStep(purpose={self.purpose!r}, preview={self.preview!r}, satisfied={self.satisfied})"
+
+
+@dataclass
 class Plan:
     """An ordered list of steps for one pod, applied in one transaction (all or nothing)."""
 
@@ -273,12 +326,14 @@ __all__ = [
     "OPCLASS_MEASURE",
     "VECTOR_TYPES",
     "Collection",
+    "Column",
     "ForeignServer",
     "ForeignTable",
     "Index",
     "Plan",
     "PlanStep",
     "PodStatus",
+    "SecretStep",
     "Topology",
     "UserMapping",
     "View",

@@ -8,7 +8,7 @@ from vecdash.cli.context import client_from_args
 from vecdash.cli.output import print_json
 from vecdash.errors import ReadOnlyError
 from vecdash.service.collections import plan_create_collection, plan_drop_collection
-from vecdash.service.plan_runner import execute_plan
+from vecdash.service.plans import apply_plan
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -38,7 +38,7 @@ async def run(args: argparse.Namespace) -> int:
         if args.apply:
             if client.read_only:
                 raise ReadOnlyError(plan.title)
-            await execute_plan(client, plan)
+            await apply_plan(client, plan)
         if args.json:
             print_json({"plan": plan.to_json(), "applied": bool(args.apply)})
         else:

@@ -13,7 +13,7 @@ from vecdash.cli.progress import StderrBar
 from vecdash.errors import ReadOnlyError
 from vecdash.model import MEASURES
 from vecdash.service import indexes as ix
-from vecdash.service.plan_runner import execute_plan
+from vecdash.service.plans import apply_plan
 from vecdash.units import human_bytes
 
 
@@ -159,7 +159,7 @@ async def _maybe_apply(client, plan, args) -> int:
     if args.apply:
         if client.read_only:
             raise ReadOnlyError(plan.title)
-        await execute_plan(client, plan)
+        await apply_plan(client, plan)
     if args.json:
         print_json({"plan": plan.to_json(), "applied": bool(args.apply)})
     else:

@@ -8,7 +8,7 @@ from vecdash.cli.context import client_from_args
 from vecdash.cli.output import print_json, table
 from vecdash.cli.progress import StderrBar
 from vecdash.errors import ReadOnlyError, UserError
-from vecdash.service.plan_runner import execute_plan
+from vecdash.service.plans import apply_plan
 from vecdash.service.recall import plan_search_setting, sweep
 
 
@@ -55,7 +55,7 @@ async def run(args: argparse.Namespace) -> int:
             if args.apply:
                 if client.read_only:
                     raise ReadOnlyError(plan.title)
-                await execute_plan(client, plan)
+                await apply_plan(client, plan)
         elif args.apply:
             raise UserError(f"no {s.setting} value reached recall {s.target}: nothing to apply (try larger --values)")
     finally:

@@ -113,7 +113,7 @@ select json_build_object(
                 from rel join pg_attribute a on a.attrelid = rel.oid
                 join pg_type t on t.oid = a.atttypid join pg_namespace tn on tn.oid = t.typnamespace
                 where a.attnum > 0 and not a.attisdropped),
-    'indexes', coalesce((select json_agg(json_build_object('column', a.attname, 'method', am.amname,
+    'indexes', coalesce((select json_agg(json_build_object('name', ic.relname, 'column', a.attname, 'method', am.amname,
                                                            'opclass', opc.opcname, 'valid', i.indisvalid))
                          from rel join pg_index i on i.indrelid = rel.oid
                          join pg_class ic on ic.oid = i.indexrelid join pg_am am on am.oid = ic.relam

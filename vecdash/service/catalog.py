@@ -18,6 +18,7 @@ from vecdash.service import endpoints
 from vecdash.model import (
     OPCLASS_MEASURE,
     Collection,
+    Column,
     ForeignServer,
     ForeignTable,
     Index,
@@ -76,25 +77,77 @@ def fill_pod(status: PodStatus, doc: dict[str, Any]) -> None:
     status.current_user = doc.get("current_user")
     status.read_only = doc.get("read_only")
     status.collections = [_collection(status.name, c) for c in doc.get("collections") or []]
-    status.foreign_servers = [
-        ForeignServer(name=s["name"], fdw=s["fdw"], options=mask_options(_options(s["options"])),
-                      mapping_user=s.get("mapping_user"))
-        for s in doc.get("foreign_servers") or []
-    ]
-    status.user_mappings = [UserMapping(server=m["server"], user=m["user"]) for m in doc.get("user_mappings") or []]
-    status.foreign_tables = [_foreign_table(f) for f in doc.get("foreign_tables") or []]
-    status.views = [
-        View(schema=v["schema"], name=v["name"], reads=sorted(v.get("reads") or []), materialized=v.get("materialized", False))
-        for v in doc.get("views") or []
-    ]
+    status.foreign_servers = [foreign_server(s) for s in doc.get("foreign_servers") or []]
+    status.user_mappings = [user_mapping(m) for m in doc.get("user_mappings") or []]
+    status.foreign_tables = [foreign_table(f) for f in doc.get("foreign_tables") or []]
+    status.views = [view(v) for v in doc.get("views") or []]
 
 
-def _options(items: list[str] | None) -> dict[str, str]:
+# --- one parse of the catalog statements' JSON (CATALOG_SQL, and wiring_sql's) into model types ---------
+
+
+def options_dict(items: list[str] | None) -> dict[str, str]:
+    """Server, table, column or index options as the catalog stores them (`["k=v", ...]`) -> {k: v}."""
     out: dict[str, str] = {}
     for item in items or []:
         key, _, value = item.partition("=")
         out[key] = value
     return out
+
+
+def foreign_server(s: dict[str, Any]) -> ForeignServer:
+    return ForeignServer(name=s["name"], fdw=s["fdw"], options=mask_options(options_dict(s["options"])),
+                         mapping_user=s.get("mapping_user"), comment=s.get("comment"))
+
+
+def user_mapping(m: dict[str, Any]) -> UserMapping:
+    return UserMapping(server=m["server"], user=m["user"], public=bool(m.get("public")))
+
+
+def column(c: dict[str, Any]) -> Column:
+    return Column(name=c["name"], type=c["type"], typname=c["typname"], typmod=c["typmod"], notnull=c["notnull"],
+                  typschema=c.get("typschema"), from_vector=bool(c.get("from_vector")),
+                  options=options_dict(c.get("options")))
+
+
+def index(i: dict[str, Any]) -> Index:
+    return Index(
+        name=i["name"],
+        method=i["method"],
+        column=i["column"],
+        opclass=i.get("opclass"),
+        measure=OPCLASS_MEASURE.get(i.get("opclass") or ""),
+        params={k: _number(v) for k, v in options_dict(i.get("options")).items()},
+        bytes=i.get("bytes") or 0,
+        valid=bool(i.get("valid", True)),
+    )
+
+
+def foreign_table(f: dict[str, Any]) -> ForeignTable:
+    opts = options_dict(f.get("options"))
+    vec = f.get("vector") or {}
+    return ForeignTable(
+        schema=f["schema"],
+        name=f["name"],
+        server=f["server"],
+        remote_schema=opts.get("schema_name", f["schema"]),
+        remote_table=opts.get("table_name", f["name"]),
+        vector_column=vec.get("column"),
+        vector_type=vec.get("type"),
+        dimension=vec.get("dimension"),
+        options=opts,
+        columns=[column(c) for c in f.get("columns") or []],
+        analyzed=f.get("analyzed"),
+    )
+
+
+def view(v: dict[str, Any]) -> View:
+    """`reads`: qualified names (CATALOG_SQL) or [schema, name] pairs (wiring_sql, kept as `relations`)."""
+    reads = v.get("reads") or []
+    relations = [(r[0], r[1]) for r in reads if isinstance(r, list)]
+    shown = sorted(f"{s}.{n}" for s, n in relations) if relations else sorted(reads)
+    return View(schema=v["schema"], name=v["name"], reads=shown, materialized=v.get("materialized", False),
+                relations=relations, columns=v.get("columns") or [])
 
 
 def _parse_ts(value: str | None) -> datetime | None:
@@ -120,19 +173,7 @@ def _collection(pod: str, c: dict[str, Any]) -> Collection:
     columns = c["columns"]
     # the column named like vecs' `vec` wins, else the first vector column
     main = next((col for col in columns if col["column"] == "vec"), columns[0])
-    indexes = [
-        Index(
-            name=i["name"],
-            method=i["method"],
-            column=i["column"],
-            opclass=i.get("opclass"),
-            measure=OPCLASS_MEASURE.get(i.get("opclass") or ""),
-            params={k: _number(v) for k, v in _options(i.get("options")).items()},
-            bytes=i.get("bytes") or 0,
-            valid=bool(i.get("valid", True)),
-        )
-        for i in c.get("indexes") or []
-    ]
+    indexes = [index(i) for i in c.get("indexes") or []]
     return Collection(
         pod=pod,
         schema=c["schema"],
@@ -149,21 +190,6 @@ def _collection(pod: str, c: dict[str, Any]) -> Collection:
         last_vacuum=_parse_ts(c.get("last_vacuum")),
         indexes=indexes,
         other_vector_columns=[col["column"] for col in columns if col is not main],
-    )
-
-
-def _foreign_table(f: dict[str, Any]) -> ForeignTable:
-    opts = _options(f.get("options"))
-    vec = f.get("vector") or {}
-    return ForeignTable(
-        schema=f["schema"],
-        name=f["name"],
-        server=f["server"],
-        remote_schema=opts.get("schema_name", f["schema"]),
-        remote_table=opts.get("table_name", f["name"]),
-        vector_column=vec.get("column"),
-        vector_type=vec.get("type"),
-        dimension=vec.get("dimension"),
     )
 
 

@@ -74,8 +74,9 @@ class ConsoleApi:
         return await plan_unwire(self.client, pod, collection, schema=schema)
 
     async def apply_plan(self, plan: Plan) -> None:
-        """A wiring or doctor-fix plan, in one transaction, errors masked (ApplyError)."""
-        from vecdash.service.wiring import apply_plan
+        """Any plan (wiring, doctor fix, index, recall setting, collection) through the one executor:
+        in one transaction when the plan allows it, errors masked (PlanFailed)."""
+        from vecdash.service.plans import apply_plan
 
         if self.read_only:  # the service refuses too, and the server after it
             raise ReadOnlyError(plan.title)
@@ -172,9 +173,3 @@ class ConsoleApi:
         return await load_file(self.client, pod, collection, path, schema=schema, ids=ids, metadata=metadata,
                                upsert=upsert, on_progress=on_progress)
 
-    async def execute_plan(self, plan: Plan) -> None:
-        """An index, recall-setting or collection plan: in one transaction when the plan allows it,
-        else step by step on a session without statement timeout (PlanFailed)."""
-        from vecdash.service.plan_runner import execute_plan
-
-        await execute_plan(self.client, plan)

@@ -22,14 +22,15 @@ from vecdash.config import PodConfig
 from vecdash.db.connect import pod_secrets
 from vecdash.db.pods import PodClient
 from vecdash.errors import PodUnavailable
-from vecdash.model import Plan, Topology
+from vecdash.model import ForeignServer, ForeignTable, Plan, Topology
 from vecdash.secrets import mask_text
 from vecdash.service import view_rebuild, wiring
 from vecdash.service.cache_fit import cache_warning
 from vecdash.service import endpoints
 from vecdash.service.catalog import snapshot
 from vecdash.service.endpoints import Reach
-from vecdash.service.wiring import PrimaryState, RemoteCollection, Target, _ident, _step
+from vecdash.service.plans import PlanFailed, apply_plan, step
+from vecdash.service.wiring import PrimaryState, RemoteCollection, Target
 
 
 @dataclass
@@ -71,7 +72,7 @@ async def diagnose(client: PodClient, topology: Topology | None = None) -> list[
         secrets += pod_secrets(p)
     reaches = await _reaches(client, primary_cfg, state, targets)
     for server in state.fdw_servers():
-        findings += await _server_findings(client, primary_cfg, state, server, targets, reaches[server["name"]], secrets)
+        findings += await _server_findings(client, primary_cfg, state, server, targets, reaches[server.name], secrets)
     findings += _index_findings(client, topology)
     return findings
 
@@ -94,31 +95,30 @@ async def _reaches(client: PodClient, primary: PodConfig, state: PrimaryState,
                    targets: dict[str, Target]) -> dict[str, Reach]:
     """The secondary pod each server reaches (`endpoints.settle`: by address, else asking the servers)."""
     pods = endpoints.with_sessions(endpoints.config_pods(client.config), {n: t.endpoint() for n, t in targets.items()})
-    servers = [dict(s, tables=[(f["schema"], f["name"]) for f in state.tables_on(s["name"])])
-               for s in state.fdw_servers()]
-    return await endpoints.settle(client, primary, servers, pods, only=[p.name for p in client.config.secondaries],
+    return await endpoints.settle(client, primary, state.fdw_servers(), pods, tables=state.server_tables(),
+                                  only=[p.name for p in client.config.secondaries],
                                   reachable=[client.pod(n) for n in targets])
 
 
-def _marked_for(server: dict[str, Any], client: PodClient) -> str | None:
+def _marked_for(server: ForeignServer, client: PodClient) -> str | None:
     """The configured pod vecdash created this server for (its comment says so), else None."""
-    comment = str(server.get("comment") or "")
+    comment = str(server.comment or "")
     return next((p.name for p in client.config.secondaries if comment == f"{wiring.SERVER_MARK} {p.name}"), None)
 
 
-async def _server_findings(client: PodClient, primary: PodConfig, state: PrimaryState, server: dict[str, Any],
+async def _server_findings(client: PodClient, primary: PodConfig, state: PrimaryState, server: ForeignServer,
                            targets: dict[str, Target], reach: Reach, secrets: list[str]) -> list[Finding]:
     """Findings on one server. Fixes that use a pod's credentials or catalog need the pod it reaches
     decided (`reach`); a server vecdash made for a pod that moved is offered the pod's new address."""
     out: list[Finding] = []
-    name, opts = server["name"], server["options"]
+    name = server.name
     tables = state.tables_on(name)
     pod, exact = reach.pod, reach.pod is not None
     target = targets.get(pod) if pod else None
-    vector_change = wiring.vector_extension_change(opts)
+    vector_change = wiring.vector_extension_change(server)
     if vector_change:
         fix = Plan(title=f"let server {name} ship pgvector operators", pod=primary.name,
-                   steps=[_step("add extensions 'vector' to the server", wiring.alter_server_sql(name, [vector_change]))])
+                   steps=[step("add extensions 'vector' to the server", wiring.alter_server_sql(name, [vector_change]))])
         out.append(Finding("no_vector_pushdown", "error", f"server {name}",
                            f"server {name} lacks extensions 'vector': k-NN through its {len(tables)} foreign table(s) "
                            f"fetches every row and sorts on the primary", fix))
@@ -138,13 +138,13 @@ async def _server_findings(client: PodClient, primary: PodConfig, state: Primary
     remotes: dict[tuple[str, str], RemoteCollection] = {}
     if target is not None:  # every table of this server in one round trip to the pod, not one per table
         try:
-            _, remotes = await wiring.read_remotes(client, client.pod(pod), [wiring.ft_remote(ft) for ft in tables])
+            _, remotes = await wiring.read_remotes(client, client.pod(pod), [ft.remote for ft in tables])
         except (PodUnavailable, psycopg.Error):
             remotes = {}
     unreachable_reported = False
     for ft in tables:
-        ftq = f"{ft['schema']}.{ft['name']}"
-        rschema, rname = wiring.ft_remote(ft)
+        ftq = ft.qualified
+        rschema, rname = ft.remote
         error = await _probe(client, primary, ft, secrets)
         if error is not None:
             exc, text = error
@@ -153,9 +153,9 @@ async def _server_findings(client: PodClient, primary: PodConfig, state: Primary
                            steps=wiring.drop_table_steps(state, ft))
                 out.append(Finding("remote_table_gone", "error", ftq,
                                    f"{ftq} reads {rschema}.{rname} through {name}, which no longer exists on the pod", fix))
-                for v in state.readers(ft["schema"], ft["name"]):
-                    out.append(Finding("view_reads_dropped_table", "error", f"view {v['schema']}.{v['name']}",
-                                       f"view {v['schema']}.{v['name']} reads {ftq}, whose remote table is gone", fix))
+                for v in state.readers(ft.schema, ft.name):
+                    out.append(Finding("view_reads_dropped_table", "error", f"view {v.qualified}",
+                                       f"view {v.qualified} reads {ftq}, whose remote table is gone", fix))
                 continue
             if isinstance(exc, PodUnavailable) or _is_connect_error(exc, text):
                 if not unreachable_reported:
@@ -177,13 +177,13 @@ async def _server_findings(client: PodClient, primary: PodConfig, state: Primary
                 continue
         remote = remotes.get((rschema, rname))
         if remote is not None and remote.exists:
-            drift = wiring._drift(ft, remote)
+            drift = wiring.drift(ft, remote)
             if drift:
                 out.append(await _drift_finding(client, primary, state, ft, remote, drift))
-        if not ft.get("analyzed"):
+        if not ft.analyzed:
             fix = Plan(title=f"statistics for {ftq}", pod=primary.name,
-                       steps=[_step(f"analyze {ftq} (sampled on the pod)", wiring.analyze_sql(ft["schema"], ft["name"]),
-                                        kind="analyze")])
+                       steps=[step(f"analyze {ftq} (sampled on the pod)", wiring.analyze_sql(ft.schema, ft.name),
+                                       kind="analyze")])
             out.append(Finding("not_analyzed", "warning", ftq,
                                f"{ftq} was never analyzed: k-NN with a filter sorts every matching row on the primary",
                                fix))
@@ -195,13 +195,13 @@ def _is_connect_error(exc: BaseException, text: str) -> bool:
     return state.startswith("08") or "could not connect" in text or "connection to server" in text
 
 
-async def _probe(client: PodClient, primary: PodConfig, ft: dict[str, Any], secrets: list[str]):
+async def _probe(client: PodClient, primary: PodConfig, ft: ForeignTable, secrets: list[str]):
     """Read one row through the foreign table: None when it works, else (exception, masked first line)."""
-    vcol = wiring._vector_column(ft)
+    vcol = ft.main_vector()
 
     async def work(conn: psycopg.AsyncConnection) -> None:
-        col = sql.Identifier(vcol["name"]) if vcol else sql.SQL("1")
-        await conn.execute(sql.SQL("select {} from {} limit 1").format(col, _ident(ft["schema"], ft["name"])))
+        col = sql.Identifier(vcol.name) if vcol else sql.SQL("1")
+        await conn.execute(sql.SQL("select {} from {} limit 1").format(col, sql.Identifier(ft.schema, ft.name)))
 
     try:
         await client.run(primary, work)
@@ -214,32 +214,32 @@ async def _probe(client: PodClient, primary: PodConfig, ft: dict[str, Any], secr
         return exc, mask_text(text, secrets)
 
 
-def _unreachable(primary: PodConfig, server: dict[str, Any], pod: str | None, exact: bool, target: Target | None,
+def _unreachable(primary: PodConfig, server: ForeignServer, pod: str | None, exact: bool, target: Target | None,
                  text: str) -> Finding:
-    name = server["name"]
+    name = server.name
     fix = None
     if pod and not exact and target is not None:
-        opts = server["options"]
+        opts = server.options
         changes = [("set" if k in opts else "add", k, v) for k, v in target.server_options() if opts.get(k) != v]
         if changes:
             q = wiring.alter_server_sql(name, changes)
             fix = Plan(title=f"point server {name} at pod {pod}", pod=primary.name,
-                       steps=[_step(f"pod {pod} is now at {target.describe()}", q)])
+                       steps=[step(f"pod {pod} is now at {target.describe()}", q)])
     hint = f" (pod {pod} is now at {target.describe()})" if fix else ""
     return Finding("unreachable_server", "error", f"server {name}",
                    f"server {name} is unreachable from the primary{hint}: {text}", fix)
 
 
-async def _drift_finding(client: PodClient, primary: PodConfig, state: PrimaryState, ft: dict[str, Any],
+async def _drift_finding(client: PodClient, primary: PodConfig, state: PrimaryState, ft: ForeignTable,
                          remote: RemoteCollection, drift: str) -> Finding:
     """Fix: drop the views reading it, retype the drifted columns, recreate the views exactly as they were
     (view_rebuild), checked in the same transaction; no fix when a rebuild would lose something."""
-    ftq = f"{ft['schema']}.{ft['name']}"
+    ftq = ft.qualified
     message = f"{ftq} drifted from the pod: {drift}"
-    readers = state.readers(ft["schema"], ft["name"])
-    props = await view_rebuild.read_views(client, primary, [(v["schema"], v["name"]) for v in readers])
-    views = [props.get((v["schema"], v["name"])) for v in readers]
-    lost = [f"{v['schema']}.{v['name']} (gone since it was read)" for v, p in zip(readers, views) if p is None]
+    readers = state.readers(ft.schema, ft.name)
+    props = await view_rebuild.read_views(client, primary, [(v.schema, v.name) for v in readers])
+    views = [props.get((v.schema, v.name)) for v in readers]
+    lost = [f"{v.qualified} (gone since it was read)" for v, p in zip(readers, views) if p is None]
     for p in views:
         if p is not None:
             lost += p.blockers
@@ -248,20 +248,20 @@ async def _drift_finding(client: PodClient, primary: PodConfig, state: PrimarySt
         return Finding("dimension_drift", "error", ftq, f"{message}; no automatic fix: recreating the views that "
                        f"read it would lose {'; '.join(lost)} (fix it by hand)", None)
     vs = state.extensions.get("vector") or remote.vector_schema or "public"
-    steps = [_step(f"drop {p.kind} {p.schema}.{p.name} (recreated below)",
-                   sql.SQL("drop {} {}").format(sql.SQL(p.kind), _ident(p.schema, p.name))) for p in views]
-    remote_cols = {c["name"]: c for c in remote.columns}
+    steps = [step(f"drop {p.kind} {p.schema}.{p.name} (recreated below)",
+                   sql.SQL("drop {} {}").format(sql.SQL(p.kind), sql.Identifier(p.schema, p.name))) for p in views]
+    remote_cols = {c.name: c for c in remote.columns}
     fixable = True
-    for col in ft["columns"]:
-        rc = remote_cols.get(col["options"].get("column_name", col["name"]))
+    for col in ft.columns:
+        rc = remote_cols.get(col.remote_name)
         if rc is None:
             fixable = False
             continue
-        if rc["from_vector"] and (rc["typname"] != col["typname"] or rc["typmod"] != col["typmod"]):
-            typ = wiring._local_type(rc, vs)
-            steps.append(_step(f"{ftq}.{col['name']} becomes {rc['type'].split('.')[-1]} like on the pod",
+        if rc.from_vector and (rc.typname != col.typname or rc.typmod != col.typmod):
+            typ = wiring.local_type(rc, vs)
+            steps.append(step(f"{ftq}.{col.name} becomes {rc.type.split('.')[-1]} like on the pod",
                                sql.SQL("alter foreign table {} alter column {} type {}").format(
-                                   _ident(ft["schema"], ft["name"]), sql.Identifier(col["name"]), typ)))
+                                   sql.Identifier(ft.schema, ft.name), sql.Identifier(col.name), typ)))
     for p in reversed(views):
         steps += view_rebuild.recreate_steps(p)
     if views:
@@ -286,9 +286,9 @@ def _index_findings(client: PodClient, topology: Topology) -> list[Finding]:
             opclass = HNSW_OPCLASS.get(c.type)
             if opclass and c.dimension and c.kind in ("table", "matview"):
                 q = sql.SQL("create index concurrently on {} using hnsw ({} {})").format(
-                    _ident(c.schema, c.name), sql.Identifier(c.column), sql.SQL(opclass))
+                    sql.Identifier(c.schema, c.name), sql.Identifier(c.column), sql.SQL(opclass))
                 fix = Plan(title=f"vector index for {c.qualified} on {p.name}", pod=p.name, transactional=False,
-                           steps=[_step(f"HNSW ({opclass.split('_')[1]}) index on {c.column}, built without "
+                           steps=[step(f"HNSW ({opclass.split('_')[1]}) index on {c.column}, built without "
                                         f"blocking writes", q, kind="index")])
             out.append(Finding("no_vector_index", "warning", f"{p.name}:{c.qualified}",
                                f"{c.qualified} on {p.name} ({rows}) has no vector index: every k-NN query scans it", fix))
@@ -304,8 +304,8 @@ async def apply_fixes(client: PodClient, findings: list[Finding]) -> list[tuple[
             continue
         seen.add(id(f.fix))
         try:
-            await wiring.apply_plan(client, f.fix)
+            await apply_plan(client, f.fix)
             done.append((f, None))
-        except wiring.ApplyError as exc:
+        except PlanFailed as exc:
             done.append((f, str(exc)))
     return done

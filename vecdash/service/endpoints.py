@@ -375,20 +375,22 @@ async def _pod_database(client: Any, pod: PodConfig) -> str | None:
         return None
 
 
-async def settle(client: Any, primary: PodConfig, servers: Iterable[Mapping[str, Any]], pods: Pods, *,
+async def settle(client: Any, primary: PodConfig, servers: Iterable[ForeignServer], pods: Pods, *,
+                 tables: Mapping[str, Iterable[tuple[str, str]]] | None = None,
                  only: Iterable[str] | None = None, reachable: Iterable[PodConfig] = ()) -> dict[str, Reach]:
-    """`reach` for each of the primary's servers ({"name", "options", "mapping_user", "tables"}), asking
-    the servers (`ask_servers`) where the address cannot decide. `reachable`: the pods that can be asked."""
+    """`reach` for each of the primary's servers, asking the servers (`ask_servers`, through one of their
+    `tables` when read-only) where the address cannot decide. `reachable`: the pods that can be asked."""
     only = list(only) if only is not None else None
+    tables = tables or {}
     askable = [p for p in reachable if only is None or p.name in only]
     out: dict[str, Reach] = {}
     for s in servers:
-        r = reach(s["options"], s.get("mapping_user"), pods, only=only)
+        r = reach(s.options, s.mapping_user, pods, only=only)
         if r.unknown and askable:
-            server = endpoint(s["options"], s.get("mapping_user"))
+            server = endpoint(s.options, s.mapping_user)
             doubtful = [p for p in askable if (e := pods.of(p.name)) is not None
                         and compare(server, e, primary_local=pods.primary_local) == UNKNOWN]
-            asked = await ask_servers(client, primary, s["name"], doubtful, s.get("tables") or ())
-            r = reach(s["options"], s.get("mapping_user"), pods, only=only, asked=asked)
-        out[s["name"]] = r
+            asked = await ask_servers(client, primary, s.name, doubtful, tables.get(s.name) or ())
+            r = reach(s.options, s.mapping_user, pods, only=only, asked=asked)
+        out[s.name] = r
     return out

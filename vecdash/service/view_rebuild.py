@@ -25,6 +25,7 @@ from vecdash.config import PodConfig
 from vecdash.db.pods import PodClient
 from vecdash.db.view_sql import VIEW_CHECK_SQL, VIEW_FINGERPRINTS_SQL, VIEW_PROPERTIES_SQL
 from vecdash.model import PlanStep
+from vecdash.service.plans import step
 
 
 @dataclass
@@ -81,10 +82,6 @@ async def read_views(client: PodClient, pod: PodConfig, rels: list[tuple[str, st
     return out
 
 
-def _step(purpose: str, q: sql.Composable, kind: str = "ddl") -> PlanStep:
-    return PlanStep(purpose=purpose, sql=q, preview=q.as_string(), kind=kind)
-
-
 def _option(text: str) -> sql.Composable:
     """`name=value` from reloptions as `"name" = 'value'` (a dotted name, e.g. toast.x, part by part)."""
     name, _, value = text.partition("=")
@@ -122,11 +119,11 @@ def _grant_steps(privilege: str, rel: sql.Identifier, shown: str, grant: list, o
     what = f"{privilege}{f' ({column})' if column is not None else ''} on {shown}"
     q = sql.SQL("grant {}{} on table {} to {}{}").format(
         sql.SQL(privilege), cols, rel, _role(grantee), sql.SQL(" with grant option") if grantable else sql.SQL(""))
-    step = _step(f"give {what} back to {grantee or 'PUBLIC'}" + (f" (granted by {grantor})" if grantor != owner else ""), q)
+    grant_step = step(f"give {what} back to {grantee or 'PUBLIC'}" + (f" (granted by {grantor})" if grantor != owner else ""), q)
     if grantor == owner:
-        return [step]
-    return [_step(f"act as {grantor}, who granted it", sql.SQL("set local role {}").format(sql.Identifier(grantor))),
-            step, _step("act as vecdash's own role again", sql.SQL("reset role"))]
+        return [grant_step]
+    return [step(f"act as {grantor}, who granted it", sql.SQL("set local role {}").format(sql.Identifier(grantor))),
+            grant_step, step("act as vecdash's own role again", sql.SQL("reset role"))]
 
 
 PRIVILEGES = {"SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER", "MAINTAIN"}
@@ -157,23 +154,23 @@ def recreate_steps(v: ViewProps) -> list[PlanStep]:
     if mat:
         parts.append(sql.SQL("\nwith data" if p["populated"] else "\nwith no data"))
     opts = f" with ({', '.join(p['options'])})" if p["options"] else ""
-    steps = [_step(f"recreate {v.kind} {shown}{opts} as it was", sql.Composed(parts))]
+    steps = [step(f"recreate {v.kind} {shown}{opts} as it was", sql.Composed(parts))]
 
     for ix in p["indexes"]:
         ixrel = sql.Identifier(v.schema, ix["name"])
-        steps.append(_step(f"index {ix['name']} on {shown} as it was", sql.SQL(ix["definition"])))
+        steps.append(step(f"index {ix['name']} on {shown} as it was", sql.SQL(ix["definition"])))
         if ix.get("tablespace"):
-            steps.append(_step(f"index {ix['name']} in tablespace {ix['tablespace']}", sql.SQL(
+            steps.append(step(f"index {ix['name']} in tablespace {ix['tablespace']}", sql.SQL(
                 "alter index {} set tablespace {}").format(ixrel, sql.Identifier(ix["tablespace"]))))
         if ix.get("comment") is not None:
-            steps.append(_step(f"comment on index {ix['name']}", sql.SQL("comment on index {} is {}").format(
+            steps.append(step(f"comment on index {ix['name']}", sql.SQL("comment on index {} is {}").format(
                 ixrel, sql.Literal(ix["comment"]))))
         if ix.get("clustered"):
-            steps.append(_step(f"{shown} clustered on {ix['name']}", sql.SQL("alter {} {} cluster on {}").format(
+            steps.append(step(f"{shown} clustered on {ix['name']}", sql.SQL("alter {} {} cluster on {}").format(
                 kind, rel, sql.Identifier(ix["name"]))))
 
     owner = p["owner"]
-    steps.append(_step(f"{shown} owned by {owner} as before", sql.SQL("alter {} {} owner to {}").format(
+    steps.append(step(f"{shown} owned by {owner} as before", sql.SQL("alter {} {} owner to {}").format(
         kind, rel, sql.Identifier(owner))))
 
     # exactly the privileges it had: first nothing for anyone a new relation may have been given
@@ -182,7 +179,7 @@ def recreate_steps(v: ViewProps) -> list[PlanStep]:
     for name in [g[1] for g in p["acl"]] + list(e.get("default_grantees") or []):
         if name not in roles:
             roles.append(name)
-    steps.append(_step(f"no privileges on {shown} but those it had", sql.SQL("revoke all on table {} from {}").format(
+    steps.append(step(f"no privileges on {shown} but those it had", sql.SQL("revoke all on table {} from {}").format(
         rel, sql.SQL(", ").join(_role(r) for r in roles))))
     # ... then each privilege back, with its grantor
     for g in _ordered_grants(p["acl"], owner):
@@ -192,22 +189,22 @@ def recreate_steps(v: ViewProps) -> list[PlanStep]:
             steps += _grant_steps(g[2], rel, shown, g, owner, column=col["name"])
 
     if p.get("comment") is not None:
-        steps.append(_step(f"comment on {v.kind} {shown}", sql.SQL("comment on {} {} is {}").format(
+        steps.append(step(f"comment on {v.kind} {shown}", sql.SQL("comment on {} {} is {}").format(
             kind, rel, sql.Literal(p["comment"]))))
     for col in p["columns"] or []:
         colrel = sql.Identifier(v.schema, v.name, col["name"])
         if col.get("comment") is not None:
-            steps.append(_step(f"comment on column {shown}.{col['name']}", sql.SQL("comment on column {} is {}").format(
+            steps.append(step(f"comment on column {shown}.{col['name']}", sql.SQL("comment on column {} is {}").format(
                 colrel, sql.Literal(col["comment"]))))
         alter = sql.SQL("alter {} {} alter column {} ").format(kind, rel, sql.Identifier(col["name"]))
         if col.get("default") is not None:
-            steps.append(_step(f"default of {shown}.{col['name']}", alter + sql.SQL("set default {}").format(
+            steps.append(step(f"default of {shown}.{col['name']}", alter + sql.SQL("set default {}").format(
                 sql.SQL(col["default"]))))
         if mat and col.get("statistics") is not None and col["statistics"] >= 0:
-            steps.append(_step(f"statistics target of {shown}.{col['name']}", alter + sql.SQL("set statistics {}").format(
+            steps.append(step(f"statistics target of {shown}.{col['name']}", alter + sql.SQL("set statistics {}").format(
                 sql.Literal(int(col["statistics"])))))
         if col.get("options"):
-            steps.append(_step(f"options of {shown}.{col['name']}", alter + sql.SQL("set ({})").format(
+            steps.append(step(f"options of {shown}.{col['name']}", alter + sql.SQL("set ({})").format(
                 sql.SQL(", ").join(_option(o) for o in col["options"]))))
     return steps
 
@@ -218,5 +215,5 @@ def check_step(views: list[ViewProps]) -> PlanStep:
     expected = sql.Literal(json.dumps({v.key: v.fingerprint for v in views}, sort_keys=True))
     q = sql.SQL(VIEW_CHECK_SQL).format(expected=expected, fingerprints=_fingerprints(rels))
     names = ", ".join(f"{v.schema}.{v.name}" for v in views)
-    return _step(f"check that {names} came back with every property (owner, options, privileges, comments, "
+    return step(f"check that {names} came back with every property (owner, options, privileges, comments, "
                  f"indexes); else roll back", q, kind="check")

@@ -95,7 +95,7 @@ class CollectionLoadScreen(Modal[LoadResult | None]):
         if self.plan is None:
             return
         try:
-            await self.api.execute_plan(self.plan)
+            await self.api.apply_plan(self.plan)
         except UserError as exc:
             self._say("#col-plan", str(exc), "error")
             return

@@ -107,7 +107,7 @@ class RecallSweepScreen(Modal[Sweep | None]):
     @worker(group="recall-apply", what="apply")
     async def apply_recommendation(self) -> None:
         try:
-            await self.api.execute_plan(self.plan)
+            await self.api.apply_plan(self.plan)
         except UserError as exc:
             notify(self, str(exc), severity="error")
             return
