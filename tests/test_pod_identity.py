@@ -9,7 +9,6 @@ dropped; a server whose reach the address cannot decide is asked (the servers th
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 
 import psycopg
@@ -17,26 +16,15 @@ import pytest
 
 from tests.conftest import TEST_PASSWORD
 from vecdash.config import Config, PodConfig, Settings
-from vecdash.db.pods import PodClient
 from vecdash.embedded import LocalPod, default_root, free_port
 from vecdash.errors import UserError
 from vecdash.service import catalog, wiring
 from vecdash.service.endpoints import IdentityUnknown
 from vecdash.service.query.routes import wired_table
 from vecdash.service.stats import pod_endpoints, server_reach
+from tests.service_helpers import run
 
 VARIANTS = ["socket_dir", "port", "database"]
-
-
-def run(coro_fn, config):
-    async def go():
-        client = PodClient(config)
-        try:
-            return await coro_fn(client)
-        finally:
-            await client.close()
-
-    return asyncio.run(go())
 
 
 def _sql(dsn: str, statement: str, params=None):

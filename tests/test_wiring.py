@@ -7,7 +7,6 @@ modules' objects on the shared primary cannot blur them.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import shutil
@@ -19,25 +18,14 @@ import psycopg
 import pytest
 
 from vecdash.config import Config, PodConfig, Settings
-from vecdash.db.pods import PodClient
 from vecdash.embedded import free_port
 from vecdash.errors import ReadOnlyError
 from vecdash.service import doctor, wiring
+from tests.service_helpers import run
 
 from .conftest import TEST_PASSWORD, _new_pods
 
 DIM = 8
-
-
-def run(coro_fn, config):
-    async def go():
-        client = PodClient(config)
-        try:
-            return await coro_fn(client)
-        finally:
-            await client.close()
-
-    return asyncio.run(go())
 
 
 def make_table(dsn: str, schema: str, name: str, rows: int = 300, dim: int = DIM, index: bool = True,
