@@ -22,7 +22,7 @@ from vecdash.config import PodConfig
 from vecdash.db.connect import pod_secrets
 from vecdash.db.pods import PodClient
 from vecdash.errors import PodUnavailable
-from vecdash.model import Plan, Topology
+from vecdash.model import ForeignTable, Plan, Topology
 from vecdash.secrets import mask_text
 from vecdash.service import view_rebuild, wiring
 from vecdash.service.cache_fit import cache_warning
@@ -45,6 +45,24 @@ class Finding:
     def to_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "severity": self.severity, "subject": self.subject,
                 "message": mask_text(self.message), "fix": self.fix.to_json() if self.fix else None}
+
+
+# which findings are about a whole server (subject "server NAME") and which about one foreign table
+# (subject "schema.name"): after a fix, these say what to verify
+SERVER_KINDS = ("no_vector_pushdown", "missing_user_mapping", "unreachable_server")
+TABLE_KINDS = ("remote_table_gone", "column_drift", "dimension_drift", "read_failed", "not_analyzed")
+
+
+def foreign_tables_of(finding: Finding, topology: Topology) -> list[ForeignTable]:
+    """The foreign tables on the primary a finding is about (all of a server's), as `topology` has them."""
+    primary = topology.primary
+    if primary is None:
+        return []
+    if finding.kind in SERVER_KINDS:
+        return [ft for ft in primary.foreign_tables if f"server {ft.server}" == finding.subject]
+    if finding.kind in TABLE_KINDS:
+        return [ft for ft in primary.foreign_tables if ft.qualified == finding.subject]
+    return []
 
 
 HNSW_OPCLASS = {"vector": "vector_cosine_ops", "halfvec": "halfvec_cosine_ops", "sparsevec": "sparsevec_cosine_ops",
