@@ -191,7 +191,7 @@ def test_wiring_pane_verified(snap_compare):
         await select(DOCS)(pilot)
         pilot.app.action_pane("wiring")
         pane = pilot.app.query_one(WiringPane)
-        pane._show_verification(v)
+        pane._show_verification(v, ("vectors-a", "vecs", "docs"))  # headed by what it verified
         await pilot.pause()
 
     assert snap_compare(console(), terminal_size=WIDE, run_before=run_before)

@@ -92,6 +92,21 @@ class ConsoleApi:
 
         return await diagnose(self.client, topology)
 
+    async def verify_fix(self, finding: Finding, topology: Topology) -> list[tuple[tuple[str, str, str], Verification]]:
+        """After `finding`'s fix: a verification of each collection read through what it fixed (a server's
+        foreign tables, or the one table), as `topology` (read after the fix) has them; [] when nothing is wired."""
+        from vecdash.service.doctor import foreign_tables_of
+        from vecdash.service.stats import foreign_table_target, pod_endpoints
+
+        endpoints = pod_endpoints(self.config)
+        out: list[tuple[tuple[str, str, str], Verification]] = []
+        for ft in foreign_tables_of(finding, topology):
+            pod, coll = foreign_table_target(ft, topology, endpoints)
+            if pod is None or coll is None or any(key == (pod, coll.schema, coll.name) for key, _ in out):
+                continue
+            out.append(((pod, coll.schema, coll.name), await self.verify(pod, coll.name, schema=coll.schema)))
+        return out
+
     # --- queries ---------------------------------------------------------------------------------
 
     def query_routes(self) -> tuple[str, ...]:

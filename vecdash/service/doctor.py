@@ -48,6 +48,24 @@ class Finding:
                 "message": mask_text(self.message), "fix": self.fix.to_json() if self.fix else None}
 
 
+# which findings are about a whole server (subject "server NAME") and which about one foreign table
+# (subject "schema.name"): after a fix, these say what to verify
+SERVER_KINDS = ("no_vector_pushdown", "missing_user_mapping", "unreachable_server")
+TABLE_KINDS = ("remote_table_gone", "column_drift", "dimension_drift", "read_failed", "not_analyzed")
+
+
+def foreign_tables_of(finding: Finding, topology: Topology) -> list[ForeignTable]:
+    """The foreign tables on the primary a finding is about (all of a server's), as `topology` has them."""
+    primary = topology.primary
+    if primary is None:
+        return []
+    if finding.kind in SERVER_KINDS:
+        return [ft for ft in primary.foreign_tables if f"server {ft.server}" == finding.subject]
+    if finding.kind in TABLE_KINDS:
+        return [ft for ft in primary.foreign_tables if ft.qualified == finding.subject]
+    return []
+
+
 HNSW_OPCLASS = {"vector": "vector_cosine_ops", "halfvec": "halfvec_cosine_ops", "sparsevec": "sparsevec_cosine_ops",
                 "bit": "bit_hamming_ops"}
 

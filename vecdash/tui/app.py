@@ -4,6 +4,11 @@ Data flow: a timer or `r` starts ONE refresh worker (group "refresh"); it awaits
 (`service.catalog`), which bounds every pod call, so a hung pod costs at most its timeout and
 the UI loop never waits on it. The resulting Topology is handed to every pane, and the next refresh
 is armed only when this one has finished: refreshes never stack.
+
+A change made from the console (an applied plan or fix, an index build, a create or load) arrives as
+`EstateChanged`: the app re-reads the estate with a refresh that starts after the change (one already
+running read too early, so another follows it), then tells the panes, which re-read what the change
+touched (the doctor list, a verification) or mark what they show as from before it.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from vecdash.secrets import mask_text
 from vecdash.service.console_api import ConsoleApi
 from vecdash.service.stats import collection_read_by, pod_endpoints
 from vecdash.tui import actions as registry
-from vecdash.tui.messages import ConfirmPlan, OpenRecallSweep
+from vecdash.tui.messages import ConfirmPlan, EstateChanged, OpenRecallSweep
 from vecdash.tui.busy import SPINNER_AFTER_S
 from vecdash.tui.text import line, notify, styled
 from vecdash.tui.workers import worker
@@ -92,6 +97,7 @@ class VecdashApp(App[int]):
         self.queried_measures: dict[tuple, set[str]] = {}
         self.selected: Ref | None = None
         self.refreshing = False
+        self._changes: list[EstateChanged] = []  # changes no refresh has read since they were made
         self._refresh_timer: Timer | None = None
         self._spinner_timer: Timer | None = None
         self.console_actions: list[registry.ConsoleAction] = []
@@ -209,20 +215,26 @@ class VecdashApp(App[int]):
 
     @worker(group="refresh", what="refresh")
     async def _refresh_worker(self) -> None:
+        changes, self._changes = self._changes, []  # what this refresh reads: changes made before it began
         try:
             topo = await self.api.snapshot()
         except Exception as exc:  # never kill the console over a refresh; say it and retry later
+            self._changes = changes + self._changes  # the next refresh reads them
             notify(self, "refresh failed: ", mask_text(str(exc)), severity="error", timeout=6)
         else:
             try:
                 self._apply_topology(topo)
+                if changes:
+                    self._after_change(topo, changes)
             except Exception as exc:  # a rendering bug must not stop the refresh loop
                 self.log.error(styled("rendering the topology failed: ", mask_text(repr(exc))))
                 notify(self, "display error: ", mask_text(str(exc)), severity="error", timeout=6)
         finally:
-            # re-arm first: whatever happened above, auto-refresh must go on
+            # re-arm first: whatever happened above, auto-refresh must go on; a change made while this
+            # refresh ran is read by another one right away
             self.refreshing = False
-            self._refresh_timer = self.set_timer(max(0.5, self.config.settings.refresh_seconds), self.refresh_now)
+            wait = 0.0 if self._changes else max(0.5, self.config.settings.refresh_seconds)
+            self._refresh_timer = self.set_timer(wait, self.refresh_now)
             if self._spinner_timer is not None:
                 self._spinner_timer.stop()
             self.query_one("#refresh-spinner").display = False
@@ -242,6 +254,21 @@ class VecdashApp(App[int]):
         self.query_one(WiringPane).show_topology(topo)
         self.query_one(WorkbenchPane).show_topology(topo)
         self._show_stats()
+        for screen in self.screen_stack:  # an open tour stop describes the estate as just read
+            estate_read = getattr(screen, "estate_read", None)
+            if estate_read is not None:
+                estate_read(topo)
+
+    @on(EstateChanged)
+    def estate_changed(self, change: EstateChanged) -> None:
+        """Re-read the estate after `change`, then let the panes re-read what it touched."""
+        self._changes.append(change)
+        if not self.refreshing:  # else the running refresh starts another when it ends
+            self.refresh_now()
+
+    def _after_change(self, topo: Topology, changes: list[EstateChanged]) -> None:
+        self.query_one(WiringPane).after_change(topo, changes)
+        self.query_one(WorkbenchPane).mark_stale("run before: " + "; ".join(c.what for c in changes))
 
     def _show_stats(self) -> None:
         ref = self.selected
@@ -313,12 +340,26 @@ class VecdashApp(App[int]):
         ref = self.selected
         return ref if ref is not None and ref.kind == "collection" else None
 
+    def _collection_read_by_selection(self) -> Ref | None:
+        """The collection a selected foreign table or view on the primary reads (one only), else None."""
+        s = self.selected
+        if s is None or self.topology is None:
+            return None
+        hit = collection_read_by(s.kind, s.pod, s.schema, s.name, self.topology, self.endpoints)
+        return None if hit is None else Ref("collection", hit[0], hit[1].schema, hit[1].name)
+
     def _plan_wiring(self, *, unwire: bool) -> None:
+        """w / u plan what the tree selection names: its collection, the collection a view or foreign table
+        reads, or (a secondary's pod or schema node) a collection of that pod, never one of another pod."""
         self.action_pane("wiring")
         pane = self.query_one(WiringPane)
-        ref = self._selected_collection()
+        ref = self._selected_collection() or self._collection_read_by_selection()
         if ref is not None:
             pane.suggest(ref, force=True)
+        elif self.selected is not None and self.topology is not None:
+            pod = self.topology.pod(self.selected.pod)
+            if pod is not None and not pod.is_primary:
+                pane.follow_pod(pod.name)
         pane.plan(unwire=unwire)
 
     def action_wire(self) -> None:
@@ -352,15 +393,13 @@ class VecdashApp(App[int]):
         ref = self._selected_collection()
         if ref is not None:
             pane.suggest(ref, force=True)
-        elif self.selected is not None and self.topology is not None:
+        elif (read := self._collection_read_by_selection()) is not None:
             # a foreign table or view on the primary: query the collection it reads, through the primary
             s = self.selected
-            hit = collection_read_by(s.kind, s.pod, s.schema, s.name, self.topology, self.endpoints)
-            if hit is not None:
-                holder, coll = hit
-                pane.suggest(Ref("collection", holder, coll.schema, coll.name), force=True)
-                pane.set_route("primary")
-                notify(self, s.schema, ".", s.name, " reads ", coll.qualified, " on ", holder, ": route primary")
+            pane.suggest(read, force=True)
+            pane.set_route("primary")
+            notify(self, s.schema, ".", s.name, " reads ", read.schema, ".", read.name, " on ", read.pod,
+                   ": route primary")
         pane.focus_form()
 
     def action_run_query(self) -> None:
@@ -378,7 +417,9 @@ class VecdashApp(App[int]):
             return
         from vecdash.tui.screens.index_build import IndexBuildScreen
 
-        self.push_screen(IndexBuildScreen(self.api, ref.pod, ref.name, schema=ref.schema), lambda _: self.refresh_now())
+        screen = IndexBuildScreen(self.api, ref.pod, ref.name, schema=ref.schema)
+        self.push_screen(screen, lambda result: self._modal_closed(
+            f"index build on {ref.pod}: {ref.schema}.{ref.name}", result is not None or screen.error is not None))
 
     def action_new_collection(self) -> None:
         ref = self.selected
@@ -389,8 +430,17 @@ class VecdashApp(App[int]):
 
         collection = ref.name if ref.kind == "collection" else None
         schema = ref.schema if ref.kind in ("collection", "schema") and ref.schema else "vecs"
-        self.push_screen(CollectionLoadScreen(self.api, ref.pod, collection=collection, schema=schema),
-                         lambda _: self.refresh_now())
+        screen = CollectionLoadScreen(self.api, ref.pod, collection=collection, schema=schema)
+        self.push_screen(screen, lambda result: self._modal_closed(
+            f"create/load on {ref.pod}", screen.created or result is not None or screen.error is not None))
+
+    def _modal_closed(self, what: str, changed: bool) -> None:
+        """A modal that may have changed the estate closed: a change is re-read like any other (a failed
+        build or load may have left something behind too); else a plain refresh."""
+        if changed:
+            self.estate_changed(EstateChanged(what))
+        elif not self.refreshing:
+            self.refresh_now()
 
     def action_recall_sweep(self) -> None:
         if (ref := self._collection_or_warn()) is None:
@@ -438,23 +488,30 @@ class VecdashApp(App[int]):
 
         self.push_screen(TourScreen())
 
-    def show_tour_stop(self, stop) -> None:
+    def show_tour_stop(self, stop) -> list[str]:
+        """Show a tour stop; returns what it set in the workbench form (the tour says so)."""
         self.action_pane(stop.pane)
+        bench = self.query_one(WorkbenchPane)
+        before = bench.form_values()
         if stop.select is not None:
             tree = self.query_one(TopologyTree)
             if tree.select_ref(stop.select):
                 self.selected = stop.select
                 self._show_stats()
-                if stop.select.kind == "collection":
-                    self.query_one(WorkbenchPane).suggest(stop.select, force=True)
+                if stop.select.kind == "collection" and stop.pane == "workbench":
+                    bench.suggest(stop.select, force=True)
         if stop.extra.get("doctor"):
             self.query_one(WiringPane).doctor(self.topology)
         if "filters" in stop.extra:
-            self.query_one(WorkbenchPane).set_filters(stop.extra["filters"])
+            bench.set_filters(stop.extra["filters"])
         if stop.extra.get("recall"):
-            self.query_one(WorkbenchPane).set_recall(True)
+            bench.set_recall(True)
+        after = bench.form_values()
+        changes = [f"{k} {after[k]} (was {before[k]})" for k in after if after[k] != before[k]]
         if stop.extra.get("run") and self.live:
-            self.query_one(WorkbenchPane).run()
+            bench.run()
+            changes.append("ran the query")
+        return changes
 
 
 def run_console(config: Config, *, demo: bool = False, tour: bool = False) -> int:

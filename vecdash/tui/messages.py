@@ -4,6 +4,7 @@ so a pane posts one of these messages and the app pushes the modal that answers 
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from textual.message import Message
 
@@ -32,3 +33,15 @@ class OpenRecallSweep(Message):
         self.collection = collection
         self.schema = schema
         self.index = index
+
+
+class EstateChanged(Message):
+    """Something was changed from the console (`what`, one line): the app re-reads the estate, then the
+    panes re-read what the change touched. `fixed`: the doctor finding whose fix was applied (re-diagnose
+    and verify what it fixed); `wired`: (pod, schema, collection) just wired (verify its pushdown)."""
+
+    def __init__(self, what: str, *, fixed: Any = None, wired: tuple[str, str, str] | None = None) -> None:
+        super().__init__()
+        self.what = what
+        self.fixed = fixed
+        self.wired = wired

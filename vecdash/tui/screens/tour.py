@@ -2,10 +2,15 @@
 
 Each stop tells the console which pane to show and what to select; the note box sits at the bottom
 over a see-through screen, so the audience sees the real pane behind it. n / → next, p / ← back, esc ends.
+
+A note describes the estate as the console last read it, not as the demo seeded it: a stop's note may be
+a function of the Topology, and the open stop is written again after every refresh (a fix applied during
+the tour changes what stop 4 says). What a stop sets in the workbench form is said under its note.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,38 +19,92 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import Label, Static
 
+from vecdash.model import Topology
 from vecdash.tui.screens.modal import Modal
-from vecdash.tui.text import line
+from vecdash.tui.text import block, line
 from vecdash.tui.widgets.topology import Ref
+
+Note = str | Callable[[Topology | None], str]
 
 
 @dataclass(frozen=True)
 class TourStop:
     title: str
-    note: str
+    note: Note
     pane: str = "stats"
     select: Ref | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def text(self, topology: Topology | None) -> str:
+        return self.note(topology) if callable(self.note) else self.note
+
+
+def _pods_note(topo: Topology | None) -> str:
+    if topo is None or topo.primary is None:
+        return ("The primary is the application database; the other pods hold the vectors. Each pod shows "
+                "up/down, latency and its pgvector version.")
+    others = [p.name for p in topo.pods if not p.is_primary]
+    down = [p.name for p in topo.pods if not p.up]
+    now = f" Down now: {', '.join(down)}." if down else ""
+    return (f"The {topo.primary.name} is the application database; {' and '.join(others) or 'no other pod'} "
+            f"hold the vectors. Each pod shows up/down, latency and its pgvector version. A pod that stops "
+            f"answering stays in the tree, marked ✖, with its error.{now}")
+
+
+def _docs_note(topo: Topology | None) -> str:
+    pod = topo.pod("vectors-a") if topo else None
+    docs = pod.collection("vecs", "docs") if pod else None
+    if docs is None:
+        return "vecs.docs on vectors-a is not there now (dropped, or its pod is down)."
+    ann = [i for i in docs.indexes if i.method in ("hnsw", "ivfflat") and i.valid]
+    index = (" with " + " and ".join(f"an {i.method.upper()} {i.measure or ''}".rstrip() for i in ann)
+             + (" index" if len(ann) == 1 else " indexes")) if ann else ", with no vector index"
+    rows = f"{docs.rows_estimate:,} rows" if docs.rows_estimate is not None else "rows not counted yet"
+    return (f"vecs.docs on vectors-a: {rows} of {docs.dimension}-d vectors{index}. Stats shows sizes, "
+            f"index parameters, the view that exposes it on the primary, and sparklines of rows and latency "
+            f"across refreshes.")
+
+
+def _server(topo: Topology | None, name: str):
+    primary = topo.primary if topo else None
+    return next((s for s in (primary.foreign_servers if primary else []) if s.name == name), None)
+
+
+def _views_through(topo: Topology, server: str) -> str:
+    primary = topo.primary
+    tables = {ft.qualified for ft in primary.foreign_tables if ft.server == server}
+    views = [v.qualified for v in primary.views if tables & set(v.reads)]
+    return ", ".join(views) or ", ".join(sorted(tables)) or "its foreign tables"
+
+
+def _healthy_note(topo: Topology | None) -> str:
+    server = _server(topo, "vectors_a")
+    if server is None:
+        return "Server vectors_a is not on the primary now (unwired?): nothing reads vectors-a through it."
+    if not server.pushdown_vector:
+        return ("Server vectors_a does not list `vector` in its extensions now: searches through "
+                f"{_views_through(topo, 'vectors_a')} fetch every row to the primary. The doctor (d) flags it.")
+    return ("Server vectors_a lists `vector` in its extensions, so ORDER BY distance … LIMIT k runs "
+            "on vectors-a and only k rows cross the wire (pushdown).")
+
+
+def _legacy_note(topo: Topology | None) -> str:
+    server = _server(topo, "legacy_b")
+    if server is None:
+        return "Server legacy_b is not on the primary now (unwired?). The doctor's list shows what is left."
+    through = _views_through(topo, "legacy_b")
+    if server.pushdown_vector:
+        return (f"legacy_b lists `extensions 'vector'` now (fixed): searches through {through} run on "
+                "vectors-b and only k rows cross the wire. The doctor's list shows what is left.")
+    return (f"legacy_b lacks `extensions 'vector'`: every search through {through} pulls all rows "
+            "to the primary. The doctor flags it; f shows the fix plan, a applies it after a confirmation.")
+
 
 DEMO_TOUR: tuple[TourStop, ...] = (
-    TourStop("Three pods",
-             "The primary is the application database; vectors-a and vectors-b hold the vectors. "
-             "Each pod shows up/down, latency and its pgvector version. A pod that stops answering "
-             "stays in the tree, marked ✖, with its error.",
-             select=Ref("pod", "primary")),
-    TourStop("A collection",
-             "vecs.docs on vectors-a: 20,000 rows of 384-d vectors with an HNSW cosine index. "
-             "Stats shows sizes, index parameters, the view that exposes it on the primary, and "
-             "sparklines of rows and latency across refreshes.",
-             select=Ref("collection", "vectors-a", "vecs", "docs")),
-    TourStop("A healthy wiring",
-             "Server vectors_a lists `vector` in its extensions, so ORDER BY distance … LIMIT k runs "
-             "on vectors-a and only k rows cross the wire (pushdown).",
-             select=Ref("server", "primary", "", "vectors_a")),
-    TourStop("A slow wiring, found by the doctor",
-             "legacy_b lacks `extensions 'vector'`: every search through public.posts pulls all rows "
-             "to the primary. The doctor flags it; f shows the fix plan, a applies it after a confirmation.",
+    TourStop("The pods", _pods_note, select=Ref("pod", "primary")),
+    TourStop("A collection", _docs_note, select=Ref("collection", "vectors-a", "vecs", "docs")),
+    TourStop("A healthy wiring", _healthy_note, select=Ref("server", "primary", "", "vectors_a")),
+    TourStop("A wiring the doctor checks", _legacy_note,
              pane="wiring", select=Ref("server", "primary", "", "legacy_b"), extra={"doctor": True}),
     TourStop("A query with a filter",
              "The workbench searches vecs.docs with a metadata filter ({\"year\": {\"$gte\": 2020}}). "
@@ -76,6 +135,7 @@ class TourScreen(Modal[None]):
         with Vertical(id="tour-box"):
             yield Label("", id="tour-title")
             yield Static("", id="tour-note")
+            yield Label("", id="tour-changes")
             yield Label("", id="tour-hint")
 
     def on_mount(self) -> None:
@@ -84,12 +144,18 @@ class TourScreen(Modal[None]):
     def _show(self) -> None:
         stop = self.stops[self.index]
         self.query_one("#tour-title", Label).update(line(f"Tour {self.index + 1}/{len(self.stops)} · {stop.title}"))
-        self.query_one("#tour-note", Static).update(stop.note)
         last = self.index == len(self.stops) - 1
         self.query_one("#tour-hint", Label).update("n / esc ends · p back" if last else "n next · p back · esc ends")
         show = getattr(self.app, "show_tour_stop", None)
-        if show is not None:
-            show(stop)
+        changes = show(stop) if show is not None else None
+        said = self.query_one("#tour-changes", Label)
+        said.update(line("The tour set in the workbench: " + "; ".join(changes)) if changes else "")
+        said.display = bool(changes)
+        self.estate_read(getattr(self.app, "topology", None))
+
+    def estate_read(self, topology: Topology | None) -> None:
+        """Write the open stop's note for the estate as just read (the app calls this after each refresh)."""
+        self.query_one("#tour-note", Static).update(block(self.stops[self.index].text(topology)))
 
     def action_step(self, delta: int) -> None:
         new = self.index + delta

@@ -2,10 +2,15 @@
 plan (masked SQL, satisfied steps marked), apply it behind a confirmation, verify pushdown. Doctor
 findings are listed with their fix plans; unwire goes the same way.
 
-Every service call runs in a worker of this pane (group "wiring"); the pane only renders results.
+Every service call runs in a worker of this pane (group "wiring"); the pane only renders results. What
+it shows is true now or gone: a plan lives only while the form names its target, a verification says
+what it verified, and an applied change is handed to the app (`EstateChanged`), which re-reads the
+estate and then asks this pane to re-diagnose and verify what the change touched (`after_change`).
 """
 
 from __future__ import annotations
+
+from datetime import datetime, timezone
 
 from rich.text import Text
 from textual import on
@@ -19,12 +24,19 @@ from vecdash.model import Plan, Topology
 from vecdash.secrets import mask_text
 from vecdash.service.console_api import ConsoleApi
 from vecdash.tui.busy import Busy
-from vecdash.tui.messages import ConfirmPlan
+from vecdash.tui.messages import ConfirmPlan, EstateChanged
 from vecdash.tui.text import NL, block, line, styled
 from vecdash.tui.workers import failure_text, worker
 from vecdash.tui.widgets.topology import Ref
 
 describe_error = failure_text  # the console's one wording of a failure (vecdash.tui.workers)
+
+Target = tuple[str, str, str]  # (secondary pod, schema, collection)
+
+
+def target_text(target: Target) -> str:
+    pod, schema, name = target
+    return f"{pod}: {schema}.{name}"
 
 
 class WiringPane(VerticalScroll):
@@ -35,8 +47,12 @@ class WiringPane(VerticalScroll):
         self.api = api
         self.topology: Topology | None = None
         self.plan_shown: Plan | None = None
+        self._plan_for: tuple[str, object] | None = None  # ("wire" | "unwire", Target) or ("fix", Finding)
         self.findings: list = []
+        self.findings_at: datetime | None = None  # when the listed findings were diagnosed
         self.last_verification = None
+        self._verified_target: Target | None = None  # the form target a shown verification is of
+        self._remembered: tuple[str, tuple[str, str]] | None = None  # the form's last whole choice
         self._read_only = False
 
     def compose(self) -> ComposeResult:
@@ -88,11 +104,14 @@ class WiringPane(VerticalScroll):
         if current in pods:
             select.value = current
         self._fill_collections()
+        self._drop_stale()
 
     def _fill_collections(self) -> None:
         pod_name = self.query_one("#wire-pod", Select).value
         select = self.query_one("#wire-collection", Select)
         current = select.value
+        if select.is_blank() and self._remembered and self._remembered[0] == pod_name:
+            current = self._remembered[1]  # its pod is back: the form names what it named before
         pod = self.topology.pod(pod_name) if self.topology and isinstance(pod_name, str) else None
         options = [(line(c.qualified), (c.schema, c.name)) for c in (pod.collections if pod else [])]
         select.set_options(options)
@@ -102,6 +121,41 @@ class WiringPane(VerticalScroll):
     @on(Select.Changed, "#wire-pod")
     def _pod_changed(self, event: Select.Changed) -> None:
         self._fill_collections()
+        self._drop_stale()
+
+    @on(Select.Changed, "#wire-collection")
+    def _collection_changed(self, event: Select.Changed) -> None:
+        now = self.form_target()
+        if now is not None:
+            self._remembered = (now[0], (now[1], now[2]))
+        self._drop_stale()
+
+    def form_target(self) -> Target | None:
+        try:
+            return self.target()
+        except UserError:
+            return None
+
+    def _drop_stale(self) -> None:
+        """A plan or verification of a target the form no longer names goes: `a` must never apply a plan
+        for something the form does not show (a pod that went down blanks the collection)."""
+        now = self.form_target()
+        kind, about = self._plan_for or ("", None)
+        if self.plan_shown is not None and kind in ("wire", "unwire") and about != now:
+            self._clear_plan()
+            self._status(f"plan dropped: the form no longer names {target_text(about)}"
+                         + (f" but {target_text(now)} (w plans it)" if now else " (its collection is gone: pod down?)"),
+                         "warn")
+        if self._verified_target is not None and self._verified_target != now:
+            self._clear_verification()
+
+    def follow_pod(self, pod: str) -> None:
+        """The form's pod becomes `pod` (a pod chosen in the tree); its collection stays only if that pod has it."""
+        select = self.query_one("#wire-pod", Select)
+        if pod != select.value and any(v == pod for _, v in select._options):
+            select.value = pod
+            self._fill_collections()
+            self._drop_stale()
 
     def suggest(self, ref: Ref, force: bool = False) -> None:
         """Preselect a collection chosen in the tree (only if the user has not picked one, unless forced)."""
@@ -120,11 +174,13 @@ class WiringPane(VerticalScroll):
         if any(v == (ref.schema, ref.name) for _, v in coll._options):
             coll.value = (ref.schema, ref.name)
 
-    def target(self) -> tuple[str, str, str]:
+    def target(self) -> Target:
         pod = self.query_one("#wire-pod", Select).value
         coll = self.query_one("#wire-collection", Select).value
-        if not isinstance(pod, str) or not isinstance(coll, tuple):
+        if not isinstance(pod, str):
             raise UserError("wiring: choose a secondary pod and a collection first")
+        if not isinstance(coll, tuple):
+            raise UserError(f"wiring: choose a collection of pod {pod} first")
         return pod, coll[0], coll[1]
 
     # --- rendering -------------------------------------------------------------------------------
@@ -136,8 +192,38 @@ class WiringPane(VerticalScroll):
         style = self.get_component_rich_style(f"wiring--{kind}", partial=True) if kind else None
         self.query_one("#wire-status", Static).update(line(text, style))
 
-    def _show_plan(self, plan: Plan) -> None:
+    def _clear_plan(self) -> None:
+        self.plan_shown = None
+        self._plan_for = None
+        self.query_one("#wire-plan-view").display = False
+
+    def _clear_verification(self) -> None:
+        self.last_verification = None
+        self._verified_target = None
+        self.query_one("#wire-verify-view").display = False
+
+    def _clear_findings(self) -> None:
+        self.findings = []
+        self.findings_at = None
+        self.query_one("#wire-findings", OptionList).clear_options()
+        self.query_one("#wire-findings").display = False
+        self.query_one("#wire-findings-title").display = False
+
+    def _findings_outdated(self) -> None:
+        if self.findings_shown:
+            self.query_one("#wire-findings-title", Label).update(
+                line("Doctor findings from before the change: re-checking…", self._tone("warn")))
+
+    def _tone(self, kind: str):
+        return self.get_component_rich_style(f"wiring--{kind}", partial=True)
+
+    @property
+    def findings_shown(self) -> bool:
+        return bool(self.query_one("#wire-findings").display)
+
+    def _show_plan(self, plan: Plan, for_: tuple[str, object] | None = None) -> None:
         self.plan_shown = plan
+        self._plan_for = for_
         from rich.syntax import Syntax  # pygments: loaded on the first plan, not at start-up
 
         view = self.query_one("#wire-plan-view", Static)
@@ -154,14 +240,31 @@ class WiringPane(VerticalScroll):
             self._status(f"{plan.title}: {len(plan.pending)} step(s) to apply on {plan.pod}{extra}"
                          + ("" if self._read_only else "; a applies"), None)
 
-    def _show_verification(self, v) -> None:
-        self.last_verification = v
+    def _show_verification(self, v, target: Target | None = None, *, of_form: bool = True) -> None:
+        """One verification; `of_form`: of the form's target (it goes when the form names another)."""
+        self._show_verifications([(target, v)])
+        self._verified_target = target if of_form else None
+
+    def _show_verifications(self, checked: list) -> None:
+        """Each (target, Verification), headed by what it verified."""
+        t = Text()
+        for i, (target, v) in enumerate(checked):
+            t += (NL if i else Text()) + self._verification_text(v, target)
+        self.last_verification = checked[-1][1] if checked else None
+        self._verified_target = None
+        view = self.query_one("#wire-verify-view", Static)
+        view.update(t)
+        view.display = bool(checked)
+        self.call_after_refresh(self.scroll_to_widget, view, top=True)
+
+    def _verification_text(self, v, target: Target | None) -> Text:
         ok = self.get_component_rich_style("wiring--ok", partial=True)
         bad = self.get_component_rich_style("wiring--error", partial=True)
         dim = self.get_component_rich_style("wiring--dim", partial=True)
         nl = NL
-        t = styled(("pushdown: ", dim), ("YES" if v.pushdown else "NO", ok if v.pushdown else bad),
-                   "  ", mask_text(v.reason), nl)
+        t = styled(("verified ", dim), target_text(target), nl) if target else Text()
+        t += styled(("pushdown: ", dim), ("YES" if v.pushdown else "NO", ok if v.pushdown else bad),
+                    "  ", mask_text(v.reason), nl)
         if getattr(v, "view", None) or getattr(v, "foreign_table", None):
             t += styled((f"via {v.view or '-'} -> {v.foreign_table or '-'} (server {v.server or '-'})", dim),
                         Text("\n", dim))
@@ -174,10 +277,7 @@ class WiringPane(VerticalScroll):
                         c.name, (f"  {mask_text(c.detail)}", dim), Text("\n", dim))
         if v.remote_sql:
             t += styled(("Remote SQL: ", dim)) + block(mask_text(v.remote_sql))
-        view = self.query_one("#wire-verify-view", Static)
-        view.update(t)
-        view.display = True
-        self.call_after_refresh(self.scroll_to_widget, view, top=True)
+        return t
 
     # --- actions (workers) -----------------------------------------------------------------------
 
@@ -188,8 +288,10 @@ class WiringPane(VerticalScroll):
 
     @worker(group="wiring", what="plan")
     async def plan(self, unwire: bool = False) -> None:
+        self._clear_plan()  # a plan that failed to come must not leave the previous one appliable
         try:
-            pod, schema, name = self.target()
+            target = self.target()
+            pod, schema, name = target
             opts = self._options()
             with Busy(self.query_one("#wire-spinner")):
                 if unwire:
@@ -199,11 +301,15 @@ class WiringPane(VerticalScroll):
         except Exception as exc:
             self._status(describe_error(exc), "error")
             return
-        self._show_plan(plan)
+        # one subject on the pane: an earlier verification or doctor list is not about this plan
+        self._clear_verification()
+        self._clear_findings()
+        self._show_plan(plan, ("unwire" if unwire else "wire", target))
+        self._drop_stale()  # the form may have moved on while the plan was being made
 
     @worker(group="wiring", what="apply")
     async def apply(self) -> None:
-        plan = self.plan_shown
+        plan, (kind, about) = self.plan_shown, self._plan_for or ("", None)
         if plan is None:
             self._status("nothing to apply: make a plan first (w, or f on a doctor finding)", "warn")
             return
@@ -224,28 +330,45 @@ class WiringPane(VerticalScroll):
         except Exception as exc:
             self._status(f"not applied (rolled back): {describe_error(exc)}", "error")
             return
-        self._status(f"applied: {plan.title}", "ok")
-        self.plan_shown = None
-        self.query_one("#wire-plan-view").display = False  # applied: no stale plan above what follows
-        refresh = getattr(self.app, "refresh_now", None)
-        if refresh:
-            refresh()
-        if "unwire" not in plan.title.lower():
-            self.verify()
+        # what was shown described the estate before the change: the plan, its verification ("pushdown:
+        # YES ... remote table exists" after an unwire) go; the doctor list is marked until re-diagnosed
+        self._clear_plan()
+        self._clear_verification()
+        self._findings_outdated()
+        self._status(f"applied: {plan.title}; re-reading the estate…", "ok")
+        self.post_message(EstateChanged(plan.title, fixed=about if kind == "fix" else None,
+                                        wired=about if kind == "wire" else None))
+
+    def after_change(self, topology: Topology, changes: list[EstateChanged]) -> None:
+        """The app has re-read the estate after `changes`: re-diagnose a shown doctor list (a fix's finding
+        must leave it), verify what a fix fixed or what was wired."""
+        fixed = next((c.fixed for c in reversed(changes) if c.fixed is not None), None)
+        wired = next((c.wired for c in reversed(changes) if c.wired is not None), None)
+        if fixed is not None or self.findings_shown:
+            self._findings_outdated()
+            self.doctor(topology, fixed=fixed)
+        if wired is not None:
+            self.verify(wired)
+        if fixed is None and wired is None and changes and not self.findings_shown:
+            self._status(f"applied: {changes[-1].what}; the estate was read again", "ok")
 
     @worker(group="wiring-verify", what="verify")
-    async def verify(self) -> None:
+    async def verify(self, target: Target | None = None) -> None:
         try:
-            pod, schema, name = self.target()
+            target = target or self.target()
+            pod, schema, name = target
             with Busy(self.query_one("#wire-spinner")):
                 v = await self.api.verify(pod, name, schema=schema)
         except Exception as exc:
             self._status(f"verify: {describe_error(exc)}", "error")
             return
-        self._show_verification(v)
+        self._show_verification(v, target)
+        self._drop_stale()
 
     @worker(group="wiring-doctor", what="doctor")
-    async def doctor(self, topology: Topology | None = None) -> None:
+    async def doctor(self, topology: Topology | None = None, fixed=None) -> None:
+        """List the findings; `fixed`: the finding whose fix was just applied (say whether it is gone and
+        verify what it fixed)."""
         try:
             with Busy(self.query_one("#wire-spinner")):
                 findings = await self.api.diagnose(topology)
@@ -253,6 +376,7 @@ class WiringPane(VerticalScroll):
             self._status(f"doctor: {describe_error(exc)}", "error")
             return
         self.findings = list(findings)
+        self.findings_at = datetime.now(timezone.utc)
         box = self.query_one("#wire-findings", OptionList)
         box.clear_options()
         for f in self.findings:
@@ -262,17 +386,33 @@ class WiringPane(VerticalScroll):
         if not self.findings:
             box.add_option(Option(line("✔ no problems found"), disabled=True))
         box.display = True
+        self.query_one("#wire-findings-title", Label).update(
+            line(f"Doctor findings at {self.findings_at:%H:%M:%S} UTC (f: fix plan)"))
         self.query_one("#wire-findings-title").display = True
         # the findings come right under the status line (at 80x24 an earlier plan or verification pushed
         # them off screen); a finding's fix plan (f) is shown above them. Nothing unseen stays appliable.
-        self.plan_shown = None
-        self.query_one("#wire-plan-view").display = False
-        self.query_one("#wire-verify-view").display = False
+        self._clear_plan()
+        self._clear_verification()
         if self.findings:
             box.highlighted = 0
-        self._status(f"doctor: {len(self.findings)} finding(s)", "warn" if self.findings else "ok")
+        count = f"{len(self.findings)} finding(s)"
+        self._status(f"doctor: {count}", "warn" if self.findings else "ok")
         # after the layout has the findings (the pane may only just have been shown)
         self.set_timer(0.1, lambda: self.scroll_to_widget(self.query_one("#wire-status"), top=True))
+        if fixed is None:
+            return
+        still = next((f for f in self.findings if (f.kind, f.subject) == (fixed.kind, fixed.subject)), None)
+        if still is not None:
+            self._status(f"applied, but the doctor still finds {fixed.subject}: {mask_text(still.message)}", "error")
+            return
+        self._status(f"fixed: {fixed.subject} is no longer found; {count} left", "ok")
+        try:
+            with Busy(self.query_one("#wire-spinner")):
+                checked = await self.api.verify_fix(fixed, topology or getattr(self.app, "topology", None))
+        except Exception as exc:
+            self._status(f"fixed: {fixed.subject} is no longer found; verifying it: {describe_error(exc)}", "warn")
+            return
+        self._show_verifications(checked)
 
     def show_fix(self) -> None:
         box = self.query_one("#wire-findings", OptionList)
@@ -280,11 +420,12 @@ class WiringPane(VerticalScroll):
         if not self.findings or idx is None or idx >= len(self.findings):
             self._status("run the doctor (d) and pick a finding first", "warn")
             return
-        fix = self.findings[idx].fix
-        if fix is None:
+        finding = self.findings[idx]
+        if finding.fix is None:
             self._status("this finding has no automatic fix", "warn")
             return
-        self._show_plan(fix)
+        self._clear_verification()
+        self._show_plan(finding.fix, ("fix", finding))
 
     @on(OptionList.OptionSelected, "#wire-findings")
     def _finding_chosen(self, event: OptionList.OptionSelected) -> None:

@@ -3,12 +3,15 @@ measure, limit, route and knobs; ctrl+r runs. Results table, timings, rows vs li
 plan (with Remote SQL) on request; every query of the session is kept and can be re-run.
 
 The form builds a `QuerySpec`; the console's api (`ConsoleApi.run_query`) runs it in a worker of this pane.
+Results on screen are those of the last query that ran; when a run fails, or the estate is changed from
+the console, they stay but are marked stale (dimmed, with a line saying which query they are from).
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime, timezone
 
 from rich.text import Text
 from textual import on
@@ -78,6 +81,8 @@ class WorkbenchPane(VerticalScroll):
         self.topology: Topology | None = None
         self.history: list[HistoryEntry] = []
         self.last_result = None
+        self._result_from = ""  # which query the shown results are of, and when it ran
+        self.stale: str | None = None  # why the shown results are not current, if they are not
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="form-row"):
@@ -118,13 +123,15 @@ class WorkbenchPane(VerticalScroll):
             yield Button("Run", id="wb-run", compact=True)
         yield LoadingIndicator(id="wb-spinner", classes="spinner")
         yield Static("Pick a collection and press ctrl+r.", id="wb-status")
+        yield Label("", id="wb-stale")
         yield DataTable(id="wb-results", zebra_stripes=True, cursor_type="row")
         yield Static(id="wb-plan")
         yield Label("History (enter re-runs)", id="wb-history-title")
         yield OptionList(id="wb-history")
 
     def on_mount(self) -> None:
-        for sel in ("#wb-spinner", "#wb-results", "#wb-plan", "#wb-history-title", "#wb-history", "#wb-filter-error"):
+        for sel in ("#wb-spinner", "#wb-results", "#wb-stale", "#wb-plan", "#wb-history-title", "#wb-history",
+                    "#wb-filter-error"):
             self.query_one(sel).display = False
 
     # --- state from the app ----------------------------------------------------------------------
@@ -165,6 +172,35 @@ class WorkbenchPane(VerticalScroll):
 
     def set_recall(self, on_: bool) -> None:
         self.query_one("#wb-recall", Checkbox).value = on_
+
+    def form_values(self) -> dict[str, str]:
+        """The form fields something outside the form may set (the tour), as words, to say what changed."""
+        target = self.query_one("#wb-collection", Select).value
+        return {
+            "collection": f"{target[0]}: {target[1]}.{target[2]}" if isinstance(target, tuple) else "none",
+            "filter": self.query_one("#wb-filter", Input).value.strip() or "empty",
+            "recall": "on" if self.query_one("#wb-recall", Checkbox).value else "off",
+        }
+
+    # --- stale results -----------------------------------------------------------------------------
+
+    def mark_stale(self, why: str) -> None:
+        """The results on screen are no longer current (`why`); they stay, dimmed, under a line saying so."""
+        if self.last_result is None:
+            return
+        self.stale = why
+        label = self.query_one("#wb-stale", Label)
+        label.update(styled(("⚠ stale: ", self.get_component_rich_style("workbench--warn", partial=True)),
+                            "the results below are of ", self._result_from, ", ", why))
+        label.display = True
+        for sel in ("#wb-results", "#wb-plan"):
+            self.query_one(sel).add_class("-stale")
+
+    def _mark_current(self) -> None:
+        self.stale = None
+        self.query_one("#wb-stale").display = False
+        for sel in ("#wb-results", "#wb-plan"):
+            self.query_one(sel).remove_class("-stale")
 
     # --- form -> spec ----------------------------------------------------------------------------
 
@@ -232,6 +268,7 @@ class WorkbenchPane(VerticalScroll):
                 spec = self.build_spec()
             except Exception as exc:
                 self._status(describe_error(exc), "error")
+                self.mark_stale("not of this run (it did not start)")
                 return
         self._run(spec)
 
@@ -243,6 +280,7 @@ class WorkbenchPane(VerticalScroll):
                 result = await self.api.run_query(spec, getattr(self.app, "topology", None))
         except Exception as exc:
             self._status(describe_error(exc), "error")
+            self.mark_stale("not of this run (it failed)")
             return
         self.show_result(result)
         record = getattr(self.app, "record_query_measure", None)
@@ -260,6 +298,10 @@ class WorkbenchPane(VerticalScroll):
 
     def show_result(self, result) -> None:
         self.last_result = result
+        spec = result.spec
+        at = datetime.now(timezone.utc).strftime("%H:%M:%S")
+        self._result_from = f"the query on {spec.pod}: {spec.schema}.{spec.collection} at {at} UTC"
+        self._mark_current()
         table = self.query_one("#wb-results", DataTable)
         table.clear(columns=True)
         keys: list[str] = [k for k in (getattr(result.spec, "filters", None) or {}) if not k.startswith("$")]
