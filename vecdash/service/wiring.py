@@ -34,7 +34,7 @@ from vecdash.db.wiring_sql import (
     SCHEMA_CONTENTS_SQL,
 )
 from vecdash.errors import PodError, PodUnavailable, UserError
-from vecdash.lines import error_line
+from vecdash.lines import error_line, short_vectors
 from vecdash.model import MEASURES, OPCLASS_MEASURE, Plan, PlanStep
 from vecdash.secrets import MASK, mask_text
 from vecdash.service.catalog import _options as options_dict  # ["k=v", ...] -> {k: v}
@@ -348,7 +348,7 @@ def parse_expose(text: str | None) -> list[tuple[str, str]]:
             continue
         fname, sep, ftype = item.rpartition(":")
         if not sep or not fname:
-            raise WiringError(f"--expose {item!r}: expected FIELD:TYPE (types: {', '.join(sorted(EXPOSE_TYPES))})")
+            raise WiringError(f"expose {item!r}: expected FIELD:TYPE (types: {', '.join(sorted(EXPOSE_TYPES))})")
         out.append((fname, ftype.strip().lower()))
     validate_expose(out)
     return out
@@ -358,11 +358,11 @@ def validate_expose(expose: list[tuple[str, str]]) -> None:
     seen = set()
     for fname, ftype in expose:
         if ftype not in EXPOSE_TYPES:
-            raise WiringError(f"--expose {fname}:{ftype}: unknown type {ftype!r} (use one of: {', '.join(sorted(EXPOSE_TYPES))})")
+            raise WiringError(f"expose {fname}:{ftype}: unknown type {ftype!r} (use one of: {', '.join(sorted(EXPOSE_TYPES))})")
         if not fname or len(fname) > 63:
-            raise WiringError(f"--expose {fname!r}: field name must be 1-63 characters")
+            raise WiringError(f"expose {fname!r}: field name must be 1-63 characters")
         if fname in seen:
-            raise WiringError(f"--expose: field {fname!r} given twice")
+            raise WiringError(f"expose: field {fname!r} given twice")
         seen.add(fname)
 
 
@@ -610,7 +610,7 @@ async def plan_wire(client: PodClient, pod: str, collection: str, *, schema: str
         drift = _drift(existing, remote)
         if drift:
             raise WiringError(f"foreign table {ft_schema}.{ft_name} no longer matches the pod ({drift}); "
-                              f"`vecdash doctor --fix` repairs it")
+                              f"the doctor's fix repairs it")
         q = _create_ft(ft_schema, ft_name, cols, server, schema, name)
         plan.steps.append(_step(f"foreign table {ft_schema}.{ft_name} already reads {schema}.{name}", q, satisfied=True))
     else:
@@ -636,11 +636,11 @@ async def plan_wire(client: PodClient, pod: str, collection: str, *, schema: str
         vschema, vname = split_collection(view, "public") if view else ("public", name)
         metadata = next((c["name"] for c in remote.columns if c["name"] == "metadata" and c["typname"] == "jsonb"), None)
         if expose and metadata is None:
-            raise WiringError(f"--expose needs a jsonb `metadata` column; {schema}.{name} has none")
+            raise WiringError(f"expose needs a jsonb `metadata` column; {schema}.{name} has none")
         colnames = [c[0] for c in cols]
         clash = [f for f, _ in expose if f in colnames]
         if clash:
-            raise WiringError(f"--expose {clash[0]}: the table already has a column of that name")
+            raise WiringError(f"expose {clash[0]}: the table already has a column of that name")
         select = _view_select(ft_schema, ft_name, colnames, expose, metadata)
         create = sql.SQL("create view {} as {}").format(_ident(vschema, vname), select)
         wanted = colnames + [f for f, _ in expose]
@@ -655,7 +655,7 @@ async def plan_wire(client: PodClient, pod: str, collection: str, *, schema: str
                 plan.steps.append(_step(f"view {vschema}.{vname} for applications", create))
         elif kind is not None:
             raise WiringError(f"{vschema}.{vname} already exists on the primary and does not read {ft_schema}.{ft_name}; "
-                              f"pass --view NAME")
+                              f"choose another view name")
         else:
             if vschema not in state.schemas:
                 plan.steps.append(_step(f"schema {vschema}", sql.SQL("create schema if not exists {}").format(_ident(vschema))))
@@ -791,12 +791,9 @@ async def locate(client: PodClient, pod: str, schema: str, name: str) -> Located
 
 # --- verify ---------------------------------------------------------------------------------------
 
-_LONG_VECTOR = re.compile(r"'(\[|\{)[^']{48,}'")
-
-
 def shorten_sql(text: str | None) -> str | None:
-    """Remote SQL with long vector literals cut to '[...]'."""
-    return _LONG_VECTOR.sub(lambda m: "'[...]'" if m.group(1) == "[" else "'{...}'", text) if text else text
+    """Remote SQL with long vector literals cut (lines.short_vectors, as query plans are)."""
+    return short_vectors(text) if text else text
 
 
 def _probe_vector(typname: str, dim: int) -> str:
