@@ -35,7 +35,8 @@ DEMO_TOUR: tuple[TourStop, ...] = (
              "stays in the tree, marked ✖, with its error.",
              select=Ref("pod", "primary")),
     TourStop("A collection",
-             "vecs.docs on vectors-a: 20,000 rows of 384-d vectors with an HNSW cosine index. "
+             "vecs.docs on vectors-a: 10,000 rows of 384-d vectors with an HNSW cosine index; the other "
+             "10,000 are on vectors-b (the fanout and federated routes merge both). "
              "Stats shows sizes, index parameters, the view that exposes it on the primary, and "
              "sparklines of rows and latency across refreshes.",
              select=Ref("collection", "vectors-a", "vecs", "docs")),
