@@ -122,8 +122,9 @@ def make_vecs_client():
 
 @pytest.fixture(autouse=True)
 def _no_user_config(monkeypatch, tmp_path):
-    """Tests never pick up a developer's own config or PG* environment."""
+    """Tests never pick up a developer's own config, state or PG* environment."""
     monkeypatch.delenv("VECDASH_CONFIG", raising=False)
+    monkeypatch.delenv("XDG_STATE_HOME", raising=False)  # the state dir (last demo estate) is under HOME
     for k in list(os.environ):
         if k.startswith("PG"):
             monkeypatch.delenv(k, raising=False)

@@ -97,6 +97,11 @@ async def test_round_trip_create_load_index_vecs_drop(estate, client, unique, tm
                           metadata=tmp_path / "meta.jsonl", batch_rows=700, on_progress=seen.append)
     assert res.rows == 3000 and count(estate, name) == 3000
     assert [p.rows_done for p in seen][:5] == [700, 1400, 2100, 2800, 3000]
+    # every row copied is not a load done: the bar (CLI and console, both p.fraction) shows 100% only
+    # once the transaction has committed
+    assert seen[-2].rows_done == 3000 and not seen[-2].committed and seen[-2].fraction < 1
+    assert all(p.fraction < 1 for p in seen if not p.committed)
+    assert seen[-1].committed and seen[-1].fraction == 1
     # analyzed after the load: the row estimate is known at once (the console and `status` show it)
     assert res.analyze_seconds is not None
     assert estate.sql(POD, "select reltuples::int from pg_class where oid = %s::regclass", (f'vecs."{name}"',)) == [(3000,)]

@@ -116,7 +116,7 @@ async def test_underfilled_filtered_hnsw_scan_is_detected(client, topo, estate_c
     assert "Index Scan using" in res.plan
     assert len(res.rows) < 20
     assert res.underfilled and res.matching_rows == 20
-    assert any("under-filled" in w and "--iterative relaxed" in w for w in res.warnings)
+    assert any("under-filled" in w and "set iterative to relaxed_order" in w for w in res.warnings)
     full = await run_query(client, spec(estate_coll, limit=20, filters=f, ef_search=10, iterative="relaxed"), topo)
     assert len(full.rows) == 20 and not full.underfilled
     exact = await run_query(client, spec(estate_coll, limit=20, filters=f, exact=True), topo)
@@ -251,7 +251,7 @@ async def test_a_given_vector_goes_binary_and_answers_as_its_text_form(client, t
         res = await run_query(client, spec(estate_coll, like_id=None, vector=q, exact=True, limit=5, route=route), topo)
         assert [r.id for r in res.rows] == [t[0] for t in truth], route
         assert [r.distance for r in res.rows] == pytest.approx([t[1] for t in truth], abs=1e-6), route
-        assert f"-- params: [{q[0]!r}," in res.sql_preview, route
+        assert f"-- params: '[{q[0]!r}, {q[1]!r}, … {DIM} values]'" in res.sql_preview, route  # as plans show it
     bad = list(q)
     bad[3] = 1e39  # a finite double, too large for float4
     with pytest.raises(QueryError, match=r"^vector\[3\]: 1e\+39 is outside the float4 range"):
@@ -288,6 +288,21 @@ def test_cli_answers_every_route(estate, estate_coll, tmp_path, capsys):
     assert rc == 0 and "2 of 2 rows" in capsys.readouterr().out
     rc = cli_main(["--config", str(cfg), "query", "vectors-a", f'"vecs"."{estate_coll}"', "--like", "a7", "--limit", "2"])
     assert rc == 0 and "2 of 2 rows" in capsys.readouterr().out  # quoted parts, as `vecdash wire` takes them
+
+
+def test_explain_shows_the_query_vector_abbreviated(estate, estate_coll, tmp_path, capsys):
+    """`--explain` (and the console's plan, the same QueryResult.plan) cuts the query vector to its first
+    values and its length, in the plan, the Remote SQL and the parameters, instead of printing every number."""
+    import re
+
+    cfg = estate.write_config(tmp_path / "vd.yaml")
+    for route in ("direct", "federated"):
+        rc = cli_main(["--config", str(cfg), "query", "vectors-a", estate_coll, "--like", "a7", "--limit", "3",
+                       "--route", route, "--explain"])
+        out = capsys.readouterr().out
+        assert rc == 0
+        assert f"… {DIM} values]'" in out, out
+        assert not re.search(r"(-?\d+(\.\d+)?(e-?\d+)?,\s*){5}", out), out  # no run of numbers left
 
 
 @pytest.mark.parametrize("args,message", [

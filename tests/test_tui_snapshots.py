@@ -135,6 +135,41 @@ def test_confirm_modal(snap_compare):
     assert snap_compare(console(), terminal_size=WIDE, run_before=run_before)
 
 
+def long_plan() -> Plan:
+    """The wiring plan and six more foreign tables: far more SQL than 24 rows hold."""
+    plan = wire_plan()
+    for i in range(6):
+        plan.steps.append(PlanStep(
+            f"foreign table vectors_b.part_{i}", "",
+            f"create foreign table vectors_b.part_{i} (id character varying not null, vec vector(512) not null, "
+            f"metadata jsonb not null) server vectors_b options (schema_name 'vecs', table_name 'part_{i}')"))
+    return plan
+
+
+def confirm_long_plan(*keys: str):
+    async def run_before(pilot) -> None:
+        from vecdash.tui.screens.confirm import ConfirmScreen
+
+        pilot.app.push_screen(ConfirmScreen(long_plan()))
+        await until(pilot, lambda: isinstance(pilot.app.screen, ConfirmScreen)
+                    and any(more.display for more in pilot.app.screen.query("#confirm-more")), "the confirm modal, laid out")
+        await pilot.press(*keys)
+        await pilot.pause()
+
+    return run_before
+
+
+def test_confirm_modal_long_plan_80x24(snap_compare):
+    """Title and summary on top, question and buttons at the bottom, the change between them with
+    "↓ N more line(s)" under it."""
+    assert snap_compare(console(), terminal_size=SMALL, run_before=confirm_long_plan())
+
+
+def test_confirm_modal_long_plan_scrolled_80x24(snap_compare):
+    """PgDn twice and one line down: the later foreign tables' SQL, the same frame around it."""
+    assert snap_compare(console(), terminal_size=SMALL, run_before=confirm_long_plan("pagedown", "pagedown", "down"))
+
+
 def test_help_screen_read_only(snap_compare):
     assert snap_compare(console(read_only=True), terminal_size=WIDE, press=["question_mark"])
 

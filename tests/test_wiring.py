@@ -320,7 +320,7 @@ def test_failure_mid_plan_leaves_nothing_behind(hub, unique):
         assert conn.execute("select count(*) from pg_namespace where nspname = 'leaf'").fetchone()[0] == 0
         assert conn.execute("select count(*) from pg_user_mappings where srvname = 'leaf'").fetchone()[0] == 0
     # planned now, the taken name is refused up front, in one line
-    with pytest.raises(wiring.WiringError, match="already exists on the primary.*--view"):
+    with pytest.raises(wiring.WiringError, match="already exists on the primary.*another view name"):
         run(lambda c: wiring.plan_wire(c, "leaf", name), cfg)
     # a step that fails while holding the password still never shows it
     plan2 = run(lambda c: wiring.plan_wire(c, "leaf", name, create_view=False), cfg)

@@ -131,8 +131,29 @@ class Config:
         return replace(self, settings=s)
 
 
+def state_dir() -> Path:
+    """Where vecdash keeps what it remembers between runs: $XDG_STATE_HOME/vecdash, else ~/.local/state/vecdash."""
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "vecdash"
+
+
+def last_demo_pointer() -> Path:
+    """The file in which `vecdash demo` records its estate's config path (one line)."""
+    return state_dir() / "last-demo-config"
+
+
+def last_demo_config() -> Path | None:
+    """The config of the last estate `vecdash demo` brought up, if it is still there."""
+    try:
+        path = Path(last_demo_pointer().read_text(encoding="utf-8").strip())
+    except OSError:
+        return None
+    return path if path.is_absolute() and path.is_file() else None
+
+
 def config_search_path(explicit: str | None = None) -> list[Path]:
-    """Where a config is looked for, in order: --config, $VECDASH_CONFIG, ./vecdash.yaml, ~/.config."""
+    """Where a config is looked for, in order: --config, $VECDASH_CONFIG, ./vecdash.yaml,
+    ~/.config/vecdash/config.yaml, and last the config of the last `vecdash demo` estate."""
     if explicit:
         return [Path(explicit)]
     candidates = []
@@ -140,6 +161,9 @@ def config_search_path(explicit: str | None = None) -> list[Path]:
         return [Path(os.environ["VECDASH_CONFIG"])]
     candidates.append(Path.cwd() / "vecdash.yaml")
     candidates.append(Path.home() / ".config" / "vecdash" / "config.yaml")
+    demo = last_demo_config()
+    if demo is not None:
+        candidates.append(demo)
     return candidates
 
 
@@ -151,9 +175,15 @@ def find_config(explicit: str | None = None) -> Path:
     if explicit or os.environ.get("VECDASH_CONFIG"):
         raise ConfigError("config file not found", str(paths[0]))
     raise ConfigError(
-        "no config found (looked for --config, $VECDASH_CONFIG, ./vecdash.yaml, ~/.config/vecdash/config.yaml); "
-        "try `vecdash demo` or copy config.example.yaml"
+        "no config found (looked for --config, $VECDASH_CONFIG, ./vecdash.yaml, ~/.config/vecdash/config.yaml "
+        "and the last `vecdash demo` estate); try `vecdash demo` or copy config.example.yaml"
     )
+
+
+def is_last_demo_config(path: str | Path) -> bool:
+    """Whether `path` is the config `vecdash demo` recorded last (the lookup's last fallback)."""
+    demo = last_demo_config()
+    return demo is not None and Path(path).resolve() == demo.resolve()
 
 
 def load_config(explicit: str | None = None) -> Config:

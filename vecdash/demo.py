@@ -1,11 +1,12 @@
 """The demo estate: three embedded pods seeded like the Supabase "Engineering for Scale" guide.
 
 primary    - the application database; reaches the pods through postgres_fdw
-vectors-a  - vecs.docs   (384-d, HNSW cosine)
-vectors-b  - vecs.posts  (384-d, HNSW cosine) and vecs.images (512-d, HNSW l2)
+vectors-a  - vecs.docs   (384-d, HNSW cosine): the first half of its rows
+vectors-b  - vecs.docs   (the second half), vecs.posts (384-d, HNSW cosine), vecs.images (512-d, HNSW l2)
 
-The primary gets one healthy wiring (docs, with `extensions 'vector'`) and one legacy wiring
-(posts, without it) that the doctor flags as slow. Data is kept between runs (fast second start).
+docs is one collection sharded over two pods, so the fanout and federated routes merge real answers.
+The primary gets healthy wirings (both shards of docs, with `extensions 'vector'`) and one legacy
+wiring (posts, without it) that the doctor flags as slow. Data is kept between runs (fast second start).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import psycopg
 from psycopg import sql
 
 from vecdash import datagen
+from vecdash.config import last_demo_pointer
 from vecdash.embedded import LocalPod, start_pods, write_private
 from vecdash.errors import UserError
 
@@ -42,10 +44,12 @@ class DemoCollection:
     rows: int
     measure: str  # opclass suffix
     seed: int
+    first: int = 0  # a shard holds rows first .. first+rows-1 of the collection (same vectors, ids, metadata)
 
 
 DEMO_COLLECTIONS = [
-    DemoCollection("vectors-a", "docs", 384, 20_000, "cosine", 1),
+    DemoCollection("vectors-a", "docs", 384, 10_000, "cosine", 1),
+    DemoCollection("vectors-b", "docs", 384, 10_000, "cosine", 1, first=10_000),
     DemoCollection("vectors-b", "posts", 384, 20_000, "cosine", 2),
     DemoCollection("vectors-b", "images", 512, 10_000, "l2", 3),
 ]
@@ -144,10 +148,22 @@ def bring_up(root: Path | None = None, *, reset: bool = False, progress: Progres
     pods = start_pods(root, POD_NAMES)
     config_path = write_config(root, pods)
     marker = root / "seeded.json"
+    shape = [f"{c.pod}/{c.name}" for c in DEMO_COLLECTIONS]
     if not marker.exists():
         seed_estate({p.name: p for p in pods}, config_path, progress=progress, scale=scale)
-        write_private(marker, json.dumps({"collections": [c.name for c in DEMO_COLLECTIONS]}))
+        write_private(marker, json.dumps({"collections": shape}))
+    elif json.loads(marker.read_text()).get("collections") != shape:
+        stop(pods)
+        raise UserError(f"{root} was seeded by another version of the demo; `vecdash demo --reset` re-seeds it")
     return config_path, pods
+
+
+def remember(config_path: Path) -> None:
+    """Record the estate's config as the last demo's, the config lookup's last fallback (config.py):
+    `vecdash status` after `vecdash demo` finds this estate from any directory."""
+    pointer = last_demo_pointer()
+    pointer.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    write_private(pointer, f"{Path(config_path).resolve()}\n")
 
 
 def stop(pods: list[LocalPod]) -> None:
@@ -161,10 +177,10 @@ def seed_estate(pods: dict[str, LocalPod], config_path: Path, progress: Progress
 
     for c in DEMO_COLLECTIONS:
         if scale != 1.0:
-            c = replace(c, rows=max(100, int(c.rows * scale)))
+            c = replace(c, rows=max(100, int(c.rows * scale)), first=int(c.first * scale))
         seed_collection(pods[c.pod].dsn(), c, progress=progress)
+    wire_docs(config_path)  # first: vecdash would otherwise reuse (and fix) legacy_b for the vectors-b shard
     wire_legacy(pods)
-    wire_docs(config_path)
 
 
 def seed_collection(dsn: str, c: DemoCollection, progress: Progress | None = None, batch: int = 2000) -> None:
@@ -181,15 +197,16 @@ def seed_collection(dsn: str, c: DemoCollection, progress: Progress | None = Non
             sql.SQL("create table {} (id character varying primary key, vec vector({}) not null, "
                     "metadata jsonb not null default '{{}}'::jsonb)").format(table, sql.Literal(c.dimension))
         )
-        vectors = datagen.clustered_vectors(c.rows, c.dimension, seed=c.seed)
+        vectors = datagen.clustered_vectors(c.first + c.rows, c.dimension, seed=c.seed)[c.first:]
         prefix = c.name[:-1]
         label = f"{c.pod}/{c.name}: loading"
         with conn.transaction(), conn.cursor() as cur:
             with cur.copy(sql.SQL("copy {} (id, vec, metadata) from stdin with (format binary)").format(table)) as cp:
                 cp.set_types(["character varying", "vector", "jsonb"])
                 for i in range(c.rows):
-                    cp.write_row((f"{prefix}-{i}", vectors[i], psycopg.types.json.Jsonb(datagen.metadata_for(i, c.name, c.seed))))
-                    if (i + 1) % batch == 0:
+                    n = c.first + i
+                    cp.write_row((f"{prefix}-{n}", vectors[i], psycopg.types.json.Jsonb(datagen.metadata_for(n, c.name, c.seed))))
+                    if (i + 1) % batch == 0 and i + 1 < c.rows:  # 100% only once committed, below
                         report(label, i + 1, c.rows)
         report(label, c.rows, c.rows)
         report(f"{c.pod}/{c.name}: indexing", 0, 1)
@@ -208,7 +225,8 @@ def seed_collection(dsn: str, c: DemoCollection, progress: Progress | None = Non
 
 
 def wire_docs(config_path: Path) -> None:
-    """docs is wired the way vecdash wires: its own plan, applied in one transaction."""
+    """docs is wired the way vecdash wires: its own plan per shard, each applied in one transaction. The
+    view public.docs reads the vectors-a shard; the federated route reads both foreign tables."""
     import asyncio
 
     from vecdash.config import load_config
@@ -219,6 +237,8 @@ def wire_docs(config_path: Path) -> None:
         client = PodClient(load_config(str(config_path)))
         try:
             plan = await wiring.plan_wire(client, "vectors-a", "docs", expose=[("url", "text"), ("year", "int")])
+            await wiring.apply_plan(client, plan)
+            plan = await wiring.plan_wire(client, "vectors-b", "docs", create_view=False)
             await wiring.apply_plan(client, plan)
         finally:
             await client.close()

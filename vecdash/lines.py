@@ -9,6 +9,8 @@ Pure functions, standard library only: the CLI, the console and the services imp
 
 from __future__ import annotations
 
+import re
+
 _ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 # every C0 and C1 control character (newline included) and DEL, as str.translate wants it
 ONE_LINE = {c: _ESCAPES.get(chr(c), f"\\x{c:02x}") for c in (*range(0x20), *range(0x7f, 0xa0))}
@@ -28,3 +30,26 @@ def first_line(text: str) -> str:
 def error_line(exc: BaseException) -> str:
     """The first line of an exception's message, or the name of its type when it has none."""
     return first_line(str(exc)) or type(exc).__name__
+
+
+# a vector literal in SQL or a plan: '[1,2,...]' (vector, halfvec) or '{1:0.5,...}/1000' (sparsevec)
+_VECTOR_LITERAL = re.compile(r"'\[([^'\]]*)\]'|'\{([^'}]*)\}(/\d+)'")
+SHOWN_VALUES = 2
+
+
+def short_vectors(text: str, *, keep: int = 48) -> str:
+    """`text` (SQL, an EXPLAIN plan, a parameter) with each vector literal longer than `keep`
+    characters cut to its first values and its length: `'[0.01, 0.02, … 384 values]'`. A plan of a
+    384-d query is otherwise pages of numbers; the CLI, the console and verify all cut it here."""
+
+    def cut(m: re.Match) -> str:
+        if len(m.group(0)) <= keep:
+            return m.group(0)
+        dense = m.group(1) is not None
+        items = [v.strip() for v in (m.group(1) if dense else m.group(2)).split(",") if v.strip()]
+        head = ", ".join(items[:SHOWN_VALUES])
+        if dense:
+            return f"'[{head}, … {len(items)} values]'"
+        return f"'{{{head}, … {len(items)} entries}}{m.group(3)}'"
+
+    return _VECTOR_LITERAL.sub(cut, text)

@@ -95,6 +95,9 @@ class IndexInfo:
     vecs_recognised: bool  # vecs only sees indexes named ix_vector%
 
 
+COPIED = 0.99  # the most a load's bar shows before its transaction has committed
+
+
 @dataclass
 class LoadProgress:
     rows_done: int
@@ -102,14 +105,18 @@ class LoadProgress:
     bytes_done: int = 0
     bytes_total: int = 0
     elapsed_s: float = 0.0
+    committed: bool = False  # the rows are in only once the load's one transaction has committed
 
     @property
     def fraction(self) -> float:
+        """How far the load is: 1.0 only once committed (until then it may still roll back), so a bar
+        of all rows copied shows 99%."""
+        done = 0.0
         if self.rows_total:
-            return min(1.0, self.rows_done / self.rows_total)
-        if self.bytes_total:
-            return min(1.0, self.bytes_done / self.bytes_total)
-        return 0.0
+            done = min(1.0, self.rows_done / self.rows_total)
+        elif self.bytes_total:
+            done = min(1.0, self.bytes_done / self.bytes_total)
+        return 1.0 if self.committed else min(done, COPIED)
 
 
 @dataclass

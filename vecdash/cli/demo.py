@@ -40,6 +40,25 @@ class _Bar:
         sys.stderr.flush()
 
 
+def how_to_use(config_path: Path, *, running: bool) -> str:
+    """How to point the CLI at the estate (printed when the demo is up, and again when it ends)."""
+    lines = [f"  the CLI on this estate: vecdash --config {config_path} status",
+             "  (or plain `vecdash status`: with no other config found, vecdash uses the last demo's)"]
+    if running:
+        lines.append("  the pods keep running; `vecdash demo --stop" + _dir_arg(config_path) + "` stops them")
+    else:
+        lines.insert(0, "  the pods are stopped; `vecdash demo --no-tui" + _dir_arg(config_path)
+                     + "` starts them and leaves them running")
+    return "\n".join(lines)
+
+
+def _dir_arg(config_path: Path) -> str:
+    from vecdash import demo
+
+    root = Path(config_path).parent
+    return "" if root == demo.default_demo_dir() else f" --dir {root}"
+
+
 def run(args: argparse.Namespace) -> int:
     from vecdash import demo
 
@@ -51,8 +70,11 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.monotonic()
     print("vecdash demo: starting 3 local pods (embedded PostgreSQL 18 + pgvector)...", file=sys.stderr)
     config_path, pods = demo.bring_up(args.dir, reset=args.reset, progress=_Bar())
+    config_path = config_path.resolve()
+    demo.remember(config_path)
     print(f"vecdash demo: estate up in {time.monotonic() - t0:.1f}s; config: {config_path}", file=sys.stderr)
     if args.no_tui:
+        print(how_to_use(config_path, running=True), file=sys.stderr)
         print(config_path)
         return 0
     try:
@@ -62,3 +84,4 @@ def run(args: argparse.Namespace) -> int:
         return open_console(args, demo=True)
     finally:
         demo.stop(pods)
+        print("vecdash demo: console closed\n" + how_to_use(config_path, running=False), file=sys.stderr)

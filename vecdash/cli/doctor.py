@@ -49,7 +49,7 @@ async def run(args: argparse.Namespace) -> int:
         if not findings:
             print("doctor: no problems found")
         for f in findings:
-            print(f"{f.severity.upper():7} {f.kind}: {f.message}")
+            print(f"{f.severity.upper():7} {f.subject}: {f.message}  [{f.kind}]")
             if f.fix is not None:
                 print("\n".join("        " + line for line in f.fix.preview_sql(include_satisfied=False).splitlines()))
             else:

@@ -32,7 +32,7 @@ async def run(args: argparse.Namespace) -> int:
         result = await load_file(
             client, args.pod, args.collection, args.file, schema=args.schema, ids=args.ids, metadata=args.metadata,
             batch_rows=max(1, args.batch_rows), upsert=args.upsert,
-            on_progress=lambda p: bar.update(p.fraction, f"{p.rows_done} rows"),
+            on_progress=lambda p: bar.update(p.fraction, f"{p.rows_done} rows" + ("" if p.committed else " copied")),
         )
     finally:
         bar.close()

@@ -8,7 +8,7 @@ import json
 from vecdash.cli.context import client_from_args
 from vecdash.cli.output import print_json, table
 from vecdash.inputs import parse_json, parse_vector_text
-from vecdash.model import MEASURES
+from vecdash.model import ITERATIVE, MEASURES
 from vecdash.service.query import ROUTES, QueryResult, QuerySpec, run_query
 from vecdash.service.wiring import split_collection
 
@@ -28,7 +28,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--route", choices=list(ROUTES), default="direct")
     p.add_argument("--ef-search", type=int, metavar="N", help="hnsw.ef_search for this query")
     p.add_argument("--probes", type=int, metavar="N", help="ivfflat.probes for this query")
-    p.add_argument("--iterative", choices=["relaxed", "strict", "off"], help="hnsw/ivfflat iterative_scan")
+    p.add_argument("--iterative", type=lambda v: ITERATIVE.get(v, v), choices=tuple(dict.fromkeys(ITERATIVE.values())),
+                   help="hnsw/ivfflat iterative_scan, as pgvector spells it (relaxed and strict are accepted too)")
     p.add_argument("--exact", action="store_true", help="exact search (no index scan)")
     p.add_argument("--recall", action="store_true", help="also report recall@K against the exact answer")
     p.add_argument("--explain", action="store_true", help="EXPLAIN (ANALYZE, VERBOSE, BUFFERS) of the query")

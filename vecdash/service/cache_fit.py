@@ -24,10 +24,13 @@ def oversized_index(pod: PodStatus | None, c: Collection, measure: str | None = 
     return max(big, key=lambda i: i.bytes) if big else None
 
 
-def cache_warning(pod: PodStatus | None, c: Collection, measure: str | None = None) -> str | None:
+def cache_warning(pod: PodStatus | None, c: Collection, measure: str | None = None, *,
+                  named: bool = True) -> str | None:
+    """The warning, or None; `named=False` leaves out the collection and pod (a line that names them already)."""
     index = oversized_index(pod, c, measure)
     if index is None or pod is None or pod.shared_buffers_bytes is None:
         return None
-    return (f"index {index.name} of {c.qualified} on {pod.name} is {human_bytes(index.bytes)}, more than its shared_buffers "
+    where = f" of {c.qualified} on {pod.name}" if named else ""
+    return (f"index {index.name}{where} is {human_bytes(index.bytes)}, more than its shared_buffers "
             f"({human_bytes(pod.shared_buffers_bytes)}): queries keep reading index pages back from the OS cache or disk; "
             f"size shared_buffers to hold it (a restart), and pg_prewarm it after restarts")

@@ -76,12 +76,12 @@ async def diagnose(client: PodClient, topology: Topology | None = None) -> list[
     findings: list[Finding] = []
     primary_cfg = client.config.primary
     if primary_cfg is None:
-        return [Finding("no_primary", "warning", "config", "no primary pod in the config: nothing is wired")] + \
+        return [Finding("no_primary", "warning", "config", "no primary pod: nothing is wired")] + \
             _index_findings(client, topology)
     pstat = topology.pod(primary_cfg.name)
     if pstat is None or not pstat.up:
         reason = pstat.error if pstat else "not read"
-        return [Finding("primary_down", "error", primary_cfg.name, f"the primary is unreachable: {reason}")] + \
+        return [Finding("primary_down", "error", primary_cfg.name, f"unreachable (the primary): {reason}")] + \
             _index_findings(client, topology)
     state = await wiring.read_primary(client, primary_cfg)
     targets = await _targets(client, topology)
@@ -138,7 +138,7 @@ async def _server_findings(client: PodClient, primary: PodConfig, state: Primary
         fix = Plan(title=f"let server {name} ship pgvector operators", pod=primary.name,
                    steps=[step("add extensions 'vector' to the server", wiring.alter_server_sql(name, [vector_change]))])
         out.append(Finding("no_vector_pushdown", "error", f"server {name}",
-                           f"server {name} lacks extensions 'vector': k-NN through its {len(tables)} foreign table(s) "
+                           f"lacks extensions 'vector': k-NN through its {len(tables)} foreign table(s) "
                            f"fetches every row and sorts on the primary", fix))
     if not tables:
         return out
@@ -148,7 +148,7 @@ async def _server_findings(client: PodClient, primary: PodConfig, state: Primary
             fix = Plan(title=f"user mapping on {name}", pod=primary.name,
                        steps=[wiring.mapping_create_step(name, target, f"user mapping on {name} (user {target.user})")])
         out.append(Finding("missing_user_mapping", "error", f"server {name}",
-                           f"no user mapping for role {state.current_user} (or PUBLIC) on server {name}: "
+                           f"no user mapping for role {state.current_user} (or PUBLIC): "
                            f"every read through it fails" + ("" if fix else " (" + (
                                "vecdash cannot tell which pod it reaches" if reach.unknown else
                                "no configured pod reaches it") + ": create one by hand)"), fix))
@@ -170,10 +170,10 @@ async def _server_findings(client: PodClient, primary: PodConfig, state: Primary
                 fix = Plan(title=f"remove the dangling wiring {ftq}", pod=primary.name,
                            steps=wiring.drop_table_steps(state, ft))
                 out.append(Finding("remote_table_gone", "error", ftq,
-                                   f"{ftq} reads {rschema}.{rname} through {name}, which no longer exists on the pod", fix))
+                                   f"reads {rschema}.{rname} through {name}, which no longer exists on the pod", fix))
                 for v in state.readers(ft.schema, ft.name):
                     out.append(Finding("view_reads_dropped_table", "error", f"view {v.qualified}",
-                                       f"view {v.qualified} reads {ftq}, whose remote table is gone", fix))
+                                       f"reads {ftq}, whose remote table is gone", fix))
                 continue
             if isinstance(exc, PodUnavailable) or _is_connect_error(exc, text):
                 if not unreachable_reported:
@@ -182,16 +182,16 @@ async def _server_findings(client: PodClient, primary: PodConfig, state: Primary
                     out.append(_unreachable(primary, server, pod or moved, exact, target or targets.get(moved or ""), text))
                 continue
             if isinstance(exc, pg_errors.UndefinedColumn):
-                out.append(Finding("column_drift", "error", ftq, f"{ftq} no longer matches {rschema}.{rname}: {text}; "
+                out.append(Finding("column_drift", "error", ftq, f"no longer matches {rschema}.{rname}: {text}; "
                                    f"unwire and wire it again", None))
                 continue
             if "dimensions" in text:
                 if target is None:  # no configured pod to compare catalogs with: report what the read said
-                    out.append(Finding("dimension_drift", "error", ftq, f"{ftq} drifted from the pod: {text}", None))
+                    out.append(Finding("dimension_drift", "error", ftq, f"drifted from the pod: {text}", None))
                     continue
                 # else a vector of another size came back: the catalog comparison below explains and fixes it
             else:
-                out.append(Finding("read_failed", "error", ftq, f"reading {ftq} fails: {text}", None))
+                out.append(Finding("read_failed", "error", ftq, f"a read through it fails: {text}", None))
                 continue
         remote = remotes.get((rschema, rname))
         if remote is not None and remote.exists:
@@ -203,7 +203,7 @@ async def _server_findings(client: PodClient, primary: PodConfig, state: Primary
                        steps=[step(f"analyze {ftq} (sampled on the pod)", wiring.analyze_sql(ft.schema, ft.name),
                                        kind="analyze")])
             out.append(Finding("not_analyzed", "warning", ftq,
-                               f"{ftq} was never analyzed: k-NN with a filter sorts every matching row on the primary",
+                               f"never analyzed: k-NN with a filter sorts every matching row on the primary",
                                fix))
     return out
 
@@ -245,7 +245,7 @@ def _unreachable(primary: PodConfig, server: ForeignServer, pod: str | None, exa
                        steps=[step(f"pod {pod} is now at {target.describe()}", q)])
     hint = f" (pod {pod} is now at {target.describe()})" if fix else ""
     return Finding("unreachable_server", "error", f"server {name}",
-                   f"server {name} is unreachable from the primary{hint}: {text}", fix)
+                   f"unreachable from the primary{hint}: {text}", fix)
 
 
 async def _drift_finding(client: PodClient, primary: PodConfig, state: PrimaryState, ft: ForeignTable,
@@ -253,7 +253,7 @@ async def _drift_finding(client: PodClient, primary: PodConfig, state: PrimarySt
     """Fix: drop the views reading it, retype the drifted columns, recreate the views exactly as they were
     (view_rebuild), checked in the same transaction; no fix when a rebuild would lose something."""
     ftq = ft.qualified
-    message = f"{ftq} drifted from the pod: {drift}"
+    message = f"drifted from the pod: {drift}"
     readers = state.readers(ft.schema, ft.name)
     props = await view_rebuild.read_views(client, primary, [(v.schema, v.name) for v in readers])
     views = [props.get((v.schema, v.name)) for v in readers]
@@ -295,7 +295,7 @@ def _index_findings(client: PodClient, topology: Topology) -> list[Finding]:
             if c.kind == "foreign":
                 continue
             if c.measures_indexed():
-                w = cache_warning(p, c)
+                w = cache_warning(p, c, named=False)
                 if w:  # no fix plan: shared_buffers takes a restart, the DBA's call
                     out.append(Finding("index_exceeds_shared_buffers", "warning", f"{p.name}:{c.qualified}", w))
                 continue
@@ -309,7 +309,7 @@ def _index_findings(client: PodClient, topology: Topology) -> list[Finding]:
                            steps=[step(f"HNSW ({opclass.split('_')[1]}) index on {c.column}, built without "
                                         f"blocking writes", q, kind="index")])
             out.append(Finding("no_vector_index", "warning", f"{p.name}:{c.qualified}",
-                               f"{c.qualified} on {p.name} ({rows}) has no vector index: every k-NN query scans it", fix))
+                               f"no vector index ({rows}): every k-NN query scans it", fix))
     return out
 
 

@@ -112,8 +112,8 @@ def build_warning(notice: str, mwm_bytes: int, estimate: int | None) -> str | No
     if "no longer fits into maintenance_work_mem" in notice:
         need = f" (estimated graph: {human_bytes(estimate)})" if estimate else ""
         return (f"{notice.strip()}: the rest of the build works on disk and is much slower. "
-                f"Raise maintenance_work_mem above {human_bytes(mwm_bytes)}{need} for the session "
-                "(--maintenance-work-mem), within free RAM, and rebuild.")
+                f"Raise maintenance_work_mem above {human_bytes(mwm_bytes)}{need} for the session, "
+                "within free RAM, and rebuild.")
     return None
 
 
@@ -306,7 +306,7 @@ async def build_index(
         mwm = int((await cur.fetchone())[0])
         if estimate and estimate > mwm:
             warn = (f"estimated HNSW graph {human_bytes(estimate)} exceeds maintenance_work_mem {human_bytes(mwm)}: "
-                    f"the build will spill to disk and slow down; consider --maintenance-work-mem {human_bytes(int(estimate * 1.2)).replace(' ', '')}")
+                    f"the build will spill to disk and slow down; consider maintenance_work_mem {human_bytes(int(estimate * 1.2)).replace(' ', '')}")
             warnings.append(warn)
             if on_notice:
                 on_notice("WARNING (vecdash estimate): " + warn)

@@ -229,7 +229,7 @@ def _db_error(exc: psycopg.Error, path: Path, copied_lines: list[int], meta_path
             where = f"{path}:{copied_lines[row - 1]}" if path.suffix != ".npy" else f"{path}: row {row}"
             return LoadError(f"{where}: {first}; nothing was loaded")
     if isinstance(exc, psycopg.errors.UniqueViolation):
-        first += "; use --upsert to replace existing rows"
+        first += "; load with upsert to replace existing rows"
     if isinstance(exc, psycopg.errors.CardinalityViolation):
         first = "the same id appears twice in the input"
     elif not isinstance(exc, psycopg.errors.UniqueViolation) and pod is not None:
@@ -268,7 +268,7 @@ async def load_file(
         total, batches = _npy_batches(path, dim, ids_path, meta_path, batch_rows)
     else:
         if ids_path or meta_path:
-            raise LoadError(f"{path}: --ids / --metadata go with a .npy file; JSONL lines carry their own")
+            raise LoadError(f"{path}: an ids or metadata file goes with a .npy file; JSONL lines carry their own")
         total, batches = None, _jsonl_batches(path, dim, batch_rows)
     size = path.stat().st_size
     table = sql.Identifier(schema, collection)
@@ -305,7 +305,7 @@ async def load_file(
             raise LoadError(f"{path}: {exc.strerror or exc}") from None
         seconds = time.perf_counter() - t0
         if on_progress:
-            on_progress(LoadProgress(rows_done, rows_done, size, size, seconds))
+            on_progress(LoadProgress(rows_done, rows_done, size, size, seconds, committed=True))
         # Fresh statistics: the row estimate (reltuples) the console and `status` show, and the
         # planner's view of the new rows. Timed apart: the load's rows/s stays the load's.
         t1 = time.perf_counter()

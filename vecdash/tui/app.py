@@ -462,6 +462,7 @@ class VecdashApp(App[int]):
 
     def action_toggle_dark(self) -> None:
         self.theme = "textual-light" if self.current_theme.dark else "textual-dark"
+        notify(self, "theme: ", "dark" if self.current_theme.dark else "light", " · t switches back", timeout=3)
         if self.topology is not None:
             self.query_one(TopologyTree).show(self.topology)
             self._show_stats()

@@ -106,7 +106,7 @@ def route_targets(config: Config, topology: Topology, spec: QuerySpec, home: Col
         wired = wired_table(topology, config, p.name, spec.schema, spec.collection)
         if wired is None:
             warnings.append(f"{p.name} holds {c.qualified} but the primary has no foreign table for it: "
-                            f"left out of the federated answer (use --route fanout, or wire it)")
+                            f"left out of the federated answer (use route fanout, or wire it)")
             continue
         ft, server = wired
         if not server.pushdown_vector:

@@ -18,6 +18,7 @@ from vecdash.db.placeholders import params_text
 from vecdash.db.pods import PodClient
 from vecdash.errors import PodError, PodUnavailable
 from vecdash.inputs import InputError, check_vector
+from vecdash.lines import short_vectors
 from vecdash.model import MEASURE_TYPES, Collection, Topology
 from vecdash.service.cache_fit import cache_warning
 from vecdash.service.catalog import read_pod, snapshot
@@ -60,7 +61,8 @@ async def run_statement(client: PodClient, pod: str, stmt: str | sql.Composable,
             c3 = await conn.execute(EXPLAIN + (sql.SQL(stmt) if isinstance(stmt, str) else stmt), params) if explain else None
         # leaving the block synced once and collected every result
         rows = await c1.fetchall()
-        plan = "\n".join(r[0] for r in await c3.fetchall()) if c3 is not None else None
+        # the query vector appears in the plan as a literal: cut, or a 384-d plan is pages of numbers
+        plan = short_vectors("\n".join(r[0] for r in await c3.fetchall())) if c3 is not None else None
         return rows, plan
 
     t = time.perf_counter()
@@ -299,10 +301,10 @@ async def _check_underfill(client: PodClient, spec: QuerySpec, targets: list[Tar
         ef = spec.ef_search or DEFAULT_EF_SEARCH
         if spec.iterative in (None, "off"):
             hint = (f"the index scan stopped after its candidates (hnsw.ef_search={ef}) and the filter removed "
-                    f"most of them: use --iterative relaxed (hnsw.iterative_scan) or raise --ef-search")
+                    f"most of them: set iterative to relaxed_order (hnsw.iterative_scan) or raise ef_search")
         else:
             hint = ("even the iterative scan gave up (hnsw.max_scan_tuples / ivfflat.max_probes reached): "
-                    "raise those, or use --exact")
+                    "raise those, or search exact")
         if spec.route in ("primary", "federated"):
             hint += "; on this route the setting must be made on the pod (see the note on knobs)"
         result.warnings.append(f"under-filled: {len(result.rows)} of {spec.limit} rows returned but at least "

@@ -112,9 +112,9 @@ def check_spec(spec: QuerySpec) -> None:
                                     or not 1 <= spec.probes <= 32768):
         raise QueryError(f"probes must be an integer from 1 to 32768, got {spec.probes!r}")
     if spec.iterative is not None and spec.iterative not in ITERATIVE:
-        raise QueryError(f"iterative must be off, relaxed or strict, got {spec.iterative!r}")
+        raise QueryError(f"iterative must be off, relaxed_order or strict_order, got {spec.iterative!r}")
     if spec.exact and (spec.ef_search or spec.probes or (spec.iterative and ITERATIVE[spec.iterative] != "off")):
-        raise QueryError("exact search uses no index: drop --ef-search/--probes/--iterative or --exact")
+        raise QueryError("exact search uses no index: clear ef_search, probes and iterative, or turn exact off")
     if not spec.collection:
         raise QueryError("collection name is empty")
 

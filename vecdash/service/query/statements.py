@@ -12,6 +12,7 @@ from psycopg import sql
 
 from vecdash.db.placeholders import params_text, preview_text
 from vecdash.db.vector_param import BinaryVector
+from vecdash.lines import short_vectors
 from vecdash.model import MEASURES
 from vecdash.secrets import mask_text
 
@@ -132,8 +133,10 @@ def render_preview(stmt: str | sql.Composable, params: list[Any], knobs: list[tu
     lines.append(_preview_sql(stmt if isinstance(stmt, str) else params_text(stmt)) + ";")
     shown = []
     for p in params:
-        text = p if isinstance(p, str) else str(p) if isinstance(p, BinaryVector) else \
-            json.dumps(getattr(p, "obj", p), default=str)
+        if isinstance(p, BinaryVector):
+            shown.append(short_vectors(f"'{p}'"))  # as the plan shows it
+            continue
+        text = p if isinstance(p, str) else json.dumps(getattr(p, "obj", p), default=str)
         if len(text) > 60:
             text = text[:40] + f"... ({len(text)} chars)"
         shown.append(text)

@@ -79,7 +79,7 @@ def parse_expose(text: str | None) -> list[tuple[str, str]]:
             continue
         fname, sep, ftype = item.rpartition(":")
         if not sep or not fname:
-            raise WiringError(f"--expose {item!r}: expected FIELD:TYPE (types: {', '.join(sorted(EXPOSE_TYPES))})")
+            raise WiringError(f"expose {item!r}: expected FIELD:TYPE (types: {', '.join(sorted(EXPOSE_TYPES))})")
         out.append((fname, ftype.strip().lower()))
     validate_expose(out)
     return out
@@ -89,11 +89,11 @@ def validate_expose(expose: list[tuple[str, str]]) -> None:
     seen = set()
     for fname, ftype in expose:
         if ftype not in EXPOSE_TYPES:
-            raise WiringError(f"--expose {fname}:{ftype}: unknown type {ftype!r} (use one of: {', '.join(sorted(EXPOSE_TYPES))})")
+            raise WiringError(f"expose {fname}:{ftype}: unknown type {ftype!r} (use one of: {', '.join(sorted(EXPOSE_TYPES))})")
         if not fname or len(fname) > 63:
-            raise WiringError(f"--expose {fname!r}: field name must be 1-63 characters")
+            raise WiringError(f"expose {fname!r}: field name must be 1-63 characters")
         if fname in seen:
-            raise WiringError(f"--expose: field {fname!r} given twice")
+            raise WiringError(f"expose: field {fname!r} given twice")
         seen.add(fname)
 
 

@@ -190,7 +190,7 @@ async def plan_wire(client: PodClient, pod: str, collection: str, *, schema: str
         drifted = drift(existing, remote)
         if drifted:
             raise WiringError(f"foreign table {ft_schema}.{ft_name} no longer matches the pod ({drifted}); "
-                              f"`vecdash doctor --fix` repairs it")
+                              f"the doctor's fix repairs it")
         q = create_foreign_table(ft_schema, ft_name, cols, server, schema, name)
         plan.steps.append(step(f"foreign table {ft_schema}.{ft_name} already reads {schema}.{name}", q, satisfied=True))
     else:
@@ -216,11 +216,11 @@ async def plan_wire(client: PodClient, pod: str, collection: str, *, schema: str
         vschema, vname = split_collection(view, "public") if view else ("public", name)
         metadata = next((c.name for c in remote.columns if c.name == "metadata" and c.typname == "jsonb"), None)
         if expose and metadata is None:
-            raise WiringError(f"--expose needs a jsonb `metadata` column; {schema}.{name} has none")
+            raise WiringError(f"expose needs a jsonb `metadata` column; {schema}.{name} has none")
         colnames = [c[0] for c in cols]
         clash = [f for f, _ in expose if f in colnames]
         if clash:
-            raise WiringError(f"--expose {clash[0]}: the table already has a column of that name")
+            raise WiringError(f"expose {clash[0]}: the table already has a column of that name")
         select = view_select(ft_schema, ft_name, colnames, expose, metadata)
         create = sql.SQL("create view {} as {}").format(sql.Identifier(vschema, vname), select)
         wanted = colnames + [f for f, _ in expose]
@@ -235,7 +235,7 @@ async def plan_wire(client: PodClient, pod: str, collection: str, *, schema: str
                 plan.steps.append(step(f"view {vschema}.{vname} for applications", create))
         elif kind is not None:
             raise WiringError(f"{vschema}.{vname} already exists on the primary and does not read {ft_schema}.{ft_name}; "
-                              f"pass --view NAME")
+                              f"choose another view name")
         else:
             if vschema not in state.schemas:
                 plan.steps.append(step(f"schema {vschema}", sql.SQL("create schema if not exists {}").format(sql.Identifier(vschema))))

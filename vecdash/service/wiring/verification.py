@@ -12,7 +12,7 @@ from psycopg import sql
 from vecdash.db.connect import pod_secrets
 from vecdash.db.pods import PodClient
 from vecdash.errors import PodUnavailable
-from vecdash.lines import error_line
+from vecdash.lines import error_line, short_vectors
 from vecdash.model import MEASURES
 from vecdash.secrets import mask_text
 from vecdash.service.filters import compile_filter  # the query engine's vecs-compatible compiler
@@ -56,12 +56,9 @@ class Verification:
         }
 
 
-_LONG_VECTOR = re.compile(r"'(\[|\{)[^']{48,}'")
-
-
 def shorten_sql(text: str | None) -> str | None:
     """Remote SQL with long vector literals cut to '[...]'."""
-    return _LONG_VECTOR.sub(lambda m: "'[...]'" if m.group(1) == "[" else "'{...}'", text) if text else text
+    return short_vectors(text) if text else text
 
 
 def _probe_vector(typname: str, dim: int) -> str:

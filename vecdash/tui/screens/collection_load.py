@@ -126,7 +126,8 @@ class CollectionLoadScreen(Modal[LoadResult | None]):
 
         def progress(p: LoadProgress) -> None:
             bar.update(progress=round(p.fraction * 100, 1))
-            self._say("#load-status", f"{p.rows_done} rows · {p.elapsed_s:.1f} s")
+            state = "committed" if p.committed else "copied, not yet committed"
+            self._say("#load-status", f"{p.rows_done} rows {state} · {p.elapsed_s:.1f} s")
 
         try:
             self.result = await self.api.load_file(

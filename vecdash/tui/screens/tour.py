@@ -60,7 +60,10 @@ def _docs_note(topo: Topology | None) -> str:
     index = (" with " + " and ".join(f"an {i.method.upper()} {i.measure or ''}".rstrip() for i in ann)
              + (" index" if len(ann) == 1 else " indexes")) if ann else ", with no vector index"
     rows = f"{docs.rows_estimate:,} rows" if docs.rows_estimate is not None else "rows not counted yet"
-    return (f"vecs.docs on vectors-a: {rows} of {docs.dimension}-d vectors{index}. Stats shows sizes, "
+    other = topo.pod("vectors-b") if topo else None
+    shard = (" The rest of docs is on vectors-b: the fanout and federated routes merge both."
+             if other is not None and other.collection("vecs", "docs") is not None else "")
+    return (f"vecs.docs on vectors-a: {rows} of {docs.dimension}-d vectors{index}.{shard} Stats shows sizes, "
             f"index parameters, the view that exposes it on the primary, and sparklines of rows and latency "
             f"across refreshes.")
 

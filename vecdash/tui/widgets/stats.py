@@ -51,7 +51,7 @@ class StatsPane(VerticalScroll):
         t.append_text(styled((title, self._st("title")), (f"  {sub}" if sub else "", self._st("dim")), NL))
 
     def _row(self, t: Text, key: str, value: str | Text, style: str | None = None) -> None:
-        t.append_text(styled((f"{key:<13}", self._st("key")),
+        t.append_text(styled((f"{key:<12} ", self._st("key")),  # a long key still leaves a space
                              value if isinstance(value, Text) else (value, self._st(style) if style else None), NL))
 
     # --- entry point -------------------------------------------------------------------------

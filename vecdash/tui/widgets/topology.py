@@ -111,6 +111,14 @@ class TopologyTree(Tree[Ref]):
         text.no_wrap, text.overflow = True, "ellipsis"
         return text
 
+    def render_label(self, node: TreeNode[Ref], base_style, style) -> Text:
+        """The label, cut with an ellipsis where the pane ends (Tree itself crops it mid-word)."""
+        text = super().render_label(node, base_style, style)
+        room = self.scrollable_content_region.width - (len(_ancestors(node)) - 1) * self.guide_depth
+        if room > 1 and text.cell_len > room:
+            text.truncate(room, overflow="ellipsis")
+        return text
+
     def _match(self, *names: str) -> bool:
         return not self._filter or any(self._filter in n.lower() for n in names)
 
