@@ -203,7 +203,7 @@ async def _server_findings(client: PodClient, primary: PodConfig, state: Primary
                        steps=[step(f"analyze {ftq} (sampled on the pod)", wiring.analyze_sql(ft.schema, ft.name),
                                        kind="analyze")])
             out.append(Finding("not_analyzed", "warning", ftq,
-                               f"never analyzed: k-NN with a filter sorts every matching row on the primary",
+                               "never analyzed: k-NN with a filter sorts every matching row on the primary",
                                fix))
     return out
 
