@@ -21,6 +21,8 @@ from vecdash.service.plan_runner import execute_plan
 from vecdash.service.query import QuerySpec, run_query
 from vecdash.service.recall import recommend, sweep
 
+from .test_indexes import client  # noqa: F401  (the fixture: a PodClient on the shared estate)
+
 POD = "vectors-b"
 pytestmark = pytest.mark.timeout(180)
 
@@ -34,13 +36,6 @@ async def make(client, root, pod, name, rows, dim, *, seed=1, **index):
     if index:
         await ix.build_index(client, pod, name, concurrently=False, **index)
     return name
-
-
-@pytest.fixture
-async def client(estate):
-    c = PodClient(estate.config())
-    yield c
-    await c.close()
 
 
 @pytest.fixture

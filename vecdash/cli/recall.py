@@ -46,6 +46,9 @@ def bar_chart(value: float, width: int = 20) -> str:
 
 async def run(args: argparse.Namespace) -> int:
     client = client_from_args(args)
+    if args.apply and client.read_only:  # before a sweep (and the scope's measurements) that would be for nothing
+        await client.close()
+        raise ReadOnlyError(f"setting a recommended value on {args.pod}")
     bar = StderrBar(f"recall {args.collection}", quiet=args.quiet)
     try:
         s = await sweep(client, args.pod, args.collection, schema=args.schema, index=args.index, k=args.k,
