@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
-from textual.widgets import DataTable, OptionList, Select, Static
+from textual.widgets import DataTable, Input, OptionList, Select, Static
 
 from tests.hostile_data import HOSTILE, ROWS, index_name, quoted, start_hostile_estate
 from vecdash.cli import main as cli_main
@@ -300,7 +300,12 @@ async def test_console_modals_show_names_literally(hostile):
             build = app.screen
             assert f"Index build on {name}.{name} (pod hostile)" in shown(build.query_one("#build-title"))
             await until(pilot, lambda: build.preview is not None or build.preview_error is not None, what="preview")
-            assert build.preview is not None, build.preview_error
+            # the collection's HNSW index has the defaults: the same build is refused, both names shown literally
+            assert build.preview is None and "already has" in build.preview_error
+            refusal = shown(build.query_one("#build-estimate"))
+            assert literal(f"{s}.{s}") in refusal and literal(index_name(s)) in refusal
+            build.query_one("#opt-m", Input).value = "8"  # another index: previewed, the statement quoted
+            await until(pilot, lambda: build.preview is not None, what="preview at m=8")
             assert s.replace('"', '""') in shown(build.query_one("#build-estimate"))
             await pilot.press("escape")
             await until(pilot, lambda: not isinstance(app.screen, IndexBuildScreen), what="index modal closed")

@@ -292,7 +292,10 @@ async def test_notice_captured_when_graph_exceeds_maintenance_work_mem(estate, c
     advice = [w for w in r.warnings if "no longer fits" in w]
     assert advice and "Raise maintenance_work_mem" in advice[0]
     assert r.estimate_bytes > r.maintenance_work_mem_bytes  # the estimate shown before the build agreed
-    # and with enough memory there is no such notice
+    # the same index again is refused, naming the one there; dropped, with enough memory there is no such notice
+    with pytest.raises(ix.DuplicateIndex, match=r.index):
+        await ix.build_index(client, POD, name, maintenance_work_mem="64MB", concurrently=False)
+    await apply_plan(client, ix.plan_drop_index(POD, "vecs", r.index))
     r2 = await ix.build_index(client, POD, name, maintenance_work_mem="64MB", concurrently=False)
     assert r2.status == "built" and not any("no longer fits" in n for n in r2.notices) and not r2.warnings
     await drop(client, name)
@@ -303,7 +306,8 @@ async def test_recall_sweep_monotone_and_plan(estate, client, unique):
     await ix.build_index(client, POD, name, m=4, ef_construction=10, concurrently=False)
     s = await sweep(client, POD, name, values=[1, 2, 4, 8, 16, 32, 64], samples=60, target=0.9)
     recalls = [p.recall for p in s.points]
-    assert [p.value for p in s.points] == [1, 2, 4, 8, 16, 32, 64]
+    # the current setting (pgvector's 40) is measured too, so the recommendation shows its cost against it
+    assert [p.value for p in s.points] == [1, 2, 4, 8, 16, 32, 40, 64] and s.current == 40
     assert all(b >= a for a, b in zip(recalls, recalls[1:])), recalls
     assert recalls[-1] > recalls[0] + 0.2, recalls
     assert s.recommended == next((p.value for p in s.points if p.recall >= 0.9), None)
@@ -319,7 +323,7 @@ async def test_recall_sweep_monotone_and_plan(estate, client, unique):
     estate.sql(POD, f"create role {role}")
     try:
         plan = await plan_search_setting(client, POD, "hnsw.ef_search", 40, scope="role", role=role)
-        assert plan.preview_sql().splitlines()[2] == f'alter role "{role}" set hnsw.ef_search = 40;'
+        assert plan.preview_sql().splitlines()[2] == f'alter role "{role}" in database "postgres" set hnsw.ef_search = 40;'
         await apply_plan(client, plan)
         got = estate.sql(POD, "select setconfig from pg_db_role_setting s join pg_roles r on r.oid = s.setrole "
                               "where r.rolname = %s", (role,))

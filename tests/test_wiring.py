@@ -531,15 +531,28 @@ def test_doctor_unreachable_server_after_pod_moved(hub, unique):
 
 
 def test_doctor_collection_without_vector_index(hub, unique):
+    """The fix is the plan `index build` makes (vecs name, same options); small collections get no advice."""
+    from vecdash.service import indexes
+
     hub_reset(hub)
-    name = f"noix_{unique}"
-    make_table(hub["leaf"].dsn(), "vecs", name, rows=30, index=False)
+    name, small = f"noix_{unique}", f"small_{unique}"
+    make_table(hub["leaf"].dsn(), "vecs", name, rows=indexes.MIN_INDEX_ROWS, index=False)
+    make_table(hub["leaf"].dsn(), "vecs", small, rows=200, index=False)
     cfg = hub_config(hub)
     findings = run(lambda c: doctor.diagnose(c), cfg)
+    assert not [f for f in findings if small in f.subject]  # an exact scan of 200 rows is as fast
     f = next(f for f in findings if f.kind == "no_vector_index" and name in f.subject)
-    assert f.fix.pod == "leaf" and not f.fix.transactional and "using hnsw" in f.fix.preview_sql()
+    assert f.fix.pod == "leaf" and not f.fix.transactional
+    sql = f.fix.steps[0].preview
+    assert sql.startswith(f'create index concurrently "ix_vector_cosine_ops_hnsw_m16_efc64_') and \
+        sql.endswith(f'on "vecs"."{name}" using hnsw ("vec" "vector_cosine_ops") with ("m" = 16, '
+                     f'"ef_construction" = 64)'), sql
     run(lambda c: wiring.apply_plan(c, f.fix), cfg)
     assert not [f for f in run(lambda c: doctor.diagnose(c), cfg) if name in f.subject]
+    listed = run(lambda c: indexes.list_indexes(c, "leaf", name), cfg)
+    assert [i.vecs_recognised for i in listed] == [True]
+    with pytest.raises(indexes.DuplicateIndex):  # `index build` with its defaults sees the same index
+        run(lambda c: indexes.preview_build(c, "leaf", name), cfg)
 
 
 def test_cli_wire_apply_verifies_pushdown_and_masks(hub, unique, tmp_path, caplog, make_vecs_client):

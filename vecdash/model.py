@@ -88,6 +88,16 @@ class Collection:
     def measures_indexed(self) -> set[str]:
         return {i.measure for i in self.indexes if i.measure and i.valid and i.method in ("hnsw", "ivfflat")}
 
+    def default_measure(self) -> tuple[str, str]:
+        """(measure, why) for a query or index that names none: the measure of the first valid vector
+        index (catalog order, by name), so the query uses it; else the column type's first measure
+        (cosine, vecs' default; hamming for bit)."""
+        for i in self.indexes:
+            if i.valid and i.method in ("hnsw", "ivfflat") and self.type in MEASURE_TYPES.get(i.measure or "", ()):
+                return i.measure, f"served by {i.method} index {i.name}"
+        fallback = next((m for m, types in MEASURE_TYPES.items() if self.type in types), "cosine")
+        return fallback, f"no valid vector index; the default for {self.type}"
+
 
 @dataclass
 class Column:

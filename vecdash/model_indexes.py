@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from vecdash.model import Plan
+
 # pgvector build phases (pg_stat_progress_create_index.phase) -> (start, end) share of the whole bar.
 # CREATE INDEX CONCURRENTLY walks through all of them; a plain CREATE INDEX only through "building".
 PHASE_SPAN = {
@@ -163,9 +165,60 @@ class Sweep:
     sample_ms: float
     total_ms: float
 
+    current: int | None = None  # the setting a new session gets now (database / role default), among points
+
     @property
     def largest(self) -> SweepPoint | None:
         return max(self.points, key=lambda p: p.value) if self.points else None
+
+    def point(self, value: int | None) -> SweepPoint | None:
+        return next((p for p in self.points if p.value == value), None)
+
+    def cost(self) -> str | None:
+        """The recommendation against the current setting: recall and latency at both."""
+        now, rec = self.point(self.current), self.point(self.recommended)
+        if now is None or rec is None or now is rec:
+            return None
+        return (f"{self.setting} {now.value} -> {rec.value}: recall@{self.k} {now.recall:.3f} -> {rec.recall:.3f}, "
+                f"median {now.median_ms:.2f} -> {rec.median_ms:.2f} ms")
+
+
+@dataclass
+class ScopeCheck:
+    """Another collection a database / role setting would reach, measured at the current and new value."""
+
+    collection: str  # schema.name
+    index: str
+    recall_now: float | None
+    recall_new: float | None
+    holds: bool
+    note: str = ""
+
+
+@dataclass
+class Recommendation:
+    """Where to set a sweep's recommended value, whether that scope holds, and what it costs."""
+
+    setting: str
+    value: int | None
+    current: int | None
+    scope: str  # database | role
+    plan: Plan | None  # None: nothing to set, or the scope was refused
+    cost: str | None
+    checks: list[ScopeCheck] = field(default_factory=list)
+    refused: str | None = None
+    per_query: str = ""  # the narrowest scope, which always holds
+
+    def lines(self) -> list[str]:
+        out = [self.cost] if self.cost else []
+        for c in self.checks:
+            out.append(f"{c.collection} ({c.index}): " + (c.note or f"recall {c.recall_now:.3f} -> {c.recall_new:.3f}")
+                       + ("" if c.holds else " (falls short)"))
+        if self.refused:
+            out.append(f"refused: {self.refused}")
+        if self.per_query and (self.refused or self.plan is not None):
+            out.append(self.per_query)
+        return out
 
 
 @dataclass

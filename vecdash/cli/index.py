@@ -25,8 +25,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     b.add_argument("collection")
     b.add_argument("--method", choices=ix.METHODS, default="hnsw")
     b.add_argument("--measure", choices=list(MEASURES), default="cosine")
-    b.add_argument("--m", type=int, default=16, help="HNSW: links per node (default 16)")
-    b.add_argument("--ef-construction", type=int, default=64, help="HNSW: build candidate list (default 64)")
+    b.add_argument("--m", type=int, default=ix.DEFAULT_M, help=f"HNSW: links per node (default {ix.DEFAULT_M})")
+    b.add_argument("--ef-construction", type=int, default=ix.DEFAULT_EF_CONSTRUCTION,
+                   help=f"HNSW: build candidate list (default {ix.DEFAULT_EF_CONSTRUCTION})")
     b.add_argument("--lists", type=int, help="IVFFlat: lists (default rows/1000, sqrt(rows) above 1M rows)")
     b.add_argument("--no-concurrently", dest="concurrently", action="store_false",
                    help="plain CREATE INDEX (blocks writes, faster)")

@@ -24,7 +24,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     src.add_argument("--random", action="store_true", help="use the vector of a random row")
     p.add_argument("--limit", type=int, default=10, metavar="K", help="rows to return (default 10)")
     p.add_argument("--filter", metavar="JSON", help='vecs metadata filter, e.g. \'{"year": {"$gte": 2012}}\'')
-    p.add_argument("--measure", choices=list(MEASURES), default="cosine")
+    p.add_argument("--measure", choices=list(MEASURES),
+                   help="distance measure (default: the one the collection's vector index serves, else cosine)")
     p.add_argument("--route", choices=list(ROUTES), default="direct")
     p.add_argument("--ef-search", type=int, metavar="N", help="hnsw.ef_search for this query")
     p.add_argument("--probes", type=int, metavar="N", help="ivfflat.probes for this query")
@@ -83,6 +84,8 @@ def render(r: QueryResult) -> str:
                f"{r.route_detail} · query vector: {r.source}")
     out.append(f"client {r.client_ms:.2f} ms · server {server}"
                + ("" if len(r.per_pod_ms) <= 1 else " · " + ", ".join(f"{k} {v:.2f} ms" for k, v in r.per_pod_ms.items())))
+    if r.measure_note:
+        out.append(r.measure_note)
     if r.knobs:
         out.append("knobs: " + ", ".join(f"{k}={v}" for k, v in r.knobs.items()))
     if r.recall is not None:

@@ -19,7 +19,7 @@ from vecdash.errors import ReadOnlyError
 from vecdash.model import Plan, Topology
 
 if TYPE_CHECKING:
-    from vecdash.model_indexes import BuildProgress, BuildResult, LoadProgress, LoadResult, Sweep
+    from vecdash.model_indexes import BuildProgress, BuildResult, LoadProgress, LoadResult, Recommendation, Sweep
     from vecdash.service.doctor import Finding
     from vecdash.service.indexes import BuildPreview
     from vecdash.service.query import QueryResult, QuerySpec
@@ -166,6 +166,13 @@ class ConsoleApi:
         from vecdash.service.recall import sweep
 
         return await sweep(self.client, pod, collection, schema=schema, on_progress=on_progress, **options)
+
+    async def recommend_setting(self, sweep: Sweep, *, scope: str = "database", role: str | None = None) -> Recommendation:
+        """Where to set a sweep's recommendation: the plan when the scope holds for every collection it
+        reaches (measured), else the refusal; with its cost against the current setting."""
+        from vecdash.service.recall import recommend
+
+        return await recommend(self.client, sweep, scope=scope, role=role)
 
     async def plan_search_setting(self, pod: str, setting: str, value: int, *, scope: str = "database",
                                   role: str | None = None) -> Plan:

@@ -3,9 +3,10 @@
 Problems found: a server without `extensions 'vector'` (k-NN cannot ship), an unreachable server (with
 a fix when vecdash made it for a configured pod that moved), a missing user mapping, a foreign table whose
 remote table is gone (and the views reading it), a foreign table whose vector dimension drifted from
-the pod's, a foreign table never analyzed (filtered k-NN sorts on the primary), collections without
-a vector index, and vector indexes larger than their pod's shared_buffers (no fix plan: that takes a
-restart). Each probe is bounded like every other call.
+the pod's, a foreign table never analyzed (filtered k-NN sorts on the primary), collections of at least
+indexes.MIN_INDEX_ROWS rows without a vector index (fixed by the plan `index build` makes), and vector
+indexes larger than their pod's shared_buffers (no fix plan: that takes a restart). Each probe is
+bounded like every other call.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from vecdash.db.pods import PodClient
 from vecdash.errors import PodUnavailable
 from vecdash.model import ForeignServer, ForeignTable, Plan, Topology
 from vecdash.secrets import mask_text
-from vecdash.service import view_rebuild, wiring
+from vecdash.service import indexes, view_rebuild, wiring
 from vecdash.service.cache_fit import cache_warning
 from vecdash.service import endpoints
 from vecdash.service.catalog import snapshot
@@ -64,10 +65,6 @@ def foreign_tables_of(finding: Finding, topology: Topology) -> list[ForeignTable
     if finding.kind in TABLE_KINDS:
         return [ft for ft in primary.foreign_tables if ft.qualified == finding.subject]
     return []
-
-
-HNSW_OPCLASS = {"vector": "vector_cosine_ops", "halfvec": "halfvec_cosine_ops", "sparsevec": "sparsevec_cosine_ops",
-                "bit": "bit_hamming_ops"}
 
 
 async def diagnose(client: PodClient, topology: Topology | None = None) -> list[Finding]:
@@ -299,17 +296,12 @@ def _index_findings(client: PodClient, topology: Topology) -> list[Finding]:
                 if w:  # no fix plan: shared_buffers takes a restart, the DBA's call
                     out.append(Finding("index_exceeds_shared_buffers", "warning", f"{p.name}:{c.qualified}", w))
                 continue
+            if not indexes.index_advised(c.rows_estimate):
+                continue  # an exact scan of so few rows is as fast as an index scan, and exact
             rows = f"~{c.rows_estimate:,} rows" if c.rows_estimate is not None else "rows unknown"
-            fix = None
-            opclass = HNSW_OPCLASS.get(c.type)
-            if opclass and c.dimension and c.kind in ("table", "matview"):
-                q = sql.SQL("create index concurrently on {} using hnsw ({} {})").format(
-                    sql.Identifier(c.schema, c.name), sql.Identifier(c.column), sql.SQL(opclass))
-                fix = Plan(title=f"vector index for {c.qualified} on {p.name}", pod=p.name, transactional=False,
-                           steps=[step(f"HNSW ({opclass.split('_')[1]}) index on {c.column}, built without "
-                                        f"blocking writes", q, kind="index")])
             out.append(Finding("no_vector_index", "warning", f"{p.name}:{c.qualified}",
-                               f"no vector index ({rows}): every k-NN query scans it", fix))
+                               f"no vector index ({rows}): every k-NN query scans it",
+                               indexes.plan_advised_index(c)))
     return out
 
 

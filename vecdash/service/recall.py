@@ -24,7 +24,7 @@ from vecdash.db.long_session import long_session
 from vecdash.db.pods import PodClient
 from vecdash.errors import UserError
 from vecdash.model import MEASURE_TYPES, MEASURES, Plan, PlanStep
-from vecdash.model_indexes import Sweep, SweepPoint
+from vecdash.model_indexes import Recommendation, ScopeCheck, Sweep, SweepPoint
 from vecdash.service.collections import require
 from vecdash.service.indexes import list_indexes
 
@@ -227,6 +227,9 @@ async def sweep(
     limit_hi = 1000 if ix.method == "hnsw" else 32768
     if not values or values[0] < 1 or values[-1] > limit_hi:
         raise RecallError(f"bad {setting} values {values}: 1 to {limit_hi}")
+    current = await current_value(client, pod, setting)
+    if current is not None and current not in values:  # measured too: a recommendation shows its cost against it
+        values = sorted(values + [current])
     progress = on_progress or (lambda label, frac: None)
     t_start = time.perf_counter()
     table = sql.Identifier(schema, collection)
@@ -272,12 +275,24 @@ async def sweep(
     recommended = next((p.value for p in points if p.recall >= target), None)
     return Sweep(pod=pod, schema=schema, collection=collection, index=ix.name, method=ix.method, setting=setting,
                  measure=ix.measure, k=k, samples=len(queries), target=target, points=points, recommended=recommended,
-                 exact_ms=exact_ms, sample_ms=sample_ms, total_ms=(time.perf_counter() - t_start) * 1000)
+                 exact_ms=exact_ms, sample_ms=sample_ms, total_ms=(time.perf_counter() - t_start) * 1000,
+                 current=current)
+
+
+async def current_value(client: PodClient, pod: str, setting: str) -> int | None:
+    """The value of `setting` a new session on the pod starts with (database / role defaults applied)."""
+    async def work(conn: psycopg.AsyncConnection) -> str | None:
+        cur = await conn.execute("select current_setting(%s, true)", (setting,))
+        return (await cur.fetchone())[0]
+
+    got = await client.run(pod, work)
+    return int(got) if got and got.isdigit() else None
 
 
 async def plan_search_setting(client: PodClient, pod: str, setting: str, value: int, *, scope: str = "database",
                               role: str | None = None) -> Plan:
-    """`ALTER DATABASE <current> SET hnsw.ef_search = N` (or ALTER ROLE) as a previewed plan."""
+    """`ALTER DATABASE <current> SET hnsw.ef_search = N` (or ALTER ROLE ... IN DATABASE) as a previewed plan,
+    unchecked: `recommend` decides whether the scope holds."""
     if setting not in SETTINGS.values():
         raise RecallError(f"unknown setting {setting!r} (hnsw.ef_search or ivfflat.probes)")
     if scope not in ("database", "role"):
@@ -294,10 +309,106 @@ async def plan_search_setting(client: PodClient, pod: str, setting: str, value: 
     if scope == "database":
         stmt = sql.SQL("alter database {} set {} = {}").format(sql.Identifier(db), sql.SQL(setting), sql.Literal(value))
         where = f"every new session on database {db}"
-    else:
-        stmt = sql.SQL("alter role {} set {} = {}").format(sql.Identifier(target), sql.SQL(setting), sql.Literal(value))
-        where = f"every new session of role {target}"
+    else:  # in this database only: the collections a role setting reaches are checked here, not elsewhere
+        stmt = sql.SQL("alter role {} in database {} set {} = {}").format(
+            sql.Identifier(target), sql.Identifier(db), sql.SQL(setting), sql.Literal(value))
+        where = f"every new session of role {target} on database {db}"
     return Plan(title=f"set {setting} = {value} for {where}", pod=pod,
                 steps=[PlanStep(purpose=f"default {setting} for {where}", sql=stmt, preview=stmt.as_string(None))],
                 notes=["sessions already open keep their value; vecs' query() sets its own ef_search per query "
                        "(pass ef_search= there)"])
+
+
+# At most this many other collections are measured before a database / role setting is allowed.
+MAX_SCOPE_CHECKS = 10
+SCOPE_SAMPLES = 50
+
+_REACHED_SQL = """
+select distinct on (n.nspname, t.relname) n.nspname, t.relname, ic.relname
+from pg_index i
+join pg_class ic on ic.oid = i.indexrelid
+join pg_am am on am.oid = ic.relam
+join pg_class t on t.oid = i.indrelid
+join pg_namespace n on n.oid = t.relnamespace
+where am.amname = %(method)s and i.indisvalid
+  and (%(role)s::text is null or has_table_privilege(%(role)s, t.oid, 'SELECT'))
+order by n.nspname, t.relname, ic.relname
+"""
+
+
+async def recommend(client: PodClient, s: Sweep, *, scope: str = "database", role: str | None = None) -> Recommendation:
+    """Where to set the sweep's recommendation, checked: a database (or role) default reaches every
+    collection with an index of the same method in the database (that the role may read), so a value
+    lower than the current one must keep each of them at the target (or no worse than now, if it
+    already missed it): each is measured at both values, and the scope is refused when one falls short.
+    A higher value never lowers recall (it only costs latency). A per-query setting always holds."""
+    knob = "--ef-search" if s.method == "hnsw" else "--probes"
+    arg = "ef_search" if s.method == "hnsw" else "probes"
+    per_query = (f"per query instead: vecdash query {knob} {s.recommended}, or vecs' "
+                 f"collection.query(..., {arg}={s.recommended})") if s.recommended is not None else ""
+    rec = Recommendation(setting=s.setting, value=s.recommended, current=s.current, scope=scope, plan=None,
+                         cost=s.cost(), per_query=per_query)
+    if s.recommended is None or s.recommended == s.current:
+        return rec
+    plan = await plan_search_setting(client, s.pod, s.setting, s.recommended, scope=scope, role=role)
+    if s.current is not None and s.recommended > s.current:
+        plan.notes.append(f"raises {s.setting} from {s.current}: no collection loses recall; queries on every "
+                          f"{s.method} collection this reaches do more work")
+        rec.plan = plan
+        return rec
+
+    who = None
+    if scope == "role":
+        who = role or (await client.run(s.pod, _current_user))
+    others = [r for r in await _reached(client, s, who) if (r[0], r[1]) != (s.schema, s.collection)]
+    reach = "the database's" if who is None else f"role {who}'s"
+    if len(others) > MAX_SCOPE_CHECKS:
+        rec.refused = (f"{scope} scope reaches {len(others)} other {s.method} collections, more than vecdash measures "
+                       f"({MAX_SCOPE_CHECKS}): set it per query, or for a role that reads only {s.collection}")
+        return rec
+    for schema, name, index in others:
+        rec.checks.append(await _check_other(client, s, schema, name, index))
+    short = [c for c in rec.checks if not c.holds]
+    if short:
+        c = short[0]
+        rec.refused = (f"{scope} scope: {s.setting} = {s.recommended} reaches {reach} {c.collection}, whose recall@{s.k} "
+                       f"would be {_fmt(c.recall_new)} (now {_fmt(c.recall_now)}, target {s.target})"
+                       + ("; use --scope role for a role that reads only this collection" if scope == "database" else ""))
+        return rec
+    if rec.checks:
+        plan.notes.append(f"measured on the {len(rec.checks)} other {s.method} collection(s) it reaches: each keeps "
+                          f"recall@{s.k} >= {s.target} (or its current recall)")
+    rec.plan = plan
+    return rec
+
+
+def _fmt(v: float | None) -> str:
+    return "unknown" if v is None else f"{v:.3f}"
+
+
+async def _current_user(conn: psycopg.AsyncConnection) -> str:
+    return (await (await conn.execute("select current_user")).fetchone())[0]
+
+
+async def _reached(client: PodClient, s: Sweep, role: str | None) -> list[tuple[str, str, str]]:
+    """(schema, table, first index) of every table with a valid index of the sweep's method in the
+    database; with `role`, only those the role may read."""
+    async def work(conn: psycopg.AsyncConnection):
+        cur = await conn.execute(_REACHED_SQL, {"method": s.method, "role": role})
+        return await cur.fetchall()
+
+    return await client.run(s.pod, work)
+
+
+async def _check_other(client: PodClient, s: Sweep, schema: str, name: str, index: str) -> ScopeCheck:
+    """Recall of another collection at the current and the recommended value (sampled like the sweep)."""
+    try:
+        o = await sweep(client, s.pod, name, schema=schema, index=index, k=s.k, samples=min(s.samples, SCOPE_SAMPLES),
+                        values=[v for v in (s.current, s.recommended) if v is not None], target=s.target)
+    except UserError as exc:
+        return ScopeCheck(f"{schema}.{name}", index, None, None, False, f"cannot be measured: {exc}")
+    now, new = o.point(s.current), o.point(s.recommended)
+    r_now = now.recall if now else None
+    r_new = new.recall if new else None
+    holds = r_new is not None and r_new >= min(s.target, r_now if r_now is not None else s.target)
+    return ScopeCheck(f"{schema}.{name}", index, r_now, r_new, holds)

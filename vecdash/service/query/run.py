@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any, Callable
 
@@ -105,9 +105,6 @@ async def run_query(client: PodClient, spec: QuerySpec, topology: Topology | Non
     if home is None:
         names = ", ".join(c.qualified for c in home_pod.collections) or "none"
         raise QueryError(f"no collection {spec.schema}.{spec.collection} on pod {spec.pod} (collections: {names})")
-    if spec.measure not in MEASURE_TYPES or home.type not in MEASURE_TYPES[spec.measure]:
-        raise QueryError(f"measure {spec.measure} does not apply to {home.type} column {home.qualified}.{home.column} "
-                         f"(use {', '.join(m for m, t in MEASURE_TYPES.items() if home.type in t)})")
     if spec.filters and not home.has_metadata:
         raise FilterError("filters", f"{home.qualified} on {spec.pod} has no jsonb `metadata` column to filter on")
 
@@ -117,6 +114,12 @@ async def run_query(client: PodClient, spec: QuerySpec, topology: Topology | Non
                          f"{spec.pod} is {home.type}({home.dimension})")
 
     targets = route_targets(client.config, topology, spec, home, warnings)
+    measure_note = None
+    if spec.measure is None:
+        spec, measure_note = _measure_from_data(spec, home, targets)
+    if spec.measure not in MEASURE_TYPES or home.type not in MEASURE_TYPES[spec.measure]:
+        raise QueryError(f"measure {spec.measure} does not apply to {home.type} column {home.qualified}.{home.column} "
+                         f"(use {', '.join(m for m, t in MEASURE_TYPES.items() if home.type in t)})")
     for t in targets:
         if not (spec.exact):
             w = index_warning(t.collection, spec.measure) or cache_warning(topology.pod(t.holder), t.collection,
@@ -167,13 +170,23 @@ async def run_query(client: PodClient, spec: QuerySpec, topology: Topology | Non
         server_ms=max(server_times) if server_times else None, limit=spec.limit, underfilled=False,
         warnings=warnings, plan=plan, recall=None, preview=preview,
         per_pod_ms={label: run.client_ms for label, run in runs.items()}, source=source,
-        route_detail=route_detail(spec, targets, topology), knobs=dict(knob_settings(spec)),
+        route_detail=route_detail(spec, targets, topology), knobs=dict(knob_settings(spec)), measure_note=measure_note,
     )
     if len(rows) < spec.limit and not spec.exact:
         await _check_underfill(client, spec, targets, where, fparams, result)
     if spec.recall:
         result.recall = await _recall(client, spec, targets, where, fparams, qv, rows)
     return result
+
+
+def _measure_from_data(spec: QuerySpec, home: Collection, targets: list[Target]) -> tuple[QuerySpec, str]:
+    """The spec with the measure its collection's valid vector index serves (the scanned collections'
+    first index; a foreign table has none, so the pods' are asked), and a line saying so."""
+    scanned = [home] + [t.collection for t in targets if t.collection is not home]
+    indexed = next((c for c in scanned if c.measures_indexed()), home)
+    measure, why = indexed.default_measure()
+    where = "" if indexed is home else f" on {indexed.pod} {indexed.qualified}"
+    return replace(spec, measure=measure), f"measure {measure}: {why}{where} (none was chosen)"
 
 
 async def _query_vector(client: PodClient, spec: QuerySpec, home: Collection) -> tuple[QueryVector, str, int]:

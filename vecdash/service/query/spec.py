@@ -28,7 +28,7 @@ class QuerySpec:
     random: bool = False
     limit: int = 10
     filters: dict | None = None
-    measure: str = "cosine"
+    measure: str | None = None  # None: the measure the collection's vector index serves (run_query says so)
     route: str = "direct"
     ef_search: int | None = None
     iterative: str | None = None
@@ -68,6 +68,7 @@ class QueryResult:
     route_detail: str = ""
     knobs: dict[str, str] = field(default_factory=dict)
     matching_rows: int | None = None  # rows matching the filter, counted up to `limit`, when under-filled
+    measure_note: str | None = None  # set when the spec named no measure: which one was taken, and why
 
     @property
     def sql_preview(self) -> str:
@@ -85,7 +86,7 @@ class QueryResult:
             "client_ms": round(self.client_ms, 3),
             "server_ms": None if self.server_ms is None else round(self.server_ms, 3),
             "per_pod_ms": {k: round(v, 3) for k, v in self.per_pod_ms.items()},
-            "recall": self.recall, "knobs": self.knobs, "warnings": [mask_text(w) for w in self.warnings],
+            "recall": self.recall, "measure_note": self.measure_note, "knobs": self.knobs, "warnings": [mask_text(w) for w in self.warnings],
             "sql": mask_text(self.sql_preview), "plan": self.plan,
             "rows": [to_jsonable(r) for r in self.rows],
         }
@@ -101,7 +102,7 @@ def check_spec(spec: QuerySpec) -> None:
         raise QueryError("give exactly one query vector source: a vector (JSON array), like ID, or random")
     if not isinstance(spec.limit, int) or isinstance(spec.limit, bool) or not 1 <= spec.limit <= MAX_LIMIT:
         raise QueryError(f"limit must be an integer from 1 to {MAX_LIMIT}, got {spec.limit!r}")
-    if spec.measure not in MEASURES:
+    if spec.measure is not None and spec.measure not in MEASURES:
         raise QueryError(f"unknown measure {spec.measure!r} (expected one of {', '.join(MEASURES)})")
     if spec.route not in ROUTES:
         raise QueryError(f"unknown route {spec.route!r} (expected one of {', '.join(ROUTES)})")

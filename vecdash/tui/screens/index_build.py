@@ -134,9 +134,11 @@ class IndexBuildScreen(Modal[BuildResult | None]):
         try:
             preview = await self.api.preview_index_build(self.pod, self.collection, schema=self.schema,
                                                          **self.build_options)
-        except UserError as exc:
+        except UserError as exc:  # bad options, or an index identical to a valid one (DuplicateIndex): no build
             self.preview_error = str(exc)
             self.query_one("#build-estimate", Static).update(line(self.preview_error, self.tone("error")))
+            self.query_one("#build-phase", Static).update(line("nothing to build: change the options above",
+                                                               self.tone("warn")))
             return
         self.preview, self.preview_error = preview, None
         text = block(preview.plan.steps[0].preview) + NL + block(preview.describe())

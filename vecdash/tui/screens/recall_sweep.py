@@ -39,6 +39,7 @@ class RecallSweepScreen(Modal[Sweep | None]):
         self.sweep_options = sweep_options
         self.result: Sweep | None = None
         self.plan = None
+        self.recommendation = None
         self.applied = False
         self.error: str | None = None
 
@@ -67,9 +68,8 @@ class RecallSweepScreen(Modal[Sweep | None]):
         try:
             s = await self.api.recall_sweep(self.pod, self.collection, schema=self.schema, on_progress=progress,
                                             **self.sweep_options)
-            self.plan = (await self.api.plan_search_setting(self.pod, s.setting, s.recommended, scope=self.scope,
-                                                            role=self.role)
-                         if s.recommended is not None else None)
+            self.recommendation = await self.api.recommend_setting(s, scope=self.scope, role=self.role)
+            self.plan = self.recommendation.plan
         except UserError as exc:
             self.error = str(exc)
             self.query_one("#recall-status", Static).update(line(self.error, self.tone("error")))
@@ -85,14 +85,18 @@ class RecallSweepScreen(Modal[Sweep | None]):
         for p in s.points:
             bar = "█" * int(round(p.recall * 20))
             table.add_row(cell(f"{s.setting}={p.value}"), cell(f"{p.recall:.3f}"), cell(bar), cell(f"{p.median_ms:.2f}"),
-                          cell(f"{p.p90_ms:.2f}"), cell("◀ recommended" if p.value == s.recommended else ""))
+                          cell(f"{p.p90_ms:.2f}"), cell(" ".join(w for w, on in (("◀ recommended", p.value == s.recommended),
+                                                                                   ("(current)", p.value == s.current)) if on)))
         rec = (styled(f"smallest {s.setting} reaching recall {s.target}: ", (str(s.recommended), "bold"))
                if s.recommended is not None else line(f"no value reached recall {s.target}"))
         self.query_one("#recall-status", Static).update(
             styled(f"recall@{s.k}, {s.samples} queries, index ", s.index, f" · exact answers {s.exact_ms:.0f} ms · ", rec))
+        said = block("\n".join(self.recommendation.lines()), self.tone("warn") if self.recommendation.refused else None)
         if self.plan is not None:
             note = " (read-only: cannot apply)" if self.api.read_only else " · press a to apply"
-            self.query_one("#recall-plan", Static).update(block(self.plan.preview_sql()) + line(note))
+            self.query_one("#recall-plan", Static).update(said + NL + block(self.plan.preview_sql()) + line(note))
+        else:
+            self.query_one("#recall-plan", Static).update(said)
 
     def action_apply(self) -> None:
         if self.plan is None or self.applied:

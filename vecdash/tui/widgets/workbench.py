@@ -83,6 +83,7 @@ class WorkbenchPane(VerticalScroll):
         self.last_result = None
         self._result_from = ""  # which query the shown results are of, and when it ran
         self.stale: str | None = None  # why the shown results are not current, if they are not
+        self._measure_for: tuple | None = None  # the collection the measure was last defaulted for
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="form-row"):
@@ -103,6 +104,7 @@ class WorkbenchPane(VerticalScroll):
                          compact=True)
             yield Label("limit", classes="form-label-short")
             yield Input("10", id="wb-limit", compact=True, classes="tiny")
+        yield Label("", id="wb-measure-why")
         with Horizontal(classes="form-row"):
             yield Label("route", classes="form-label")
             routes = self.api.query_routes()
@@ -131,7 +133,7 @@ class WorkbenchPane(VerticalScroll):
 
     def on_mount(self) -> None:
         for sel in ("#wb-spinner", "#wb-results", "#wb-stale", "#wb-plan", "#wb-history-title", "#wb-history",
-                    "#wb-filter-error"):
+                    "#wb-filter-error", "#wb-measure-why"):
             self.query_one(sel).display = False
 
     # --- state from the app ----------------------------------------------------------------------
@@ -201,6 +203,44 @@ class WorkbenchPane(VerticalScroll):
         self.query_one("#wb-stale").display = False
         for sel in ("#wb-results", "#wb-plan"):
             self.query_one(sel).remove_class("-stale")
+
+    # --- the measure follows the collection --------------------------------------------------------
+
+    def _collection(self):
+        target = self.query_one("#wb-collection", Select).value
+        pod = self.topology.pod(target[0]) if isinstance(target, tuple) and self.topology else None
+        return pod.collection(target[1], target[2]) if pod else None
+
+    @on(Select.Changed, "#wb-collection")
+    def _collection_changed(self, event: Select.Changed) -> None:
+        """A newly chosen collection takes the measure its vector index serves (a refresh keeps the user's)."""
+        c = self._collection()
+        if c is None or c.key == self._measure_for:
+            return
+        self._measure_for = c.key
+        self.query_one("#wb-measure", Select).value = c.default_measure()[0]
+        self._say_measure()
+
+    @on(Select.Changed, "#wb-measure")
+    def _measure_changed(self, event: Select.Changed) -> None:
+        self._say_measure()
+
+    def _say_measure(self) -> None:
+        why = self.query_one("#wb-measure-why", Label)
+        c = self._collection()
+        if c is None:
+            why.display = False
+            return
+        default, reason = c.default_measure()
+        chosen = self.query_one("#wb-measure", Select).value
+        dim = self.get_component_rich_style("workbench--dim", partial=True)
+        if chosen == default:
+            why.update(styled((default, "bold"), (": ", dim), (reason, dim)))
+        else:
+            warn = self.get_component_rich_style("workbench--warn", partial=True)
+            why.update(styled((chosen, "bold"), (" chosen; the collection's default is ", warn), (default, warn),
+                              (" (", dim), (reason, dim), (")", dim)))
+        why.display = True
 
     # --- form -> spec ----------------------------------------------------------------------------
 
