@@ -17,7 +17,7 @@ from vecdash.service import collections as colls
 from vecdash.service import indexes as ix
 from vecdash.service.loader import load_file
 from vecdash.service.maintenance import maintain
-from vecdash.service.plan_runner import execute_plan
+from vecdash.service.plans import apply_plan
 from vecdash.service.query import QuerySpec, run_query
 from vecdash.service.recall import recommend, sweep
 
@@ -28,7 +28,7 @@ pytestmark = pytest.mark.timeout(180)
 
 
 async def make(client, root, pod, name, rows, dim, *, seed=1, **index):
-    await execute_plan(client, await colls.plan_create_collection(client, pod, name, dim))
+    await apply_plan(client, await colls.plan_create_collection(client, pod, name, dim))
     path = root / f"{name}.npy"
     np.save(path, datagen.clustered_vectors(rows, dim, seed=seed))
     await load_file(client, pod, name, path)
@@ -43,7 +43,7 @@ async def l2_collection(estate, client, unique):
     """A collection whose only index serves l2 (like the demo's `images`)."""
     name = await make(client, estate.root, POD, f"l2_{unique}", 300, 8, measure="l2")
     yield name
-    await execute_plan(client, await colls.plan_drop_collection(client, POD, name))
+    await apply_plan(client, await colls.plan_drop_collection(client, POD, name))
 
 
 # --- the query measure -------------------------------------------------------------------------------
@@ -106,7 +106,7 @@ async def test_workbench_measure_follows_the_selected_collection(estate, client,
         pane.suggest(Ref("collection", POD, "vecs", cosine), force=True)
         await until(pilot, lambda: measure.value == "cosine" and "vector_cosine_ops" in str(why.render()),
                     what="measure cosine")
-    await execute_plan(client, await colls.plan_drop_collection(client, POD, cosine))
+    await apply_plan(client, await colls.plan_drop_collection(client, POD, cosine))
 
 
 # --- an identical index ------------------------------------------------------------------------------

@@ -342,10 +342,9 @@ async def recommend(client: PodClient, s: Sweep, *, scope: str = "database", rol
     lower than the current one must keep each of them at the target (or no worse than now, if it
     already missed it): each is measured at both values, and the scope is refused when one falls short.
     A higher value never lowers recall (it only costs latency). A per-query setting always holds."""
-    knob = "--ef-search" if s.method == "hnsw" else "--probes"
     arg = "ef_search" if s.method == "hnsw" else "probes"
-    per_query = (f"per query instead: vecdash query {knob} {s.recommended}, or vecs' "
-                 f"collection.query(..., {arg}={s.recommended})") if s.recommended is not None else ""
+    per_query = (f"per query instead: {arg} {s.recommended} on the query (the workbench's knob, or vecs' "
+                 f"collection.query(..., {arg}={s.recommended}))") if s.recommended is not None else ""
     rec = Recommendation(setting=s.setting, value=s.recommended, current=s.current, scope=scope, plan=None,
                          cost=s.cost(), per_query=per_query)
     if s.recommended is None or s.recommended == s.current:
@@ -373,7 +372,7 @@ async def recommend(client: PodClient, s: Sweep, *, scope: str = "database", rol
         c = short[0]
         rec.refused = (f"{scope} scope: {s.setting} = {s.recommended} reaches {reach} {c.collection}, whose recall@{s.k} "
                        f"would be {_fmt(c.recall_new)} (now {_fmt(c.recall_now)}, target {s.target})"
-                       + ("; use --scope role for a role that reads only this collection" if scope == "database" else ""))
+                       + ("; use the role scope for a role that reads only this collection" if scope == "database" else ""))
         return rec
     if rec.checks:
         plan.notes.append(f"measured on the {len(rec.checks)} other {s.method} collection(s) it reaches: each keeps "
