@@ -335,7 +335,7 @@ async def test_started_read_only_stays_read_only(estate):
 
 async def test_index_screens_open_from_the_console(estate, wire_collection):
     """`n` (pod: create + load), `i` (index build) and `s` (recall sweep) open their screens; the screens'
-    own work is tested in test_indexes. Read-only: `n` and `i` are not bound at all."""
+    own work is tested in test_indexes. Read-only: `n` and `i` open nothing (they say why: test_tui_keys)."""
     from vecdash.tui.screens.collection_load import CollectionLoadScreen
     from vecdash.tui.screens.index_build import IndexBuildScreen
     from vecdash.tui.screens.recall_sweep import RecallSweepScreen
