@@ -124,7 +124,7 @@ def make_vecs_client():
 def _no_user_config(monkeypatch, tmp_path):
     """Tests never pick up a developer's own config, state or PG* environment."""
     monkeypatch.delenv("VECDASH_CONFIG", raising=False)
-    monkeypatch.delenv("XDG_STATE_HOME", raising=False)  # the state dir (last demo estate) is under HOME
+    monkeypatch.delenv("XDG_STATE_HOME", raising=False)  # state (history, last demo estate) goes under HOME
     for k in list(os.environ):
         if k.startswith("PG"):
             monkeypatch.delenv(k, raising=False)

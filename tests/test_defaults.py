@@ -203,8 +203,8 @@ async def test_database_scope_is_refused_when_it_lowers_another_collections_reca
     rec = await recommend(client, s, scope="database")
     check = next(c for c in rec.checks if c.collection == f"vecs.{hard}")
     assert not check.holds and check.recall_new < min(0.9, check.recall_now), check
-    assert rec.plan is None and f"vecs.{hard}" in rec.refused and "--scope role" in rec.refused
-    assert "vecdash query --ef-search 10" in rec.per_query
+    assert rec.plan is None and f"vecs.{hard}" in rec.refused and "role scope" in rec.refused
+    assert "ef_search 10 on the query" in rec.per_query
     # a role that reads only `easy` is a scope that holds: planned, in this database only
     role = f"rc_app_{unique}"
     estate.sql(POD, f'create role "{role}"')

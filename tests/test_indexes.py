@@ -47,14 +47,36 @@ async def api(estate):
 
 def modal_host():
     """A bare Textual app with the console's styles (the modals' layout lives in styles/modals.tcss)."""
+    from textual import on
     from textual.app import App
 
     from vecdash.resources import stylesheets
+    from vecdash.tui.messages import ConfirmPlan
+    from vecdash.tui.screens.confirm import ConfirmScreen
 
     class Host(App):
         CSS_PATH = [str(p) for p in stylesheets()]
 
+        @on(ConfirmPlan)
+        def _confirm(self, request: ConfirmPlan) -> None:  # as the console does: the modals ask the app
+            self.push_screen(ConfirmScreen(request.plan), request.reply)
+
     return Host()
+
+
+async def say_yes(app, pilot) -> str:
+    """Wait for the confirmation of a change, answer y; returns the SQL it showed."""
+    from vecdash.tui.screens.confirm import ConfirmScreen
+
+    for _ in range(200):
+        if isinstance(app.screen, ConfirmScreen):
+            break
+        await pilot.pause(0.05)
+    assert isinstance(app.screen, ConfirmScreen), "no confirmation before the change"
+    shown = app.screen.plan.preview_sql(include_satisfied=False)
+    await pilot.press("y")
+    await pilot.pause()
+    return shown
 
 
 async def make_collection(client, estate, name, rows, dim, *, seed=1):
@@ -419,6 +441,7 @@ async def test_tui_build_and_recall_screens(estate, client, api, unique):
         preview = await wait_preview()
         assert "_hnsw_m8_efc32_" in preview.index
         await pilot.press("b")
+        assert "create index" in (await say_yes(app, pilot)).lower()
         for _ in range(400):
             if screen.result is not None or screen.error is not None:
                 break
@@ -451,6 +474,7 @@ async def test_tui_build_and_recall_screens(estate, client, api, unique):
         rec = rs.result.recommended
         assert rec == next(p.value for p in rs.result.points if p.recall >= 0.5) and rs.plan is not None
         await pilot.press("a")
+        assert f"set hnsw.ef_search = {rec}" in await say_yes(app, pilot)
         for _ in range(100):
             if rs.applied:
                 break
@@ -485,6 +509,7 @@ async def test_tui_collection_create_and_load_screen(estate, client, api, unique
         assert "vec vector(16) not null" in screen.plan.preview_sql()
         assert not (await colls.facts(client, POD, name)).exists  # preview only
         await pilot.click("#col-apply")
+        assert "create table" in await say_yes(app, pilot)
         for _ in range(100):
             if screen.created:
                 break
@@ -493,6 +518,7 @@ async def test_tui_collection_create_and_load_screen(estate, client, api, unique
 
         screen.query_one("#load-file", Input).value = str(tmp_path / "bad.jsonl")
         await pilot.click("#load-start")
+        assert "bad.jsonl" in await say_yes(app, pilot)
         for _ in range(100):
             if screen.error:
                 break
@@ -501,6 +527,7 @@ async def test_tui_collection_create_and_load_screen(estate, client, api, unique
         screen.query_one("#load-file", Input).value = str(tmp_path / "v.npy")
         await pilot.pause(0.3)  # a Button ignores a second click during its 0.2 s press effect
         await pilot.click("#load-start")
+        assert "1200 rows from" in await say_yes(app, pilot)
         for _ in range(200):
             if screen.result is not None or (screen.error and "v.npy" in screen.error and not screen.loading):
                 break

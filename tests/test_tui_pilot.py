@@ -12,6 +12,7 @@ import pytest
 
 from vecdash.errors import ReadOnlyError
 from vecdash.tui.app import VecdashApp
+from vecdash.tui.screens.ask import AskScreen
 from vecdash.tui.screens.confirm import ConfirmScreen
 from vecdash.tui.widgets.topology import Ref, TopologyTree
 from vecdash.tui.widgets.wiring import WiringPane
@@ -25,6 +26,11 @@ async def until(pilot, cond, timeout: float = 15.0, what: str = "condition") -> 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await pilot.pause(0.05)
+
+
+def notes(app) -> list[str]:
+    """The notifications on screen now, as their text."""
+    return [n.message for n in app._notifications]
 
 
 def text_of(app, selector: str) -> str:
@@ -151,7 +157,8 @@ async def test_read_only_console_refuses_apply(estate, wire_collection):
         assert app.query_one("#read-only-banner").display
         names = {a.name for a in app.console_actions}
         assert "apply_plan" not in names and "unwire" not in names and "build_index" not in names
-        assert "a" not in app._bindings.key_to_bindings and "u" not in app._bindings.key_to_bindings
+        for key in ("a", "u", "i", "n"):  # bound only to say why nothing happens
+            assert all(b.action.startswith("refused(") and not b.show for b in app._bindings.key_to_bindings[key])
         assert not app.query_one("#wire-apply").display
         # planning reads only: allowed; applying is not offered at all
         assert app.query_one(TopologyTree).select_ref(ref)
@@ -162,6 +169,7 @@ async def test_read_only_console_refuses_apply(estate, wire_collection):
         await pilot.press("a")
         await pilot.pause(0.3)
         assert not isinstance(app.screen, ConfirmScreen)
+        assert any(m.startswith("read-only: apply is refused") for m in notes(app)), notes(app)
         # the palette has no apply either
         await pilot.press("ctrl+p")
         await pilot.pause(0.2)
@@ -301,7 +309,7 @@ async def test_switch_to_read_only_at_runtime(estate):
         await pilot.press("ctrl+o")
         await until(pilot, lambda: app.read_only, what="read-only on")
         assert app.query_one("#read-only-banner").display
-        assert "a" not in app._bindings.key_to_bindings
+        assert [b.action for b in app._bindings.key_to_bindings["a"]] == ["refused('apply_plan')"]
         assert not any(a.dangerous for a in app.console_actions)
 
         async def write(conn):
@@ -309,9 +317,11 @@ async def test_switch_to_read_only_at_runtime(estate):
 
         with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):  # new sessions are read-only on the server
             await app.api.client.run("primary", write)
-        await pilot.press("ctrl+o")
+        await pilot.press("ctrl+o")  # leaving read-only asks first
+        await until(pilot, lambda: isinstance(app.screen, AskScreen), what="the question")
+        await pilot.press("y")
         await until(pilot, lambda: not app.read_only, what="read-write again")
-        assert "a" in app._bindings.key_to_bindings
+        assert [b.action for b in app._bindings.key_to_bindings["a"]] == ["apply_plan"]
 
 
 async def test_started_read_only_stays_read_only(estate):
@@ -325,7 +335,7 @@ async def test_started_read_only_stays_read_only(estate):
 
 async def test_index_screens_open_from_the_console(estate, wire_collection):
     """`n` (pod: create + load), `i` (index build) and `s` (recall sweep) open their screens; the screens'
-    own work is tested in test_indexes. Read-only: `n` and `i` are not bound at all."""
+    own work is tested in test_indexes. Read-only: `n` and `i` open nothing (they say why: test_tui_keys)."""
     from vecdash.tui.screens.collection_load import CollectionLoadScreen
     from vecdash.tui.screens.index_build import IndexBuildScreen
     from vecdash.tui.screens.recall_sweep import RecallSweepScreen
@@ -385,6 +395,8 @@ async def test_create_and_load_a_collection_with_the_keyboard_only(estate, uniqu
         await pilot.press("tab")  # [Apply create] is enabled once there is a plan
         assert app.focused.id == "col-apply"
         await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="create confirmation")
+        await pilot.press("y")
         await until(pilot, lambda: screen.created, what="collection created")
         assert estate.sql("vectors-b", "select to_regclass(%s) is not null", (f"vecs.{name}",)) == [(True,)]
         assert app.focused is screen.query_one("#load-file", Input)
@@ -395,6 +407,8 @@ async def test_create_and_load_a_collection_with_the_keyboard_only(estate, uniqu
                 break
         assert app.focused.id == "load-start"
         await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="load confirmation")
+        await pilot.press("y")
         await until(pilot, lambda: screen.result is not None or screen.error, what="load finished")
         assert screen.error is None, screen.error
         assert estate.sql("vectors-b", f'select count(*) from vecs."{name}"') == [(50,)]
@@ -545,7 +559,9 @@ async def test_history_enter_reruns_with_the_keyboard_at_80x24(estate, wire_coll
         assert app.focused is box
         await pilot.press("enter")
         await until(pilot, lambda: len(pane.history) == 2, what="re-run from history")
-        assert pane.history[1].spec == pane.history[0].spec
+        first, again = pane.history
+        assert first.source.startswith("random row") and again.vector == first.vector  # the same query vector
+        assert again.query_fields() == first.query_fields()
         await pilot.pause(0.3)
         status = app.query_one("#wb-status")
         assert status.region.height > 0 and status.region.y >= pane.region.y, (status.region, pane.region)

@@ -150,6 +150,8 @@ async def test_index_build_preview_and_build_survive(estate, hang_pod, how):
         await _until(pilot, lambda: screen.preview is not None, "the preview")
         _break(hang_pod, how)
         await pilot.press("b")
+        await _until(pilot, lambda: app.screen is not screen, "the confirmation")
+        await pilot.press("y")
         await _until(pilot, lambda: screen.error is not None, "the build to fail")
         _survived(app, screen, "#build-phase", "index build")
         await pilot.press("escape")

@@ -26,6 +26,8 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from vecdash.files import write_private  # noqa: F401 - the demo and the pods write through it
+
 SERVER_USER = "embedded_postgres"
 SUPERUSER = "postgres"
 
@@ -83,23 +85,6 @@ def _prepare_binaries() -> None:
         marker.touch()
     except OSError:
         pass
-
-
-def write_private(path: Path, text: str, mode: int = 0o600, owner: tuple[int, int] | None = None) -> None:
-    """Write `path` without following a link planted there: a fresh file (O_EXCL|O_NOFOLLOW) in the
-    same directory, renamed over the path (a rename replaces a link, it never writes through it)."""
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            os.fchmod(f.fileno(), mode)
-            if owner:
-                os.fchown(f.fileno(), *owner)
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def _os_user(uid: int) -> list[str]:

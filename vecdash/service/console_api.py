@@ -195,3 +195,11 @@ class ConsoleApi:
         return await load_file(self.client, pod, collection, path, schema=schema, ids=ids, metadata=metadata,
                                upsert=upsert, on_progress=on_progress)
 
+    async def plan_load(self, pod: str, collection: str, path: str | Path, *, schema: str = "vecs",
+                        ids: str | Path | None = None, metadata: str | Path | None = None,
+                        upsert: bool = False) -> Plan:
+        """What load_file with these arguments would change (statements, rows, files), to confirm first."""
+        from vecdash.service.loader import plan_load
+
+        return await plan_load(self.client, pod, collection, path, schema=schema, ids=ids, metadata=metadata,
+                               upsert=upsert)

@@ -31,6 +31,7 @@ from vecdash.db.pods import PodClient
 from vecdash.errors import UserError
 from vecdash.inputs import InputError, parse_json, read_lines
 from vecdash.lines import first_line
+from vecdash.model import Plan, PlanStep
 from vecdash.model_indexes import LoadProgress, LoadResult
 from vecdash.service.collections import require
 
@@ -237,6 +238,83 @@ def _db_error(exc: psycopg.Error, path: Path, copied_lines: list[int], meta_path
     return LoadError(f"{path}: {first}; nothing was loaded")
 
 
+STAGING = sql.Identifier("_vecdash_load")
+
+
+@dataclass(frozen=True)
+class LoadStatements:
+    """The statements of a load, in order: the one text both the load and its confirmation use."""
+
+    staging: sql.Composable | None  # upsert: the temporary table the COPY fills
+    copy: sql.Composable
+    merge: sql.Composable | None  # upsert: staging -> collection, ON CONFLICT (id) DO UPDATE
+    analyze: sql.Composable
+
+
+def load_statements(schema: str, collection: str, dim: int, upsert: bool) -> LoadStatements:
+    table = sql.Identifier(schema, collection)
+    target = STAGING if upsert else table
+    return LoadStatements(
+        staging=sql.SQL("create temp table {} (id character varying not null, vec vector({}) not null, "
+                        "metadata jsonb not null) on commit drop").format(STAGING, sql.Literal(dim)) if upsert else None,
+        copy=sql.SQL("copy {} (id, vec, metadata) from stdin with (format binary)").format(target),
+        merge=sql.SQL("insert into {} (id, vec, metadata) select id, vec, metadata from {} "
+                      "on conflict (id) do update set vec = excluded.vec, metadata = excluded.metadata"
+                      ).format(table, STAGING) if upsert else None,
+        analyze=sql.SQL("analyze {}").format(table),
+    )
+
+
+def _input_paths(path, ids, metadata) -> tuple[Path, Path | None, Path | None]:
+    out = (Path(path), Path(ids) if ids else None, Path(metadata) if metadata else None)
+    for p in out:
+        if p is not None and not p.is_file():
+            raise LoadError(f"{p}: no such file")
+    return out
+
+
+async def _vector_dimension(client: PodClient, pod: str, collection: str, schema: str) -> int:
+    f = await require(client, pod, collection, schema)
+    if f.type != "vector":
+        raise LoadError(f"{schema}.{collection} is {f.type}({f.dimension}); vecdash loads vector columns only")
+    return f.dimension
+
+
+def _batches(path: Path, dim: int, ids_path: Path | None, meta_path: Path | None,
+             batch_rows: int) -> tuple[int | None, Iterator[Batch]]:
+    if path.suffix == ".npy":
+        return _npy_batches(path, dim, ids_path, meta_path, batch_rows)
+    if ids_path or meta_path:
+        raise LoadError(f"{path}: an ids or metadata file goes with a .npy file; JSONL lines carry their own")
+    return None, _jsonl_batches(path, dim, batch_rows)
+
+
+async def plan_load(client: PodClient, pod: str, collection: str, path: str | os.PathLike, *, schema: str = "vecs",
+                    ids: str | os.PathLike | None = None, metadata: str | os.PathLike | None = None,
+                    upsert: bool = False) -> Plan:
+    """What `load_file` with these arguments would change, as a Plan to show before it runs (the load
+    itself streams the file through COPY: load_file runs it, not the plan runner)."""
+    path, ids_path, meta_path = _input_paths(path, ids, metadata)
+    dim = await _vector_dimension(client, pod, collection, schema)
+    total, _ = _batches(path, dim, ids_path, meta_path, 1)
+    st = load_statements(schema, collection, dim, upsert)
+    rows = f"{total} rows" if total is not None else "one row per line"
+    source = f"{path}" + (f", ids from {ids_path}" if ids_path else "") + (f", metadata from {meta_path}" if meta_path else "")
+    steps = []
+    if st.staging is not None:
+        steps.append(_preview_step("a staging table, dropped at commit", st.staging))
+    steps.append(_preview_step(f"{rows} from {source}, as binary COPY", st.copy))
+    if st.merge is not None:
+        steps.append(_preview_step("merge: new ids added, existing ids take the file's vector and metadata", st.merge))
+    steps.append(_preview_step("fresh statistics (row estimate, planner)", st.analyze))
+    return Plan(title=f"load {path.name} into {schema}.{collection} ({'upsert' if upsert else 'insert'})", pod=pod,
+                steps=steps, notes=["one transaction: a bad row (dimension, NaN, bad JSON, duplicate id) loads nothing"])
+
+
+def _preview_step(purpose: str, statement: sql.Composable) -> PlanStep:
+    return PlanStep(purpose=purpose, sql=statement, preview=statement.as_string(None))
+
+
 async def load_file(
     client: PodClient,
     pod: str,
@@ -250,42 +328,25 @@ async def load_file(
     upsert: bool = False,
     on_progress: Callable[[LoadProgress], None] | None = None,
 ) -> LoadResult:
-    path = Path(path)
-    ids_path = Path(ids) if ids else None
-    meta_path = Path(metadata) if metadata else None
-    for p in (path, ids_path, meta_path):
-        if p is not None and not p.is_file():
-            raise LoadError(f"{p}: no such file")
+    path, ids_path, meta_path = _input_paths(path, ids, metadata)
     if client.read_only:
         from vecdash.errors import ReadOnlyError
 
         raise ReadOnlyError(f"loading into {schema}.{collection}")
-    f = await require(client, pod, collection, schema)
-    if f.type != "vector":
-        raise LoadError(f"{schema}.{collection} is {f.type}({f.dimension}); vecdash loads vector columns only")
-    dim = f.dimension
-    if path.suffix == ".npy":
-        total, batches = _npy_batches(path, dim, ids_path, meta_path, batch_rows)
-    else:
-        if ids_path or meta_path:
-            raise LoadError(f"{path}: an ids or metadata file goes with a .npy file; JSONL lines carry their own")
-        total, batches = None, _jsonl_batches(path, dim, batch_rows)
+    dim = await _vector_dimension(client, pod, collection, schema)
+    total, batches = _batches(path, dim, ids_path, meta_path, batch_rows)
+    st = load_statements(schema, collection, dim, upsert)
     size = path.stat().st_size
-    table = sql.Identifier(schema, collection)
     t0 = time.perf_counter()
     rows_done = 0
     copied_lines: list[int] = []
     async with long_session(client, pod, what=f"loading into {schema}.{collection}") as conn:
         try:
             async with conn.transaction():
-                target = table
-                if upsert:
-                    target = sql.Identifier("_vecdash_load")
-                    await conn.execute(sql.SQL(
-                        "create temp table {} (id character varying not null, vec vector({}) not null, "
-                        "metadata jsonb not null) on commit drop").format(target, sql.Literal(dim)))
+                if st.staging is not None:
+                    await conn.execute(st.staging)
                 cur = conn.cursor()
-                async with cur.copy(sql.SQL("copy {} (id, vec, metadata) from stdin with (format binary)").format(target)) as cp:
+                async with cur.copy(st.copy) as cp:
                     await cp.write(COPY_SIGNATURE)
                     for batch in batches:
                         await cp.write(encode_rows(batch))
@@ -294,11 +355,8 @@ async def load_file(
                         if on_progress:
                             on_progress(LoadProgress(rows_done, total, batch.bytes_done, size, time.perf_counter() - t0))
                     await cp.write(COPY_TRAILER)
-                if upsert:
-                    await conn.execute(sql.SQL(
-                        "insert into {} (id, vec, metadata) select id, vec, metadata from {} "
-                        "on conflict (id) do update set vec = excluded.vec, metadata = excluded.metadata"
-                    ).format(table, target))
+                if st.merge is not None:
+                    await conn.execute(st.merge)
         except psycopg.Error as exc:
             raise _db_error(exc, path, copied_lines, meta_path, client.pod(pod)) from None
         except OSError as exc:
@@ -309,7 +367,7 @@ async def load_file(
         # Fresh statistics: the row estimate (reltuples) the console and `status` show, and the
         # planner's view of the new rows. Timed apart: the load's rows/s stays the load's.
         t1 = time.perf_counter()
-        await conn.execute(sql.SQL("analyze {}").format(table))
+        await conn.execute(st.analyze)
         analyze_seconds = time.perf_counter() - t1
     return LoadResult(pod=pod, schema=schema, collection=collection, path=str(path), rows=rows_done,
                       seconds=seconds, mode="upsert" if upsert else "insert", dimension=dim,

@@ -2,8 +2,9 @@
 
 Every key binding, footer entry, help-screen line and command-palette command comes from ACTIONS.
 Read-only mode drops every `dangerous` action from all of them at once (k9s' `Dangerous` idea): the
-binding is never registered, the palette never offers it, the help screen never lists it, and the app's
-`check_action` refuses it as a last guard. The server refuses too: read-only sessions.
+action is never bound, the palette never offers it, the help screen never lists it, and the app's
+`check_action` refuses it as a last guard. The server refuses too: read-only sessions. Its key is not
+left silent: `refused` lists what the app binds instead (hidden) to a line saying why nothing happens.
 """
 
 from __future__ import annotations
@@ -57,6 +58,11 @@ ACTIONS: tuple[ConsoleAction, ...] = (
 def available(*, read_only: bool, demo: bool = False) -> list[ConsoleAction]:
     """The actions this console offers: dangerous ones gone in read-only mode."""
     return [a for a in ACTIONS if not (read_only and a.dangerous) and (demo or not a.demo_only)]
+
+
+def refused(*, read_only: bool, demo: bool = False) -> list[ConsoleAction]:
+    """The actions read-only mode took away: their keys say why they do nothing."""
+    return [a for a in ACTIONS if read_only and a.dangerous and (demo or not a.demo_only)]
 
 
 def by_name(name: str) -> ConsoleAction | None:

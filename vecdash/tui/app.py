@@ -18,7 +18,7 @@ from functools import partial
 from pathlib import Path
 
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import App, ComposeResult
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.containers import Horizontal, Vertical
@@ -26,6 +26,7 @@ from textual.timer import Timer
 from textual.widgets import Footer, Input, LoadingIndicator, Static, TabbedContent, TabPane
 
 from vecdash.config import Config
+from vecdash.history import HistoryFile
 from vecdash.model import Topology
 from vecdash.resources import stylesheets
 from vecdash.secrets import mask_text
@@ -81,9 +82,13 @@ class VecdashApp(App[int]):
         tour: bool = False,
         topology: Topology | None = None,
         live: bool = True,
+        history: HistoryFile | None = None,
     ) -> None:
-        """`live=False` with a fixed `topology` never touches a database (snapshot tests, screenshots)."""
+        """`live=False` with a fixed `topology` never touches a database (snapshot tests, screenshots)
+        nor the saved query history; `history` is the workbench's history file (default: the user's)."""
         super().__init__()
+        estate = str(Path(config.path).resolve()) if config.path else ""
+        self.history_file = history or (HistoryFile.default(estate) if live else HistoryFile(None, estate))
         self.config = config
         self.demo = demo
         self.start_tour = tour
@@ -121,6 +126,8 @@ class VecdashApp(App[int]):
         self._bindings = self._base_bindings.copy()
         for a in self.console_actions:
             self.bind(a.key, a.name, description=a.description, show=a.footer, key_display=a.key_display)
+        for a in registry.refused(read_only=self.read_only, demo=self.demo):  # not silent: says why
+            self.bind(a.key, f"refused({a.name!r})", show=False)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if self.read_only and registry.is_dangerous(action):
@@ -145,7 +152,7 @@ class VecdashApp(App[int]):
                 with TabPane("Wiring", id="wiring"):
                     yield WiringPane(self.api, id="wiring-pane")
                 with TabPane("Workbench", id="workbench"):
-                    yield WorkbenchPane(self.api, id="workbench-pane")
+                    yield WorkbenchPane(self.api, self.history_file, id="workbench-pane")
         yield Footer(compact=self.demo)  # demo adds `g tour`: compact keeps `? help` whole at 80 columns
 
     def _steady_cursors(self) -> None:
@@ -154,6 +161,8 @@ class VecdashApp(App[int]):
             field.cursor_blink = False
 
     def on_mount(self) -> None:
+        for box in self.query(Input):  # typing into a box a key focused adds to it, never replaces it whole
+            box.select_on_focus = False
         self.query_one("#refresh-spinner").display = False
         self.query_one("#tree-filter").display = False
         self._show_read_only()
@@ -318,10 +327,31 @@ class VecdashApp(App[int]):
             box.display = False
             self.query_one(TopologyTree).focus()
             event.stop()
-        elif event.key == "escape" and isinstance(self.focused, Input) and self.screen is self.screen_stack[0]:
-            # esc leaves a pane's text box, so the one-letter keys (1/2/3, w, d, q ...) work again
+        elif event.key == "escape" and self.screen is self.screen_stack[0]:
+            # esc from anywhere in a pane: back to the tree, where the arrows move the selection and the
+            # one-letter keys (1/2/3, w, d, q ...) are commands, not text
             self.query_one(TopologyTree).focus()
             event.stop()
+
+    @on(events.DescendantFocus)
+    def _keep_focus_in_view(self, event: events.DescendantFocus) -> None:
+        """A focused text box is on screen, even when a key switched to its pane in the same moment."""
+        widget = event.widget
+        if isinstance(widget, Input) and widget.screen is self.screen_stack[0]:
+            self.call_after_refresh(widget.scroll_visible, animate=False, immediate=True)
+
+    @on(TabbedContent.TabActivated, "#panes")
+    def _pane_shown(self, event: TabbedContent.TabActivated) -> None:
+        """Focus left in a pane that is now hidden goes back to the tree (the arrows move it again)."""
+        self.call_after_refresh(self._focus_tree_if_lost)
+
+    def _focus_tree_if_lost(self) -> None:
+        if self.screen is not self.screen_stack[0]:
+            return
+        focused = self.focused
+        active = self.query_one(f"#{self.active_pane}")
+        if focused is None or (any(a.id == "panes" for a in focused.ancestors) and active not in focused.ancestors):
+            self.query_one(TopologyTree).focus()
 
     # --- actions (names come from vecdash.tui.actions) -------------------------------------------
 
@@ -329,7 +359,12 @@ class VecdashApp(App[int]):
         self.refresh_now()
 
     def action_pane(self, name: str) -> None:
-        if name in PANES:
+        if name in PANES and name != self.active_pane:
+            # focus leaves the pane first: a widget focused in a pane being hidden would hand focus to its
+            # neighbour there, which switches the tabs back (and the arrows would move nothing in view)
+            focused = self.focused
+            if focused is not None and any(a.id == "panes" for a in focused.ancestors):
+                self.query_one(TopologyTree).focus()
             self.query_one("#panes", TabbedContent).active = name
 
     @property
@@ -467,11 +502,36 @@ class VecdashApp(App[int]):
             self.query_one(TopologyTree).show(self.topology)
             self._show_stats()
 
-    async def action_read_only_view(self) -> None:
+    def action_refused(self, name: str) -> None:
+        """A key read-only mode took away: say why nothing happens."""
+        a = registry.by_name(name)
+        what = a.description if a is not None else name
+        how = ("started read-only (--read-only or config)" if self.started_read_only
+               else "ctrl+o switches back to read-write")
+        notify(self, "read-only: ", what, " is refused, it changes a database; ", how, severity="warning", timeout=5)
+
+    def action_read_only_view(self) -> None:
         if self.started_read_only:
             notify(self, "started read-only (--read-only or config): stays read-only", severity="warning")
             return
-        turn_on = not self.read_only
+        if not self.read_only:
+            self._switch_read_only(True)
+            return
+        from vecdash.tui.screens.ask import AskScreen
+
+        keys = ", ".join(f"{a.key_display} {a.description}" for a in registry.refused(read_only=True, demo=self.demo))
+        ask = AskScreen("Leave read-only?", f"Sessions reopen read-write, and the keys that change databases "
+                        f"come back: {keys}.", "Read-write")
+        self.push_screen(ask, self._leave_read_only)
+
+    def _leave_read_only(self, yes: bool | None) -> None:
+        if yes:
+            self._switch_read_only(False)
+        else:
+            notify(self, "still read-only", timeout=3)
+
+    @worker(group="read-only", what="switching read-only")
+    async def _switch_read_only(self, turn_on: bool) -> None:
         await self.api.reopen(read_only=turn_on)
         self.config = self.api.config
         self._install_bindings()

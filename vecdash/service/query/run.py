@@ -171,6 +171,7 @@ async def run_query(client: PodClient, spec: QuerySpec, topology: Topology | Non
         warnings=warnings, plan=plan, recall=None, preview=preview,
         per_pod_ms={label: run.client_ms for label, run in runs.items()}, source=source,
         route_detail=route_detail(spec, targets, topology), knobs=dict(knob_settings(spec)), measure_note=measure_note,
+        vector_used=qv.values if qv.values is not None else functools.partial(parse_vector_value, qv.text, home.type),
     )
     if len(rows) < spec.limit and not spec.exact:
         await _check_underfill(client, spec, targets, where, fparams, result)

@@ -69,12 +69,21 @@ class QueryResult:
     knobs: dict[str, str] = field(default_factory=dict)
     matching_rows: int | None = None  # rows matching the filter, counted up to `limit`, when under-filled
     measure_note: str | None = None  # set when the spec named no measure: which one was taken, and why
+    # the query vector that ran (a random or `like` one read from the pod): read on first use
+    vector_used: list[float] | Callable[[], list[float]] | None = None
 
     @property
     def sql_preview(self) -> str:
         if callable(self.preview):
             self.preview = self.preview()
         return self.preview
+
+    @property
+    def query_vector(self) -> list[float] | None:
+        """The vector this query searched with: the same query again searches with exactly it."""
+        if callable(self.vector_used):
+            self.vector_used = self.vector_used()
+        return self.vector_used
 
     def to_json(self) -> dict[str, Any]:
         from vecdash.model import to_jsonable

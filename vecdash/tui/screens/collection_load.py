@@ -1,5 +1,5 @@
 """The collection modal: create a vecs collection (previewed plan, then apply) and load a .npy / JSONL
-file into it with a live bar.
+file into it with a live bar. Both changes are confirmed first, with the full statements (ConfirmPlan).
 
 Mount from the app with `CollectionLoadScreen(api, pod, collection=None, schema="vecs")`; with
 `collection` given the name is prefilled (load into an existing collection). Dismisses with the last
@@ -15,6 +15,7 @@ from textual.widgets import Button, Checkbox, Input, Label, ProgressBar, Static
 from vecdash.errors import UserError
 from vecdash.model_indexes import LoadProgress, LoadResult
 from vecdash.service.console_api import ConsoleApi
+from vecdash.tui.messages import ConfirmPlan
 from vecdash.tui.screens.modal import Modal
 from vecdash.tui.text import block, line, notify, styled
 from vecdash.tui.workers import worker
@@ -94,6 +95,11 @@ class CollectionLoadScreen(Modal[LoadResult | None]):
     async def apply_create(self) -> None:
         if self.plan is None:
             return
+        request = ConfirmPlan(self.plan)
+        self.post_message(request)
+        if not await request.answer:
+            self._say("#col-plan", self.plan.preview_sql() + "\n-- cancelled: nothing created", "warn")
+            return
         try:
             await self.api.apply_plan(self.plan)
         except UserError as exc:
@@ -120,9 +126,31 @@ class CollectionLoadScreen(Modal[LoadResult | None]):
         self.result = None
         self.run_load()
 
+    def _load_options(self) -> dict:
+        return {"schema": self.schema, "ids": self._value("#load-ids") or None,
+                "metadata": self._value("#load-meta") or None, "upsert": self.query_one("#load-upsert", Checkbox).value}
+
     @worker(group="collection-load", what="load")
     async def run_load(self) -> None:
         bar = self.query_one("#load-progress", ProgressBar)
+        try:
+            plan = await self.api.plan_load(self.pod, self._value("#col-name"), self._value("#load-file"),
+                                            **self._load_options())
+            request = ConfirmPlan(plan)  # what will be loaded where, in full, behind a y / n
+            self.post_message(request)
+            yes = await request.answer
+        except UserError as exc:
+            self.error = str(exc)
+            self._say("#load-status", self.error, "error")
+            self.loading = False
+            return
+        except BaseException:
+            self.loading = False
+            raise
+        if not yes:
+            self._say("#load-status", "cancelled: nothing loaded", "warn")
+            self.loading = False
+            return
 
         def progress(p: LoadProgress) -> None:
             bar.update(progress=round(p.fraction * 100, 1))
@@ -130,10 +158,8 @@ class CollectionLoadScreen(Modal[LoadResult | None]):
             self._say("#load-status", f"{p.rows_done} rows {state} · {p.elapsed_s:.1f} s")
 
         try:
-            self.result = await self.api.load_file(
-                self.pod, self._value("#col-name"), self._value("#load-file"), schema=self.schema,
-                ids=self._value("#load-ids") or None, metadata=self._value("#load-meta") or None,
-                upsert=self.query_one("#load-upsert", Checkbox).value, on_progress=progress)
+            self.result = await self.api.load_file(self.pod, self._value("#col-name"), self._value("#load-file"),
+                                                   on_progress=progress, **self._load_options())
         except UserError as exc:
             self.error = str(exc)
             self._say("#load-status", self.error, "error")

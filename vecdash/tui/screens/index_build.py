@@ -1,8 +1,8 @@
 """The index build modal: options form, statement + memory estimate, live progress, NOTICEs, cancel.
 
 Mount from the app with `IndexBuildScreen(api, pod, "docs", schema="vecs", method="hnsw", m=16)`. It first
-shows the statement and the graph-memory estimate; `b` starts the build (`autostart=True` skips that
-step), `c` cancels it (pg_cancel_backend; no invalid index is left), `r` asks the app for the recall
+shows the statement and the graph-memory estimate; `b` (from any field) asks to confirm the statement,
+then builds (`autostart=True` skips both steps), `c` cancels it (pg_cancel_backend; no invalid index is left), `r` asks the app for the recall
 sweep of the new index. Build options are build_index's keyword arguments (method, measure, m,
 ef_construction, lists, concurrently, maintenance_work_mem, parallel_workers). Dismisses with the
 BuildResult (or None).
@@ -20,7 +20,7 @@ from textual.widgets import Button, Checkbox, Input, Label, ProgressBar, RichLog
 from vecdash.errors import UserError
 from vecdash.model_indexes import BuildProgress, BuildResult
 from vecdash.service.console_api import ConsoleApi
-from vecdash.tui.messages import OpenRecallSweep
+from vecdash.tui.messages import ConfirmPlan, OpenRecallSweep
 from vecdash.tui.screens.modal import Modal
 from vecdash.tui.text import NL, block, line, notify, styled
 from vecdash.tui.workers import worker
@@ -30,11 +30,19 @@ if TYPE_CHECKING:
     from vecdash.service.indexes import BuildPreview
 
 
+class _Field(Input):
+    """A form field that leaves `b` to the screen (build): no build option's value holds a lowercase b
+    (numbers, and memory units such as 64MB or 512kB)."""
+
+    def check_consume_key(self, key: str, character: str | None) -> bool:
+        return key != "b" and super().check_consume_key(key, character)
+
+
 class IndexBuildScreen(Modal[BuildResult | None]):
     """Build an index: options form, statement + memory estimate, live bar, NOTICEs, cancel (c)."""
 
     BINDINGS = [
-        Binding("b", "start_build", "build"),
+        Binding("b", "start_build", "build", priority=True),  # from any field: no field takes a `b`
         Binding("c", "cancel_build", "cancel build"),
         Binding("r", "recall", "recall sweep"),
     ]
@@ -57,6 +65,7 @@ class IndexBuildScreen(Modal[BuildResult | None]):
         self.error: str | None = None
         self.notices: list[str] = []
         self.cancel_requested = False
+        self.confirming = False
 
     def _field(self, label: str, widget) -> Vertical:
         return Vertical(Label(label), widget)
@@ -71,11 +80,11 @@ class IndexBuildScreen(Modal[BuildResult | None]):
                                                    allow_blank=False, id="opt-method"))
                 yield self._field("measure", Select([(m, m) for m in ("cosine", "l2", "ip", "l1")],
                                                     value=o.get("measure", "cosine"), allow_blank=False, id="opt-measure"))
-                yield self._field("m", Input(str(o.get("m", 16)), type="integer", id="opt-m"))
-                yield self._field("ef_construction", Input(str(o.get("ef_construction", 64)), type="integer", id="opt-efc"))
-                yield self._field("lists (ivfflat)", Input(str(o.get("lists") or ""), placeholder="rows/1000",
+                yield self._field("m", _Field(str(o.get("m", 16)), type="integer", id="opt-m"))
+                yield self._field("ef_construction", _Field(str(o.get("ef_construction", 64)), type="integer", id="opt-efc"))
+                yield self._field("lists (ivfflat)", _Field(str(o.get("lists") or ""), placeholder="rows/1000",
                                                            type="integer", id="opt-lists"))
-                yield self._field("maint. work_mem", Input(str(o.get("maintenance_work_mem") or ""),
+                yield self._field("maint. work_mem", _Field(str(o.get("maintenance_work_mem") or ""),
                                                                 placeholder="session", id="opt-mwm"))
                 yield self._field("", Checkbox("concurrently", value=o.get("concurrently", True), id="opt-conc"))
             yield Static("", id="build-estimate")
@@ -148,19 +157,52 @@ class IndexBuildScreen(Modal[BuildResult | None]):
         if self.api.read_only:
             self.query_one("#build-phase", Static).update(line("read-only: building is refused", self.tone("error")))
         elif self.autostart:
-            self.action_start_build()
+            self._build_now()
         else:
             self.query_one("#build-phase", Static).update("press b to build")
 
-    def action_start_build(self) -> None:
+    def _why_not(self) -> str | None:
+        """Why `b` builds nothing now, or None when it may."""
+        if self.result is not None and self.result.status == "built":
+            return f"already built: {self.result.index}; r runs the recall sweep, esc closes"
+        if self.result is not None:
+            return "the build was cancelled; esc closes, i on the collection starts another"
+        if self.error is not None:
+            return "the build failed (see above); esc closes, i on the collection starts another"
         if self.started:
-            return
+            return "a build is running: c cancels it"
+        if self.confirming:
+            return "answer the confirmation first"
         if self.preview is None:
-            notify(self, self.preview_error or "the preview is still loading", severity="warning")
-            return
+            return self.preview_error or "the preview is still loading"
         if self.api.read_only:
-            notify(self, "refused: vecdash is in read-only mode", severity="error")
+            return "refused: vecdash is in read-only mode"
+        return None
+
+    def action_start_build(self) -> None:
+        why = self._why_not()
+        if why is not None:
+            notify(self, "b: ", why, severity="warning", timeout=5)
             return
+        self.confirm_build()
+
+    @worker(group="index-build-confirm", what="confirmation")
+    async def confirm_build(self) -> None:
+        """The statement, in full, behind a y / n as every change is (the app shows the ConfirmScreen)."""
+        self.confirming = True
+        try:
+            request = ConfirmPlan(self.preview.plan)
+            self.post_message(request)
+            yes = await request.answer
+        finally:
+            self.confirming = False
+        if not yes:
+            self.query_one("#build-phase", Static).update(line("cancelled: nothing built; b asks again", self.tone("warn")))
+            return
+        if self._why_not() is None:  # nothing changed while the question was open
+            self._build_now()
+
+    def _build_now(self) -> None:
         self.started = True
         self.query_one("#build-form").disabled = True
         self.query_one("#build-start", Button).disabled = True

@@ -2,11 +2,13 @@
 
 Mount from the app with `RecallSweepScreen(api, pod, "docs", schema="vecs", target=0.95)`; it takes
 sweep's keyword arguments (index, k, samples, values, target) plus scope="database"|"role" and role= for
-the ALTER ... SET plan that `a` applies. Dismisses with the Sweep (or None).
+the ALTER ... SET plan that `a` applies after a confirmation. Read-only: `a` is not offered, and
+pressed it says why. Dismisses with the Sweep (or None).
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from textual.app import ComposeResult
@@ -17,6 +19,7 @@ from textual.widgets import DataTable, ProgressBar, Sparkline, Static
 from vecdash.errors import UserError
 from vecdash.model_indexes import Sweep
 from vecdash.service.console_api import ConsoleApi
+from vecdash.tui.messages import ConfirmPlan
 from vecdash.tui.screens.modal import Modal
 from vecdash.tui.text import NL, block, cell, line, notify, styled
 from vecdash.tui.workers import worker
@@ -42,6 +45,8 @@ class RecallSweepScreen(Modal[Sweep | None]):
         self.recommendation = None
         self.applied = False
         self.error: str | None = None
+        if api.read_only:  # the key stays (it says why it does nothing), the footer does not offer it
+            self._bindings.key_to_bindings["a"] = [replace(b, show=False) for b in self._bindings.key_to_bindings["a"]]
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -53,7 +58,7 @@ class RecallSweepScreen(Modal[Sweep | None]):
             yield Static("", id="recall-scale")
             yield DataTable(id="recall-table", cursor_type="row")
             yield Static("", id="recall-plan")
-            yield Static("a apply recommendation · esc close", id="recall-help")
+            yield Static("esc close" if self.api.read_only else "a apply recommendation · esc close", id="recall-help")
 
     def on_mount(self) -> None:
         self.query_one("#recall-table", DataTable).add_columns("setting", "recall", "curve", "median ms", "p90 ms", "")
@@ -99,9 +104,14 @@ class RecallSweepScreen(Modal[Sweep | None]):
             self.query_one("#recall-plan", Static).update(said)
 
     def action_apply(self) -> None:
-        if self.plan is None or self.applied:
-            return
-        self.apply_recommendation()
+        if self.api.read_only:
+            notify(self, "read-only: the recommendation is shown, not applied", severity="warning", timeout=5)
+        elif self.applied:
+            notify(self, "already applied", timeout=3)
+        elif self.plan is None:
+            notify(self, "nothing to apply yet: the sweep is running or recommended nothing", severity="warning")
+        else:
+            self.apply_recommendation()
 
     def show_failure(self, what: str, message: str) -> None:
         if what == "recall sweep":
@@ -110,6 +120,11 @@ class RecallSweepScreen(Modal[Sweep | None]):
 
     @worker(group="recall-apply", what="apply")
     async def apply_recommendation(self) -> None:
+        request = ConfirmPlan(self.plan)  # the ALTER ... SET in full, behind a y / n
+        self.post_message(request)
+        if not await request.answer:
+            notify(self, "cancelled: nothing changed", timeout=3)
+            return
         try:
             await self.api.apply_plan(self.plan)
         except UserError as exc:

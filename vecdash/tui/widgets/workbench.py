@@ -1,6 +1,7 @@
 """Query workbench: collection, vector (random / like id / JSON), filter (JSON, validated as you type),
 measure, limit, route and knobs; ctrl+r runs. Results table, timings, rows vs limit, recall@k and the
-plan (with Remote SQL) on request; every query of the session is kept and can be re-run.
+plan (with Remote SQL) on request. Every query is kept in the history (vecdash/history.py, saved across
+restarts): enter on an entry restores the form to it and runs it again with the very same vector.
 
 The form builds a `QuerySpec`; the console's api (`ConsoleApi.run_query`) runs it in a worker of this pane.
 Results on screen are those of the last query that ran; when a run fails, or the estate is changed from
@@ -21,25 +22,20 @@ from textual.widgets import Button, Checkbox, DataTable, Input, Label, LoadingIn
 from textual.widgets.option_list import Option
 
 from vecdash.errors import UserError
+from vecdash.history import HistoryEntry, HistoryFile
 from vecdash.inputs import parse_json, parse_vector_text
 from vecdash.model import ITERATIVE, MEASURES, Topology
 from vecdash.secrets import mask_text
 from vecdash.service.console_api import ConsoleApi
 from vecdash.tui.busy import Busy
 from vecdash.tui.workers import worker
-from vecdash.tui.text import NL, block, cell, line, styled
+from vecdash.tui.text import NL, block, cell, line, notify, styled
 from vecdash.tui.widgets.topology import Ref
 from vecdash.tui.widgets.wiring import describe_error
 from vecdash.units import ms
 
 METADATA_COLUMNS = 4
 CELL_WIDTH = 24
-
-
-@dataclass
-class HistoryEntry:
-    spec: object
-    summary: str
 
 
 def parse_filters(text: str, validate=None) -> dict | None:
@@ -75,10 +71,11 @@ def _cell(value) -> Text:
 class WorkbenchPane(VerticalScroll):
     COMPONENT_CLASSES = {"workbench--ok", "workbench--warn", "workbench--error", "workbench--dim"}
 
-    def __init__(self, api: ConsoleApi, **kwargs) -> None:
+    def __init__(self, api: ConsoleApi, history_file: HistoryFile | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
         self.api = api
         self.topology: Topology | None = None
+        self.history_file = history_file or HistoryFile(None)
         self.history: list[HistoryEntry] = []
         self.last_result = None
         self._result_from = ""  # which query the shown results are of, and when it ran
@@ -128,13 +125,15 @@ class WorkbenchPane(VerticalScroll):
         yield Label("", id="wb-stale")
         yield DataTable(id="wb-results", zebra_stripes=True, cursor_type="row")
         yield Static(id="wb-plan")
-        yield Label("History (enter re-runs)", id="wb-history-title")
+        yield Label("History (enter restores the form and re-runs)", id="wb-history-title")
         yield OptionList(id="wb-history")
 
     def on_mount(self) -> None:
         for sel in ("#wb-spinner", "#wb-results", "#wb-stale", "#wb-plan", "#wb-history-title", "#wb-history",
                     "#wb-filter-error", "#wb-measure-why"):
             self.query_one(sel).display = False
+        for entry in self.history_file.load():  # the queries of earlier sessions on this estate
+            self._add_history(entry)
 
     # --- state from the app ----------------------------------------------------------------------
 
@@ -162,9 +161,13 @@ class WorkbenchPane(VerticalScroll):
             select.value = value
 
     def set_route(self, route: str) -> None:
-        select = self.query_one("#wb-route", Select)
-        if any(v == route for _, v in select._options):
-            select.value = route
+        self._choose("#wb-route", route)
+
+    def _choose(self, selector: str, value) -> None:
+        """Select `value` if it is one of the options (a history entry may name what is gone)."""
+        select = self.query_one(selector, Select)
+        if any(v == value for _, v in select._options):
+            select.value = value
 
     def focus_form(self) -> None:
         self.query_one("#wb-filter", Input).focus()
@@ -326,15 +329,44 @@ class WorkbenchPane(VerticalScroll):
         record = getattr(self.app, "record_query_measure", None)
         if record:
             record(spec.pod, spec.schema, spec.collection, spec.measure)
-        summary = (f"{spec.pod}:{spec.schema}.{spec.collection} {spec.measure} k={spec.limit} {spec.route}"
-                   + (f" filter={json.dumps(spec.filters)}" if spec.filters else "")
-                   + f" -> {len(result.rows)} rows, {ms(result.client_ms)}")
-        self.history.append(HistoryEntry(spec, summary))
+        entry = HistoryEntry(
+            pod=spec.pod, schema=spec.schema, collection=spec.collection, source=result.source,
+            vector=tuple(result.query_vector), like_id=spec.like_id, filters=spec.filters, measure=spec.measure,
+            route=spec.route, limit=spec.limit, ef_search=spec.ef_search, probes=spec.probes,
+            iterative=spec.iterative, exact=spec.exact, recall=spec.recall, explain=spec.explain,
+            rows=len(result.rows), client_ms=result.client_ms)
+        self._add_history(entry)
+        try:
+            self.history_file.add(entry)
+        except OSError as exc:  # the query ran; only keeping it failed
+            notify(self, "history not saved: ", mask_text(str(exc)), severity="warning", timeout=6)
+
+    def _add_history(self, entry: HistoryEntry) -> None:
+        self.history.append(entry)
         box = self.query_one("#wb-history", OptionList)
-        box.add_option(Option(line(mask_text(summary))))
+        box.add_option(Option(line(mask_text(entry.summary()))))
         box.highlighted = box.option_count - 1  # tab to the history, enter: the last query runs again
         box.display = True
         self.query_one("#wb-history-title").display = True
+
+    def restore(self, entry: HistoryEntry) -> None:
+        """Put `entry` back into the form: ctrl+r then asks the same query (same vector) again."""
+        self._choose("#wb-collection", (entry.pod, entry.schema, entry.collection))
+        if entry.vector is not None:
+            self._choose("#wb-vector-mode", "json")
+            self.query_one("#wb-vector", Input).value = json.dumps(list(entry.vector))
+        else:
+            self._choose("#wb-vector-mode", "like id")
+            self.query_one("#wb-vector", Input).value = entry.like_id or ""
+        self.query_one("#wb-filter", Input).value = json.dumps(entry.filters) if entry.filters else ""
+        self._choose("#wb-measure", entry.measure)
+        self.query_one("#wb-limit", Input).value = str(entry.limit)
+        self._choose("#wb-route", entry.route)
+        self._choose("#wb-iterative", ITERATIVE.get(entry.iterative or "off", "off"))
+        self.query_one("#wb-ef", Input).value = "" if entry.ef_search is None else str(entry.ef_search)
+        self.query_one("#wb-probes", Input).value = "" if entry.probes is None else str(entry.probes)
+        for box, value in (("#wb-exact", entry.exact), ("#wb-recall", entry.recall), ("#wb-explain", entry.explain)):
+            self.query_one(box, Checkbox).value = value
 
     def show_result(self, result) -> None:
         self.last_result = result
@@ -387,8 +419,19 @@ class WorkbenchPane(VerticalScroll):
     def _rerun(self, event: OptionList.OptionSelected) -> None:
         event.stop()
         idx = event.option_index
-        if 0 <= idx < len(self.history):
-            self.run(self.history[idx].spec)
+        if not 0 <= idx < len(self.history):
+            return
+        entry = self.history[idx]
+        if not entry.rerunnable:
+            self._status("this entry's vector was too long to keep: it cannot run again", "warn")
+            return
+        self.restore(entry)
+        try:
+            spec = self.api.query_spec(**entry.query_fields())
+        except Exception as exc:
+            self._status(describe_error(exc), "error")
+            return
+        self.run(spec)
 
     @on(Button.Pressed, "#wb-run")
     def _run_pressed(self, event: Button.Pressed) -> None:
