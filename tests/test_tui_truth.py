@@ -264,7 +264,9 @@ async def test_an_index_build_re_diagnoses_a_shown_doctor_list(estate, make_vecs
         await until(pilot, lambda: isinstance(app.screen, IndexBuildScreen), what="index build screen")
         screen = app.screen
         await until(pilot, lambda: screen.preview is not None, timeout=20, what="build preview")
-        screen.action_start_build()
+        screen.action_start_build()  # a build is confirmed with its statement first
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="confirmation")
+        await pilot.press("y")
         await until(pilot, lambda: screen.result is not None or screen.error, timeout=60, what="index built")
         await pilot.press("escape")
         await until(pilot, lambda: pane.findings_at is not None and pane.findings_at > before, timeout=30,
