@@ -430,7 +430,7 @@ SQL_TEXT_FROM_CODE = {
     ("vecdash/service/query/statements.py", "knn_text(b.relation, b.column, b.vtype, measure, where_text, "
                                             "include_vector, exact and b.remote, True, b.has_metadata)"):
         "knn_text(): a statement composed with psycopg.sql, rendered",
-    ("vecdash/service/indexes.py", "method"): "plan_build_index() refuses anything not in METHODS first",
+    ("vecdash/service/index_plans.py", "method"): "plan_build_index() refuses anything not in METHODS first",
     ("vecdash/service/doctor.py", "p.kind"): "ViewProps.kind: 'view' or 'materialized view', from relkind",
     ("vecdash/service/view_rebuild.py", "v.kind"): "ViewProps.kind: 'view' or 'materialized view', from relkind",
     ("vecdash/service/view_rebuild.py", "privilege"):
