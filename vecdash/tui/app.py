@@ -31,10 +31,11 @@ from vecdash.model import Topology
 from vecdash.resources import stylesheets
 from vecdash.secrets import mask_text
 from vecdash.service.console_api import ConsoleApi
-from vecdash.service.stats import collection_read_by, pod_endpoints
+from vecdash.service.stats import pod_endpoints
 from vecdash.tui import actions as registry
 from vecdash.tui.messages import ConfirmPlan, EstateChanged, OpenRecallSweep
 from vecdash.tui.busy import SPINNER_AFTER_S
+from vecdash.tui.selection_commands import SelectionCommands
 from vecdash.tui.text import line, notify, styled
 from vecdash.tui.workers import worker
 from vecdash.tui.widgets.stats import StatsPane
@@ -69,7 +70,7 @@ class VecdashCommands(Provider):
                 yield Hit(score, matcher.highlight(text), partial(self.app.run_action, action), text=text, help=help_)
 
 
-class VecdashApp(App[int]):
+class VecdashApp(SelectionCommands, App[int]):
     TITLE = "vecdash"
     CSS_PATH = [str(p) for p in stylesheets()]
     COMMANDS = App.COMMANDS | {VecdashCommands}
@@ -353,7 +354,7 @@ class VecdashApp(App[int]):
         if focused is None or (any(a.id == "panes" for a in focused.ancestors) and active not in focused.ancestors):
             self.query_one(TopologyTree).focus()
 
-    # --- actions (names come from vecdash.tui.actions) -------------------------------------------
+    # --- actions (names come from vecdash.tui.actions; those on the selection: SelectionCommands) ---
 
     def action_refresh(self) -> None:
         self.refresh_now()
@@ -370,117 +371,6 @@ class VecdashApp(App[int]):
     @property
     def active_pane(self) -> str:
         return self.query_one("#panes", TabbedContent).active
-
-    def _selected_collection(self) -> Ref | None:
-        ref = self.selected
-        return ref if ref is not None and ref.kind == "collection" else None
-
-    def _collection_read_by_selection(self) -> Ref | None:
-        """The collection a selected foreign table or view on the primary reads (one only), else None."""
-        s = self.selected
-        if s is None or self.topology is None:
-            return None
-        hit = collection_read_by(s.kind, s.pod, s.schema, s.name, self.topology, self.endpoints)
-        return None if hit is None else Ref("collection", hit[0], hit[1].schema, hit[1].name)
-
-    def _plan_wiring(self, *, unwire: bool) -> None:
-        """w / u plan what the tree selection names: its collection, the collection a view or foreign table
-        reads, or (a secondary's pod or schema node) a collection of that pod, never one of another pod."""
-        self.action_pane("wiring")
-        pane = self.query_one(WiringPane)
-        ref = self._selected_collection() or self._collection_read_by_selection()
-        if ref is not None:
-            pane.suggest(ref, force=True)
-        elif self.selected is not None and self.topology is not None:
-            pod = self.topology.pod(self.selected.pod)
-            if pod is not None and not pod.is_primary:
-                pane.follow_pod(pod.name)
-        pane.plan(unwire=unwire)
-
-    def action_wire(self) -> None:
-        self._plan_wiring(unwire=False)
-
-    def action_unwire(self) -> None:
-        self._plan_wiring(unwire=True)
-
-    def action_apply_plan(self) -> None:
-        if self.read_only:  # unreachable through keys/palette; kept as the last guard
-            notify(self, "read-only: nothing can be applied", severity="warning")
-            return
-        self.action_pane("wiring")
-        self.query_one(WiringPane).apply()
-
-    def action_verify(self) -> None:
-        self.action_pane("wiring")
-        self.query_one(WiringPane).verify()
-
-    def action_doctor(self) -> None:
-        self.action_pane("wiring")
-        self.query_one(WiringPane).doctor(self.topology)
-
-    def action_show_fix(self) -> None:
-        self.action_pane("wiring")
-        self.query_one(WiringPane).show_fix()
-
-    def action_query(self) -> None:
-        self.action_pane("workbench")
-        pane = self.query_one(WorkbenchPane)
-        ref = self._selected_collection()
-        if ref is not None:
-            pane.suggest(ref, force=True)
-        elif (read := self._collection_read_by_selection()) is not None:
-            # a foreign table or view on the primary: query the collection it reads, through the primary
-            s = self.selected
-            pane.suggest(read, force=True)
-            pane.set_route("primary")
-            notify(self, s.schema, ".", s.name, " reads ", read.schema, ".", read.name, " on ", read.pod,
-                   ": route primary")
-        pane.focus_form()
-
-    def action_run_query(self) -> None:
-        self.action_pane("workbench")
-        self.query_one(WorkbenchPane).run()
-
-    def _collection_or_warn(self) -> Ref | None:
-        ref = self._selected_collection()
-        if ref is None:
-            notify(self, "select a collection in the tree first", severity="warning")
-        return ref
-
-    def action_build_index(self) -> None:
-        if (ref := self._collection_or_warn()) is None:
-            return
-        from vecdash.tui.screens.index_build import IndexBuildScreen
-
-        screen = IndexBuildScreen(self.api, ref.pod, ref.name, schema=ref.schema)
-        self.push_screen(screen, lambda result: self._modal_closed(
-            f"index build on {ref.pod}: {ref.schema}.{ref.name}", result is not None or screen.error is not None))
-
-    def action_new_collection(self) -> None:
-        ref = self.selected
-        if ref is None or not ref.pod:
-            notify(self, "select a pod or a collection in the tree first", severity="warning")
-            return
-        from vecdash.tui.screens.collection_load import CollectionLoadScreen
-
-        collection = ref.name if ref.kind == "collection" else None
-        schema = ref.schema if ref.kind in ("collection", "schema") and ref.schema else "vecs"
-        screen = CollectionLoadScreen(self.api, ref.pod, collection=collection, schema=schema)
-        self.push_screen(screen, lambda result: self._modal_closed(
-            f"create/load on {ref.pod}", screen.created or result is not None or screen.error is not None))
-
-    def _modal_closed(self, what: str, changed: bool) -> None:
-        """A modal that may have changed the estate closed: a change is re-read like any other (a failed
-        build or load may have left something behind too); else a plain refresh."""
-        if changed:
-            self.estate_changed(EstateChanged(what))
-        elif not self.refreshing:
-            self.refresh_now()
-
-    def action_recall_sweep(self) -> None:
-        if (ref := self._collection_or_warn()) is None:
-            return
-        self._open_recall_sweep(OpenRecallSweep(ref.pod, ref.name, schema=ref.schema))
 
     @on(OpenRecallSweep)
     def _open_recall_sweep(self, request: OpenRecallSweep) -> None:
