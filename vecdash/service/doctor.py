@@ -27,7 +27,6 @@ from vecdash.model import ForeignServer, ForeignTable, Plan, Topology
 from vecdash.secrets import mask_text
 from vecdash.service import indexes, view_rebuild, wiring
 from vecdash.service.cache_fit import cache_warning
-from vecdash.service import endpoints
 from vecdash.service.catalog import snapshot
 from vecdash.service.endpoints import Reach
 from vecdash.service.plans import PlanFailed, apply_plan, step
@@ -85,7 +84,7 @@ async def diagnose(client: PodClient, topology: Topology | None = None) -> list[
     secrets = [t.password for t in targets.values() if t.password]
     for p in client.config.pods:
         secrets += pod_secrets(p)
-    reaches = await _reaches(client, primary_cfg, state, targets)
+    reaches = await wiring.reaches_among(client, primary_cfg, state, list(client.config.secondaries), targets)
     for server in state.fdw_servers():
         findings += await _server_findings(client, primary_cfg, state, server, targets, reaches[server.name], secrets)
     findings += _index_findings(client, topology)
@@ -104,15 +103,6 @@ async def _targets(client: PodClient, topology: Topology) -> dict[str, Target]:
 
     found = await asyncio.gather(*(one(p) for p in pods))
     return {p.name: t for p, t in zip(pods, found) if t is not None}
-
-
-async def _reaches(client: PodClient, primary: PodConfig, state: PrimaryState,
-                   targets: dict[str, Target]) -> dict[str, Reach]:
-    """The secondary pod each server reaches (`endpoints.settle`: by address, else asking the servers)."""
-    pods = endpoints.with_sessions(endpoints.config_pods(client.config), {n: t.endpoint() for n, t in targets.items()})
-    return await endpoints.settle(client, primary, state.fdw_servers(), pods, tables=state.server_tables(),
-                                  only=[p.name for p in client.config.secondaries],
-                                  reachable=[client.pod(n) for n in targets])
 
 
 def _marked_for(server: ForeignServer, client: PodClient) -> str | None:

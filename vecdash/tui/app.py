@@ -97,7 +97,9 @@ class VecdashApp(SelectionCommands, App[int]):
         self.started_read_only = config.settings.read_only
         self.api = ConsoleApi(config)  # everything the console asks of the databases
         self.topology: Topology | None = topology
-        self.endpoints = pod_endpoints(config)
+        # which pod each configured DSN names: resolving a host name can block, so it is read once a
+        # snapshot has warmed the resolver's cache off the UI thread (see _apply_topology)
+        self.endpoints = None
         self.rows_history: dict[tuple, deque] = {}
         self.latency_history: dict[str, deque] = {}
         self.queried_measures: dict[tuple, set[str]] = {}
@@ -252,6 +254,8 @@ class VecdashApp(SelectionCommands, App[int]):
 
     def _apply_topology(self, topo: Topology, record: bool = True) -> None:
         self.topology = topo
+        if self.endpoints is None:
+            self.endpoints = pod_endpoints(self.config)
         if record:
             for pod in topo.pods:
                 lat = self.latency_history.setdefault(pod.name, deque(maxlen=HISTORY_POINTS))

@@ -26,6 +26,7 @@ from vecdash.service.wiring.state import (
     read_primary,
     read_remote,
     read_remotes,
+    reaches_among,
     read_target,
 )
 from vecdash.service.wiring.statements import (
@@ -45,6 +46,7 @@ __all__ = [
     "EXPOSE_TYPES", "FETCH_SIZE", "SERVER_MARK", "Check", "PlanFailed", "PrimaryState", "RemoteCollection",
     "SecretStep", "Target", "Verification", "WiringError", "alter_server_sql", "analyze_sql", "apply_plan", "drift",
     "drop_table_steps", "local_type", "locate", "mapping_create_step", "parse_expose", "plan_unwire", "plan_wire",
-    "pod_ident", "read_primary", "read_remote", "read_remotes", "read_target", "split_collection",
+    "pod_ident", "read_primary", "reaches_among", "read_remote", "read_remotes", "read_target",
+    "split_collection",
     "vector_extension_change", "verify",
 ]

@@ -204,13 +204,17 @@ async def read_remotes(client: PodClient, pod: PodConfig,
 
 async def server_reaches(client: PodClient, primary: PodConfig, state: PrimaryState, pod: PodConfig,
                          target: Target | None) -> dict[str, Reach]:
-    """For each postgres_fdw server on the primary: does it reach `pod`? (`endpoints.settle`: by address,
-    else by asking the servers when the pod answered; else unknown.)"""
-    pods = endpoints.config_pods(client.config)
-    if target is not None:
-        pods = endpoints.with_sessions(pods, {pod.name: target.endpoint()})
+    """For each postgres_fdw server on the primary: does it reach `pod`?"""
+    return await reaches_among(client, primary, state, [pod], {pod.name: target} if target is not None else {})
+
+
+async def reaches_among(client: PodClient, primary: PodConfig, state: PrimaryState, candidates: list[PodConfig],
+                        targets: dict[str, Target]) -> dict[str, Reach]:
+    """For each postgres_fdw server on the primary: which of `candidates` it reaches (`endpoints.settle`: by
+    address, the live session's where the pod answered (`targets`), else by asking those pods; else unknown)."""
+    pods = endpoints.with_sessions(endpoints.config_pods(client.config), {n: t.endpoint() for n, t in targets.items()})
     return await endpoints.settle(client, primary, state.fdw_servers(), pods, tables=state.server_tables(),
-                                  only=[pod.name], reachable=[pod] if target is not None else [])
+                                  only=[p.name for p in candidates], reachable=[client.pod(n) for n in targets])
 
 
 @dataclass
