@@ -643,3 +643,27 @@ def test_columns_of_types_the_primary_lacks_are_left_out_with_a_note(hub, unique
     run(lambda c: wiring.apply_plan(c, plan), cfg)
     v = run(lambda c: wiring.verify(c, "leaf", name), cfg)
     assert v.ok and v.pushdown, v.to_json()
+
+
+@pytest.mark.parametrize("shape", ['quote "q" {u}', 'dot.in {u}', "[bold]x 50% {u}"])
+async def test_the_console_plans_wire_unwire_verify_for_any_catalog_name(estate, unique, shape):
+    """The console holds exact names from the catalog, not typed `schema.name` text: a name holding a
+    double quote or a dot must reach the service as that one name (ConsoleApi quotes it)."""
+    from psycopg import sql
+
+    from vecdash.service.console_api import ConsoleApi
+
+    name = shape.format(u=unique)
+    estate.sql("vectors-b", "create schema if not exists vecs")
+    estate.sql("vectors-b", sql.SQL("create table vecs.{} (id text primary key, vec vector(3) not null, "
+                                    "metadata jsonb not null default '{{}}')").format(sql.Identifier(name)).as_string())
+    api = ConsoleApi(estate.config())
+    try:
+        plan = await api.plan_wire("vectors-b", name, schema="vecs")
+        assert name.replace('"', '""') in plan.preview_sql()
+        unwire = await api.plan_unwire("vectors-b", name, schema="vecs")
+        assert unwire.steps == [] and "nothing to unwire" in unwire.notes[0]
+        assert not (await api.verify("vectors-b", name, schema="vecs")).ok  # not wired: says so, no error
+    finally:
+        await api.close()
+        estate.sql("vectors-b", sql.SQL("drop table vecs.{}").format(sql.Identifier(name)).as_string())

@@ -64,14 +64,14 @@ class ConsoleApi:
 
     async def plan_wire(self, pod: str, collection: str, *, schema: str = "vecs", view: str | None = None,
                         expose: list[tuple[str, str]] | None = None) -> Plan:
-        from vecdash.service.wiring import plan_wire
+        from vecdash.service.wiring import plan_wire, qualified
 
-        return await plan_wire(self.client, pod, collection, schema=schema, view=view, expose=expose)
+        return await plan_wire(self.client, pod, qualified(schema, collection), view=view, expose=expose)
 
     async def plan_unwire(self, pod: str, collection: str, *, schema: str = "vecs") -> Plan:
-        from vecdash.service.wiring import plan_unwire
+        from vecdash.service.wiring import plan_unwire, qualified
 
-        return await plan_unwire(self.client, pod, collection, schema=schema)
+        return await plan_unwire(self.client, pod, qualified(schema, collection))
 
     async def apply_plan(self, plan: Plan) -> None:
         """Any plan (wiring, doctor fix, index, recall setting, collection) through the one executor:
@@ -83,9 +83,9 @@ class ConsoleApi:
         await apply_plan(self.client, plan)
 
     async def verify(self, pod: str, collection: str, *, schema: str = "vecs") -> Verification:
-        from vecdash.service.wiring import verify
+        from vecdash.service.wiring import qualified, verify
 
-        return await verify(self.client, pod, collection, schema=schema)
+        return await verify(self.client, pod, qualified(schema, collection))
 
     async def diagnose(self, topology: Topology | None = None) -> list[Finding]:
         from vecdash.service.doctor import diagnose

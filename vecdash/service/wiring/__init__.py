@@ -15,7 +15,14 @@ locate); statements: the DDL; plan: plan_wire; verification: verify; unwire: pla
 
 from vecdash.model import SecretStep
 from vecdash.service.plans import PlanFailed, apply_plan
-from vecdash.service.wiring.names import EXPOSE_TYPES, WiringError, parse_expose, pod_ident, split_collection
+from vecdash.service.wiring.names import (
+    EXPOSE_TYPES,
+    WiringError,
+    parse_expose,
+    pod_ident,
+    qualified,
+    split_collection,
+)
 from vecdash.service.wiring.plan import plan_wire
 from vecdash.service.wiring.state import (
     PrimaryState,
@@ -46,7 +53,7 @@ __all__ = [
     "EXPOSE_TYPES", "FETCH_SIZE", "SERVER_MARK", "Check", "PlanFailed", "PrimaryState", "RemoteCollection",
     "SecretStep", "Target", "Verification", "WiringError", "alter_server_sql", "analyze_sql", "apply_plan", "drift",
     "drop_table_steps", "local_type", "locate", "mapping_create_step", "parse_expose", "plan_unwire", "plan_wire",
-    "pod_ident", "read_primary", "reaches_among", "read_remote", "read_remotes", "read_target",
+    "pod_ident", "read_primary", "qualified", "reaches_among", "read_remote", "read_remotes", "read_target",
     "split_collection",
     "vector_extension_change", "verify",
 ]
