@@ -6,10 +6,9 @@ with its full statements."""
 
 from __future__ import annotations
 
-import pytest
 from textual.widgets import Button, Checkbox, DataTable, Input, OptionList, Select
 
-from tests.test_tui_pilot import notes, until
+from tests.test_tui_pilot import notes, until, wire_collection  # noqa: F401 (wire_collection: a shared fixture)
 from vecdash.tui.app import VecdashApp
 from vecdash.tui.screens.ask import AskScreen
 from vecdash.tui.screens.confirm import ConfirmScreen
@@ -231,13 +230,3 @@ async def test_create_and_load_confirm_with_the_full_change(estate, unique, tmp_
         await until(pilot, lambda: screen.result is not None or screen.error, what="load")
         assert screen.error is None and screen.result.rows == 20
     estate.sql("vectors-b", f'drop table vecs."{name}"')
-
-
-@pytest.fixture
-def wire_collection(estate, make_vecs_client, unique):
-    from tests.test_tui_pilot import make_collection
-
-    name = f"keys_{unique}"
-    make_collection(make_vecs_client, estate.pods["vectors-b"], name)
-    estate.sql("vectors-b", f'analyze vecs."{name}"')
-    return name
