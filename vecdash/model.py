@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vecdash.secrets import MASK, mask_text
+
+if TYPE_CHECKING:
+    from vecdash.model_activity import Alert, PodActivity
 
 # pgvector operator classes -> the distance measure an index on them serves.
 OPCLASS_MEASURE = {
@@ -211,6 +214,7 @@ class PodStatus:
     user_mappings: list[UserMapping] = field(default_factory=list)
     foreign_tables: list[ForeignTable] = field(default_factory=list)
     views: list[View] = field(default_factory=list)
+    activity: PodActivity | None = None  # what the pod is doing, when the refresh read it (model_activity)
 
     @property
     def is_primary(self) -> bool:
@@ -225,6 +229,7 @@ class Topology:
     pods: list[PodStatus]
     taken_at: datetime
     elapsed_ms: float = 0.0
+    alerts: list[Alert] = field(default_factory=list)  # the estate's alert line, when activity was read
 
     @property
     def all_up(self) -> bool:
