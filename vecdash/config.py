@@ -28,17 +28,22 @@ SETTING_KEYS = {
     "refresh_seconds": (int, float),
     "statement_timeout_ms": (int,),
     "connect_timeout_s": (int, float),
+    "long_transaction_s": (int, float),
+    "replication_lag_s": (int, float),
     "read_only": (bool,),
     "theme": (str,),
 }
 # What the server and libpq accept, so a value that passes here cannot make every pod look DOWN:
 # statement_timeout is an int GUC in ms (max INT_MAX; 0 = none, not allowed: calls must be bounded);
-# libpq's connect_timeout is whole seconds in an int; refresh is a timer interval (max one day).
+# libpq's connect_timeout is whole seconds in an int; refresh is a timer interval (max one day); the
+# activity alerts' thresholds (a transaction open that long, a standby replaying that far behind) up to a week.
 INT_MAX = 2**31 - 1
 SETTING_RANGES = {
     "refresh_seconds": (0.1, 86_400.0),
     "statement_timeout_ms": (1, INT_MAX),
     "connect_timeout_s": (0.5, float(INT_MAX)),
+    "long_transaction_s": (1.0, 604_800.0),
+    "replication_lag_s": (0.1, 604_800.0),
 }
 TOP_KEYS = {"pods", "settings"}
 _NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$")
@@ -50,6 +55,8 @@ class Settings:
     refresh_seconds: float = 5.0
     statement_timeout_ms: int = 5000
     connect_timeout_s: float = 3.0
+    long_transaction_s: float = 300.0  # alert: a transaction open longer than this (vecdash activity)
+    replication_lag_s: float = 60.0  # alert: a standby replaying further behind than this
     read_only: bool = False
     theme: str = "textual-dark"
 

@@ -55,3 +55,19 @@ def ago(ts: datetime | None, now: datetime) -> str:
     if s < 36 * 3600:
         return f"{s / 3600:.0f} h ago"
     return f"{s / 86400:.0f} d ago"
+
+
+def seconds(value: float | None) -> str:
+    """A duration in seconds, as an age is read: '0.4 s', '42 s', '5 min', '3.5 h', '2 d'."""
+    if value is None:
+        return "?"
+    s = max(0.0, value)
+    if s < 10:
+        return f"{s:.1f} s"
+    if s < 90:
+        return f"{s:.0f} s"
+    if s < 90 * 60:
+        return f"{s / 60:.0f} min"
+    if s < 36 * 3600:
+        return f"{s / 3600:.1f} h"
+    return f"{s / 86400:.0f} d"

@@ -5,8 +5,12 @@ statistics views; never count(*), never user tables. Of user-mapping options it 
 (never a password).
 """
 
-CATALOG_SQL = r"""
-with vec_types as (
+from psycopg import sql
+
+# The vector columns of the pod's tables (pgvector's types, and pg_catalog's bit): the one detection of a
+# "collection", shared by the catalog and the activity statements (db/activity_sql.py).
+VECTOR_COLUMNS_CTE = r"""
+vec_types as (
     select t.oid, t.typname
     from pg_type t
     where t.typname in ('vector', 'halfvec', 'sparsevec', 'bit')
@@ -27,6 +31,10 @@ vec_cols as (
       and n.nspname not in ('pg_catalog', 'information_schema') and n.nspname not like 'pg_toast%'
       and not c.relispartition
 ),
+"""
+
+CATALOG_SQL = sql.SQL(r"""
+with {vector_columns}
 rels as (
     select relid, min(schema) as schema, min(name) as name, min(relkind::text) as relkind,
            json_agg(json_build_object('column', col, 'attnum', attnum, 'type', type, 'dimension', dim)
@@ -132,4 +140,4 @@ select json_build_object(
     'foreign_tables', coalesce((select items from ftables), '[]'::json),
     'views', coalesce((select items from views), '[]'::json)
 )
-"""
+""").format(vector_columns=sql.SQL(VECTOR_COLUMNS_CTE))

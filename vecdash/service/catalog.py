@@ -1,4 +1,8 @@
-"""Reading the whole estate: every pod concurrently, two round trips each (latency probe + catalog)."""
+"""Reading the whole estate: every pod concurrently, two round trips each (latency probe + catalog).
+
+With activity (service/activity), the catalog, activity and top-statements statements share one
+pipeline after the probe: still two round trips.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ from vecdash.db.catalog_sql import CATALOG_SQL
 from vecdash.db.connect import describe_error
 from vecdash.db.pods import PodClient
 from vecdash.errors import PodUnavailable
+from vecdash.service import activity as live
 from vecdash.service import endpoints
 from vecdash.model import (
     OPCLASS_MEASURE,
@@ -32,38 +37,52 @@ from vecdash.secrets import mask_options
 RELKINDS = {"r": "table", "m": "matview", "f": "foreign", "p": "partitioned"}
 
 
-async def snapshot(client: PodClient) -> Topology:
-    """Read every configured pod concurrently. A down or hung pod costs at most its timeout."""
+async def snapshot(client: PodClient, *, activity: bool = False, previous: Topology | None = None) -> Topology:
+    """Read every configured pod concurrently. A down or hung pod costs at most its timeout.
+
+    `activity`: read what each pod is doing too (PodStatus.activity, in the catalog's pipeline: no
+    extra round trip) and set the estate's alert line; `previous` (the last snapshot) gives the rates.
+    """
     t0 = time.perf_counter()
-    pods = await client.gather(lambda pod: read_pod(client, pod))
+    pods = await client.gather(lambda pod: read_pod(client, pod, activity=activity))
     # resolve every host name now, off the UI thread: the console's labels then read endpoints' cache
     hosts = [s.options.get("host", "") for p in pods for s in p.foreign_servers]
     await asyncio.to_thread(endpoints.warm, hosts, client.config)
-    return Topology(pods=pods, taken_at=datetime.now(timezone.utc), elapsed_ms=(time.perf_counter() - t0) * 1000)
+    topo = Topology(pods=pods, taken_at=datetime.now(timezone.utc), elapsed_ms=(time.perf_counter() - t0) * 1000)
+    if activity:
+        live.fill_rates(topo, previous)
+        topo.alerts = live.alerts(topo, client.config.settings)
+    return topo
 
 
-async def read_pod(client: PodClient, pod: PodConfig) -> PodStatus:
+async def read_pod(client: PodClient, pod: PodConfig, *, activity: bool = False) -> PodStatus:
     status = PodStatus(name=pod.name, role=pod.role)
 
-    async def work(conn: psycopg.AsyncConnection) -> tuple[float, dict[str, Any]]:
+    async def work(conn: psycopg.AsyncConnection) -> tuple[float, dict[str, Any], Any]:
+        if activity:
+            return await live.read_with_catalog(conn, CATALOG_SQL)
         t = time.perf_counter()
         await conn.execute("select 1")
         latency = (time.perf_counter() - t) * 1000
         cur = await conn.execute(CATALOG_SQL)
         row = await cur.fetchone()
-        return latency, row[0]
+        return latency, row[0], None
 
     try:
-        latency, doc = await client.run(pod, work)
+        latency, doc, raw = await client.run(pod, work)
     except PodUnavailable as exc:
         status.error = exc.reason
-        return status
     except psycopg.Error as exc:
         status.error = describe_error(exc, pod)
+    if status.error is not None:
+        if activity:
+            status.activity = live.down(pod.name, status.error)
         return status
     status.up = True
     status.latency_ms = round(latency, 3)
     fill_pod(status, doc)
+    if raw is not None:
+        status.activity = live.parse(pod.name, raw)
     return status
 
 

@@ -32,6 +32,7 @@ class ConsoleApi:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.client = PodClient(config)
+        self._previous: Topology | None = None  # the last snapshot: the next one's rates are taken against it
 
     @property
     def read_only(self) -> bool:
@@ -50,9 +51,22 @@ class ConsoleApi:
     # --- the estate ------------------------------------------------------------------------------
 
     async def snapshot(self) -> Topology:
+        """The estate with what each pod is doing (PodStatus.activity) and the alert line; from the second
+        refresh on, each pod's activity has its rates since the previous one."""
         from vecdash.service.catalog import snapshot
 
-        return await snapshot(self.client)
+        topo = await snapshot(self.client, activity=True, previous=self._previous)
+        self._previous = topo
+        return topo
+
+    async def signal_backend(self, pod: str, pid: int, how: str) -> bool:
+        """`how` = "cancel" (pg_cancel_backend) or "terminate" (pg_terminate_backend) on a session of the
+        pod's database; whether the server signalled it. Refused in read-only mode before any I/O."""
+        from vecdash.service.activity import signal_backend
+
+        if self.read_only:  # the service refuses too
+            raise ReadOnlyError(f"{how} of pid {pid}")
+        return await signal_backend(self.client, pod, pid, how)
 
     # --- wiring ----------------------------------------------------------------------------------
 
