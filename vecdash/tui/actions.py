@@ -31,10 +31,12 @@ class ConsoleAction:
 
 ACTIONS: tuple[ConsoleAction, ...] = (
     ConsoleAction("refresh", "r,f5", "refresh", "Read every pod again now (auto-refresh keeps running)"),
-    ConsoleAction("filter", "slash", "filter", "Filter the topology tree as you type"),
+    ConsoleAction("filter", "slash", "filter", "Filter the topology tree as you type (on the Activity pane: its sessions)"),
     ConsoleAction("pane('stats')", "1", "stats", "Show the Stats pane for the selected object", footer=False),
     ConsoleAction("pane('wiring')", "2", "wiring", "Show the FDW wiring editor", footer=False),
     ConsoleAction("pane('workbench')", "3", "workbench", "Show the query workbench", footer=False),
+    ConsoleAction("pane('activity')", "4", "activity", "Show the Activity pane: sessions, progress and alerts of every pod",
+                  footer=False),
     ConsoleAction("wire", "w", "wire", "Plan the wiring of the selected collection into the primary"),
     ConsoleAction("apply_plan", "a", "apply", "Apply the plan shown in the wiring editor (asks first)", dangerous=True),
     ConsoleAction("unwire", "u", "unwire", "Plan removing the wiring of the selected collection", dangerous=True, footer=False),
@@ -47,6 +49,14 @@ ACTIONS: tuple[ConsoleAction, ...] = (
     ConsoleAction("new_collection", "n", "new", "Create a vecs collection on the selected pod and load a file into it "
                   "(or load into the selected collection)", dangerous=True, footer=False),
     ConsoleAction("recall_sweep", "s", "sweep", "Recall@k and latency per ef_search / probes on the selected collection", footer=False),
+    ConsoleAction("activity_sort", "o", "sort", "Activity pane: sort the sessions by the next column", footer=False),
+    ConsoleAction("activity_idle", "h", "idle", "Activity pane: show or hide idle sessions", footer=False),
+    ConsoleAction("why_not_index", "e", "why", "Activity pane: why the selected query does not use its vector index",
+                  footer=False),
+    ConsoleAction("cancel_backend", "c", "cancel", "Activity pane: cancel the selected session's query (asks first)",
+                  dangerous=True, footer=False),
+    ConsoleAction("terminate_backend", "k", "terminate", "Activity pane: terminate the selected session (asks first)",
+                  dangerous=True, footer=False),
     ConsoleAction("toggle_dark", "t", "theme", "Switch between the light and the dark theme", footer=False),
     ConsoleAction("read_only_view", "ctrl+o", "read-only", "Switch the console to read-only (sessions reopen read-only)", footer=False),
     ConsoleAction("tour", "g", "tour", "Guided walkthrough of the demo estate", demo_only=True),

@@ -1,4 +1,4 @@
-"""The vecdash console: a tree of the estate on the left, Stats | Wiring | Workbench tabs on the right.
+"""The vecdash console: a tree of the estate on the left, Stats | Wiring | Workbench | Activity tabs on the right.
 
 Data flow: a timer or `r` starts ONE refresh worker (group "refresh"); it awaits the api's snapshot
 (`service.catalog`), which bounds every pod call, so a hung pod costs at most its timeout and
@@ -33,18 +33,20 @@ from vecdash.secrets import mask_text
 from vecdash.service.console_api import ConsoleApi
 from vecdash.service.stats import pod_endpoints
 from vecdash.tui import actions as registry
+from vecdash.tui.activity_commands import ActivityCommands
 from vecdash.tui.messages import ConfirmPlan, EstateChanged, OpenRecallSweep
 from vecdash.tui.busy import SPINNER_AFTER_S
 from vecdash.tui.selection_commands import SelectionCommands
 from vecdash.tui.text import line, notify, styled
 from vecdash.tui.workers import worker
+from vecdash.tui.widgets.activity import ActivityPane
 from vecdash.tui.widgets.stats import StatsPane
 from vecdash.tui.widgets.topology import Ref, TopologyTree
 from vecdash.tui.widgets.wiring import WiringPane
 from vecdash.tui.widgets.workbench import WorkbenchPane
 
 HISTORY_POINTS = 60
-PANES = ("stats", "wiring", "workbench")
+PANES = ("stats", "wiring", "workbench", "activity")
 
 
 class VecdashCommands(Provider):
@@ -70,7 +72,7 @@ class VecdashCommands(Provider):
                 yield Hit(score, matcher.highlight(text), partial(self.app.run_action, action), text=text, help=help_)
 
 
-class VecdashApp(SelectionCommands, App[int]):
+class VecdashApp(SelectionCommands, ActivityCommands, App[int]):
     TITLE = "vecdash"
     CSS_PATH = [str(p) for p in stylesheets()]
     COMMANDS = App.COMMANDS | {VecdashCommands}
@@ -156,6 +158,8 @@ class VecdashApp(SelectionCommands, App[int]):
                     yield WiringPane(self.api, id="wiring-pane")
                 with TabPane("Workbench", id="workbench"):
                     yield WorkbenchPane(self.api, self.history_file, id="workbench-pane")
+                with TabPane("Activity", id="activity"):
+                    yield ActivityPane(id="activity-pane")
         yield Footer(compact=self.demo)  # demo adds `g tour`: compact keeps `? help` whole at 80 columns
 
     def _steady_cursors(self) -> None:
@@ -188,7 +192,7 @@ class VecdashApp(SelectionCommands, App[int]):
         self.query_one("#read-only-banner").display = ro
         self.query_one("#read-only-badge").display = ro
         self.set_class(ro, "-read-only")
-        for pane in (self.query_one(WiringPane), self.query_one(WorkbenchPane)):
+        for pane in (self.query_one(WiringPane), self.query_one(WorkbenchPane), self.query_one(ActivityPane)):
             pane.set_read_only(ro)
 
     def _title_text(self) -> Text:
@@ -267,6 +271,7 @@ class VecdashApp(SelectionCommands, App[int]):
         self.query_one(TopologyTree).show(topo, self.endpoints)
         self.query_one(WiringPane).show_topology(topo)
         self.query_one(WorkbenchPane).show_topology(topo)
+        self.query_one(ActivityPane).show(topo, record=record)
         self._show_stats()
         for screen in self.screen_stack:  # an open tour stop describes the estate as just read
             estate_read = getattr(screen, "estate_read", None)
@@ -313,6 +318,9 @@ class VecdashApp(SelectionCommands, App[int]):
     # --- tree filter -----------------------------------------------------------------------------
 
     def action_filter(self) -> None:
+        if self.active_pane == "activity":  # `/` filters what the shown pane lists
+            self.query_one(ActivityPane).focus_filter()
+            return
         box = self.query_one("#tree-filter", Input)
         box.display = True
         box.focus()

@@ -17,6 +17,7 @@ PANES = (
     ("Stats", "the selected object: sizes, indexes, exposure, warnings, history sparklines."),
     ("Wiring", "plan / apply / verify / unwire an FDW wiring into the primary; doctor findings."),
     ("Workbench", "vector, filter (JSON), measure, route, knobs; ctrl+r runs; history re-runs."),
+    ("Activity", "every pod's sessions, builds in progress, rates, collection flags, statements, alerts."),
 )
 
 
