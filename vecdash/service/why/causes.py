@@ -66,8 +66,7 @@ class Facts:
 
     def relation_of(self, lhs: str) -> Scan | None:
         """The scan whose alias qualifies `lhs` (the only scan when it is unqualified)."""
-        toks = sqltext.tokens(lhs)
-        qual = next((t.name for i, t in enumerate(toks) if i + 1 < len(toks) and toks[i + 1].text == "."), None)
+        qual = sqltext.column_qualifier(lhs)
         hits = [s for s in self.scans if qual is None or s.alias == qual]
         return hits[0] if len(hits) == 1 or (hits and qual is not None) else None
 

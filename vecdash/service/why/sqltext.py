@@ -193,6 +193,16 @@ def base_column(expr: str) -> str | None:
     return None
 
 
+def column_qualifier(expr: str) -> str | None:
+    """The `alias` of the first `alias.column` in an expression (not a function's `schema.`)."""
+    toks = tokens(expr)
+    for i in range(len(toks) - 2):
+        if toks[i].name is not None and toks[i + 1].text == "." and toks[i + 2].name is not None and (
+                i + 3 >= len(toks) or toks[i + 3].text not in ("(", ".")):
+            return toks[i].name
+    return None
+
+
 def has_cast(expr: str) -> bool:
     return any(t.kind == "cast" for t in tokens(expr))
 
@@ -226,9 +236,9 @@ def order_by_clauses(text: str) -> list[Clause]:
     for i, t in enumerate(toks[:-1]):
         if t.word == "order" and toks[i + 1].word == "by":
             j = i + 2
-            while j < len(toks) and not (toks[j].depth == t.depth and (toks[j].word in _CLAUSE_END or toks[j].text == ";")) \
-                    and toks[j].depth >= t.depth and not (toks[j].text == ")" and toks[j].depth == t.depth):
-                j += 1
+            while j < len(toks) and toks[j].depth >= t.depth and not (
+                    toks[j].depth == t.depth and (toks[j].word in _CLAUSE_END or toks[j].text == ";")):
+                j += 1  # up to the clause's end: LIMIT & co, `;`, or the `)` of an enclosing subquery
             end = toks[j - 1].end
             out.append(Clause(t.start, end, t.depth, text[t.start:end]))
     return out
