@@ -439,6 +439,9 @@ SQL_TEXT_FROM_CODE = {
         "pg_get_viewdef() of the view being recreated, as the server printed it",
     ("vecdash/service/view_rebuild.py", "ix['definition']"): "pg_get_indexdef() of the index being recreated",
     ("vecdash/service/view_rebuild.py", "col['default']"): "pg_get_expr() of the column default being recreated",
+    ("vecdash/service/why/explain.py", "text"):
+        "vecdash why: the user's statement, proved one statement (PREPARE over the extended protocol), only ever "
+        "EXPLAINed in a read-only transaction, never run, never with parameters (tests/test_why.py)",
     ("vecdash/db/placeholders.py", "params_text(query, context)"):
         "the statement's own psycopg.sql composition, rendered with % doubled inside identifiers and literals",
 }

@@ -36,6 +36,7 @@ COMMANDS: dict[str, str] = {
     "recall": "recall",
     "maintain": "maintain",
     "activity": "activity",
+    "why": "why",
 }
 
 

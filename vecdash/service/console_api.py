@@ -19,6 +19,7 @@ from vecdash.errors import ReadOnlyError
 from vecdash.model import Plan, Topology
 
 if TYPE_CHECKING:
+    from vecdash.model_why import WhyReport
     from vecdash.model_indexes import BuildProgress, BuildResult, LoadProgress, LoadResult, Recommendation, Sweep
     from vecdash.service.doctor import Finding
     from vecdash.service.indexes import BuildPreview
@@ -173,6 +174,12 @@ class ConsoleApi:
         from vecdash.service.indexes import cancel_backend
 
         return await cancel_backend(self.client, pod, pid)
+
+    async def why(self, pod: str, sql_text: str) -> WhyReport:
+        """Does the statement use a vector index on `pod`, and if not why: EXPLAINed read-only, never run."""
+        from vecdash.service.why import why
+
+        return await why(self.client, pod, sql_text)
 
     async def recall_sweep(self, pod: str, collection: str, *, schema: str = "vecs",
                            on_progress: Callable[[str, float], None] | None = None, **options: Any) -> Sweep:
