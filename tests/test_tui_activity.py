@@ -14,10 +14,11 @@ from textual.widgets import DataTable, Input
 
 from vecdash.tui.app import VecdashApp, VecdashCommands
 from vecdash.tui.screens.ask import AskScreen
+from vecdash.tui.screens.why import WhyScreen
 from vecdash.tui.widgets.activity import ActivityPane
 
 from .hostile_data import HOSTILE
-from .test_tui_pilot import notes, until
+from .test_tui_pilot import notes, until, wire_collection  # noqa: F401 (wire_collection: a shared fixture)
 from .tui_data import fixed_config, topology_with_activity
 
 WIDE = (120, 40)
@@ -87,6 +88,25 @@ def test_activity_pane_scrolled_120x40(snap_compare):
 
 # --- keys on fixed data ---------------------------------------------------------------------------
 
+async def off_the_pane_then_on(pilot, key: str) -> ActivityPane:
+    """`key` off the Activity pane says what to do and opens nothing; then `4`."""
+    app = pilot.app
+    await pilot.press(key)
+    assert any("press 4" in m for m in notes(app)) and app.screen is app.screen_stack[0]
+    return await show_pane(pilot)
+
+
+async def why_asked(pilot) -> tuple[str, str]:
+    """`e`: the why screen's pod and statement; then esc back to the pane."""
+    app = pilot.app
+    await pilot.press("e")
+    await until(pilot, lambda: isinstance(app.screen, WhyScreen), what="the why screen")
+    asked = (app.screen.pod, app.screen.sql)
+    await pilot.press("escape")
+    await until(pilot, lambda: app.screen is app.screen_stack[0], what="back")
+    return asked
+
+
 async def test_4_shows_the_pane_with_sessions_of_every_pod_idle_hidden():
     app = console()
     async with app.run_test(size=WIDE) as pilot:
@@ -144,9 +164,7 @@ async def test_filter_and_idle_toggle_change_the_rows():
 async def test_cancel_asks_naming_pod_pid_user_and_query_then_no_sends_nothing():
     app = console()
     async with app.run_test(size=WIDE) as pilot:
-        await pilot.press("c")  # not on the Activity pane: says what to do
-        assert any("press 4" in m for m in notes(app)) and app.screen is app.screen_stack[0]
-        pane = await show_pane(pilot)
+        pane = await off_the_pane_then_on(pilot, "c")
         app.clear_notifications()
         pane.query_one("#act-filter", Input).value = "nobody at all"
         await pilot.pause()
@@ -204,36 +222,60 @@ async def test_hostile_text_is_shown_literally_on_one_line():
         assert "select 'new\\nline' as label" in detail and "new\\nline@local" in detail, detail
 
 
+async def test_e_asks_why_of_the_selected_session_or_statement():
+    app = console()
+    async with app.run_test(size=WIDE) as pilot:
+        pane = await off_the_pane_then_on(pilot, "e")
+        pane.query_one("#act-sessions", DataTable).move_cursor(row=sessions(app).index("vectors-a/4102"))
+        assert await why_asked(pilot) == ("vectors-a", pane.rows["vectors-a/4102"].session.query)
+        statements = pane.query_one("#act-statements", DataTable)
+        statements.focus()
+        statements.move_cursor(row=1)  # vector ones first, by total time: the slow `1 - (vec <=> $1) desc` one
+        assert await why_asked(pilot) == ("vectors-a", "select id from vecs.docs order by 1 - (vec <=> $1) desc limit $2")
+        pane.query_one("#act-sessions", DataTable).move_cursor(row=sessions(app).index("primary/3004"))
+        pane.query_one("#act-sessions", DataTable).focus()
+        app.clear_notifications()
+        await pilot.press("e")  # a session whose text this role may not read
+        assert any("not visible" in m for m in notes(app)) and app.screen is app.screen_stack[0]
+
+
 # --- real pods ------------------------------------------------------------------------------------
 
 class Sleeper(threading.Thread):
     """A session on a pod running a vector query that sleeps: its pid, and how its query ended."""
 
-    def __init__(self, dsn: str, seconds: int = 60) -> None:
+    def __init__(self, dsn: str, sql: str = "select pg_sleep(60), '[1,2,3]'::vector <-> '[3,2,1]'::vector") -> None:
         super().__init__(daemon=True)
         self.conn = psycopg.connect(dsn, autocommit=True, application_name="activity-test")
         self.pid = self.conn.info.backend_pid
-        self.seconds = seconds
+        self.sql = sql
         self.error: Exception | None = None
         self.finished = threading.Event()
 
     def run(self) -> None:
         try:
-            self.conn.execute("select pg_sleep(%s), '[1,2,3]'::vector <-> '[3,2,1]'::vector", (self.seconds,))
+            self.conn.execute(self.sql)
         except Exception as exc:  # noqa: BLE001 - what the test checks
             self.error = exc
         finally:
             self.finished.set()
 
 
-async def _signal_from_the_pane(pilot, app, pod: str, sleeper: Sleeper, key: str) -> None:
-    pane = app.query_one(ActivityPane)
+async def _select_sleeper(pilot, app, pod: str, sleeper: Sleeper) -> None:
+    """After the first refresh, `4`; once the sleeping query is listed (a vector query, its age known),
+    the cursor on it."""
+    await until(pilot, lambda: app.topology is not None, what="first refresh")
+    pane = await show_pane(pilot)
     await until(pilot, lambda: f"{pod}/{sleeper.pid}" in pane.rows, timeout=20, what="the sleeping query in the pane")
     row = pane.rows[f"{pod}/{sleeper.pid}"]
     assert row.session.vector and row.session.query_age_s is not None and "pg_sleep" in row.session.query
     table = pane.query_one("#act-sessions", DataTable)
     table.move_cursor(row=sessions(app).index(f"{pod}/{sleeper.pid}"))
     await pilot.pause()
+
+
+async def _signal_from_the_pane(pilot, app, pod: str, sleeper: Sleeper, key: str) -> None:
+    await _select_sleeper(pilot, app, pod, sleeper)
     await pilot.press(key)
     await until(pilot, lambda: isinstance(app.screen, AskScreen), what="the question")
     assert f"pid {sleeper.pid} on {pod}" in app.screen.title_text and "pg_sleep" in app.screen.detail
@@ -248,8 +290,6 @@ async def test_a_long_vector_query_shows_up_and_c_cancels_k_terminates_it(estate
     app = VecdashApp(estate.config(refresh_seconds=1))
     try:
         async with app.run_test(size=WIDE) as pilot:
-            await until(pilot, lambda: app.topology is not None, what="first refresh")
-            await show_pane(pilot)
             await _signal_from_the_pane(pilot, app, "vectors-b", sleeper, key)
             assert isinstance(sleeper.error, error), repr(sleeper.error)
             what = "cancel" if key == "c" else "terminate"
@@ -260,4 +300,24 @@ async def test_a_long_vector_query_shows_up_and_c_cancels_k_terminates_it(estate
                 gone = estate.sql("vectors-b", "select count(*) from pg_stat_activity where pid = %s", (sleeper.pid,))
                 assert gone == [(0,)]
     finally:
+        sleeper.conn.close()
+
+
+async def test_e_on_a_live_vector_query_explains_it_without_running_it(estate, wire_collection):
+    sql = f"select id, pg_sleep(30) from vecs.\"{wire_collection}\" order by vec <-> '[0,0,0,0,0,0,0,1]' limit 1"
+    sleeper = Sleeper(estate.pods["vectors-b"].dsn(), sql)
+    sleeper.start()
+    app = VecdashApp(estate.config(refresh_seconds=1))
+    try:
+        async with app.run_test(size=WIDE) as pilot:
+            await _select_sleeper(pilot, app, "vectors-b", sleeper)
+            await pilot.press("e")
+            await until(pilot, lambda: isinstance(app.screen, WhyScreen), what="the why screen")
+            why = app.screen
+            assert (why.pod, why.sql) == ("vectors-b", sql)
+            await until(pilot, lambda: why.result is not None, timeout=20, what="the explanation")
+            assert not sleeper.finished.is_set()  # explained, not run: the sleeping query goes on alone
+    finally:
+        estate.sql("vectors-b", "select pg_cancel_backend(%s)", (sleeper.pid,))
+        sleeper.join(10)
         sleeper.conn.close()

@@ -46,7 +46,8 @@ async def test_esc_returns_to_the_tree_from_any_pane_widget(estate, wire_collect
     app = VecdashApp(estate.config())
     async with app.run_test(size=SIZE) as pilot:
         tree = await _ready(pilot, app, wire_collection)
-        for pane, kinds in (("wiring", (Select, Button)), ("workbench", (Select, Checkbox, Button))):
+        for pane, kinds in (("wiring", (Select, Button)), ("workbench", (Select, Checkbox, Button)),
+                            ("activity", (DataTable,))):
             app.action_pane(pane)
             await pilot.pause()
             for widget in app.query_one(f"#{pane}").query("*"):
@@ -66,7 +67,7 @@ async def test_one_letter_keys_work_wherever_focus_is_not_a_text_box(estate, wir
         await pilot.press("q", "ctrl+r")  # results and history: more widgets to stand on
         await until(pilot, lambda: app.query_one("#wb-history").display, timeout=20, what="a query")
         checked = 0
-        for pane in ("stats", "wiring", "workbench"):
+        for pane in ("stats", "wiring", "workbench", "activity"):
             app.action_pane(pane)
             await pilot.pause()
             targets = [w for w in app.query_one(f"#{pane}").query("*")
