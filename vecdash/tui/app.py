@@ -35,6 +35,7 @@ from vecdash.service.stats import pod_endpoints
 from vecdash.tui import actions as registry
 from vecdash.tui.messages import ConfirmPlan, EstateChanged, OpenRecallSweep
 from vecdash.tui.busy import SPINNER_AFTER_S
+from vecdash.tui.demo_workload import DemoWorkloadCommands
 from vecdash.tui.selection_commands import SelectionCommands
 from vecdash.tui.text import line, notify, styled
 from vecdash.tui.workers import worker
@@ -70,7 +71,7 @@ class VecdashCommands(Provider):
                 yield Hit(score, matcher.highlight(text), partial(self.app.run_action, action), text=text, help=help_)
 
 
-class VecdashApp(SelectionCommands, App[int]):
+class VecdashApp(SelectionCommands, DemoWorkloadCommands, App[int]):
     TITLE = "vecdash"
     CSS_PATH = [str(p) for p in stylesheets()]
     COMMANDS = App.COMMANDS | {VecdashCommands}
@@ -81,6 +82,7 @@ class VecdashApp(SelectionCommands, App[int]):
         *,
         demo: bool = False,
         tour: bool = False,
+        workload: bool = False,
         topology: Topology | None = None,
         live: bool = True,
         history: HistoryFile | None = None,
@@ -93,6 +95,7 @@ class VecdashApp(SelectionCommands, App[int]):
         self.config = config
         self.demo = demo
         self.start_tour = tour
+        self.start_workload = workload and demo and live
         self.live = live
         self.started_read_only = config.settings.read_only
         self.api = ConsoleApi(config)  # everything the console asks of the databases
@@ -179,6 +182,8 @@ class VecdashApp(SelectionCommands, App[int]):
             self._steady_cursors()
         if self.start_tour:
             self.call_after_refresh(self.action_tour)
+        if self.start_workload:
+            self.action_workload()
 
     async def on_unmount(self) -> None:
         await self.api.close()
@@ -469,8 +474,8 @@ class VecdashApp(SelectionCommands, App[int]):
         return changes
 
 
-def run_console(config: Config, *, demo: bool = False, tour: bool = False) -> int:
+def run_console(config: Config, *, demo: bool = False, tour: bool = False, workload: bool = False) -> int:
     """Run the console on `config` (built by the CLI from the file and its flags) until it quits."""
-    app = VecdashApp(config, demo=demo, tour=tour)
+    app = VecdashApp(config, demo=demo, tour=tour, workload=workload)
     app.run()
     return app.return_code or 0
