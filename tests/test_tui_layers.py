@@ -33,7 +33,9 @@ def test_read_only_strips_every_dangerous_action():
     assert {"apply_plan", "unwire", "build_index"} <= dangerous
     offered = {a.name for a in actions.available(read_only=True, demo=True)}
     assert not offered & dangerous
-    assert dangerous <= {a.name for a in actions.available(read_only=False)}
+    assert dangerous <= {a.name for a in actions.available(read_only=False, demo=True)}
+    assert {a.name for a in actions.ACTIONS if a.dangerous and not a.demo_only} <= {
+        a.name for a in actions.available(read_only=False)}
     keys = [k for a in actions.ACTIONS for k in a.key.split(",")]
     assert len(keys) == len(set(keys)), "two actions share a key"
 

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from vecdash.service.indexes import BuildPreview
     from vecdash.service.query import QueryResult, QuerySpec
     from vecdash.service.wiring import Verification
+    from vecdash.service.workload import Status as WorkloadStatus, Workload
 
 
 class ConsoleApi:
@@ -34,6 +35,7 @@ class ConsoleApi:
         self.config = config
         self.client = PodClient(config)
         self._previous: Topology | None = None  # the last snapshot: the next one's rates are taken against it
+        self._workload: Workload | None = None
 
     @property
     def read_only(self) -> bool:
@@ -45,8 +47,10 @@ class ConsoleApi:
         self.config = replace(self.config, settings=replace(self.config.settings, read_only=read_only))
         self.client = PodClient(self.config)
         await old.close()
+        await self._reopen_workload()
 
     async def close(self) -> None:
+        await self.stop_workload()
         await self.client.close()
 
     # --- the estate ------------------------------------------------------------------------------
@@ -224,3 +228,48 @@ class ConsoleApi:
 
         return await plan_load(self.client, pod, collection, path, schema=schema, ids=ids, metadata=metadata,
                                upsert=upsert)
+
+    # --- the demo workload (service/workload.py) --------------------------------------------------
+
+    @property
+    def workload_running(self) -> bool:
+        return self._workload is not None and self._workload.running
+
+    def workload_status(self) -> WorkloadStatus | None:
+        return self._workload.status() if self._workload is not None else None
+
+    def _the_workload(self) -> Workload:
+        from vecdash.service.workload import Workload
+
+        if self._workload is None:
+            self._workload = Workload(self.config)
+        return self._workload
+
+    async def start_workload(self) -> None:
+        """Start the demo's background queries (reads only: allowed read-only, on read-only sessions)."""
+        self._the_workload().start()
+
+    async def stop_workload(self) -> None:
+        """Stop the queries and an index build (its index dropped); every workload session closed."""
+        if self._workload is not None:
+            await self._workload.stop()
+
+    async def start_index_build(self) -> str:
+        """Start the demo's one index build (refused read-only before any I/O); what it builds, where."""
+        if self.read_only:
+            raise ReadOnlyError("the demo index build")
+        target = await self._the_workload().request_build()
+        return f"building an index on {target.label} (dropped again when done)"
+
+    async def wait_index_build(self) -> str:
+        """How the running demo index build ended (awaiting it does not cancel it)."""
+        return await self._the_workload().wait_build()
+
+    async def _reopen_workload(self) -> None:
+        """After a read-only switch: the workload goes on with sessions opened the new way; a build in
+        flight is cancelled and its index dropped (undoing the workload's own change)."""
+        was_running = self.workload_running
+        await self.stop_workload()
+        self._workload = None
+        if was_running:
+            await self.start_workload()

@@ -60,6 +60,10 @@ ACTIONS: tuple[ConsoleAction, ...] = (
     ConsoleAction("toggle_dark", "t", "theme", "Switch between the light and the dark theme", footer=False),
     ConsoleAction("read_only_view", "ctrl+o", "read-only", "Switch the console to read-only (sessions reopen read-only)", footer=False),
     ConsoleAction("tour", "g", "tour", "Guided walkthrough of the demo estate", demo_only=True),
+    ConsoleAction("workload", "l", "workload", "Start or stop the demo's background workload (queries, a slow one, "
+                  "an open transaction)", footer=False, demo_only=True),
+    ConsoleAction("workload_index", "b", "build", "Start the demo workload's one index build (dropped again when done)",
+                  dangerous=True, footer=False, demo_only=True),
     ConsoleAction("help", "question_mark,f1", "help", "Every key and what it does"),
     ConsoleAction("quit", "ctrl+q", "quit", "Leave vecdash", palette=False),
 )

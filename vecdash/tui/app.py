@@ -36,6 +36,7 @@ from vecdash.tui import actions as registry
 from vecdash.tui.activity_commands import ActivityCommands
 from vecdash.tui.messages import ConfirmPlan, EstateChanged, OpenRecallSweep
 from vecdash.tui.busy import SPINNER_AFTER_S
+from vecdash.tui.demo_workload import DemoWorkloadCommands
 from vecdash.tui.selection_commands import SelectionCommands
 from vecdash.tui.text import line, notify, styled
 from vecdash.tui.workers import worker
@@ -72,7 +73,7 @@ class VecdashCommands(Provider):
                 yield Hit(score, matcher.highlight(text), partial(self.app.run_action, action), text=text, help=help_)
 
 
-class VecdashApp(SelectionCommands, ActivityCommands, App[int]):
+class VecdashApp(SelectionCommands, ActivityCommands, DemoWorkloadCommands, App[int]):
     TITLE = "vecdash"
     CSS_PATH = [str(p) for p in stylesheets()]
     COMMANDS = App.COMMANDS | {VecdashCommands}
@@ -83,6 +84,7 @@ class VecdashApp(SelectionCommands, ActivityCommands, App[int]):
         *,
         demo: bool = False,
         tour: bool = False,
+        workload: bool = False,
         topology: Topology | None = None,
         live: bool = True,
         history: HistoryFile | None = None,
@@ -95,6 +97,7 @@ class VecdashApp(SelectionCommands, ActivityCommands, App[int]):
         self.config = config
         self.demo = demo
         self.start_tour = tour
+        self.start_workload = workload and demo and live
         self.live = live
         self.started_read_only = config.settings.read_only
         self.api = ConsoleApi(config)  # everything the console asks of the databases
@@ -183,6 +186,8 @@ class VecdashApp(SelectionCommands, ActivityCommands, App[int]):
             self._steady_cursors()
         if self.start_tour:
             self.call_after_refresh(self.action_tour)
+        if self.start_workload:
+            self.action_workload()
 
     async def on_unmount(self) -> None:
         await self.api.close()
@@ -477,8 +482,8 @@ class VecdashApp(SelectionCommands, ActivityCommands, App[int]):
         return changes
 
 
-def run_console(config: Config, *, demo: bool = False, tour: bool = False) -> int:
+def run_console(config: Config, *, demo: bool = False, tour: bool = False, workload: bool = False) -> int:
     """Run the console on `config` (built by the CLI from the file and its flags) until it quits."""
-    app = VecdashApp(config, demo=demo, tour=tour)
+    app = VecdashApp(config, demo=demo, tour=tour, workload=workload)
     app.run()
     return app.return_code or 0
