@@ -67,8 +67,7 @@ class RecordReplay:
         return line(" · ".join(parts))
 
     def replay_banner(self) -> Text:
-        return line(f"REPLAY of {self.replay.path}: read-only, no database is touched · , . step · < > "
-                    f"first/last · j jump to a time")
+        return line("REPLAY: read-only, no database is touched · , . step · < > first/last · j time")
 
     def show_frame(self, i: int) -> None:
         """Show frame `i` as a refresh would: the panes get its Topology, the sparklines the frames before."""
