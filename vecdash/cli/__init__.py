@@ -37,6 +37,7 @@ COMMANDS: dict[str, str] = {
     "maintain": "maintain",
     "activity": "activity",
     "why": "why",
+    "replay": "replay",
 }
 
 
@@ -69,6 +70,8 @@ def _parser(modules: set[str], probe: bool = False) -> _Parser:
         parser.add_argument("-h", "--help", action="store_true", dest="top_help")
     parser.add_argument("--version", action="version", version=f"vecdash {__version__}")
     parser.add_argument("--refresh", type=float, metavar="SECONDS", help="auto-refresh interval of the console")
+    parser.add_argument("--record", metavar="FILE",
+                        help="append each console refresh to FILE (no secrets); `vecdash replay FILE` shows it")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     common = _common(True)
     for name, module in COMMANDS.items():

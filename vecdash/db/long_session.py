@@ -15,11 +15,13 @@ import psycopg
 
 from vecdash.db.connect import connect, pod_error
 from vecdash.db.pods import PodClient
-from vecdash.errors import ReadOnlyError
+from vecdash.errors import ReadOnlyError, UserError
 
 
 @asynccontextmanager
 async def long_session(client: PodClient, pod: str, *, write: bool = True, what: str = "this action") -> AsyncIterator[psycopg.AsyncConnection]:
+    if client.offline:
+        raise UserError(client.offline)
     if write and client.read_only:
         raise ReadOnlyError(what)
     cfg = client.pod(pod)

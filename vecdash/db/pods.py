@@ -19,7 +19,7 @@ from psycopg import pq
 
 from vecdash.config import Config, PodConfig
 from vecdash.db.connect import connect, describe_error
-from vecdash.errors import PodUnavailable, ReadOnlyError
+from vecdash.errors import PodUnavailable, ReadOnlyError, UserError
 
 T = TypeVar("T")
 MAX_IDLE_PER_POD = 4
@@ -34,8 +34,10 @@ def _swallow(task: asyncio.Task) -> None:
 
 
 class PodClient:
-    def __init__(self, config: Config):
+    def __init__(self, config: Config, *, offline: str | None = None):
+        """`offline`: why this client must open no session (a replay): every call is refused with it."""
         self.config = config
+        self.offline = offline
         self._idle: dict[tuple[str, SessionSettings], list[psycopg.AsyncConnection]] = {}
         self._closed = False
 
@@ -47,6 +49,8 @@ class PodClient:
         return self.config.pod(name)
 
     async def _acquire(self, pod: PodConfig, session: SessionSettings = ()) -> psycopg.AsyncConnection:
+        if self.offline:
+            raise UserError(self.offline)
         idle = self._idle.setdefault((pod.name, session), [])
         while idle:
             conn = idle.pop()

@@ -31,9 +31,10 @@ if TYPE_CHECKING:
 class ConsoleApi:
     """One estate's services for the console. `client` is the PodClient every call goes through."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, *, offline: str | None = None) -> None:
+        """`offline`: the console shows a recording; every call that would open a session is refused with it."""
         self.config = config
-        self.client = PodClient(config)
+        self.client = PodClient(config, offline=offline)
         self._previous: Topology | None = None  # the last snapshot: the next one's rates are taken against it
         self._workload: Workload | None = None
 
@@ -45,7 +46,7 @@ class ConsoleApi:
         """Sessions from now on read-only (or not): a new client with the setting; the old one's sessions closed."""
         old = self.client
         self.config = replace(self.config, settings=replace(self.config.settings, read_only=read_only))
-        self.client = PodClient(self.config)
+        self.client = PodClient(self.config, offline=old.offline)
         await old.close()
         await self._reopen_workload()
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections import deque
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import events, on
@@ -35,6 +36,7 @@ from vecdash.service.stats import pod_endpoints
 from vecdash.tui import actions as registry
 from vecdash.tui.activity_commands import ActivityCommands
 from vecdash.tui.messages import ConfirmPlan, EstateChanged, OpenRecallSweep
+from vecdash.tui.replay import REPLAY_OFFLINE, RecordReplay
 from vecdash.tui.busy import SPINNER_AFTER_S
 from vecdash.tui.demo_workload import DemoWorkloadCommands
 from vecdash.tui.selection_commands import SelectionCommands
@@ -45,6 +47,9 @@ from vecdash.tui.widgets.stats import StatsPane
 from vecdash.tui.widgets.topology import Ref, TopologyTree
 from vecdash.tui.widgets.wiring import WiringPane
 from vecdash.tui.widgets.workbench import WorkbenchPane
+
+if TYPE_CHECKING:
+    from vecdash.recording import Recorder, Recording
 
 HISTORY_POINTS = 60
 PANES = ("stats", "wiring", "workbench", "activity")
@@ -73,7 +78,7 @@ class VecdashCommands(Provider):
                 yield Hit(score, matcher.highlight(text), partial(self.app.run_action, action), text=text, help=help_)
 
 
-class VecdashApp(SelectionCommands, ActivityCommands, DemoWorkloadCommands, App[int]):
+class VecdashApp(RecordReplay, SelectionCommands, ActivityCommands, DemoWorkloadCommands, App[int]):
     TITLE = "vecdash"
     CSS_PATH = [str(p) for p in stylesheets()]
     COMMANDS = App.COMMANDS | {VecdashCommands}
@@ -88,10 +93,15 @@ class VecdashApp(SelectionCommands, ActivityCommands, DemoWorkloadCommands, App[
         topology: Topology | None = None,
         live: bool = True,
         history: HistoryFile | None = None,
+        recorder: Recorder | None = None,
+        replay: Recording | None = None,
     ) -> None:
         """`live=False` with a fixed `topology` never touches a database (snapshot tests, screenshots)
-        nor the saved query history; `history` is the workbench's history file (default: the user's)."""
+        nor the saved query history; `history` is the workbench's history file (default: the user's).
+        `recorder` appends each refresh to a recording; `replay` shows one (read-only, offline)."""
         super().__init__()
+        self.recorder, self.replay = recorder, replay
+        live = live and replay is None
         estate = str(Path(config.path).resolve()) if config.path else ""
         self.history_file = history or (HistoryFile.default(estate) if live else HistoryFile(None, estate))
         self.config = config
@@ -100,11 +110,13 @@ class VecdashApp(SelectionCommands, ActivityCommands, DemoWorkloadCommands, App[
         self.start_workload = workload and demo and live
         self.live = live
         self.started_read_only = config.settings.read_only
-        self.api = ConsoleApi(config)  # everything the console asks of the databases
+        # everything the console asks of the databases (a replay's refuses to open any session)
+        self.api = ConsoleApi(config, offline=REPLAY_OFFLINE if replay is not None else None)
         self.topology: Topology | None = topology
         # which pod each configured DSN names: resolving a host name can block, so it is read once a
         # snapshot has warmed the resolver's cache off the UI thread (see _apply_topology)
         self.endpoints = None
+        self.history_points = HISTORY_POINTS
         self.rows_history: dict[tuple, deque] = {}
         self.latency_history: dict[str, deque] = {}
         self.queried_measures: dict[tuple, set[str]] = {}
@@ -128,19 +140,19 @@ class VecdashApp(SelectionCommands, ActivityCommands, DemoWorkloadCommands, App[
 
     def _install_bindings(self) -> None:
         self.console_actions = [
-            a for a in registry.available(read_only=self.read_only, demo=self.demo)
+            a for a in registry.available(read_only=self.read_only, demo=self.demo, replay=self.replay is not None)
             if not (self.started_read_only and a.name == "read_only_view")  # nothing to switch
         ]
         self._bindings = self._base_bindings.copy()
         for a in self.console_actions:
             self.bind(a.key, a.name, description=a.description, show=a.footer, key_display=a.key_display)
-        for a in registry.refused(read_only=self.read_only, demo=self.demo):  # not silent: says why
+        for a in registry.refused(read_only=self.read_only, demo=self.demo, replay=self.replay is not None):
             self.bind(a.key, f"refused({a.name!r})", show=False)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if self.read_only and registry.is_dangerous(action):
             return False
-        return True
+        return not (self.replay is not None and registry.is_live(action))
 
     # --- layout ----------------------------------------------------------------------------------
 
@@ -177,7 +189,10 @@ class VecdashApp(SelectionCommands, ActivityCommands, DemoWorkloadCommands, App[
         self.query_one("#tree-filter").display = False
         self._show_read_only()
         self.query_one(TopologyTree).focus()
-        if self.topology is not None:
+        if self.replay is not None:
+            self.query_one("#read-only-banner", Static).update(self.replay_banner())
+            self.show_frame(0)
+        elif self.topology is not None:
             self._apply_topology(self.topology, record=False)
         if self.live:
             self.refresh_now()
@@ -190,6 +205,7 @@ class VecdashApp(SelectionCommands, ActivityCommands, DemoWorkloadCommands, App[
             self.action_workload()
 
     async def on_unmount(self) -> None:
+        self.stop_recording()
         await self.api.close()
 
     def _show_read_only(self) -> None:
@@ -201,6 +217,8 @@ class VecdashApp(SelectionCommands, ActivityCommands, DemoWorkloadCommands, App[
             pane.set_read_only(ro)
 
     def _title_text(self) -> Text:
+        if self.replay is not None:
+            return self.replay_title()
         where = "demo" if self.demo else Path(self.config.path or "estate").name
         parts = [f"vecdash · {where} · {len(self.config.pods)} pods"]
         topo = self.topology
@@ -211,6 +229,8 @@ class VecdashApp(SelectionCommands, ActivityCommands, DemoWorkloadCommands, App[
             parts.append(f"{topo.taken_at.strftime('%H:%M:%S')} UTC, {topo.elapsed_ms:.0f} ms")
         else:
             parts.append("connecting…")
+        if self.recorder is not None:
+            parts.append(self.recording_label())
         return line(" · ".join(parts))
 
     # --- refresh ---------------------------------------------------------------------------------
@@ -266,12 +286,8 @@ class VecdashApp(SelectionCommands, ActivityCommands, DemoWorkloadCommands, App[
         if self.endpoints is None:
             self.endpoints = pod_endpoints(self.config)
         if record:
-            for pod in topo.pods:
-                lat = self.latency_history.setdefault(pod.name, deque(maxlen=HISTORY_POINTS))
-                lat.append(pod.latency_ms if pod.latency_ms is not None else 0.0)
-                for c in pod.collections:
-                    rows = self.rows_history.setdefault(c.key, deque(maxlen=HISTORY_POINTS))
-                    rows.append(float(c.rows_estimate or 0))
+            self.remember_history(topo)
+            self.record_frame(topo)
         self.query_one("#title", Static).update(self._title_text())
         self.query_one(TopologyTree).show(topo, self.endpoints)
         self.query_one(WiringPane).show_topology(topo)
@@ -282,6 +298,15 @@ class VecdashApp(SelectionCommands, ActivityCommands, DemoWorkloadCommands, App[
             estate_read = getattr(screen, "estate_read", None)
             if estate_read is not None:
                 estate_read(topo)
+
+    def remember_history(self, topo: Topology) -> None:
+        """Add a refresh's latencies and row estimates to the sparklines' history."""
+        for pod in topo.pods:
+            lat = self.latency_history.setdefault(pod.name, deque(maxlen=HISTORY_POINTS))
+            lat.append(pod.latency_ms if pod.latency_ms is not None else 0.0)
+            for c in pod.collections:
+                rows = self.rows_history.setdefault(c.key, deque(maxlen=HISTORY_POINTS))
+                rows.append(float(c.rows_estimate or 0))
 
     @on(EstateChanged)
     def estate_changed(self, change: EstateChanged) -> None:
@@ -413,6 +438,10 @@ class VecdashApp(SelectionCommands, ActivityCommands, DemoWorkloadCommands, App[
         """A key read-only mode took away: say why nothing happens."""
         a = registry.by_name(name)
         what = a.description if a is not None else name
+        if self.replay is not None:
+            notify(self, "replay: ", what, " is not offered, a recording touches no database", severity="warning",
+                   timeout=5)
+            return
         how = ("started read-only (--read-only or config)" if self.started_read_only
                else "ctrl+o switches back to read-write")
         notify(self, "read-only: ", what, " is refused, it changes a database; ", how, severity="warning", timeout=5)
@@ -482,8 +511,10 @@ class VecdashApp(SelectionCommands, ActivityCommands, DemoWorkloadCommands, App[
         return changes
 
 
-def run_console(config: Config, *, demo: bool = False, tour: bool = False, workload: bool = False) -> int:
-    """Run the console on `config` (built by the CLI from the file and its flags) until it quits."""
-    app = VecdashApp(config, demo=demo, tour=tour, workload=workload)
+def run_console(config: Config, *, demo: bool = False, tour: bool = False, workload: bool = False,
+                recorder: Recorder | None = None, replay: Recording | None = None) -> int:
+    """Run the console on `config` (built by the CLI from the file and its flags) until it quits;
+    recording each refresh with `recorder`, or showing the recording `replay` instead of the estate."""
+    app = VecdashApp(config, demo=demo, tour=tour, workload=workload, recorder=recorder, replay=replay)
     app.run()
     return app.return_code or 0
