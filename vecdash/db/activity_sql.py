@@ -47,7 +47,8 @@ sessions as (
       order by a.xact_start nulls last, a.pid) as items
     from pg_stat_activity a
     where a.datname = current_database()
-      and a.backend_type in ('client backend', 'autovacuum worker')
+      -- another role's session shows no backend_type (nor state, ages, text) without pg_read_all_stats
+      and (a.backend_type in ('client backend', 'autovacuum worker') or a.backend_type is null)
       and (a.leader_pid is null or a.leader_pid = a.pid)
       and a.pid <> pg_backend_pid()
 ),

@@ -180,7 +180,7 @@ def _notes(doc: dict[str, Any], raw: Raw, act: PodActivity) -> list[str]:
     priv = doc.get("privileges") or {}
     role = doc.get("current_user") or "?"
     if not priv.get("superuser") and not priv.get("read_all_stats"):
-        hidden = sum(1 for s in act.sessions if s.query is None and s.backend_type == "client backend")
+        hidden = sum(1 for s in act.sessions if s.query is None)
         notes.append(f"role {role} is not a member of pg_read_all_stats (pg_monitor includes it): other roles' "
                      f"sessions ({hidden} now), index builds and statements are shown without their text, state "
                      "or progress, and replicas without their state")
@@ -293,7 +293,7 @@ def alerts(topo: Topology, settings: Settings | None = None) -> list[Alert]:
                                  f"{ca.qualified} on {pod.name} ({n:,} rows) has vector index {ca.vector_index} but "
                                  f"{seen}: a query that does not use the index (vecdash why)", subject=ca.qualified))
         for s in act.sessions:
-            if s.backend_type == "client backend" and (s.xact_age_s or 0) > settings.long_transaction_s:
+            if s.backend_type != "autovacuum worker" and (s.xact_age_s or 0) > settings.long_transaction_s:
                 out.append(Alert(pod.name, "long_transaction",
                                  f"pid {s.pid} on {pod.name} ({s.user or '?'}) has had a transaction open for "
                                  f"{seconds(s.xact_age_s)} (state {s.state or '?'})", subject=str(s.pid)))
