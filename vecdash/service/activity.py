@@ -18,7 +18,7 @@ import psycopg
 from psycopg import sql
 
 from vecdash.config import Settings
-from vecdash.db.activity_sql import ACTIVITY_SQL, PROBE_SQL, TOP_STATEMENTS, statements_sql
+from vecdash.db.activity_sql import PROBE_SQL, TOP_STATEMENTS, activity_sql, statements_sql
 from vecdash.db.pods import PodClient
 from vecdash.errors import ReadOnlyError, ServerRefused, UserError
 from vecdash.lines import error_line
@@ -84,7 +84,7 @@ async def read_with_catalog(conn: psycopg.AsyncConnection, catalog: sql.Composab
     try:
         async with conn.pipeline():
             cursors.append(await conn.execute(catalog))
-            cursors.append(await conn.execute(ACTIVITY_SQL))
+            cursors.append(await conn.execute(activity_sql(conn.info.server_version)))
             if raw.pgss_schema and raw.pgss_loaded:
                 cursors.append(await conn.execute(statements_sql(raw.pgss_schema),
                                                   {"operators": list(VECTOR_OPERATORS), "limit": TOP_STATEMENTS}))
