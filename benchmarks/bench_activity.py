@@ -84,17 +84,3 @@ def run(ctx: BenchContext) -> list:
         Ratio("1 pod refresh with activity vs without", s1, plain, target=1.5),
     ]
 
-
-if __name__ == "__main__":  # python -m benchmarks.bench_activity [--quick]
-    import sys
-
-    from benchmarks.common import start
-
-    ctx = start(quick="--quick" in sys.argv)
-    try:
-        for r in run(ctx):
-            print(r.name, round(r.value, 3), getattr(r, "detail", ""))
-    finally:
-        for p in ctx.pods.values():
-            p.stop()
-    os._exit(0)

@@ -17,7 +17,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from tests.hostile_data import HOSTILE
+from .hostile_data import HOSTILE
+from .test_bad_input import cli
 from vecdash.config import Config, PodConfig, Settings
 from vecdash.embedded import default_root, start_pods
 from vecdash.errors import PodError, ReadOnlyError, UserError
@@ -431,17 +432,6 @@ COLLECTION_KEYS = {"schema", "name", "seq_scan", "idx_scan", "vector_index_scans
 POD_KEYS = {"name", "up", "error", "sessions", "progress", "collections", "statements", "notes"}
 
 
-def cli(capsys, *args: str) -> tuple[int, str, str]:
-    from vecdash.cli import main
-
-    try:
-        code = main(list(args))
-    except SystemExit as exc:
-        code = exc.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
 def test_json_shape_and_hostile_names_and_query_text_come_through_literally(server, db, tmp_path, capsys):
     for i, name in enumerate(HOSTILE[:8]):
         make_collection(server, db, name, rows=3, schema=HOSTILE[-1 - i])
@@ -539,3 +529,26 @@ def test_pg_stat_statements_installed_but_not_loaded_is_a_note(estate, unique):
         assert any("not in shared_preload_libraries" in n for n in act.notes), act.notes
     finally:
         estate.sql("vectors-b", f'drop database "{name}" with (force)')
+
+
+def test_watch_reprints_with_rates_until_ctrl_c(server, db, tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    path = write_config(tmp_path / "c.yaml", config(server, db))
+    proc = subprocess.Popen([sys.executable, "-m", "vecdash", "activity", "--config", str(path), "--watch", "0.3"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        lines = []
+        while sum("alerts (" in line for line in lines) < 3:
+            line = proc.stdout.readline()
+            assert line, proc.stderr.read()
+            lines.append(line)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(20) == 130
+    finally:
+        proc.kill()
+    headers = [line for line in lines if line.startswith("== pod-x")]
+    assert len(headers) >= 3 and "vector q/s" not in headers[0] and "vector q/s" in headers[1]
