@@ -32,9 +32,9 @@ def _dbname(n: int) -> str:
     return f"catalog_{n}"
 
 
-def ensure_database(ctx: BenchContext, pod: str, n: int) -> None:
-    """Database catalog_<n> on `pod` with exactly n collections (kept between runs)."""
-    db = _dbname(n)
+def ensure_database(ctx: BenchContext, pod: str, n: int, db: str | None = None) -> None:
+    """Database `db` (default catalog_<n>) on `pod` with exactly n collections (kept between runs)."""
+    db = db or _dbname(n)
     with psycopg.connect(ctx.dsn(pod), autocommit=True) as conn:
         if not conn.execute("select 1 from pg_database where datname = %s", (db,)).fetchone():
             conn.execute(sql.SQL("create database {}").format(sql.Identifier(db)))
@@ -69,16 +69,17 @@ def _config(ctx: BenchContext, pods: list[tuple[str, str]]) -> Config:
                   settings=Settings(statement_timeout_ms=30_000, connect_timeout_s=5), path="<bench>")
 
 
-async def count_round_trips(client: PodClient) -> int:
-    """Refresh once with a protocol trace on the pooled session; count the client's Sync/Query messages."""
-    await snapshot(client)  # leaves one idle session per pod in the pool
+async def count_round_trips(client: PodClient, *, activity: bool = False) -> int:
+    """Refresh once with a protocol trace on the pooled session; count the client's Sync/Query messages
+    (a pipeline of several statements ends with one Sync: one round trip)."""
+    await snapshot(client, activity=activity)  # leaves one idle session per pod in the pool
     [name] = [p.name for p in client.config.pods]
     conn = client._idle[(name, ())][-1]  # the pool of plain sessions to that pod
     with tempfile.TemporaryFile(mode="w+") as f:
         conn.pgconn.trace(f.fileno())
         conn.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS | pq.Trace.REGRESS_MODE)
         try:
-            topo = await snapshot(client)
+            topo = await snapshot(client, activity=activity)
         finally:
             conn.pgconn.untrace()
         assert client._idle[(name, ())][-1] is conn, "the refresh did not reuse the traced session"

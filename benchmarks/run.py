@@ -38,6 +38,7 @@ EXPECTED = {
     "bench_catalog": "catalog refresh at 1, 10, 100 collections per pod; 1 pod vs several",
     "bench_console": "console cold start to first frame vs harlequin",
     "bench_cli": "CLI start-up: vecdash --version, status --help and status vs a bare interpreter",
+    "bench_activity": "activity refresh: 20 pods vs 1 pod, round trips with activity vs without",
 }
 
 

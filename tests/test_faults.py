@@ -553,6 +553,8 @@ POD_COMMANDS = [
     ["index", "drop", "s", "ix", "--apply"],
     ["recall", "--quiet", "s", "docs"],
     ["maintain", "analyze", "s", "docs"],
+    ["activity"],
+    ["activity", "terminate", "s", "1"],
 ]
 
 
@@ -577,7 +579,7 @@ def _run_commands(capsys, cfg: Path, tmp_path: Path, bound: float, only: set[str
         seen[" ".join(args[:2])] = (code, err)
         assert code == 1, (args, code, out, err)  # a pod that did not answer: never 2 (the input was fine)
         assert "Traceback" not in out + err and TEST_PASSWORD not in out + err
-        if args[0] not in ("status", "doctor"):  # these report on stdout (pod DOWN / finding), exit 1
+        if " ".join(args[:2]) not in ("status", "doctor", "activity"):  # these report on stdout (pod DOWN / finding), exit 1
             assert_clean_failure_text(err)
         else:
             assert out.strip() and not err.strip(), (args, out, err)

@@ -668,6 +668,8 @@ READ_ONLY_REFUSES = [
     ["recall", "--quiet", "vectors-a", "{coll}", "--samples", "5", "--apply"],
     ["maintain", "analyze", "vectors-a", "{coll}"],
     ["maintain", "vacuum", "vectors-a", "{coll}"],
+    ["activity", "cancel", "vectors-a", "1"],
+    ["activity", "terminate", "vectors-a", "1"],
 ]
 
 

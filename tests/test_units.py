@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from vecdash.units import ago, human_bytes, human_count, ms
+from vecdash.units import ago, human_bytes, human_count, ms, seconds
 
 
 @pytest.mark.parametrize("n, text", [
@@ -60,3 +60,11 @@ def test_each_word_of_the_vocabulary_is_defined_once():
         found = [p.relative_to(root).as_posix() for p in sorted(root.rglob("*.py"))
                  if re.search(pattern, p.read_text(encoding="utf-8"), re.M)]
         assert found == [home], (pattern, found)
+
+
+@pytest.mark.parametrize("value,text", [
+    (None, "?"), (0.04, "0.0 s"), (4.25, "4.2 s"), (42, "42 s"), (300, "5 min"), (3.5 * 3600, "3.5 h"),
+    (2 * 86400, "2 d"), (-1, "0.0 s"),
+])
+def test_seconds_reads_a_duration_like_an_age(value, text):
+    assert seconds(value) == text

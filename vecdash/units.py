@@ -47,27 +47,22 @@ def ago(ts: datetime | None, now: datetime) -> str:
     """Age of `ts` relative to `now` (the snapshot time, so the same data always reads the same)."""
     if ts is None:
         return "never"
-    s = max(0.0, (now - ts).total_seconds())
-    if s < 90:
-        return f"{s:.0f} s ago"
-    if s < 90 * 60:
-        return f"{s / 60:.0f} min ago"
-    if s < 36 * 3600:
-        return f"{s / 3600:.0f} h ago"
-    return f"{s / 86400:.0f} d ago"
+    return _span(max(0.0, (now - ts).total_seconds()), fine=False) + " ago"
 
 
-def seconds(value: float | None) -> str:
-    """A duration in seconds, as an age is read: '0.4 s', '42 s', '5 min', '3.5 h', '2 d'."""
-    if value is None:
-        return "?"
-    s = max(0.0, value)
-    if s < 10:
+def _span(s: float, *, fine: bool) -> str:
+    """`s` seconds in the unit a person reads it in; `fine`: tenths below 10 s and for hours."""
+    if fine and s < 10:
         return f"{s:.1f} s"
     if s < 90:
         return f"{s:.0f} s"
     if s < 90 * 60:
         return f"{s / 60:.0f} min"
     if s < 36 * 3600:
-        return f"{s / 3600:.1f} h"
+        return f"{s / 3600:.1f} h" if fine else f"{s / 3600:.0f} h"
     return f"{s / 86400:.0f} d"
+
+
+def seconds(value: float | None) -> str:
+    """A duration in seconds, as an age is read: '0.4 s', '42 s', '5 min', '3.5 h', '2 d'."""
+    return "?" if value is None else _span(max(0.0, value), fine=True)

@@ -6,8 +6,8 @@ trips as one without: the probe, then one pipeline of catalog + activity (+ top 
 Everything is read from the statistics views every role may select from; what a role may not see
 comes back as nulls (or pg_stat_activity's `<insufficient privilege>`), and the privilege facts say
 why, so the service can write a note instead of failing. Ages are taken from the server's clock.
-Assumes PostgreSQL 13 or later (leader_pid, pg_stat_progress_analyze, total_exec_time); columns newer
-than that (last_seq_scan, 16) are read through to_jsonb, null on older servers.
+Assumes PostgreSQL 13 or later (leader_pid, pg_stat_progress_analyze, total_exec_time); a table's last
+sequential scan (16) is null on older servers.
 """
 
 from psycopg import sql
@@ -25,7 +25,7 @@ where e.extname = 'pg_stat_statements'
 """
 
 # One document: sessions, progress, per-collection counters, replicas, privilege facts.
-ACTIVITY_SQL = sql.SQL(r"""
+_ACTIVITY = sql.SQL(r"""
 with {vector_columns}
 clock as (select clock_timestamp() as now),
 sessions as (
@@ -47,7 +47,8 @@ sessions as (
       order by a.xact_start nulls last, a.pid) as items
     from pg_stat_activity a
     where a.datname = current_database()
-      and a.backend_type in ('client backend', 'autovacuum worker')
+      -- another role's session shows no backend_type (nor state, ages, text) without pg_read_all_stats
+      and (a.backend_type in ('client backend', 'autovacuum worker') or a.backend_type is null)
       and (a.leader_pid is null or a.leader_pid = a.pid)
       and a.pid <> pg_backend_pid()
 ),
@@ -97,23 +98,26 @@ vector_index as (
     order by i.indrelid, ic.relname
 ),
 collections as (
+    -- the statistics functions the pg_stat_* views are made of, called for these relations only: the
+    -- views aggregate every relation of the database first
     select json_agg(json_build_object(
         'schema', r.schema, 'name', r.name,
-        'seq_scan', s.seq_scan, 'idx_scan', s.idx_scan, 'seq_tup_read', s.seq_tup_read,
-        'idx_tup_fetch', s.idx_tup_fetch, 'n_live_tup', s.n_live_tup, 'n_dead_tup', s.n_dead_tup,
-        'last_seq_scan', to_jsonb(s) ->> 'last_seq_scan',
-        'last_seq_scan_age_s', extract(epoch from (select now from clock)
-                                                  - (to_jsonb(s) ->> 'last_seq_scan')::timestamptz)::float8,
-        'last_autovacuum', s.last_autovacuum, 'last_autoanalyze', s.last_autoanalyze,
-        'vector_index', vi.name, 'vector_index_scans', si.idx_scan,
-        'index_hit_ratio', case when io.idx_blks_hit + io.idx_blks_read > 0
-                                then io.idx_blks_hit::float8 / (io.idx_blks_hit + io.idx_blks_read) end)
+        'seq_scan', pg_stat_get_numscans(r.relid),
+        'idx_scan', (select sum(pg_stat_get_numscans(x.indexrelid))::bigint from pg_index x where x.indrelid = r.relid),
+        'seq_tup_read', pg_stat_get_tuples_returned(r.relid),
+        'idx_tup_fetch', (select sum(pg_stat_get_tuples_fetched(x.indexrelid))::bigint from pg_index x
+                          where x.indrelid = r.relid) + pg_stat_get_tuples_fetched(r.relid),
+        'n_live_tup', pg_stat_get_live_tuples(r.relid), 'n_dead_tup', pg_stat_get_dead_tuples(r.relid),
+        'last_seq_scan', {last_seq_scan},
+        'last_autovacuum', pg_stat_get_last_autovacuum_time(r.relid),
+        'last_autoanalyze', pg_stat_get_last_autoanalyze_time(r.relid),
+        'vector_index', vi.name, 'vector_index_scans', pg_stat_get_numscans(vi.indexrelid),
+        'index_hit_ratio', case when pg_stat_get_blocks_fetched(vi.indexrelid) > 0
+                                then pg_stat_get_blocks_hit(vi.indexrelid)::float8
+                                     / pg_stat_get_blocks_fetched(vi.indexrelid) end)
       order by (r.schema <> 'vecs'), r.schema, r.name) as items
     from (select distinct relid, schema, name from vec_cols where relkind in ('r', 'm', 'p')) r
-    left join pg_stat_all_tables s on s.relid = r.relid
     left join vector_index vi on vi.relid = r.relid
-    left join pg_stat_all_indexes si on si.indexrelid = vi.indexrelid
-    left join pg_statio_all_indexes io on io.indexrelid = vi.indexrelid
 ),
 replicas as (
     select json_agg(json_build_object(
@@ -143,7 +147,15 @@ select json_build_object(
     'collections', coalesce((select items from collections), '[]'::json),
     'replicas', coalesce((select items from replicas), '[]'::json)
 )
-""").format(vector_columns=sql.SQL(VECTOR_COLUMNS_CTE))
+""")
+
+
+def activity_sql(server_version: int) -> sql.Composed:
+    """The activity statement for a server of `server_version` (libpq's number, e.g. 180006; known without a
+    round trip): pg_stat_get_lastscan, a table's last sequential scan, exists from PostgreSQL 16."""
+    last = sql.SQL("pg_stat_get_lastscan(r.relid)" if server_version >= 160000 else "null::timestamptz")
+    return _ACTIVITY.format(vector_columns=sql.SQL(VECTOR_COLUMNS_CTE), last_seq_scan=last)
+
 
 # How many statements of pg_stat_statements a refresh reads (vector statements first).
 TOP_STATEMENTS = 20

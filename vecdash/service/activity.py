@@ -18,7 +18,7 @@ import psycopg
 from psycopg import sql
 
 from vecdash.config import Settings
-from vecdash.db.activity_sql import ACTIVITY_SQL, PROBE_SQL, TOP_STATEMENTS, statements_sql
+from vecdash.db.activity_sql import PROBE_SQL, TOP_STATEMENTS, activity_sql, statements_sql
 from vecdash.db.pods import PodClient
 from vecdash.errors import ReadOnlyError, ServerRefused, UserError
 from vecdash.lines import error_line
@@ -84,7 +84,7 @@ async def read_with_catalog(conn: psycopg.AsyncConnection, catalog: sql.Composab
     try:
         async with conn.pipeline():
             cursors.append(await conn.execute(catalog))
-            cursors.append(await conn.execute(ACTIVITY_SQL))
+            cursors.append(await conn.execute(activity_sql(conn.info.server_version)))
             if raw.pgss_schema and raw.pgss_loaded:
                 cursors.append(await conn.execute(statements_sql(raw.pgss_schema),
                                                   {"operators": list(VECTOR_OPERATORS), "limit": TOP_STATEMENTS}))
@@ -180,7 +180,7 @@ def _notes(doc: dict[str, Any], raw: Raw, act: PodActivity) -> list[str]:
     priv = doc.get("privileges") or {}
     role = doc.get("current_user") or "?"
     if not priv.get("superuser") and not priv.get("read_all_stats"):
-        hidden = sum(1 for s in act.sessions if s.query is None and s.backend_type == "client backend")
+        hidden = sum(1 for s in act.sessions if s.query is None)
         notes.append(f"role {role} is not a member of pg_read_all_stats (pg_monitor includes it): other roles' "
                      f"sessions ({hidden} now), index builds and statements are shown without their text, state "
                      "or progress, and replicas without their state")
@@ -293,7 +293,7 @@ def alerts(topo: Topology, settings: Settings | None = None) -> list[Alert]:
                                  f"{ca.qualified} on {pod.name} ({n:,} rows) has vector index {ca.vector_index} but "
                                  f"{seen}: a query that does not use the index (vecdash why)", subject=ca.qualified))
         for s in act.sessions:
-            if s.backend_type == "client backend" and (s.xact_age_s or 0) > settings.long_transaction_s:
+            if s.backend_type != "autovacuum worker" and (s.xact_age_s or 0) > settings.long_transaction_s:
                 out.append(Alert(pod.name, "long_transaction",
                                  f"pid {s.pid} on {pod.name} ({s.user or '?'}) has had a transaction open for "
                                  f"{seconds(s.xact_age_s)} (state {s.state or '?'})", subject=str(s.pid)))
