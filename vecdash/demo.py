@@ -75,7 +75,9 @@ def write_config(root: Path, pods: list[LocalPod]) -> Path:
         lines += [f"  - name: {p.name}", f"    role: {role}",
                   f"    dsn: postgresql://postgres@127.0.0.1:{p.port}/postgres?passfile={pgpass}"]
     lines += ["settings:", "  refresh_seconds: 5", "  statement_timeout_ms: 5000", "  connect_timeout_s: 3",
-              "  read_only: false"]
+              "  read_only: false",
+              "  # the demo workload's open transaction raises the alert within a walkthrough",
+              "  long_transaction_s: 60"]
     path = root / "vecdash.yaml"
     write_private(path, "\n".join(lines) + "\n")
     return path

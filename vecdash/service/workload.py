@@ -307,8 +307,7 @@ class Workload:
     def open_hold_s(self) -> float:
         if self.shape.open_hold_s is not None:
             return self.shape.open_hold_s
-        threshold = getattr(self.config.settings, "long_transaction_s", None)  # the alert's, where configured
-        return max(90.0, (threshold or 0.0) + 15.0)
+        return max(90.0, self.config.settings.long_transaction_s + 15.0)  # held past the alert's threshold
 
     # --- the index build on request -------------------------------------------------------------------
 
