@@ -83,6 +83,7 @@ class PodConfig:
     dsn: str | None = field(default=None, repr=False)  # may hold a password: see __repr__
     service: str | None = None
     line: int | None = None
+    tags: tuple[str, ...] = ()  # groups in the console's tree (config `tags:`, or a service glob's)
 
     def __repr__(self) -> str:
         """Masked: a repr ends up in tracebacks and Textual's crash screen (which shows locals)."""
