@@ -36,7 +36,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                     "(pg_terminate_backend); both are refused in read-only mode.")
     p.add_argument("pods", nargs="*", metavar="POD", help="pods to show (default: all); or cancel|terminate POD PID")
     p.add_argument("--all", action="store_true", help="idle sessions too")
-    p.add_argument("--json", action="store_true", help="one JSON object per refresh (shape documented in README)")
+    p.add_argument("--json", action="store_true", help="one JSON object per refresh (shape: docs/reference.md)")
     p.add_argument("--watch", type=float, metavar="SECONDS", help="refresh every SECONDS, with rates, until Ctrl-C")
     p.set_defaults(handler=run)
 

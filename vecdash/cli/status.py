@@ -13,7 +13,7 @@ from vecdash.units import human_bytes, human_count
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("status", parents=[common], help="pods, collections, indexes and wiring (exit 1 if a pod is down)")
-    p.add_argument("--json", action="store_true", help="machine-readable output (shape documented in README)")
+    p.add_argument("--json", action="store_true", help="machine-readable output (shape: docs/reference.md)")
     p.set_defaults(handler=run)
 
 
