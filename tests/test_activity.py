@@ -552,3 +552,32 @@ def test_watch_reprints_with_rates_until_ctrl_c(server, db, tmp_path):
         proc.kill()
     headers = [line for line in lines if line.startswith("== pod-x")]
     assert len(headers) >= 3 and "vector q/s" not in headers[0] and "vector q/s" in headers[1]
+
+
+def test_an_index_build_reading_its_table_is_no_seq_scan_alert():
+    """CREATE INDEX reads the table by sequential scan: while it runs, new seq scans are not a query
+    missing the index."""
+    from datetime import datetime, timezone
+
+    from vecdash.model import Collection, Index, PodStatus, Topology
+    from vecdash.model_activity import CollectionActivity, Progress, Rates
+
+    def topo(progress: list[Progress]) -> Topology:
+        act = PodActivity(name="p", up=True, taken_at=datetime.now(timezone.utc), progress=progress,
+                          collections=[CollectionActivity("vecs", "docs", seq_scan=3, vector_index="ix",
+                                                          n_live_tup=MIN_INDEX_ROWS * 2)],
+                          rates=Rates(seconds=2.0, seq_scans={"vecs.docs": 1}))
+        coll = Collection(pod="p", schema="vecs", name="docs", column="vec", type="vector", dimension=3,
+                          rows_estimate=MIN_INDEX_ROWS * 2,
+                          indexes=[Index(name="ix", method="hnsw", column="vec", opclass="vector_l2_ops", measure="l2")])
+        return Topology(pods=[PodStatus(name="p", role="secondary", up=True, collections=[coll], activity=act)],
+                        taken_at=datetime.now(timezone.utc))
+
+    def codes(t: Topology) -> list[str]:
+        return [a.code for a in live.alerts(t)]
+
+    assert codes(topo([])) == ["seq_scan_indexed"]
+    building = Progress(pid=7, command="CREATE INDEX CONCURRENTLY", phase="building index", relation="vecs.docs")
+    assert codes(topo([building])) == []
+    other = Progress(pid=7, command="CREATE INDEX CONCURRENTLY", phase="building index", relation="vecs.other")
+    assert codes(topo([other])) == ["seq_scan_indexed"]

@@ -278,9 +278,11 @@ def alerts(topo: Topology, settings: Settings | None = None) -> list[Alert]:
         if act is None or not act.up:
             continue
         rows = {(c.schema, c.name): c.rows_estimate for c in pod.collections}
+        # an index build reads its table by sequential scan: not a query missing the index
+        indexing = {p.relation for p in act.progress if p.command.startswith("CREATE INDEX")}
         for ca in act.collections:
             n = ca.n_live_tup if ca.n_live_tup else rows.get((ca.schema, ca.name))
-            if ca.vector_index is None or (n or 0) < MIN_INDEX_ROWS:
+            if ca.vector_index is None or (n or 0) < MIN_INDEX_ROWS or ca.qualified in indexing:
                 continue
             if act.rates is not None:
                 new = act.rates.seq_scans.get(ca.qualified, 0)
