@@ -57,7 +57,8 @@ def service_file_paths(environ: dict[str, str] | None = None) -> tuple[Path, Pat
 
 
 def read_service_files(environ: dict[str, str] | None = None) -> ServiceFiles:
-    """Every entry libpq would find, user file first; a name in both files is the user file's."""
+    """Every entry libpq would find: the first section of each name, the user file before the system file
+    (libpq stops at the first section of the name it looks for)."""
     entries: dict[str, ServiceEntry] = {}
     paths = []
     for path in service_file_paths(environ):
@@ -72,16 +73,14 @@ def read_service_files(environ: dict[str, str] | None = None) -> ServiceFiles:
 
 
 def parse_service_file(text: str, path: str) -> list[ServiceEntry]:
-    """The sections of one file in file order, the first of each name only (libpq stops there)."""
+    """The sections of one file in file order (a name may come twice: `read_service_files` keeps the first)."""
     found: list[ServiceEntry] = []
-    seen: set[str] = set()
     name: str | None = None
     start = 0
     problems: list[tuple[int, str]] = []
 
     def close() -> None:
-        if name is not None and name not in seen:
-            seen.add(name)
+        if name is not None:
             found.append(ServiceEntry(name=name, path=path, line=start, problems=tuple(problems)))
 
     for number, raw in enumerate(text.split("\n"), start=1):
