@@ -11,24 +11,15 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from vecdash.cli import main
 from vecdash.config import Config, PodConfig, Settings, parse_config
 from vecdash.errors import ConfigError
 from vecdash.services_file import read_service_files
 
 from .conftest import TEST_PASSWORD
+from .test_bad_input import cli
 
 FILE_SECRET = "Svc-File-Only-pw-7731"  # a password written in a service file: libpq's, never vecdash's
 MAPPING_SECRET = "Mapping-Only-pw-4419"  # a user mapping's password: postgres_fdw's, never vecdash's
-
-
-def cli(capsys, *args: str) -> tuple[int, str, str]:
-    try:
-        code = main(list(args))
-    except SystemExit as exc:
-        code = exc.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def write(path: Path, text: str) -> Path:
