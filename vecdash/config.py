@@ -23,7 +23,7 @@ from psycopg import conninfo as pg_conninfo
 from vecdash.errors import ConfigError
 
 ROLES = ("primary", "secondary")
-POD_KEYS = {"name", "role", "dsn", "service", "description"}
+POD_KEYS = {"name", "role", "dsn", "service", "description", "tags"}
 SETTING_KEYS = {
     "refresh_seconds": (int, float),
     "statement_timeout_ms": (int,),
@@ -45,8 +45,9 @@ SETTING_RANGES = {
     "long_transaction_s": (1.0, 604_800.0),
     "replication_lag_s": (0.1, 604_800.0),
 }
-TOP_KEYS = {"pods", "settings"}
+TOP_KEYS = {"pods", "settings", "pods_from_services", "pods_from_primary"}
 _NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$")
+NAME_RULE = "name must be letters, digits, '_', '-' or '.' (max 63, not starting with '-' or '.')"
 _ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -90,7 +91,8 @@ class PodConfig:
         from vecdash.secrets import dsn_secrets, mask_text
 
         dsn = mask_text(self.dsn, dsn_secrets(self.dsn)) if self.dsn else None
-        return f"PodConfig(name={self.name!r}, role={self.role!r}, dsn={dsn!r}, service={self.service!r})"
+        tags = f", tags={self.tags!r}" if self.tags else ""
+        return f"PodConfig(name={self.name!r}, role={self.role!r}, dsn={dsn!r}, service={self.service!r}{tags})"
 
     @property
     def conninfo(self) -> str:
@@ -105,10 +107,26 @@ class PodConfig:
 
 
 @dataclass(frozen=True)
+class PodSource:
+    """A glob over names (pg_service.conf sections, or the primary's foreign servers) whose matches
+    become pods, with the tags those pods get. `line`: where the config gives it."""
+
+    match: str
+    tags: tuple[str, ...] = ()
+    line: int | None = None
+
+
+@dataclass(frozen=True)
 class Config:
     pods: tuple[PodConfig, ...]
     settings: Settings = field(default_factory=Settings)
     path: str | None = None
+    # `pods_from_primary`: the primary's postgres_fdw servers matching these become pods when a command
+    # or the console starts (service.discovery, which needs the primary's catalog)
+    from_primary: tuple[PodSource, ...] = ()
+    # what loading and discovery had to say that is not an error (one line each; the CLI prints them to
+    # stderr, the console shows them once)
+    notes: tuple[str, ...] = ()
 
     @property
     def primary(self) -> PodConfig | None:
@@ -296,23 +314,31 @@ class _Doc:
 
 
 def parse_config(text: str, path: str = "<config>") -> Config:
+    from vecdash.config_sources import merge_pods, parse_sources, primary_sources, service_pods
+
     doc = _Doc(text, path)
     root = doc.root()
     if root is None:
         raise ConfigError("empty config: expected a `pods:` list", path, 1)
-    pods_node = settings_node = None
+    nodes: dict[str, tuple[yaml.Node, yaml.Node]] = {}
     for key, knode, vnode in doc.mapping(root, "config"):
         if key not in TOP_KEYS:
             raise doc.err(knode, f"unknown key {key!r} (expected one of: {', '.join(sorted(TOP_KEYS))})")
-        if key == "pods":
-            pods_node = vnode
-        else:
-            settings_node = vnode
-    if pods_node is None:
-        raise doc.err(root, "missing `pods:` list")
-    settings = _parse_settings(doc, settings_node)
-    pods = _parse_pods(doc, pods_node)
-    return Config(pods=pods, settings=settings, path=path)
+        nodes[key] = (knode, vnode)
+    if "pods" not in nodes and "pods_from_services" not in nodes:
+        raise doc.err(root, "missing `pods:` list (or `pods_from_services:`)")
+    settings = _parse_settings(doc, nodes.get("settings", (None, None))[1])
+    found: list[PodConfig] = []
+    note = None
+    if "pods_from_services" in nodes:
+        found, note = service_pods(doc, parse_sources(doc, nodes["pods_from_services"][1], "pods_from_services"))
+    pods: tuple[PodConfig, ...] = ()
+    if "pods" in nodes:
+        pods = _parse_pods(doc, nodes["pods"][1], {p.name: p for p in found}, allow_empty="pods_from_services" in nodes)
+    merged = merge_pods(doc, nodes.get("pods_from_services", nodes.get("pods"))[0], pods, found, note)
+    from_primary = primary_sources(doc, nodes.get("pods_from_primary"), merged)
+    return Config(pods=merged, settings=settings, path=path, from_primary=from_primary,
+                  notes=(note,) if note else ())
 
 
 def _parse_settings(doc: _Doc, node: yaml.Node | None) -> Settings:
@@ -350,10 +376,16 @@ def setting_problem(key: str, value: Any) -> str | None:
     return None
 
 
-def _parse_pods(doc: _Doc, node: yaml.Node) -> tuple[PodConfig, ...]:
+def _parse_pods(doc: _Doc, node: yaml.Node, found: dict[str, PodConfig], *, allow_empty: bool = False) -> tuple[PodConfig, ...]:
+    """The `pods:` list. An entry named like a pod `found` in the service files replaces it, and takes
+    from it what it leaves out (`service`, `tags`): `{name: vec-1, role: primary}` is enough."""
+    from vecdash.config_sources import parse_tags
+
+    if isinstance(node, yaml.ScalarNode) and allow_empty and doc.scalar(node) is None:
+        return ()
     if not isinstance(node, yaml.SequenceNode):
         raise doc.err(node, "pods must be a list")
-    if not node.value:
+    if not node.value and not allow_empty:
         raise doc.err(node, "pods is empty: list at least one pod")
     pods: list[PodConfig] = []
     names: dict[str, int] = {}
@@ -361,17 +393,21 @@ def _parse_pods(doc: _Doc, node: yaml.Node) -> tuple[PodConfig, ...]:
     for i, item in enumerate(node.value):
         where = f"pods[{i}]"
         fields: dict[str, Any] = {}
+        tags: tuple[str, ...] | None = None
         for key, knode, vnode in doc.mapping(item, where):
             if key not in POD_KEYS:
                 raise doc.err(knode, f"{where}: unknown key {key!r} (expected one of: {', '.join(sorted(POD_KEYS))})")
-            fields[key] = (doc.string(vnode, f"{where}.{key}"), vnode)
+            if key == "tags":
+                tags = parse_tags(doc, vnode, f"{where}.tags")
+            else:
+                fields[key] = (doc.string(vnode, f"{where}.{key}"), vnode)
         line = item.start_mark.line + 1
         if "name" not in fields:
             raise doc.err(item, f"{where}: missing `name`")
         name, name_node = fields["name"]
         where = f"pod {name!r}"
         if not _NAME_RE.match(name):
-            raise doc.err(name_node, f"{where}: name must be letters, digits, '_', '-' or '.' (max 63)")
+            raise doc.err(name_node, f"{where}: {NAME_RULE}")
         if name in names:
             raise doc.err(name_node, f"duplicate pod name {name!r} (first defined on line {names[name]})")
         names[name] = line
@@ -386,12 +422,17 @@ def _parse_pods(doc: _Doc, node: yaml.Node) -> tuple[PodConfig, ...]:
         service = fields.get("service", (None, None))[0]
         if dsn and service:
             raise doc.err(item, f"{where}: give either `dsn` or `service`, not both")
+        base = found.get(name)
+        if not dsn and not service and base is not None:
+            service = base.service
         if not dsn and not service:
             node_for = fields["dsn"][1] if "dsn" in fields else item
             raise doc.err(node_for, f"{where}: missing `dsn` (a URI or conninfo string) or `service`")
         if dsn:
             _check_dsn(doc, fields["dsn"][1], where, dsn)
-        pods.append(PodConfig(name=name, role=role, dsn=dsn, service=service, line=line))
+        if tags is None:
+            tags = base.tags if base is not None else ()
+        pods.append(PodConfig(name=name, role=role, dsn=dsn, service=service, line=line, tags=tags))
     return tuple(pods)
 
 

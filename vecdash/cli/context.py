@@ -1,4 +1,5 @@
-"""What every command needs: the loaded config (with CLI overrides) and a pod client."""
+"""What every command needs: the loaded config (with CLI overrides and the pods the primary declares)
+and a pod client."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import sys
 
 from vecdash.config import Config, is_last_demo_config, load_config
 from vecdash.db.pods import PodClient
+from vecdash.lines import one_line
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
@@ -14,10 +16,17 @@ def config_from_args(args: argparse.Namespace) -> Config:
     config = load_config(explicit)
     if not explicit and is_last_demo_config(config.path):  # the last fallback: say which estate this is
         print(f"vecdash: no other config found; using the last `vecdash demo` estate's: {config.path}", file=sys.stderr)
-    return config.with_overrides(
+    config = config.with_overrides(
         read_only=True if getattr(args, "read_only", False) else None,
         refresh_seconds=getattr(args, "refresh", None),
     )
+    if config.from_primary:  # the primary's foreign servers as pods: one bounded call to the primary
+        from vecdash.service.discovery import discover_now
+
+        config = discover_now(config)
+    for note in config.notes:  # one line each, on stderr: `status --json` keeps stdout to itself
+        print(f"vecdash: note: {one_line(note)}", file=sys.stderr)
+    return config
 
 
 def client_from_args(args: argparse.Namespace) -> PodClient:

@@ -199,6 +199,8 @@ class VecdashApp(RecordReplay, SelectionCommands, ActivityCommands, DemoWorkload
         else:
             self.query_one(StatsPane).show(self.topology, None, endpoints=self.endpoints)
             self._steady_cursors()
+        for note in self.config.notes:  # discovery's and the config's notes (pods_from_*), shown once
+            notify(self, note, severity="warning", timeout=10)
         if self.start_tour:
             self.call_after_refresh(self.action_tour)
         if self.start_workload:

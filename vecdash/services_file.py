@@ -1,0 +1,116 @@
+"""The entries of the pg_service.conf files libpq reads, as names and lines (never their values).
+
+libpq looks a service up in the user file first (`$PGSERVICEFILE`, else `~/.pg_service.conf`) and, only
+when that file has no section of that name, in the system file (`$PGSYSCONFDIR/pg_service.conf`, else
+the directory libpq was built with: /etc/postgresql-common for psycopg's bundled libpq and Debian's).
+It reads each file as libpq does, not as an INI parser would: leading and trailing blanks dropped, `#`
+starts a comment only at the start of a line, a section header is `[NAME]` (anything after the `]` is
+ignored), a name's first section is the one used, a line is `key=value` exactly (no blanks around the
+key, no continuation lines), and the key must be a libpq option other than `service`.
+
+Values are never kept: a pod found here connects with `service=NAME` and libpq reads the rest itself,
+password included, so no password from these files ever passes through vecdash.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+# libpq's compiled-in system directory when PGSYSCONFDIR is unset (psycopg-binary's and Debian's libpq)
+DEFAULT_SYSCONFDIR = "/etc/postgresql-common"
+
+
+@dataclass(frozen=True)
+class ServiceEntry:
+    """One section of a service file: its name, where it starts, and the lines libpq would refuse."""
+
+    name: str
+    path: str
+    line: int
+    problems: tuple[tuple[int, str], ...] = field(default=(), repr=False)  # (line, what is wrong): no values
+
+
+@dataclass(frozen=True)
+class ServiceFiles:
+    """The files libpq would read, in its order, and the entries libpq would use (first of a name wins)."""
+
+    paths: tuple[str, ...]
+    entries: tuple[ServiceEntry, ...]
+
+    def matching(self, pattern: str) -> list[ServiceEntry]:
+        return [e for e in self.entries if fnmatch.fnmatchcase(e.name, pattern)]
+
+    def get(self, name: str) -> ServiceEntry | None:
+        return next((e for e in self.entries if e.name == name), None)
+
+
+def service_file_paths(environ: dict[str, str] | None = None) -> tuple[Path, Path]:
+    """(user file, system file), as libpq chooses them from the environment."""
+    env = os.environ if environ is None else environ
+    user = Path(env["PGSERVICEFILE"]) if env.get("PGSERVICEFILE") else Path.home() / ".pg_service.conf"
+    system = Path(env.get("PGSYSCONFDIR") or DEFAULT_SYSCONFDIR) / "pg_service.conf"
+    return user, system
+
+
+def read_service_files(environ: dict[str, str] | None = None) -> ServiceFiles:
+    """Every entry libpq would find: the first section of each name, the user file before the system file
+    (libpq stops at the first section of the name it looks for)."""
+    entries: dict[str, ServiceEntry] = {}
+    paths = []
+    for path in service_file_paths(environ):
+        paths.append(str(path))
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")
+        except OSError:  # libpq skips a file it cannot stat the same way
+            continue
+        for entry in parse_service_file(text, str(path)):
+            entries.setdefault(entry.name, entry)
+    return ServiceFiles(paths=tuple(paths), entries=tuple(entries.values()))
+
+
+def parse_service_file(text: str, path: str) -> list[ServiceEntry]:
+    """The sections of one file in file order (a name may come twice: `read_service_files` keeps the first)."""
+    found: list[ServiceEntry] = []
+    name: str | None = None
+    start = 0
+    problems: list[tuple[int, str]] = []
+
+    def close() -> None:
+        if name is not None:
+            found.append(ServiceEntry(name=name, path=path, line=start, problems=tuple(problems)))
+
+    for number, raw in enumerate(text.split("\n"), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("["):
+            close()
+            end = line.find("]")
+            # `[name` never matches a service in libpq; `[]` names nothing
+            name = line[1:end] if end > 1 else None
+            start, problems = number, []
+            continue
+        if name is None:
+            continue  # lines before the first section: libpq never reads them for any service
+        key, eq, _value = line.partition("=")  # the value is dropped here: it may be a password
+        if not eq:
+            problems.append((number, "expected key=value (libpq: syntax error in service file)"))
+        elif key == "service":
+            problems.append((number, "a service may not name another service (libpq refuses nested services)"))
+        elif key not in libpq_keywords():
+            shown = key if len(key) <= 40 else key[:40] + "..."
+            problems.append((number, f"{shown!r} is not a libpq connection option (no blanks around '=')"))
+    close()
+    return found
+
+
+@lru_cache(maxsize=1)
+def libpq_keywords() -> frozenset[str]:
+    """The connection options this libpq knows (PQconndefaults: no connection, no file read)."""
+    from psycopg import pq
+
+    return frozenset(o.keyword.decode() for o in pq.Conninfo.get_defaults())
