@@ -301,3 +301,113 @@ def test_plan_across_lists_every_pod_without_io(fleet, unique):
     assert all("create index concurrently" in t.preview for t in plan.targets)
     with pytest.raises(UserError):
         plan_across(topo, client, name, "reindex")
+
+
+# --- the console ------------------------------------------------------------------------------------------
+
+
+async def until(pilot, cond, timeout: float = 20.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await pilot.pause(0.05)
+
+
+def _many_pods(n: int, name: str):
+    """A fixed estate of n pods each holding vecs.NAME (no database: the screen plans without I/O)."""
+    from datetime import datetime, timezone
+
+    from vecdash.model import Collection, PodStatus, Topology
+
+    names = [f"vec-{i:03d}" for i in range(n)]
+    pods = [PodStatus(name=p, role="secondary", up=True, collections=[
+        Collection(pod=p, schema="vecs", name=name, column="vec", type="vector", dimension=8, rows_estimate=10)])
+        for p in names]
+    cfg = Config(pods=tuple(PodConfig(name=p, dsn=f"postgresql://u@127.0.0.1:1/{p}") for p in names),
+                 settings=Settings(), path="<many>")
+    return cfg, Topology(pods=pods, taken_at=datetime.now(timezone.utc)), names
+
+
+async def test_console_confirmation_lists_every_one_of_200_pods_at_80x24():
+    from tests.hostile_data import HOSTILE
+    from vecdash.tui.app import VecdashApp
+    from vecdash.tui.screens.across import AcrossScreen
+    from vecdash.tui.widgets.topology import Ref, TopologyTree
+    from textual.widgets import DataTable, Static
+
+    hostile = HOSTILE[1] + HOSTILE[11]  # markup-like with a newline
+    cfg, topo, names = _many_pods(200, hostile)
+    app = VecdashApp(cfg, topology=topo, live=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        tree = app.query_one(TopologyTree)
+        assert tree.select_ref(Ref("collection", names[0], "vecs", hostile))
+        await pilot.pause()
+        await pilot.press("x")
+        await until(pilot, lambda: isinstance(app.screen, AcrossScreen), what="the across screen")
+        screen = app.screen
+        table = screen.query_one("#across-pods", DataTable)
+        await until(pilot, lambda: table.row_count == 200, what="every pod listed")
+        assert [str(table.get_cell_at((i, 0))) for i in range(200)] == names
+        assert "vecs.[bold]xnew\\nline" in str(screen.query_one("#across-title", Static).render())
+        await pilot.press("r")
+        assert screen.phase == "confirm"
+        assert "200 pod(s)" in str(screen.query_one("#across-status").render())
+        # the list scrolls: the last pod can be brought on screen at 80x24
+        assert table.max_scroll_y > 0
+        assert app.focused is table
+        await pilot.press("ctrl+end")
+        await pilot.pause()
+        view = table.scrollable_content_region.height
+        assert view >= 12 and table.cursor_row == 199 and table.scroll_y + view > 199 + 1  # + the header row
+        await pilot.press("n")
+        assert screen.phase == "choose"
+
+
+async def test_console_runs_analyze_on_every_pod_with_live_rows_and_a_summary(fleet, unique):
+    from vecdash.tui.app import VecdashApp
+    from vecdash.tui.screens.across import AcrossScreen
+    from vecdash.tui.widgets.topology import Ref, TopologyTree
+    from textual.widgets import DataTable
+
+    name = f"tu_{unique}"
+    fleet.make(name)
+    app = VecdashApp(fleet.config())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: app.topology is not None and app.topology.pod("pod4").collection("vecs", name),
+                    what="first refresh")
+        assert app.query_one(TopologyTree).select_ref(Ref("collection", "pod2", "vecs", name))
+        await pilot.pause()
+        await pilot.press("x")
+        await until(pilot, lambda: isinstance(app.screen, AcrossScreen), what="the across screen")
+        screen = app.screen
+        table = screen.query_one("#across-pods", DataTable)
+        assert [str(table.get_cell_at((i, 0))) for i in range(table.row_count)] == PODS
+        assert all(str(table.get_cell_at((i, 1))) == "will run" for i in range(5))
+        await pilot.press("r", "y")
+        await until(pilot, lambda: screen.phase == "finished" and screen.result is not None, what="the run")
+        assert [(e.pod, e.kind) for e in screen.events if e.kind != "step"] == \
+            [(p, k) for p in PODS for k in ("started", "done")]
+        assert all(str(table.get_cell_at((i, 1))) == "done" for i in range(5))
+        status = str(screen.query_one("#across-status").render())
+        assert "summary: 5 done, 0 skipped, 0 failed, 0 not run" in status
+        assert all(fleet.last_analyze(p, name) is not None for p in PODS)
+        # the estate is read again after the change: the tree shows the pods' new statistics
+        await until(pilot, lambda: app.topology.pod("pod0").collection("vecs", name).last_analyze is not None,
+                    what="the estate re-read")
+        await pilot.press("escape")
+        assert not isinstance(app.screen, AcrossScreen)
+
+
+async def test_console_across_is_absent_in_read_only_mode(fleet):
+    from vecdash.tui import actions
+    from vecdash.tui.app import VecdashApp
+
+    assert "across" in [a.name for a in actions.available(read_only=False)]
+    assert "across" not in [a.name for a in actions.available(read_only=True)]
+    cfg, topo, names = _many_pods(3, "docs")
+    app = VecdashApp(Config(pods=cfg.pods, settings=Settings(read_only=True), path="<ro>"), topology=topo, live=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("x")
+        await pilot.pause()
+        assert type(app.screen).__name__ != "AcrossScreen"

@@ -164,7 +164,7 @@ def plan_across(topology: Topology, client: PodClient, collection: str, operatio
     if operation not in OPERATIONS:
         raise UserError(f"unknown operation {operation!r} (choose from {', '.join(OPERATIONS)})")
     if parallel < 1:
-        raise UserError(f"--parallel {parallel}: at least 1")
+        raise UserError(f"parallel {parallel}: at least 1 pod at a time")
     if pods and not any(fnmatch.fnmatchcase(p.name, pods) for p in client.config.pods):
         raise UserError(f"no pod matches {pods!r} (pods: {', '.join(p.name for p in client.config.pods)})")
     held, down = holders(topology, schema, collection, pods)
@@ -214,12 +214,13 @@ def _failure(exc: BaseException, cfg: PodConfig) -> str:
 async def run_across(client: PodClient, collection: str, operation: str, *, schema: str = "vecs",
                      pods: str | None = None, parallel: int = 1, keep_going: bool = False,
                      index_options: dict[str, Any] | None = None, topology: Topology | None = None,
-                     plan: AcrossPlan | None = None,
+                     plan: AcrossPlan | None = None, stop: asyncio.Event | None = None,
                      on_event: Callable[[AcrossEvent], None] | None = None) -> AcrossSummary:
     """Run `operation` on every pod holding `schema.collection` (see the module's docstring).
 
     `topology`: the snapshot to find the pods in (default: one read now); `plan`: one plan_across already
-    made (the console confirmed it). Read-only mode refuses before any I/O (ReadOnlyError)."""
+    made (the console confirmed it); `stop`: once set, no further pod starts (the console's stop key).
+    Read-only mode refuses before any I/O (ReadOnlyError)."""
     if client.read_only:
         raise ReadOnlyError(f"{OPERATIONS.get(operation, operation)} across pods")
     if plan is None:
@@ -251,6 +252,8 @@ async def run_across(client: PodClient, collection: str, operation: str, *, sche
         async with gate:
             if stopped_by:
                 return finish(o, "not run", f"stopped after the failure on pod {stopped_by[0]}")
+            if stop is not None and stop.is_set():
+                return finish(o, "not run", "stopped before its turn")
             o.started_s = time.monotonic() - t0
             emit(t.pod, "started", t.detail)
             try:
@@ -266,7 +269,9 @@ async def run_across(client: PodClient, collection: str, operation: str, *, sche
     await asyncio.gather(*(one(t) for t in plan.targets))
     notes = list(plan.notes)
     if stopped_by:
-        notes.append(f"stopped after the failure on pod {stopped_by[0]}: --keep-going runs the rest")
+        notes.append(f"stopped after the failure on pod {stopped_by[0]}: keep going runs the rest")
+    elif stop is not None and stop.is_set() and any(o.state == "not run" for o in outcomes.values()):
+        notes.append("stopped: pods not started by then were not run")
     return AcrossSummary(operation=plan.operation, schema=plan.schema, collection=plan.collection,
                          parallel=plan.parallel, keep_going=keep_going, outcomes=[outcomes[t.pod] for t in plan.targets],
                          notes=notes)
