@@ -411,3 +411,41 @@ async def test_console_across_is_absent_in_read_only_mode(fleet):
         await pilot.press("x")
         await pilot.pause()
         assert type(app.screen).__name__ != "AcrossScreen"
+
+
+# --- the doctor at fleet scale ------------------------------------------------------------------------------
+
+
+def test_doctor_groups_the_same_finding_on_many_pods_by_kind_and_by_pod(fleet, unique, capsys, tmp_path):
+    dbs = [f"dr{unique[:4]}_{i:02d}" for i in range(12)]
+    for db in dbs:
+        fleet.sql("postgres", f"create database {db} template tmpl")
+    fleet.make("big_a", dbs, rows=2500)
+    fleet.make("big_b", dbs[:10], rows=2500)
+    fleet.make("small", dbs, rows=100)
+    for db in dbs:
+        fleet.sql(db, "analyze")
+    cfg = Config(pods=tuple(PodConfig(name=db, dsn=fleet.dsn(db)) for db in dbs), settings=Settings(), path="<d>")
+    path = tmp_path / "d.yaml"
+    path.write_text("pods:\n" + "".join(f"  - name: {p.name}\n    dsn: {p.dsn}\n" for p in cfg.pods))
+    path.chmod(0o600)
+    code, out, err = cli(capsys, "--config", str(path), "doctor")
+    assert code == 1 and not err.strip(), err
+    # 23 findings: grouped, each one's plan left for --details
+    assert "WARNING no_vector_index: 22 on 12 pod(s)" in out
+    assert f"        {dbs[0]}: vecs.big_a, vecs.big_b" in out and f"        {dbs[11]}" not in out.split("by pod:")[0]
+    assert "... and 4 more pod(s) (--json lists every one)" in out
+    assert "WARNING no_primary: 1 on 1 pod(s)" in out and "(pod unknown): config" in out
+    by_pod = out.split("by pod:")[1]
+    rows = {r.split()[0]: r.split(None, 3)[1:] for r in by_pod.strip().splitlines()[2:] if r.strip()}
+    assert rows[dbs[0]] == ["0", "2", "no_vector_index x2"] and rows[dbs[11]] == ["0", "1", "no_vector_index"]
+    assert set(dbs) <= set(rows)
+    assert "create index concurrently" not in out
+    assert "23 problem(s) on 13 pod(s); `--details` shows each with its fix plan" in out
+    code, out, err = cli(capsys, "--config", str(path), "doctor", "--details")
+    assert out.count("create index concurrently") == 22 and "by finding:" in out
+    code, out, err = cli(capsys, "--config", str(path), "doctor", "--json")
+    doc = json.loads(out)
+    assert set(doc) == {"clean", "findings", "applied"}
+    assert all(set(f) == {"kind", "severity", "subject", "message", "fix", "pod"} for f in doc["findings"])
+    assert sorted({f["pod"] for f in doc["findings"] if f["kind"] == "no_vector_index"}) == dbs
