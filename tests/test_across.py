@@ -370,9 +370,12 @@ async def test_console_runs_analyze_on_every_pod_with_live_rows_and_a_summary(fl
     from vecdash.tui.widgets.topology import Ref, TopologyTree
     from textual.widgets import DataTable
 
+    from dataclasses import replace
+
     name = f"tu_{unique}"
     fleet.make(name)
-    app = VecdashApp(fleet.config())
+    cfg = fleet.config()
+    app = VecdashApp(replace(cfg, settings=replace(cfg.settings, refresh_seconds=3600)))  # only a change re-reads
     async with app.run_test(size=(80, 24)) as pilot:
         await until(pilot, lambda: app.topology is not None and app.topology.pod("pod4").collection("vecs", name),
                     what="first refresh")
