@@ -13,6 +13,7 @@ import psycopg
 import pytest
 
 from tests.conftest import TEST_PASSWORD
+from tests.test_tui_pilot import until
 from vecdash.config import Config, PodConfig, Settings
 from vecdash.db.pods import PodClient
 from vecdash.embedded import default_root, free_port, start_pods
@@ -304,14 +305,6 @@ def test_plan_across_lists_every_pod_without_io(fleet, unique):
 
 
 # --- the console ------------------------------------------------------------------------------------------
-
-
-async def until(pilot, cond, timeout: float = 20.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await pilot.pause(0.05)
 
 
 def _many_pods(n: int, name: str):
