@@ -668,6 +668,9 @@ READ_ONLY_REFUSES = [
     ["recall", "--quiet", "vectors-a", "{coll}", "--samples", "5", "--apply"],
     ["maintain", "analyze", "vectors-a", "{coll}"],
     ["maintain", "vacuum", "vectors-a", "{coll}"],
+    ["across", "analyze", "{coll}"],
+    ["across", "index", "{coll}"],
+    ["across", "wire", "{coll}"],
     ["activity", "cancel", "vectors-a", "1"],
     ["activity", "terminate", "vectors-a", "1"],
 ]

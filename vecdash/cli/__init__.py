@@ -35,6 +35,7 @@ COMMANDS: dict[str, str] = {
     "index": "index",
     "recall": "recall",
     "maintain": "maintain",
+    "across": "across",
     "activity": "activity",
     "why": "why",
     "replay": "replay",

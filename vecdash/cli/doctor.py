@@ -5,12 +5,18 @@ from __future__ import annotations
 import argparse
 
 from vecdash.cli.context import client_from_args
-from vecdash.cli.output import print_json
+from vecdash.cli.output import print_json, shown, table
 from vecdash.errors import ReadOnlyError
 from vecdash.service import doctor
 
 # index builds are long and belong to `vecdash index`-style tooling with progress; --fix leaves them
 NOT_AUTO_FIXED = {"no_vector_index"}
+# beyond this many findings each one's plan is left out unless asked for (--details): at 200 pods the
+# same finding 200 times is read from the groups, not from 200 plans
+DETAILS_UP_TO = 20
+# per finding kind: this many pods listed, with this many of each pod's subjects
+PODS_SHOWN = 8
+SUBJECTS_SHOWN = 3
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -21,6 +27,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--json", action="store_true", help="machine-readable output (passwords masked)")
     p.add_argument("--fix", action="store_true", help="apply every wiring fix plan (each in one transaction), then "
                                                       "check again")
+    p.add_argument("--details", action="store_true", help=f"every finding with its fix plan, also beyond "
+                                                          f"{DETAILS_UP_TO} findings (grouped by kind and pod first)")
     p.set_defaults(handler=run)
 
 
@@ -48,14 +56,50 @@ async def run(args: argparse.Namespace) -> int:
             print()
         if not findings:
             print("doctor: no problems found")
-        for f in findings:
-            print(f"{f.severity.upper():7} {f.subject}: {f.message}  [{f.kind}]")
-            if f.fix is not None:
-                print("\n".join("        " + line for line in f.fix.preview_sql(include_satisfied=False).splitlines()))
-            else:
-                print("        (no automatic fix)")
+        details = args.details or len(findings) <= DETAILS_UP_TO
+        if details:
+            for f in findings:
+                _print_finding(f)
         if findings:
+            if details:
+                print()
+            _print_groups(findings)
             n_fix = sum(1 for f in findings if f.fix is not None and f.kind not in NOT_AUTO_FIXED)
-            print(f"\n{len(findings)} problem(s); " + (f"`vecdash doctor --fix` applies {n_fix} fix plan(s)"
-                                                       if n_fix and not args.fix else "see the plans above"))
+            hints = [f"`vecdash doctor --fix` applies {n_fix} fix plan(s)"] if n_fix and not args.fix else []
+            hints += [] if details else ["`--details` shows each with its fix plan"]
+            print(f"\n{len(findings)} problem(s) on {len(doctor.group_by_pod(findings))} pod(s); "
+                  + ("; ".join(hints) or "see the plans above"))
     return 0 if not findings else 1
+
+
+def _print_finding(f: doctor.Finding) -> None:
+    print(f"{f.severity.upper():7} {f.subject}: {f.message}  [{f.kind}]")
+    if f.fix is not None:
+        print("\n".join("        " + line for line in f.fix.preview_sql(include_satisfied=False).splitlines()))
+    else:
+        print("        (no automatic fix)")
+
+
+def _print_groups(findings: list[doctor.Finding]) -> None:
+    """Per finding kind: how many, on how many pods, the first pods with their first subjects; then per pod."""
+    print("by finding:")
+    for g in doctor.group_by_kind(findings):
+        pods = g.pods
+        print(f"{g.severity.upper():7} {g.kind}: {len(g.findings)} on {len(pods)} pod(s)")
+        print(f"        e.g. {shown(g.findings[0].message, 160)}")
+        for pod, fs in list(pods.items())[:PODS_SHOWN]:
+            subjects = ", ".join(shown(f.what) for f in fs[:SUBJECTS_SHOWN])
+            more = f" (+{len(fs) - SUBJECTS_SHOWN} more)" if len(fs) > SUBJECTS_SHOWN else ""
+            print(f"        {pod or '(pod unknown)'}: {subjects}{more}")
+        if len(pods) > PODS_SHOWN:
+            print(f"        ... and {len(pods) - PODS_SHOWN} more pod(s) (--json lists every one)")
+    print("\nby pod:")
+    rows = []
+    for pod, fs in doctor.group_by_pod(findings).items():
+        kinds: dict[str, int] = {}
+        for f in fs:
+            kinds[f.kind] = kinds.get(f.kind, 0) + 1
+        rows.append([pod or "(pod unknown)", str(sum(f.severity == "error" for f in fs)),
+                     str(sum(f.severity != "error" for f in fs)),
+                     ", ".join(k if n == 1 else f"{k} x{n}" for k, n in kinds.items())])
+    print(table(rows, ["POD", "ERRORS", "WARNINGS", "FINDINGS"]))

@@ -7,11 +7,11 @@ import asyncio
 import signal
 import sys
 
+from vecdash.cli.build_options import add_build_options
 from vecdash.cli.context import client_from_args
 from vecdash.cli.output import print_json, table
 from vecdash.cli.progress import StderrBar
 from vecdash.errors import ReadOnlyError
-from vecdash.model import MEASURES
 from vecdash.service import indexes as ix
 from vecdash.service.plans import apply_plan
 from vecdash.units import human_bytes
@@ -23,16 +23,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     b = isub.add_parser("build", parents=[common], help="build an HNSW or IVFFlat index (CONCURRENTLY by default)")
     b.add_argument("pod")
     b.add_argument("collection")
-    b.add_argument("--method", choices=ix.METHODS, default="hnsw")
-    b.add_argument("--measure", choices=list(MEASURES), default="cosine")
-    b.add_argument("--m", type=int, default=ix.DEFAULT_M, help=f"HNSW: links per node (default {ix.DEFAULT_M})")
-    b.add_argument("--ef-construction", type=int, default=ix.DEFAULT_EF_CONSTRUCTION,
-                   help=f"HNSW: build candidate list (default {ix.DEFAULT_EF_CONSTRUCTION})")
-    b.add_argument("--lists", type=int, help="IVFFlat: lists (default rows/1000, sqrt(rows) above 1M rows)")
-    b.add_argument("--no-concurrently", dest="concurrently", action="store_false",
-                   help="plain CREATE INDEX (blocks writes, faster)")
-    b.add_argument("--maintenance-work-mem", metavar="SIZE", help="for this build's session, e.g. 2GB")
-    b.add_argument("--parallel-workers", type=int, metavar="N", help="max_parallel_maintenance_workers for this build")
+    add_build_options(b)
     b.add_argument("--dry-run", action="store_true", help="show the statement and memory estimate, build nothing")
     b.add_argument("--quiet", action="store_true", help="no progress bar")
     ls = isub.add_parser("list", parents=[common], help="vector indexes, invalid ones with fixes, running builds")

@@ -20,6 +20,7 @@ from vecdash.model import Plan, Topology
 
 if TYPE_CHECKING:
     from vecdash.model_why import WhyReport
+    from vecdash.service.across import AcrossEvent, AcrossPlan, AcrossSummary
     from vecdash.model_indexes import BuildProgress, BuildResult, LoadProgress, LoadResult, Recommendation, Sweep
     from vecdash.service.doctor import Finding
     from vecdash.service.indexes import BuildPreview
@@ -126,6 +127,31 @@ class ConsoleApi:
                 continue
             out.append(((pod, coll.schema, coll.name), await self.verify(pod, coll.name, schema=coll.schema)))
         return out
+
+    # --- operations across pods -----------------------------------------------------------------
+
+    def across_operations(self) -> dict[str, str]:
+        from vecdash.service.across import OPERATIONS
+
+        return OPERATIONS
+
+    def plan_across(self, topology: Topology, collection: str, operation: str, *, schema: str = "vecs",
+                    parallel: int = 1, index_options: dict[str, Any] | None = None) -> AcrossPlan:
+        """Every pod holding the collection in `topology` and what `operation` does there (no I/O)."""
+        from vecdash.service.across import plan_across
+
+        return plan_across(topology, self.client, collection, operation, schema=schema, parallel=parallel,
+                           index_options=index_options)
+
+    async def run_across(self, plan: AcrossPlan, *, keep_going: bool = False, stop: Any = None,
+                         on_event: Callable[[AcrossEvent], None] | None = None) -> AcrossSummary:
+        """Run a confirmed plan_across, pod by pod (N at a time); refused read-only before any I/O."""
+        from vecdash.service.across import run_across
+
+        if self.read_only:  # the service refuses too
+            raise ReadOnlyError(plan.title)
+        return await run_across(self.client, plan.collection, plan.operation, schema=plan.schema, plan=plan,
+                                keep_going=keep_going, stop=stop, on_event=on_event)
 
     # --- queries ---------------------------------------------------------------------------------
 

@@ -42,10 +42,51 @@ class Finding:
     subject: str
     message: str
     fix: Plan | None = None
+    pod: str | None = None  # the pod it is about (a wiring's: the pod its server reaches; None: unknown)
 
     def to_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "severity": self.severity, "subject": self.subject,
-                "message": mask_text(self.message), "fix": self.fix.to_json() if self.fix else None}
+                "message": mask_text(self.message), "fix": self.fix.to_json() if self.fix else None, "pod": self.pod}
+
+    @property
+    def what(self) -> str:
+        """The subject without its pod (`vecs.docs`, `server x`): what a list grouped by pod shows."""
+        prefix = f"{self.pod}:"
+        return self.subject[len(prefix):] if self.pod and self.subject.startswith(prefix) else self.subject
+
+
+@dataclass
+class FindingGroup:
+    """Findings of one kind: how many pods have it and what on each (pods in config order)."""
+
+    kind: str
+    severity: str
+    findings: list[Finding]
+
+    @property
+    def pods(self) -> dict[str, list[Finding]]:
+        out: dict[str, list[Finding]] = {}
+        for f in self.findings:
+            out.setdefault(f.pod or "", []).append(f)
+        return out
+
+
+def group_by_kind(findings: list[Finding]) -> list[FindingGroup]:
+    """Errors first, then the kinds on most pods: at fleet scale the same problem on 200 pods is one line."""
+    groups: dict[str, FindingGroup] = {}
+    for f in findings:
+        groups.setdefault(f.kind, FindingGroup(f.kind, f.severity, [])).findings.append(f)
+        if f.severity == "error":
+            groups[f.kind].severity = "error"
+    return sorted(groups.values(), key=lambda g: (g.severity != "error", -len(g.pods), g.kind))
+
+
+def group_by_pod(findings: list[Finding]) -> dict[str, list[Finding]]:
+    """Each pod's findings ("" for those no pod is known for), in the order found."""
+    out: dict[str, list[Finding]] = {}
+    for f in findings:
+        out.setdefault(f.pod or "", []).append(f)
+    return out
 
 
 # which findings are about a whole server (subject "server NAME") and which about one foreign table
@@ -77,7 +118,8 @@ async def diagnose(client: PodClient, topology: Topology | None = None) -> list[
     pstat = topology.pod(primary_cfg.name)
     if pstat is None or not pstat.up:
         reason = pstat.error if pstat else "not read"
-        return [Finding("primary_down", "error", primary_cfg.name, f"unreachable (the primary): {reason}")] + \
+        return [Finding("primary_down", "error", primary_cfg.name, f"unreachable (the primary): {reason}",
+                        pod=primary_cfg.name)] + \
             _index_findings(client, topology)
     state = await wiring.read_primary(client, primary_cfg)
     targets = await _targets(client, topology)
@@ -86,7 +128,10 @@ async def diagnose(client: PodClient, topology: Topology | None = None) -> list[
         secrets += pod_secrets(p)
     reaches = await wiring.reaches_among(client, primary_cfg, state, list(client.config.secondaries), targets)
     for server in state.fdw_servers():
-        findings += await _server_findings(client, primary_cfg, state, server, targets, reaches[server.name], secrets)
+        found = await _server_findings(client, primary_cfg, state, server, targets, reaches[server.name], secrets)
+        for f in found:  # about the pod the server reaches (a moved one's: the pod vecdash made it for)
+            f.pod = reaches[server.name].pod or _marked_for(server, client)
+        findings += found
     findings += _index_findings(client, topology)
     return findings
 
@@ -284,14 +329,15 @@ def _index_findings(client: PodClient, topology: Topology) -> list[Finding]:
             if c.measures_indexed():
                 w = cache_warning(p, c, named=False)
                 if w:  # no fix plan: shared_buffers takes a restart, the DBA's call
-                    out.append(Finding("index_exceeds_shared_buffers", "warning", f"{p.name}:{c.qualified}", w))
+                    out.append(Finding("index_exceeds_shared_buffers", "warning", f"{p.name}:{c.qualified}", w,
+                                       pod=p.name))
                 continue
             if not indexes.index_advised(c.rows_estimate):
                 continue  # an exact scan of so few rows is as fast as an index scan, and exact
             rows = f"~{c.rows_estimate:,} rows" if c.rows_estimate is not None else "rows unknown"
             out.append(Finding("no_vector_index", "warning", f"{p.name}:{c.qualified}",
                                f"no vector index ({rows}): every k-NN query scans it",
-                               indexes.plan_advised_index(c)))
+                               indexes.plan_advised_index(c), pod=p.name))
     return out
 
 

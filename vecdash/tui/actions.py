@@ -55,6 +55,8 @@ ACTIONS: tuple[ConsoleAction, ...] = (
     ConsoleAction("query", "q", "query", "Open the workbench on the selected collection", live=True),
     ConsoleAction("run_query", "ctrl+r", "run", "Run the workbench query", footer=False, live=True),
     ConsoleAction("build_index", "i", "index", "Build an index on the selected collection", dangerous=True, footer=False),
+    ConsoleAction("across", "x", "across", "Run ANALYZE, VACUUM, an index build or a wiring on every pod holding "
+                  "the selected collection (lists every pod, asks first)", dangerous=True, footer=False),
     ConsoleAction("new_collection", "n", "new", "Create a vecs collection on the selected pod and load a file into it "
                   "(or load into the selected collection)", dangerous=True, footer=False),
     ConsoleAction("recall_sweep", "s", "sweep", "Recall@k and latency per ef_search / probes on the selected collection", footer=False, live=True),

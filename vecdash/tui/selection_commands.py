@@ -103,6 +103,17 @@ class SelectionCommands:
         self.push_screen(screen, lambda result: self._modal_closed(
             f"index build on {ref.pod}: {ref.schema}.{ref.name}", result is not None or screen.error is not None))
 
+    def action_across(self) -> None:
+        if (ref := self._collection_or_warn()) is None or self.topology is None:
+            return
+        from vecdash.tui.screens.across import AcrossScreen
+
+        pod = self.topology.pod(ref.pod)
+        c = pod.collection(ref.schema, ref.name) if pod is not None else None
+        measure = c.default_measure()[0] if c is not None else "cosine"
+        # the screen posts EstateChanged itself when a run ends: closing it changes nothing more
+        self.push_screen(AcrossScreen(self.api, self.topology, ref.name, schema=ref.schema, measure=measure))
+
     def action_new_collection(self) -> None:
         ref = self.selected
         if ref is None or not ref.pod:
