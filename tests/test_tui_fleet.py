@@ -129,9 +129,16 @@ async def test_open_nodes_and_the_selection_survive_refreshes():
         await pilot.pause()
         before = shown(tree)
         for _ in range(2):
-            tree.show(fleet_topology())  # a new Topology, same estate
+            tree.show(fleet_topology())  # a new Topology, same estate: relabelled in place
             await pilot.pause()
         assert shown(tree) == before
+        assert tree.selected_ref == docs
+        grown = fleet_topology()  # a collection arrived on the open pod: the tree is rebuilt
+        grown.pod("pod-017").collections.append(replace(grown.pod("pod-017").collections[0], name="arrived"))
+        for _ in range(2):
+            tree.show(grown)
+            await pilot.pause()
+        assert sorted(shown(tree)) == sorted(before + [("collection", "pod-017", "vecs", "arrived")])
         assert tree.selected_ref == docs
         tree._find(("tag", "", "", "staging")).collapse()
         await pilot.pause()
