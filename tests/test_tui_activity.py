@@ -188,7 +188,7 @@ async def test_cancel_and_terminate_are_absent_read_only():
     app = console(read_only=True)
     async with app.run_test(size=WIDE) as pilot:
         names = {a.name for a in app.console_actions}
-        assert {"pane('activity')", "activity_sort", "why_not_index"} <= names
+        assert {"pane('activity')", "sort", "why_not_index"} <= names
         assert not names & {"cancel_backend", "terminate_backend"}
         palette = " ".join(text for text, _, _ in VecdashCommands(app.screen, None)._commands())
         assert "cancel the selected" not in palette.lower() and "terminate" not in palette.lower()
@@ -204,7 +204,7 @@ async def test_cancel_and_terminate_are_absent_read_only():
         await pilot.press("question_mark")
         await pilot.pause()
         listed = " ".join(a.help for a in app.screen.actions)
-        assert "Activity pane: sort" in listed and "cancel" not in listed and "terminate" not in listed
+        assert "Activity or Collections pane: sort" in listed and "cancel" not in listed and "terminate" not in listed
 
 
 async def test_hostile_text_is_shown_literally_on_one_line():

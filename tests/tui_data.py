@@ -126,3 +126,53 @@ def topology_with_activity() -> Topology:
               "than shared_buffers (128 MB)", "vecs.images"),
     ]
     return topo
+
+
+FLEET_TAGS = ("eu-west", "us-east", "ap-south", "staging")
+
+
+def fleet_config(n: int = 200) -> Config:
+    """`n` secondaries pod-000.. plus the primary, tagged round-robin by FLEET_TAGS; every 7th pod untagged,
+    every 10th with a second tag (the tree groups by the first). DSNs carry the test password."""
+    pods = [PodConfig(name="primary", role="primary",
+                      dsn=f"postgresql://postgres:{TEST_PASSWORD}@127.0.0.1:54001/postgres")]
+    for i in range(n):
+        tags = () if i % 7 == 6 else (FLEET_TAGS[i % len(FLEET_TAGS)],) + (("gpu",) if i % 10 == 0 else ())
+        pods.append(PodConfig(name=f"pod-{i:03d}", dsn=f"postgresql://postgres:{TEST_PASSWORD}@127.0.0.1:54001/fleet_{i:03d}",
+                              tags=tags))
+    return Config(pods=tuple(pods), settings=Settings(refresh_seconds=3600), path="fleet.yaml")
+
+
+def fleet_topology(n: int = 200, per: int = 5) -> Topology:
+    """The fleet of fleet_config: `per` vecs collections on each pod, sizes and indexes varied by pod so
+    the collections table has something to sort: some never indexed, one index invalid, one larger than
+    its pod's shared_buffers, every 13th pod down."""
+    names = ("docs", "images", "posts", "faq", "chunks", "events", "notes")[:per]
+    mb = 1024 * 1024
+    pods = [PodStatus(name="primary", role="primary", up=True, latency_ms=0.9, database="postgres",
+                      server_version="17.2", pgvector_version="0.8.0", shared_buffers_bytes=128 * mb)]
+    for i in range(n):
+        name = f"pod-{i:03d}"
+        if i % 13 == 12:
+            pods.append(PodStatus(name=name, role="secondary", up=False, error="connection refused"))
+            continue
+        colls = []
+        for j, coll in enumerate(names):
+            rows = (i * 37 + j * 1009) % 50_000 + 100
+            dim = (384, 768, 1536, 512, 128, 256, 64)[j]
+            indexes = []
+            if (i + j) % 4:
+                method = "ivfflat" if j == 3 else "hnsw"
+                measure = ("cosine", "l2", "ip")[(i + j) % 3]
+                size = rows * dim * 5 * (40 if (i, j) == (4, 1) else 1)
+                indexes.append(Index(name=f"ix_{coll}_{method}", method=method, column="vec",
+                                     opclass=f"vector_{measure}_ops", measure=measure, bytes=size,
+                                     params={"lists": 100} if method == "ivfflat" else {"m": 16},
+                                     valid=(i, j) != (2, 0)))
+            colls.append(Collection(pod=name, schema="vecs", name=coll, column="vec", type="vector", dimension=dim,
+                                    rows_estimate=rows, table_bytes=rows * dim * 4 + 8192,
+                                    index_bytes=sum(x.bytes for x in indexes), has_metadata=True, indexes=indexes))
+        pods.append(PodStatus(name=name, role="secondary", up=True, latency_ms=0.5 + (i * 7 % 40) / 10,
+                              database=f"fleet_{i:03d}", server_version="17.2", pgvector_version="0.8.0",
+                              shared_buffers_bytes=128 * mb, collections=colls))
+    return Topology(pods=pods, taken_at=datetime(2025, 1, 1, 12, 0, 0), elapsed_ms=850.0)

@@ -60,36 +60,41 @@ def view_targets(view: View, topology: Topology) -> list[ForeignTable]:
 def collection_warnings(c: Collection, queried_measures: set[str] | None = None,
                         pod: PodStatus | None = None) -> list[str]:
     """Plain-language warnings, most important first (`pod`: the pod holding `c`, for its memory)."""
-    warnings: list[str] = []
+    return [message for _, message in collection_findings(c, queried_measures, pod)]
+
+
+def collection_findings(c: Collection, queried_measures: set[str] | None = None,
+                        pod: PodStatus | None = None) -> list[tuple[str, str]]:
+    """(code, warning) pairs, most important first. Codes: dims_over_index_limit, no_vector_index,
+    index_invalid, measure_not_indexed, ivfflat_lists, index_over_shared_buffers, never_analyzed
+    (those the alert line and the doctor share have their names)."""
+    out: list[tuple[str, str]] = []
     ann = [i for i in c.indexes if i.method in ("hnsw", "ivfflat")]
     limit = MAX_INDEX_DIMS.get(c.type)
     if c.dimension and limit and c.dimension > limit:
-        warnings.append(
-            f"{c.dimension} dimensions: {c.type} indexes stop at {limit}; store as halfvec or reduce dimensions"
-        )
+        out.append(("dims_over_index_limit",
+                    f"{c.dimension} dimensions: {c.type} indexes stop at {limit}; store as halfvec or reduce dimensions"))
     if not ann:
-        warnings.append("no vector index: every search scans the whole table")
+        out.append(("no_vector_index", "no vector index: every search scans the whole table"))
     for i in ann:
         if not i.valid:
-            warnings.append(f"index {i.name} is invalid (a failed concurrent build?): drop and rebuild it")
+            out.append(("index_invalid", f"index {i.name} is invalid (a failed concurrent build?): drop and rebuild it"))
     for measure in sorted(queried_measures or ()):  # only what this session actually queried with
         if ann and measure not in c.measures_indexed():
             served = ", ".join(sorted(c.measures_indexed())) or "none"
-            warnings.append(f"queried with {measure} but indexes serve {served}: {measure} queries scan")
+            out.append(("measure_not_indexed", f"queried with {measure} but indexes serve {served}: {measure} queries scan"))
     for i in ann:
         lists = i.params.get("lists")
         if i.method == "ivfflat" and isinstance(lists, int) and c.rows_estimate is not None:
             if c.rows_estimate < lists * IVFFLAT_MIN_ROWS_PER_LIST:
-                warnings.append(
-                    f"ivfflat {i.name}: {lists} lists on ~{c.rows_estimate} rows: rebuild with fewer lists "
-                    f"or after loading (aim for rows/1000)"
-                )
+                out.append(("ivfflat_lists", f"ivfflat {i.name}: {lists} lists on ~{c.rows_estimate} rows: rebuild with "
+                            f"fewer lists or after loading (aim for rows/1000)"))
     memory = cache_warning(pod, c)
     if memory:
-        warnings.append(memory)
+        out.append(("index_over_shared_buffers", memory))
     if c.rows_estimate is None:
-        warnings.append("never analyzed: row estimate unknown (run ANALYZE)")
-    return warnings
+        out.append(("never_analyzed", "never analyzed: row estimate unknown (run ANALYZE)"))
+    return out
 
 
 def collection_read_by(kind: str, pod: str, schema: str, name: str, topology: Topology,

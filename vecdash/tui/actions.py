@@ -40,12 +40,15 @@ KEY_DISPLAY = {"question_mark": "?", "slash": "/", "escape": "esc", "comma": ","
 
 ACTIONS: tuple[ConsoleAction, ...] = (
     ConsoleAction("refresh", "r,f5", "refresh", "Read every pod again now (auto-refresh keeps running)", live=True),
-    ConsoleAction("filter", "slash", "filter", "Filter the topology tree as you type (on the Activity pane: its sessions)"),
+    ConsoleAction("filter", "slash", "filter", "Filter the topology tree as you type (on the Activity or Collections "
+                  "pane: its table)"),
     ConsoleAction("pane('stats')", "1", "stats", "Show the Stats pane for the selected object", footer=False),
     ConsoleAction("pane('wiring')", "2", "wiring", "Show the FDW wiring editor", footer=False),
     ConsoleAction("pane('workbench')", "3", "workbench", "Show the query workbench", footer=False),
     ConsoleAction("pane('activity')", "4", "activity", "Show the Activity pane: sessions, progress and alerts of every pod",
                   footer=False),
+    ConsoleAction("pane('collections')", "5", "collections", "Show the Collections pane: every collection of every pod, "
+                  "sortable and searchable; enter shows one in the tree", footer=False),
     ConsoleAction("wire", "w", "wire", "Plan the wiring of the selected collection into the primary", live=True),
     ConsoleAction("apply_plan", "a", "apply", "Apply the plan shown in the wiring editor (asks first)", dangerous=True),
     ConsoleAction("unwire", "u", "unwire", "Plan removing the wiring of the selected collection", dangerous=True, footer=False),
@@ -60,7 +63,7 @@ ACTIONS: tuple[ConsoleAction, ...] = (
     ConsoleAction("new_collection", "n", "new", "Create a vecs collection on the selected pod and load a file into it "
                   "(or load into the selected collection)", dangerous=True, footer=False),
     ConsoleAction("recall_sweep", "s", "sweep", "Recall@k and latency per ef_search / probes on the selected collection", footer=False, live=True),
-    ConsoleAction("activity_sort", "o", "sort", "Activity pane: sort the sessions by the next column", footer=False),
+    ConsoleAction("sort", "o", "sort", "Activity or Collections pane: sort its table by the next column", footer=False),
     ConsoleAction("activity_idle", "h", "idle", "Activity pane: show or hide idle sessions", footer=False),
     ConsoleAction("why_not_index", "e", "why", "Activity pane: why the selected query does not use its vector index",
                   footer=False, live=True),

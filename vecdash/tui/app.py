@@ -1,4 +1,5 @@
-"""The vecdash console: a tree of the estate on the left, Stats | Wiring | Workbench | Activity tabs on the right.
+"""The vecdash console: a tree of the estate on the left, Stats | Wiring | Workbench | Activity | Collections
+tabs on the right.
 
 Data flow: a timer or `r` starts ONE refresh worker (group "refresh"); it awaits the api's snapshot
 (`service.catalog`), which bounds every pod call, so a hung pod costs at most its timeout and
@@ -35,6 +36,7 @@ from vecdash.service.console_api import ConsoleApi
 from vecdash.service.stats import pod_endpoints
 from vecdash.tui import actions as registry
 from vecdash.tui.activity_commands import ActivityCommands
+from vecdash.tui.collections_commands import CollectionsCommands
 from vecdash.tui.messages import ConfirmPlan, EstateChanged, OpenRecallSweep
 from vecdash.tui.replay import REPLAY_OFFLINE, RecordReplay
 from vecdash.tui.busy import SPINNER_AFTER_S
@@ -43,6 +45,7 @@ from vecdash.tui.selection_commands import SelectionCommands
 from vecdash.tui.text import line, notify, styled
 from vecdash.tui.workers import worker
 from vecdash.tui.widgets.activity import ActivityPane
+from vecdash.tui.widgets.collections import CollectionsPane
 from vecdash.tui.widgets.stats import StatsPane
 from vecdash.tui.widgets.topology import Ref, TopologyTree
 from vecdash.tui.widgets.wiring import WiringPane
@@ -52,7 +55,7 @@ if TYPE_CHECKING:
     from vecdash.recording import Recorder, Recording
 
 HISTORY_POINTS = 60
-PANES = ("stats", "wiring", "workbench", "activity")
+PANES = ("stats", "wiring", "workbench", "activity", "collections")
 
 
 class VecdashCommands(Provider):
@@ -78,7 +81,7 @@ class VecdashCommands(Provider):
                 yield Hit(score, matcher.highlight(text), partial(self.app.run_action, action), text=text, help=help_)
 
 
-class VecdashApp(RecordReplay, SelectionCommands, ActivityCommands, DemoWorkloadCommands, App[int]):
+class VecdashApp(RecordReplay, SelectionCommands, ActivityCommands, CollectionsCommands, DemoWorkloadCommands, App[int]):
     TITLE = "vecdash"
     CSS_PATH = [str(p) for p in stylesheets()]
     COMMANDS = App.COMMANDS | {VecdashCommands}
@@ -175,6 +178,8 @@ class VecdashApp(RecordReplay, SelectionCommands, ActivityCommands, DemoWorkload
                     yield WorkbenchPane(self.api, self.history_file, id="workbench-pane")
                 with TabPane("Activity", id="activity"):
                     yield ActivityPane(id="activity-pane")
+                with TabPane("Collections", id="collections"):
+                    yield CollectionsPane(id="collections-pane")
         yield Footer(compact=self.demo)  # demo adds `g tour`: compact keeps `? help` whole at 80 columns
 
     def _steady_cursors(self) -> None:
@@ -188,7 +193,9 @@ class VecdashApp(RecordReplay, SelectionCommands, ActivityCommands, DemoWorkload
         self.query_one("#refresh-spinner").display = False
         self.query_one("#tree-filter").display = False
         self._show_read_only()
-        self.query_one(TopologyTree).focus()
+        tree = self.query_one(TopologyTree)
+        tree.set_pods({p.name: p.tags for p in self.config.pods})
+        tree.focus()
         if self.replay is not None:
             self.query_one("#read-only-banner", Static).update(self.replay_banner())
             self.show_frame(0)
@@ -295,6 +302,7 @@ class VecdashApp(RecordReplay, SelectionCommands, ActivityCommands, DemoWorkload
         self.query_one(WiringPane).show_topology(topo)
         self.query_one(WorkbenchPane).show_topology(topo)
         self.query_one(ActivityPane).show(topo, record=record)
+        self.query_one(CollectionsPane).show(topo)
         self._show_stats()
         for screen in self.screen_stack:  # an open tour stop describes the estate as just read
             estate_read = getattr(screen, "estate_read", None)
@@ -350,8 +358,9 @@ class VecdashApp(RecordReplay, SelectionCommands, ActivityCommands, DemoWorkload
     # --- tree filter -----------------------------------------------------------------------------
 
     def action_filter(self) -> None:
-        if self.active_pane == "activity":  # `/` filters what the shown pane lists
-            self.query_one(ActivityPane).focus_filter()
+        if self.active_pane in ("activity", "collections"):  # `/` filters what the shown pane lists
+            pane = self.query_one(ActivityPane if self.active_pane == "activity" else CollectionsPane)
+            pane.focus_filter()
             return
         box = self.query_one("#tree-filter", Input)
         box.display = True
@@ -387,7 +396,10 @@ class VecdashApp(RecordReplay, SelectionCommands, ActivityCommands, DemoWorkload
 
     @on(TabbedContent.TabActivated, "#panes")
     def _pane_shown(self, event: TabbedContent.TabActivated) -> None:
-        """Focus left in a pane that is now hidden goes back to the tree (the arrows move it again)."""
+        """Focus left in a pane that is now hidden goes back to the tree (the arrows move it again); the
+        Collections pane fills its table now (it skips refreshes while hidden)."""
+        if event.pane.id == "collections":
+            self.query_one(CollectionsPane).redraw()
         self.call_after_refresh(self._focus_tree_if_lost)
 
     def _focus_tree_if_lost(self) -> None:

@@ -18,6 +18,7 @@ PANES = (
     ("Wiring", "plan / apply / verify / unwire an FDW wiring into the primary; doctor findings."),
     ("Workbench", "vector, filter (JSON), measure, route, knobs; ctrl+r runs; history re-runs."),
     ("Activity", "every pod's sessions, builds in progress, rates, collection flags, statements, alerts."),
+    ("Collections", "every collection of every pod: sizes, index, latency, warnings; o sorts, / filters, enter shows it."),
 )
 
 

@@ -39,7 +39,7 @@ TOP_STATEMENTS = 10
 SLOW_S, STUCK_S = 1.0, 10.0  # query ages shown as a warning / an error (pg_activity's yellow / red)
 SHORT_STATES = {"idle in transaction": "idle in xact", "idle in transaction (aborted)": "idle in xact (aborted)"}
 # the keys the pane's hint line names, in this order (only those the registry offers now)
-PANE_KEYS = ("activity_sort", "activity_idle", "filter", "why_not_index", "cancel_backend", "terminate_backend")
+PANE_KEYS = ("sort", "activity_idle", "filter", "why_not_index", "cancel_backend", "terminate_backend")
 
 
 class ActivityPane(VerticalScroll):

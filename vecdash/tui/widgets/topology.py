@@ -3,11 +3,19 @@
 Rebuilt from one Topology on every refresh, keeping which nodes were open and where the cursor was,
 and each down pod's last-known collections (dimmed) from the last refresh that saw it up.
 Badges carry state (● up / ✖ down, ✔ pushdown / ⚠ slow, ⚡ indexed); details live in the Stats pane.
+
+An estate of more than GROUP_OVER pods stays navigable: each pod sits under its first tag (config
+`tags:`; one group per pod, so no pod is listed twice), pods and groups start collapsed, a group's
+label counts its pods, how many are up or down and their collections, and the filter opens what
+matches and hides pods where nothing does. The primary stays on top, outside the groups: every wiring
+goes through it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from functools import partial
 
 from rich.text import Text
 from textual.message import Message
@@ -22,7 +30,8 @@ from vecdash.units import human_count, ms
 
 @dataclass(frozen=True)
 class Ref:
-    """What a tree node stands for. kind: pod | group | schema | collection | server | foreign_table | view."""
+    """What a tree node stands for. kind: tag | pod | group | schema | collection | server | foreign_table | view
+    (a tag: a group of pods, `name` its tag; a group: a wiring group of the primary)."""
 
     kind: str
     pod: str
@@ -32,6 +41,10 @@ class Ref:
     @property
     def key(self) -> tuple[str, str, str, str]:
         return (self.kind, self.pod, self.schema, self.name)
+
+
+GROUP_OVER = 8  # more configured pods than this: pods start collapsed, grouped under their first tag
+UNTAGGED = "untagged"  # the group of pods without a tag (when some pods have one)
 
 
 def index_badge(c: Collection) -> str:
@@ -65,11 +78,26 @@ class TopologyTree(Tree[Ref]):
         self._topology: Topology | None = None
         self._endpoints = Pods(())
         self._filter = ""
-        self._collapsed: set[tuple] = set()  # nodes the user closed stay closed across refreshes
+        self._open: dict[tuple, bool] = {}  # nodes the user opened or closed stay so across refreshes
+        self._groups: dict[str, str] = {}  # pod -> its first tag
+        self._configured = 0  # pods in the config: decides grouping before every pod has answered
         self._shape: tuple = ()
+        self._lazy: dict[tuple, Callable[[], list[_Entry]]] = {}  # closed nodes: how to build their children
         self._last_up: dict[str, PodStatus] = {}  # each pod as last seen up: a down pod keeps its collections
 
     # --- data in ---------------------------------------------------------------------------
+
+    def set_pods(self, tags: Mapping[str, Iterable[str]]) -> None:
+        """The configured pods and their tags (pod name -> tags). Their number, not the pods answered so
+        far, decides whether the tree groups: it keeps one layout while pods arrive one by one."""
+        self._configured = len(tags)
+        self._groups = {pod: next(iter(t), "") for pod, t in tags.items()}
+        self._rebuild()
+
+    @property
+    def grouped(self) -> bool:
+        pods = len(self._topology.pods) if self._topology is not None else 0
+        return max(self._configured, pods) > GROUP_OVER
 
     def show(self, topology: Topology, endpoints: list | None = None) -> None:
         self._topology = topology
@@ -88,14 +116,19 @@ class TopologyTree(Tree[Ref]):
         return node.data if node is not None else None
 
     def select_ref(self, ref: Ref) -> bool:
-        node = self._find(ref.key)
+        """Put the cursor on `ref`, opening its group, pod and schema; False when the tree has no such node."""
+        node = self._find_or_load(ref)
         if node is None:
             return False
-        for parent in _ancestors(node):
-            if parent is not self.root:
-                parent.expand()
+        self._reveal(node)
         self._place_cursor(node)
         return True
+
+    def _reveal(self, node: TreeNode[Ref]) -> None:
+        for parent in _ancestors(node):
+            if parent is not self.root and not parent.is_expanded:
+                self._open[parent.data.key] = True
+                parent.expand()
 
     def _place_cursor(self, node: TreeNode[Ref]) -> None:
         self._tree_lines  # noqa: B018 - rebuilds line numbers after adds/expands so the cursor lands right
@@ -124,11 +157,15 @@ class TopologyTree(Tree[Ref]):
 
     def _rebuild(self) -> None:
         """Same shape as last time: relabel in place (scroll, cursor and open nodes untouched).
-        Otherwise rebuild, keeping the cursor on the same object when it still exists."""
+        Otherwise rebuild, keeping the cursor on the same object when it still exists.
+
+        A closed group or pod is built lazily: its label now, its children when it opens (`_load`), so a
+        refresh of a collapsed 200-pod estate costs a label per visible node, not one per collection."""
         topo = self._topology
         if topo is None:
             return
-        entries = [self._pod_entry(pod) for pod in topo.pods]
+        self._lazy = {}
+        entries = self._grouped(topo) if self.grouped else [self._pod_entry(pod) for pod in topo.pods]
         shape = _shape(entries)
         if shape == self._shape and self.root.children:
             _relabel(self.root, entries)
@@ -138,21 +175,55 @@ class TopologyTree(Tree[Ref]):
         for e in entries:
             self._materialize(self.root, e)
         self._shape = shape
-        node = self._find(keep.key) if keep else None
+        node = self._find_or_load(keep) if keep else None
         if node is None and self.root.children:
             node = self.root.children[0]
         if node is not None:
+            self._reveal(node)  # found through the filter, kept in view once it is cleared
             self._place_cursor(node)
+
+    def _starts_open(self, ref: Ref) -> bool:
+        if self._filter:
+            return True
+        opened = self._open.get(ref.key)
+        if opened is not None:
+            return opened
+        return not (ref.kind in ("tag", "pod") and self.grouped)
+
+    def _entry(self, ref: Ref, label: Text, children: Callable[[], list["_Entry"]], more: bool) -> "_Entry":
+        """A group or pod node: its children now when it starts open, else when it opens."""
+        if self._starts_open(ref):
+            return _Entry(ref, label, children())
+        self._lazy[ref.key] = children
+        return _Entry(ref, label, [], lazy=more)
 
     def _materialize(self, parent: TreeNode[Ref], e: "_Entry") -> None:
         if e.children is None:
             parent.add_leaf(e.label, data=e.ref)
             return
-        node = parent.add(e.label, data=e.ref, expand=e.ref.key not in self._collapsed or bool(self._filter))
+        node = parent.add(e.label, data=e.ref, expand=not e.lazy and self._starts_open(e.ref))
         for child in e.children:
             self._materialize(node, child)
-        if not e.children:
+        if not e.children and not e.lazy:
             node.allow_expand = False
+
+    def _load(self, node: TreeNode[Ref]) -> None:
+        """Add the children of a node built closed (a no-op once they are there)."""
+        build = self._lazy.pop(node.data.key, None) if node.data is not None else None
+        if build is not None and not node.children:
+            for child in build():
+                self._materialize(node, child)
+
+    def _find_or_load(self, ref: Ref) -> TreeNode[Ref] | None:
+        """The node of `ref`, adding the children of the closed group and pod that hold it first."""
+        node = self._find(ref.key)
+        if node is None and ref.pod:
+            for key in (("tag", "", "", self._groups.get(ref.pod) or UNTAGGED), ("pod", ref.pod, "", "")):
+                holder = self._find(key)
+                if holder is not None:
+                    self._load(holder)
+            node = self._find(ref.key)
+        return node
 
     def _pod_entry(self, pod: PodStatus) -> "_Entry":
         ref = Ref("pod", pod.name)
@@ -160,12 +231,45 @@ class TopologyTree(Tree[Ref]):
             last = self._last_up.get(pod.name)
             label = self._label(("✖ ", "down"), (pod.name, "name"), ("  down", "down"),
                                 ("  (last known)" if last and last.collections else "", "dim"))
-            return _Entry(ref, label, self._collection_groups(last, stale=True) if last else [])
-        entry = _Entry(ref, self._label(("● ", "up"), (pod.name, "name"), (f"  {ms(pod.latency_ms)}", "dim")), [])
-        if pod.is_primary:
-            entry.children += self._wiring_entries(pod)
-        entry.children += self._collection_groups(pod)
-        return entry
+            return self._entry(ref, label, lambda: self._collection_groups(last, stale=True) if last else [],
+                               bool(last and _listed(last)))
+        label = self._label(("● ", "up"), (pod.name, "name"), (f"  {ms(pod.latency_ms)}", "dim"))
+        wiring = pod.is_primary and bool(pod.foreign_servers or pod.foreign_tables or pod.views)
+        return self._entry(ref, label, lambda: self._pod_children(pod), wiring or _listed(pod))
+
+    def _pod_children(self, pod: PodStatus) -> list["_Entry"]:
+        return (self._wiring_entries(pod) if pod.is_primary else []) + self._collection_groups(pod)
+
+    def _grouped(self, topo: Topology) -> list["_Entry"]:
+        """The primary first, then one node per tag (in name order, `untagged` last) holding its pods;
+        no tag at all: the pods stay at the top. A filter hides the pods where nothing matches."""
+        top = self._pods_shown([p for p in topo.pods if p.is_primary])
+        rest = [p for p in topo.pods if not p.is_primary]
+        if not any(self._groups.get(p.name) for p in rest):
+            return top + self._pods_shown(rest)
+        groups: dict[str, list[PodStatus]] = {}
+        for p in rest:
+            groups.setdefault(self._groups.get(p.name) or UNTAGGED, []).append(p)
+        for tag in sorted(groups, key=lambda t: (t == UNTAGGED, t)):
+            members = groups[tag]
+            entry = self._entry(Ref("tag", "", "", tag), self._group_label(tag, members),
+                                partial(self._pods_shown, members), True)
+            if entry.lazy or entry.children:
+                top.append(entry)
+        return top
+
+    def _pods_shown(self, pods: list[PodStatus]) -> list["_Entry"]:
+        entries = [self._pod_entry(p) for p in pods]
+        if self._filter:
+            entries = [e for e in entries if e.children or self._match(e.ref.pod)]
+        return entries
+
+    def _group_label(self, tag: str, pods: list[PodStatus]) -> Text:
+        up = sum(p.up for p in pods)
+        down = len(pods) - up
+        colls = sum(1 for p in pods for c in p.collections if c.kind != "foreign")
+        return self._label((tag, "name"), (f"  ●{up}", "up"), (f" ✖{down}" if down else "", "down"),
+                           (f"  {colls} coll. · {len(pods)} pods", "dim"))
 
     def _collection_groups(self, pod: PodStatus, stale: bool = False) -> list["_Entry"]:
         """Schema groups with their collections; `stale` (a down pod as last seen) dims the names."""
@@ -247,12 +351,13 @@ class TopologyTree(Tree[Ref]):
     def on_tree_node_collapsed(self, event: Tree.NodeCollapsed[Ref]) -> None:
         event.stop()
         if event.node.data is not None:
-            self._collapsed.add(event.node.data.key)
+            self._open[event.node.data.key] = False
 
     def on_tree_node_expanded(self, event: Tree.NodeExpanded[Ref]) -> None:
         event.stop()
         if event.node.data is not None:
-            self._collapsed.discard(event.node.data.key)
+            self._open[event.node.data.key] = True
+            self._load(event.node)
 
 
 @dataclass
@@ -262,10 +367,17 @@ class _Entry:
     ref: Ref
     label: Text
     children: list["_Entry"] | None = None
+    lazy: bool = False  # closed, with children built when it opens
 
 
 def _shape(entries: list[_Entry]) -> tuple:
-    return tuple((e.ref.key, None if e.children is None else _shape(e.children)) for e in entries)
+    return tuple((e.ref.key, "lazy" if e.lazy else None if e.children is None else _shape(e.children))
+                 for e in entries)
+
+
+def _listed(pod: PodStatus) -> bool:
+    """Whether a pod has collections the tree lists (foreign tables are listed under the wiring)."""
+    return any(c.kind != "foreign" for c in pod.collections)
 
 
 def _relabel(parent: TreeNode[Ref], entries: list[_Entry]) -> None:

@@ -1,0 +1,230 @@
+"""The console at fleet scale on FIXED data (tests/tui_data.py: 200 tagged pods, 5 collections each,
+`live=False`): the tree starts with pods collapsed under their first tag and keeps its state across
+refreshes, the filter reaches collections in closed pods, and the Collections pane (`5`) lists,
+sorts, searches and jumps to the tree. Small estates keep the tree as it was (the other snapshots).
+Update the snapshots after a deliberate change with --snapshot-update and look at the SVGs."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from textual.widgets import DataTable
+
+from vecdash.lines import one_line
+from vecdash.model import Collection, Index, PodStatus
+from vecdash.tui.app import VecdashApp
+from vecdash.tui.widgets.collections import CollectionsPane
+from vecdash.tui.widgets.collections_rows import SORTS
+from vecdash.tui.widgets.topology import GROUP_OVER, Ref, TopologyTree
+
+from .hostile_data import HOSTILE
+from .test_tui_snapshots import console as small_console
+from .tui_data import FLEET_TAGS, fleet_config, fleet_topology
+
+WIDE = (120, 40)
+SMALL = (80, 24)
+
+
+def fleet(topology=None) -> VecdashApp:
+    return VecdashApp(fleet_config(), topology=topology or fleet_topology(), live=False)
+
+
+def shown(tree: TopologyTree) -> list[tuple]:
+    """The keys of the tree's lines on screen (open nodes' children included), top to bottom."""
+    return [line.node.data.key for line in tree._tree_lines]
+
+
+def rows(app) -> list[str]:
+    table = app.query_one("#coll-table", DataTable)
+    return [table.coordinate_to_cell_key((i, 0)).row_key.value for i in range(table.row_count)]
+
+
+async def collections_pane(pilot) -> CollectionsPane:
+    await pilot.press("5")
+    await pilot.pause()
+    return pilot.app.query_one(CollectionsPane)
+
+
+# --- snapshots ------------------------------------------------------------------------------------
+
+def test_fleet_tree_grouped_80x24(snap_compare):
+    """The primary on top, one closed group per tag with its up / down / collection / pod counts."""
+    assert snap_compare(fleet(), terminal_size=SMALL)
+
+
+def test_collections_table_120x40(snap_compare):
+    """Sorted by warnings: the invalid index and the index over shared_buffers on top, the highlighted
+    row's warnings in full under the table."""
+
+    async def run_before(pilot) -> None:
+        pane = await collections_pane(pilot)
+        while SORTS[pane.sort][0] != "warnings":
+            await pilot.press("o")
+        await pilot.pause()
+
+    assert snap_compare(fleet(), terminal_size=WIDE, run_before=run_before)
+
+
+# --- the tree -------------------------------------------------------------------------------------
+
+async def test_a_large_estate_starts_collapsed_grouped_by_first_tag():
+    app = fleet()
+    async with app.run_test(size=WIDE) as pilot:
+        await pilot.pause()
+        tree = app.query_one(TopologyTree)
+        assert tree.grouped and len(fleet_config().pods) > GROUP_OVER
+        tags = sorted(FLEET_TAGS) + ["untagged"]
+        assert shown(tree) == [("pod", "primary", "", "")] + [("tag", "", "", t) for t in tags]
+        assert "gpu" not in {k[3] for k in shown(tree)}  # a second tag makes no second group
+        label = str(tree._find(("tag", "", "", "eu-west")).label)
+        assert "●39" in label and "✖4" in label and "195 coll." in label and "43 pods" in label
+        assert tree.select_ref(Ref("pod", "pod-000"))  # first tag eu-west (it also has gpu)
+        await pilot.pause()
+        assert tree.cursor_node.parent.data.key == ("tag", "", "", "eu-west")
+        assert not tree.cursor_node.is_expanded  # the pod opened its group, not itself
+
+
+async def test_a_small_estate_is_expanded_as_before():
+    app = small_console()
+    async with app.run_test(size=WIDE) as pilot:
+        await pilot.pause()
+        tree = app.query_one(TopologyTree)
+        assert not tree.grouped
+        keys = shown(tree)
+        assert not [k for k in keys if k[0] == "tag"]
+        assert ("collection", "vectors-a", "vecs", "docs") in keys  # every pod open
+
+
+async def test_the_filter_finds_a_collection_inside_a_collapsed_pod():
+    topo = fleet_topology()
+    pod = topo.pod("pod-150")
+    pod.collections.append(replace(pod.collections[0], name="needle_in_fleet"))
+    app = fleet(topo)
+    async with app.run_test(size=WIDE) as pilot:
+        await pilot.pause()
+        tree = app.query_one(TopologyTree)
+        needle = ("collection", "pod-150", "vecs", "needle_in_fleet")
+        assert needle not in shown(tree)
+        await pilot.press("slash", *"needle", "enter")
+        await pilot.pause()
+        keys = shown(tree)
+        assert needle in keys
+        assert [k for k in keys if k[0] == "pod"] == [("pod", "pod-150", "", "")]  # pods without a match hidden
+        assert tree.select_ref(Ref(*needle))
+        await pilot.press("slash", "escape")  # clear the filter: the found collection stays in view
+        await pilot.pause()
+        assert tree.selected_ref.key == needle and needle in shown(tree)
+        assert ("collection", "pod-154", "vecs", "docs") not in shown(tree)  # its neighbours closed again
+
+
+async def test_open_nodes_and_the_selection_survive_refreshes():
+    app = fleet()
+    async with app.run_test(size=WIDE) as pilot:
+        await pilot.pause()
+        tree = app.query_one(TopologyTree)
+        docs = Ref("collection", "pod-017", "vecs", "docs")
+        assert tree.select_ref(docs)  # opens us-east and pod-017
+        await pilot.pause()
+        tree._find(("tag", "", "", "staging")).expand()  # opened by hand
+        await pilot.pause()
+        before = shown(tree)
+        for _ in range(2):
+            tree.show(fleet_topology())  # a new Topology, same estate: relabelled in place
+            await pilot.pause()
+        assert shown(tree) == before
+        assert tree.selected_ref == docs
+        grown = fleet_topology()  # a collection arrived on the open pod: the tree is rebuilt
+        grown.pod("pod-017").collections.append(replace(grown.pod("pod-017").collections[0], name="arrived"))
+        for _ in range(2):
+            tree.show(grown)
+            await pilot.pause()
+        assert sorted(shown(tree)) == sorted(before + [("collection", "pod-017", "vecs", "arrived")])
+        assert tree.selected_ref == docs
+        tree._find(("tag", "", "", "staging")).collapse()
+        await pilot.pause()
+        tree.show(fleet_topology())
+        await pilot.pause()
+        assert ("pod", "pod-002", "", "") not in shown(tree)  # closed by hand stays closed
+        assert tree.selected_ref == docs
+
+
+# --- the collections table ------------------------------------------------------------------------
+
+async def test_the_table_lists_every_collection_sorts_and_searches():
+    app = fleet()
+    async with app.run_test(size=WIDE) as pilot:
+        pane = await collections_pane(pilot)
+        every = rows(app)
+        topo = app.topology
+        assert len(every) == sum(len(p.collections) for p in topo.pods if p.up) == 925
+        by_rows = [pane.rows[k].c.rows_estimate for k in every]
+        assert by_rows == sorted(by_rows, reverse=True)
+        await pilot.press("o")  # rows -> size
+        await pilot.pause()
+        assert SORTS[pane.sort][0] == "size"
+        sizes = [pane.rows[k].c.total_bytes for k in rows(app)]
+        assert sizes == sorted(sizes, reverse=True)
+        # a click on the pod header sorts by pod; a second one the other way round
+        table = app.query_one("#coll-table", DataTable)
+        await pilot.click(table, offset=(2, 0))
+        await pilot.pause()
+        pods = [pane.rows[k].pod.name for k in rows(app)]
+        assert SORTS[pane.sort][0] == "pod" and pods == sorted(pods)
+        await pilot.click(table, offset=(2, 0))
+        await pilot.pause()
+        assert [pane.rows[k].pod.name for k in rows(app)] == sorted(pods, reverse=True)
+        # search: `/` on this pane types into its filter box
+        await pilot.press("slash", *"invalid")
+        await pilot.pause()
+        hits = [pane.rows[k] for k in rows(app)]
+        assert [(r.pod.name, r.c.name) for r in hits] == [("pod-002", "docs")]
+        assert "✖" in hits[0].index and "invalid index" in hits[0].words
+        assert "1/925 collections" in str(pane.query_one("#coll-status").render())
+
+
+async def test_enter_on_a_row_shows_the_collection_in_the_tree():
+    app = fleet()
+    async with app.run_test(size=WIDE) as pilot:
+        pane = await collections_pane(pilot)
+        await pilot.press("slash", *"pod-123", "enter")  # enter in the box: on to the table
+        await pilot.pause()
+        table = app.query_one("#coll-table", DataTable)
+        assert table.has_focus
+        table.move_cursor(row=rows(app).index(repr(("pod-123", "vecs", "faq"))))
+        await pilot.press("enter")
+        await pilot.pause()
+        tree = app.query_one(TopologyTree)
+        ref = Ref("collection", "pod-123", "vecs", "faq")
+        assert tree.selected_ref == ref and app.selected == ref
+        assert ref.key in shown(tree)  # its group and pod opened
+        assert app.active_pane == "stats" and tree.has_focus
+        assert "faq" in str(app.query_one("#stats-body").render())
+        assert pane.rows  # the pane keeps its table
+
+
+async def test_hostile_names_are_literal_in_the_table():
+    mb = 1024 * 1024
+    pods = []
+    for n, h in enumerate(HOSTILE):
+        colls = [Collection(pod=h, schema=h, name=h, column="vec", type="vector", dimension=4, rows_estimate=5000,
+                            indexes=[Index(name=h, method="hnsw", column="vec", opclass="vector_cosine_ops",
+                                           measure="cosine", bytes=200 * mb, valid=n % 2 == 0)])]
+        pods.append(PodStatus(name=h, role="secondary", up=True, latency_ms=1.0, shared_buffers_bytes=128 * mb,
+                              collections=colls))
+    topo = replace(fleet_topology(2), pods=pods)
+    app = VecdashApp(fleet_config(2), topology=topo, live=False)
+    async with app.run_test(size=WIDE) as pilot:
+        pane = await collections_pane(pilot)
+        table = app.query_one("#coll-table", DataTable)
+        assert len(rows(app)) == len(HOSTILE)
+        for key in rows(app):
+            r = pane.rows[key]
+            cells = table.get_row(key)
+            for value, cell in zip((r.pod.name, r.c.schema, r.c.name), cells[:3]):
+                assert cell.plain == one_line(value)[:28], (value, cell.plain)
+        await pilot.press("slash", *"[bold]x")
+        await pilot.pause()
+        (key,) = rows(app)
+        assert pane.rows[key].c.name == "[bold]x"
+        detail = str(pane.query_one("#coll-detail").render())
+        assert "[bold]x · [bold]x.[bold]x" in detail and "index [bold]x is invalid" in detail
