@@ -321,3 +321,26 @@ async def test_e_on_a_live_vector_query_explains_it_without_running_it(estate, w
         estate.sql("vectors-b", "select pg_cancel_backend(%s)", (sleeper.pid,))
         sleeper.join(10)
         sleeper.conn.close()
+
+
+async def test_the_arrows_pick_a_session_once_the_pane_is_shown():
+    """A user reaches a session with the keyboard alone: `4` hands the keys to the sessions table, the
+    arrows move the selection, and `c` asks about the session the cursor is on; esc gives the keys back
+    to the tree."""
+    app = console()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("4")
+        await pilot.pause()
+        table = app.query_one("#act-sessions", DataTable)
+        assert app.focused is table
+        await pilot.press("down", "down")
+        chosen = sessions(app)[table.cursor_row]
+        assert table.cursor_row == 2
+        await pilot.press("c")
+        await pilot.pause()
+        ask = app.screen
+        assert isinstance(ask, AskScreen)
+        assert chosen.split("/")[1] in "".join(str(w.render()) for w in ask.query("Static"))
+        await pilot.press("n")
+        await pilot.press("escape")
+        assert app.focused is app.query_one("#tree")

@@ -423,6 +423,10 @@ class VecdashApp(RecordReplay, SelectionCommands, ActivityCommands, CollectionsC
             if focused is not None and any(a.id == "panes" for a in focused.ancestors):
                 self.query_one(TopologyTree).focus()
             self.query_one("#panes", TabbedContent).active = name
+            # a table pane is read with the arrows: its table takes the keys (esc gives them back to the tree)
+            table_pane = {"activity": ActivityPane, "collections": CollectionsPane}.get(name)
+            if table_pane is not None:
+                self.call_after_refresh(self.query_one(table_pane).focus_table)
 
     @property
     def active_pane(self) -> str:

@@ -131,6 +131,10 @@ class ActivityPane(VerticalScroll):
     def focus_filter(self) -> None:
         self.query_one("#act-filter", Input).focus()
 
+    def focus_table(self) -> None:
+        """The arrows then move the selected session (`c`, `k`, `e` act on it); esc goes back to the tree."""
+        self.query_one("#act-sessions", DataTable).focus(scroll_visible=False)
+
     def selected_session(self) -> Row | None:
         return self._selected(self.query_one("#act-sessions", DataTable), self.rows)
 
@@ -365,7 +369,7 @@ class ActivityPane(VerticalScroll):
 
     @on(Input.Submitted, "#act-filter")
     def _filter_done(self, event: Input.Submitted) -> None:
-        self.query_one("#act-sessions", DataTable).focus()
+        self.query_one("#act-sessions", DataTable).focus(scroll_visible=False)
 
     def on_key(self, event: events.Key) -> None:
         box = self.query_one("#act-filter", Input)

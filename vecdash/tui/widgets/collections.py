@@ -82,6 +82,10 @@ class CollectionsPane(Vertical):
     def focus_filter(self) -> None:
         self.query_one("#coll-filter", Input).focus()
 
+    def focus_table(self) -> None:
+        """The arrows then move the selected row (`enter` jumps to it in the tree); esc goes back to the tree."""
+        self.query_one("#coll-table", DataTable).focus(scroll_visible=False)
+
     def selected(self) -> CollectionRow | None:
         table = self.query_one("#coll-table", DataTable)
         if not table.row_count:
@@ -195,7 +199,7 @@ class CollectionsPane(Vertical):
 
     @on(Input.Submitted, "#coll-filter")
     def _filter_done(self, event: Input.Submitted) -> None:
-        self.query_one("#coll-table", DataTable).focus()
+        self.query_one("#coll-table", DataTable).focus(scroll_visible=False)
 
     def on_key(self, event: events.Key) -> None:
         box = self.query_one("#coll-filter", Input)
