@@ -1,7 +1,9 @@
 """Topology pane: pods -> schemas -> collections, and the primary's wiring (servers, foreign tables, views).
 
 Rebuilt from one Topology on every refresh, keeping which nodes were open and where the cursor was,
-and each down pod's last-known collections (dimmed) from the last refresh that saw it up.
+and each down pod's last-known collections (dimmed) from the last refresh that saw it up. While a
+refresh's pods arrive, only the pods that changed are rebuilt (`show` compares PodStatus objects):
+hundreds of pods answering cost the UI loop a few pods' nodes at a time, not the whole tree.
 Badges carry state (● up / ✖ down, ✔ pushdown / ⚠ slow, ⚡ indexed); details live in the Stats pane.
 """
 
@@ -67,6 +69,8 @@ class TopologyTree(Tree[Ref]):
         self._filter = ""
         self._collapsed: set[tuple] = set()  # nodes the user closed stay closed across refreshes
         self._shape: tuple = ()
+        self._shown: dict[str, PodStatus] = {}  # the PodStatus each pod's nodes were built from
+        self._pod_shapes: dict[str, tuple] = {}
         self._last_up: dict[str, PodStatus] = {}  # each pod as last seen up: a down pod keeps its collections
 
     # --- data in ---------------------------------------------------------------------------
@@ -76,7 +80,8 @@ class TopologyTree(Tree[Ref]):
         self._last_up.update((p.name, p) for p in topology.pods if p.up)
         if endpoints is not None:
             self._endpoints = endpoints
-        self._rebuild()
+        if not self._update_pods(topology):
+            self._rebuild()
 
     def set_filter(self, text: str) -> None:
         self._filter = text.strip().lower()
@@ -132,27 +137,73 @@ class TopologyTree(Tree[Ref]):
         shape = _shape(entries)
         if shape == self._shape and self.root.children:
             _relabel(self.root, entries)
+            self._shown = {p.name: p for p in topo.pods}
             return
         keep = self.selected_ref
         self.clear()
         for e in entries:
             self._materialize(self.root, e)
         self._shape = shape
+        self._shown = {p.name: p for p in topo.pods}
+        self._pod_shapes = {e.ref.pod: _shape([e]) for e in entries}
         node = self._find(keep.key) if keep else None
         if node is None and self.root.children:
             node = self.root.children[0]
         if node is not None:
             self._place_cursor(node)
 
-    def _materialize(self, parent: TreeNode[Ref], e: "_Entry") -> None:
+    def _update_pods(self, topo: Topology) -> bool:
+        """Rebuild only the pods whose PodStatus is not the one shown (new pods are inserted in place);
+        False when the whole tree must be rebuilt: first show, a filter, pods gone or reordered."""
+        children = self.root.children
+        nodes = {n.data.pod: n for n in children if n.data is not None and n.data.kind == "pod"}
+        if self._filter or not nodes or len(nodes) != len(children):
+            return False
+        if [p.name for p in topo.pods if p.name in nodes] != [n.data.pod for n in children]:
+            return False
+        keep = self.selected_ref
+        after: TreeNode[Ref] | None = None
+        for pod in topo.pods:
+            node = nodes.get(pod.name)
+            if node is not None and self._shown.get(pod.name) is pod:
+                after = node
+                continue
+            entry = self._pod_entry(pod)
+            shape = _shape([entry])
+            if node is None:
+                node = self._materialize(self.root, entry, after=after, before=0 if after is None else None)
+            elif shape == self._pod_shapes.get(pod.name):
+                _relabel(self.root, [entry], [node])
+            else:
+                node.remove_children()
+                node.set_label(entry.label)
+                for child in entry.children or []:
+                    self._materialize(node, child)
+                node.allow_expand = bool(entry.children)
+            self._shown[pod.name], self._pod_shapes[pod.name] = pod, shape
+            after = node
+        self._shape = tuple(s for p in topo.pods for s in self._pod_shapes[p.name])
+        if keep is not None and (self.cursor_node is None or self.cursor_node.data != keep):
+            node = self._find(keep.key)
+            if node is not None:
+                self._place_cursor(node)
+        return True
+
+    def get_label_width(self, node: TreeNode[Ref]) -> int:
+        """The label's own width plus its icon: Tree's default renders every label of the tree again
+        on each change to measure it (render_label cuts each to the pane anyway)."""
+        return node.label.cell_len + 2
+
+    def _materialize(self, parent: TreeNode[Ref], e: "_Entry", **where) -> TreeNode[Ref]:
+        """Add `e` under `parent` (`where`: Tree's before=/after= placement)."""
         if e.children is None:
-            parent.add_leaf(e.label, data=e.ref)
-            return
-        node = parent.add(e.label, data=e.ref, expand=e.ref.key not in self._collapsed or bool(self._filter))
+            return parent.add_leaf(e.label, data=e.ref, **where)
+        node = parent.add(e.label, data=e.ref, expand=e.ref.key not in self._collapsed or bool(self._filter), **where)
         for child in e.children:
             self._materialize(node, child)
         if not e.children:
             node.allow_expand = False
+        return node
 
     def _pod_entry(self, pod: PodStatus) -> "_Entry":
         ref = Ref("pod", pod.name)
@@ -268,8 +319,9 @@ def _shape(entries: list[_Entry]) -> tuple:
     return tuple((e.ref.key, None if e.children is None else _shape(e.children)) for e in entries)
 
 
-def _relabel(parent: TreeNode[Ref], entries: list[_Entry]) -> None:
-    for node, e in zip(parent.children, entries):
+def _relabel(parent: TreeNode[Ref], entries: list[_Entry], nodes: list[TreeNode[Ref]] | None = None) -> None:
+    """Set changed labels in place; `nodes`: which of parent's children the entries are (default: all)."""
+    for node, e in zip(parent.children if nodes is None else nodes, entries):
         if node._label != e.label:
             node.set_label(e.label)
         if e.children:
