@@ -104,9 +104,15 @@ async def test_a_hung_server_delays_no_other_pod_on_screen(fleet):
 async def test_at_most_one_pooled_session_per_pod(fleet):
     servers, pods = fleet
     client = PodClient(fleet_config(pods))
+
+    async def work(conn):
+        await conn.execute("select pg_sleep(0.2)")
+
     try:
-        for _ in range(2):  # two refreshes at once open two sessions to each pod; one is kept
-            await asyncio.gather(snapshot(client), snapshot(client))
+        # two calls at once to every pod open two sessions to each; one is kept
+        await asyncio.gather(*(client.run(p, work) for p in client.config.pods for _ in range(2)))
+        for _ in range(2):
+            assert (await snapshot(client)).all_up
         await asyncio.sleep(0.5)  # the extra sessions close in the background
         counts = vecdash_sessions(servers)
         assert len(counts) == len(pods) and set(counts.values()) == {1}, counts
