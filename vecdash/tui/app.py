@@ -127,6 +127,7 @@ class VecdashApp(ProgressiveRefresh, RecordReplay, SelectionCommands, ActivityCo
         self.selected: Ref | None = None
         self.refreshing = False
         self.answered: dict[str, PodStatus] = {}  # this refresh's pods so far, by name
+        self.partial: Topology | None = None  # while a refresh runs: the last one with its answers so far
         self.pods_shown = 0  # pods of this refresh on screen (the fleet benchmark watches it)
         self._pending: list[PodStatus] = []  # answered, not on screen yet (ProgressiveRefresh)
         self._flush_timer: Timer | None = None
@@ -231,7 +232,7 @@ class VecdashApp(ProgressiveRefresh, RecordReplay, SelectionCommands, ActivityCo
         where = "demo" if self.demo else Path(self.config.path or "estate").name
         total = len(self.config.pods)
         parts = [f"vecdash · {where}"]
-        topo = self.topology
+        topo = self.partial if self.refreshing and self.partial is not None else self.topology
         if topo is not None:
             parts.append(f"{sum(p.up for p in topo.pods)}/{total} up")
             down = [p.name for p in topo.pods if not p.up]
@@ -253,7 +254,7 @@ class VecdashApp(ProgressiveRefresh, RecordReplay, SelectionCommands, ActivityCo
     # --- refresh ---------------------------------------------------------------------------------
 
     def _apply_topology(self, topo: Topology, record: bool = True) -> None:
-        self.topology = topo
+        self.topology, self.partial = topo, None
         self.answered = {p.name: p for p in topo.pods}
         self.pods_shown = len(topo.pods)
         if self.endpoints is None:

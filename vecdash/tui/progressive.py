@@ -29,7 +29,9 @@ FLUSH_S = 0.08
 
 class ProgressiveRefresh:
     """Mixed into VecdashApp (the refresh: start, worker, answers as they come); the app's `answered`,
-    `pods_shown`, `_pending`, `_flush_timer`, `_last_flush` are its state."""
+    `partial`, `pods_shown`, `_pending`, `_flush_timer`, `_last_flush` are its state. `app.topology`
+    stays the last whole refresh (what the panes and commands work on); `partial` is what the tree and
+    the title show while one runs."""
 
     def refresh_now(self) -> None:
         if not self.live:
@@ -41,7 +43,7 @@ class ProgressiveRefresh:
             self._refresh_timer.stop()
             self._refresh_timer = None
         self.refreshing = True
-        self.answered, self._pending, self.pods_shown = {}, [], 0
+        self.answered, self._pending, self.pods_shown, self.partial = {}, [], 0, None
         self._spinner_timer = self.set_timer(SPINNER_AFTER_S, self._show_spinner)
         self._refresh_worker()
 
@@ -103,19 +105,16 @@ class ProgressiveRefresh:
         try:
             self.answered.update((p.name, p) for p in batch)
             self.pods_shown = len(self.answered)
-            last = {p.name: p for p in self.topology.pods} if self.topology is not None else {}
+            base = self.topology  # the last whole refresh: what the pods yet to answer showed
+            last = {p.name: p for p in base.pods} if base is not None else {}
             pods = [self.answered.get(c.name) or last.get(c.name) for c in self.config.pods]
-            base = self.topology
-            self.topology = Topology(pods=[p for p in pods if p is not None],
-                                     taken_at=base.taken_at if base is not None else datetime.now(timezone.utc),
-                                     elapsed_ms=base.elapsed_ms if base is not None else 0.0,
-                                     alerts=base.alerts if base is not None else [])
+            self.partial = Topology(pods=[p for p in pods if p is not None],
+                                    taken_at=base.taken_at if base is not None else datetime.now(timezone.utc),
+                                    elapsed_ms=base.elapsed_ms if base is not None else 0.0)
             if self.endpoints is None:
                 self.endpoints = pod_endpoints(self.config)
             self.query_one("#title", Static).update(self._title_text())
-            self.query_one(TopologyTree).show(self.topology, self.endpoints)
-            if self.selected is not None and self.selected.pod in {p.name for p in batch}:
-                self._show_stats()
+            self.query_one(TopologyTree).show(self.partial, self.endpoints)
         except Exception as exc:  # a rendering bug must not stop the refresh
             self.log.error(styled("showing answered pods failed: ", mask_text(repr(exc))))
         finally:
