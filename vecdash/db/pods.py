@@ -34,10 +34,13 @@ MAX_IDLE_PER_POD = 1
 # by default), so only a client that stopped refreshing (or a session of a one-off route) waits this
 # long; a minute keeps a pod's backends for a pause of twelve refreshes and gives them back after.
 IDLE_CLOSE_S = 60.0
-# Connects in flight at once. Measured with benchmarks/bench_fleet.py (200 pods on 4 local servers,
-# 2 cores; `vecdash status` medians): CONNECT_SLOTS_MEASURED. Unbounded, 200 backends fork and
-# authenticate at once and every pod answers late; a few slots keep both cores busy without a queue of
-# half-started sessions, and the first pods answer at once (the console shows them).
+# Connects (and paced refresh calls) in flight at once. Measured on 200 pods (4 local servers sharing
+# 2 cores with the client, console refresh with activity; cold / pooled wall, first pod, longest loop
+# stall, ms): 4: 7222/2977, 128, 28 · 8: 5436/2372, 210, 50 · 16: 5447/2464, 422, 108 · 32: 5391/2699,
+# 844, 383 · unbounded: 4858/2096, 4620, 2334. The whole refresh barely depends on it (the servers'
+# CPU bounds it), but unbounded every backend competes for the cores at once, the first pod answers
+# only at the end and the client's loop gets no turn for seconds; 8 keeps the total within noise of
+# unbounded while the first pods answer at once and the loop stays responsive.
 CONNECT_SLOTS = 8
 # A connect holds its slot at most this long: a hung pod (SIGSTOP, a dead network) uses no CPU while
 # libpq waits out connect_timeout, so it must not keep a healthy pod's connect queued behind it.
