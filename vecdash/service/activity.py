@@ -22,7 +22,7 @@ from vecdash.db.activity_sql import PROBE_SQL, TOP_STATEMENTS, activity_sql, sta
 from vecdash.db.pods import PodClient
 from vecdash.errors import ReadOnlyError, ServerRefused, UserError
 from vecdash.lines import error_line
-from vecdash.model import Topology, to_jsonable
+from vecdash.model import PodStatus, Topology, to_jsonable
 from vecdash.model_activity import (
     OWN_APPLICATION_PREFIX,
     VECTOR_OPERATORS,
@@ -242,14 +242,10 @@ def rates(prev: PodActivity, cur: PodActivity) -> Rates | None:
                  tuples_per_s=per_s("seq_tup_read", "idx_tup_fetch"), seq_scans=new_seq)
 
 
-def fill_rates(topo: Topology, previous: Topology | None) -> None:
-    """Set each pod's `activity.rates` from the same pod's activity in `previous`."""
-    if previous is None:
-        return
-    for pod in topo.pods:
-        old = previous.pod(pod.name)
-        if pod.activity and old is not None and old.activity and old.activity.up and pod.activity.up:
-            pod.activity.rates = rates(old.activity, pod.activity)
+def fill_pod_rates(pod: PodStatus, old: PodStatus | None) -> None:
+    """Set one pod's `activity.rates` from `old`, the same pod in the previous snapshot."""
+    if pod.activity and old is not None and old.activity and old.activity.up and pod.activity.up:
+        pod.activity.rates = rates(old.activity, pod.activity)
 
 
 # --- the alert line ---------------------------------------------------------------------------------

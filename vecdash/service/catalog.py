@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
@@ -37,20 +38,33 @@ from vecdash.secrets import mask_options
 RELKINDS = {"r": "table", "m": "matview", "f": "foreign", "p": "partitioned"}
 
 
-async def snapshot(client: PodClient, *, activity: bool = False, previous: Topology | None = None) -> Topology:
+async def snapshot(client: PodClient, *, activity: bool = False, previous: Topology | None = None,
+                   on_pod: Callable[[PodStatus], None] | None = None) -> Topology:
     """Read every configured pod concurrently. A down or hung pod costs at most its timeout.
 
     `activity`: read what each pod is doing too (PodStatus.activity, in the catalog's pipeline: no
     extra round trip) and set the estate's alert line; `previous` (the last snapshot) gives the rates.
+    `on_pod(status)` is called with each pod as soon as it has answered (or failed), complete (rates,
+    host names resolved): a console shows it then, and the slowest pod delays no other.
     """
     t0 = time.perf_counter()
-    pods = await client.gather(lambda pod: read_pod(client, pod, activity=activity))
-    # resolve every host name now, off the UI thread: the console's labels then read endpoints' cache
-    hosts = [s.options.get("host", "") for p in pods for s in p.foreign_servers]
-    await asyncio.to_thread(endpoints.warm, hosts, client.config)
+    before = {p.name: p for p in previous.pods} if previous is not None else {}
+
+    async def one(pod: PodConfig) -> PodStatus:
+        status = await read_pod(client, pod, activity=activity)
+        # resolve its host names now, off the UI thread: the console's labels then read endpoints' cache
+        hosts = [s.options.get("host", "") for s in status.foreign_servers]
+        if hosts:
+            await asyncio.to_thread(endpoints.warm, hosts, client.config)
+        if activity:
+            live.fill_pod_rates(status, before.get(status.name))
+        if on_pod is not None:
+            on_pod(status)
+        return status
+
+    pods = await client.gather(one)
     topo = Topology(pods=pods, taken_at=datetime.now(timezone.utc), elapsed_ms=(time.perf_counter() - t0) * 1000)
     if activity:
-        live.fill_rates(topo, previous)
         topo.alerts = live.alerts(topo, client.config.settings)
     return topo
 
@@ -69,7 +83,7 @@ async def read_pod(client: PodClient, pod: PodConfig, *, activity: bool = False)
         return latency, row[0], None
 
     try:
-        latency, doc, raw = await client.run(pod, work)
+        latency, doc, raw = await client.run(pod, work, paced=True)
     except PodUnavailable as exc:
         status.error = exc.reason
     except psycopg.Error as exc:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from vecdash.config import Config
 from vecdash.db.pods import PodClient
 from vecdash.errors import ReadOnlyError
-from vecdash.model import Plan, Topology
+from vecdash.model import Plan, PodStatus, Topology
 
 if TYPE_CHECKING:
     from vecdash.model_why import WhyReport
@@ -57,12 +57,13 @@ class ConsoleApi:
 
     # --- the estate ------------------------------------------------------------------------------
 
-    async def snapshot(self) -> Topology:
+    async def snapshot(self, on_pod: Callable[[PodStatus], None] | None = None) -> Topology:
         """The estate with what each pod is doing (PodStatus.activity) and the alert line; from the second
-        refresh on, each pod's activity has its rates since the previous one."""
+        refresh on, each pod's activity has its rates since the previous one. `on_pod(status)`: each pod
+        as soon as it has answered (service.catalog.snapshot)."""
         from vecdash.service.catalog import snapshot
 
-        topo = await snapshot(self.client, activity=True, previous=self._previous)
+        topo = await snapshot(self.client, activity=True, previous=self._previous, on_pod=on_pod)
         self._previous = topo
         return topo
 

@@ -3,8 +3,10 @@ tabs on the right.
 
 Data flow: a timer or `r` starts ONE refresh worker (group "refresh"); it awaits the api's snapshot
 (`service.catalog`), which bounds every pod call, so a hung pod costs at most its timeout and
-the UI loop never waits on it. The resulting Topology is handed to every pane, and the next refresh
-is armed only when this one has finished: refreshes never stack.
+the UI loop never waits on it. Each pod is shown as soon as it answers: answers are collected and
+put in the tree at most every FLUSH_S (200 pods answering is a few tree updates, not 200), the title
+counting them; the whole Topology is then handed to every pane, and the next refresh is armed only
+when this one has finished: refreshes never stack.
 
 A change made from the console (an applied plan or fix, an index build, a create or load) arrives as
 `EstateChanged`: the app re-reads the estate with a refresh that starts after the change (one already
@@ -29,7 +31,7 @@ from textual.widgets import Footer, Input, LoadingIndicator, Static, TabbedConte
 
 from vecdash.config import Config
 from vecdash.history import HistoryFile
-from vecdash.model import Topology
+from vecdash.model import PodStatus, Topology
 from vecdash.resources import stylesheets
 from vecdash.secrets import mask_text
 from vecdash.service.console_api import ConsoleApi
@@ -37,6 +39,7 @@ from vecdash.service.stats import pod_endpoints
 from vecdash.tui import actions as registry
 from vecdash.tui.activity_commands import ActivityCommands
 from vecdash.tui.collections_commands import CollectionsCommands
+from vecdash.tui.progressive import ProgressiveRefresh
 from vecdash.tui.messages import ConfirmPlan, EstateChanged, OpenRecallSweep
 from vecdash.tui.replay import REPLAY_OFFLINE, RecordReplay
 from vecdash.tui.busy import SPINNER_AFTER_S
@@ -55,6 +58,7 @@ if TYPE_CHECKING:
     from vecdash.recording import Recorder, Recording
 
 HISTORY_POINTS = 60
+DOWN_NAMED = 3  # the title names this many down pods, then counts the rest
 PANES = ("stats", "wiring", "workbench", "activity", "collections")
 
 
@@ -81,7 +85,8 @@ class VecdashCommands(Provider):
                 yield Hit(score, matcher.highlight(text), partial(self.app.run_action, action), text=text, help=help_)
 
 
-class VecdashApp(RecordReplay, SelectionCommands, ActivityCommands, CollectionsCommands, DemoWorkloadCommands, App[int]):
+class VecdashApp(ProgressiveRefresh, RecordReplay, SelectionCommands, ActivityCommands, CollectionsCommands,
+                 DemoWorkloadCommands, App[int]):
     TITLE = "vecdash"
     CSS_PATH = [str(p) for p in stylesheets()]
     COMMANDS = App.COMMANDS | {VecdashCommands}
@@ -125,6 +130,12 @@ class VecdashApp(RecordReplay, SelectionCommands, ActivityCommands, CollectionsC
         self.queried_measures: dict[tuple, set[str]] = {}
         self.selected: Ref | None = None
         self.refreshing = False
+        self.answered: dict[str, PodStatus] = {}  # this refresh's pods so far, by name
+        self.partial: Topology | None = None  # while a refresh runs: the last one with its answers so far
+        self.pods_shown = 0  # pods of this refresh on screen (the fleet benchmark watches it)
+        self._pending: list[PodStatus] = []  # answered, not on screen yet (ProgressiveRefresh)
+        self._flush_timer: Timer | None = None
+        self._last_flush = 0.0
         self._changes: list[EstateChanged] = []  # changes no refresh has read since they were made
         self._refresh_timer: Timer | None = None
         self._spinner_timer: Timer | None = None
@@ -229,12 +240,20 @@ class VecdashApp(RecordReplay, SelectionCommands, ActivityCommands, CollectionsC
         if self.replay is not None:
             return self.replay_title()
         where = "demo" if self.demo else Path(self.config.path or "estate").name
-        parts = [f"vecdash · {where} · {len(self.config.pods)} pods"]
-        topo = self.topology
+        total = len(self.config.pods)
+        parts = [f"vecdash · {where}"]
+        topo = self.partial if self.refreshing and self.partial is not None else self.topology
         if topo is not None:
+            parts.append(f"{sum(p.up for p in topo.pods)}/{total} up")
             down = [p.name for p in topo.pods if not p.up]
             if down:
-                parts.append(f"DOWN: {', '.join(down)}")
+                more = len(down) - DOWN_NAMED
+                parts.append(f"DOWN: {', '.join(down[:DOWN_NAMED])}" + (f" +{more} more" if more > 0 else ""))
+        else:
+            parts.append(f"{total} pods")
+        if self.refreshing and len(self.answered) < total:
+            parts.append(f"answered {len(self.answered)}/{total}")
+        elif topo is not None:
             parts.append(f"{topo.taken_at.strftime('%H:%M:%S')} UTC, {topo.elapsed_ms:.0f} ms")
         else:
             parts.append("connecting…")
@@ -244,54 +263,10 @@ class VecdashApp(RecordReplay, SelectionCommands, ActivityCommands, CollectionsC
 
     # --- refresh ---------------------------------------------------------------------------------
 
-    def refresh_now(self) -> None:
-        if not self.live:
-            return
-        if self.refreshing:
-            notify(self, "a refresh is already running", timeout=2)
-            return
-        if self._refresh_timer is not None:
-            self._refresh_timer.stop()
-            self._refresh_timer = None
-        self.refreshing = True
-        self._spinner_timer = self.set_timer(SPINNER_AFTER_S, self._show_spinner)
-        self._refresh_worker()
-
-    def _show_spinner(self) -> None:
-        if self.refreshing:
-            self.query_one("#refresh-spinner").display = True
-            if self.topology is None:
-                self.query_one(TopologyTree).loading = True
-
-    @worker(group="refresh", what="refresh")
-    async def _refresh_worker(self) -> None:
-        changes, self._changes = self._changes, []  # what this refresh reads: changes made before it began
-        try:
-            topo = await self.api.snapshot()
-        except Exception as exc:  # never kill the console over a refresh; say it and retry later
-            self._changes = changes + self._changes  # the next refresh reads them
-            notify(self, "refresh failed: ", mask_text(str(exc)), severity="error", timeout=6)
-        else:
-            try:
-                self._apply_topology(topo)
-                if changes:
-                    self._after_change(topo, changes)
-            except Exception as exc:  # a rendering bug must not stop the refresh loop
-                self.log.error(styled("rendering the topology failed: ", mask_text(repr(exc))))
-                notify(self, "display error: ", mask_text(str(exc)), severity="error", timeout=6)
-        finally:
-            # re-arm first: whatever happened above, auto-refresh must go on; a change made while this
-            # refresh ran is read by another one right away
-            self.refreshing = False
-            wait = 0.0 if self._changes else max(0.5, self.config.settings.refresh_seconds)
-            self._refresh_timer = self.set_timer(wait, self.refresh_now)
-            if self._spinner_timer is not None:
-                self._spinner_timer.stop()
-            self.query_one("#refresh-spinner").display = False
-            self.query_one(TopologyTree).loading = False
-
     def _apply_topology(self, topo: Topology, record: bool = True) -> None:
-        self.topology = topo
+        self.topology, self.partial = topo, None
+        self.answered = {p.name: p for p in topo.pods}
+        self.pods_shown = len(topo.pods)
         if self.endpoints is None:
             self.endpoints = pod_endpoints(self.config)
         if record:
@@ -301,7 +276,7 @@ class VecdashApp(RecordReplay, SelectionCommands, ActivityCommands, CollectionsC
         self.query_one(TopologyTree).show(topo, self.endpoints)
         self.query_one(WiringPane).show_topology(topo)
         self.query_one(WorkbenchPane).show_topology(topo)
-        self.query_one(ActivityPane).show(topo, record=record)
+        self.query_one(ActivityPane).show(topo, record=record, render=self.active_pane == "activity")
         self.query_one(CollectionsPane).show(topo)
         self._show_stats()
         for screen in self.screen_stack:  # an open tour stop describes the estate as just read
@@ -401,6 +376,8 @@ class VecdashApp(RecordReplay, SelectionCommands, ActivityCommands, CollectionsC
         if event.pane.id == "collections":
             self.query_one(CollectionsPane).redraw()
         self.call_after_refresh(self._focus_tree_if_lost)
+        if event.pane.id == "activity":
+            self.query_one(ActivityPane).show_if_stale()
 
     def _focus_tree_if_lost(self) -> None:
         if self.screen is not self.screen_stack[0]:

@@ -50,6 +50,7 @@ class ActivityPane(VerticalScroll):
         self.topology: Topology | None = None
         self.sort = 0
         self.show_idle = False
+        self.stale = False  # a refresh arrived while hidden: drawn when shown (show_if_stale)
         self.filter_text = ""
         self.read_only = False
         self.rows: dict[str, Row] = {}  # row key -> what the sessions table shows
@@ -97,8 +98,10 @@ class ActivityPane(VerticalScroll):
         if self.is_mounted:
             self._keys_hint()
 
-    def show(self, topo: Topology | None, *, record: bool = True) -> None:
-        """Show `topo`; `record`: a new refresh (its rates join the sparklines' history)."""
+    def show(self, topo: Topology | None, *, record: bool = True, render: bool = True) -> None:
+        """Show `topo`; `record`: a new refresh (its rates join the sparklines' history). `render=False`
+        (the pane is hidden): keep it for `show_if_stale`, as drawing hundreds of pods' rows costs the UI
+        loop a long stretch on every refresh for nobody."""
         self.topology = topo
         if not self.is_mounted:
             return
@@ -109,6 +112,9 @@ class ActivityPane(VerticalScroll):
                     hist = self.rates_history.setdefault(pod.name, {})
                     for attr, _ in RATES:
                         hist.setdefault(attr, deque(maxlen=HISTORY_POINTS)).append(getattr(pa.rates, attr) or 0.0)
+        self.stale = not render
+        if not render:
+            return
         alerts = estate_alerts(topo) if topo is not None else []
         self._alert_line(topo, alerts)
         self._sessions()
@@ -117,6 +123,11 @@ class ActivityPane(VerticalScroll):
         self._collections(alerts)
         self._statements()
         self._notes(alerts)
+
+    def show_if_stale(self) -> None:
+        """Draw what a hidden refresh kept (the pane is shown now)."""
+        if self.stale:
+            self.show(self.topology, record=False)
 
     def cycle_sort(self) -> None:
         self.sort = (self.sort + 1) % len(SORTS)

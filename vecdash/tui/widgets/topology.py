@@ -197,6 +197,11 @@ class TopologyTree(Tree[Ref]):
         self._lazy[ref.key] = children
         return _Entry(ref, label, [], lazy=more)
 
+    def get_label_width(self, node: TreeNode[Ref]) -> int:
+        """The label's own width plus its icon: Tree's default renders every label of the tree again
+        on each change to measure it (render_label cuts each to the pane anyway)."""
+        return node.label.cell_len + 2
+
     def _materialize(self, parent: TreeNode[Ref], e: "_Entry") -> None:
         if e.children is None:
             parent.add_leaf(e.label, data=e.ref)
