@@ -20,6 +20,8 @@ from typing import Any
 import yaml
 from psycopg import conninfo as pg_conninfo
 
+from vecdash.config_pods import NAME_RE, NAME_RULE, PodConfig, PodSource
+from vecdash.config_yaml import YamlDoc
 from vecdash.errors import ConfigError
 
 ROLES = ("primary", "secondary")
@@ -46,9 +48,6 @@ SETTING_RANGES = {
     "replication_lag_s": (0.1, 604_800.0),
 }
 TOP_KEYS = {"pods", "settings", "pods_from_services", "pods_from_primary"}
-_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$")
-NAME_RULE = "name must be letters, digits, '_', '-' or '.' (max 63, not starting with '-' or '.')"
-_ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
 @dataclass(frozen=True)
@@ -75,45 +74,6 @@ class Settings:
     def abandon_after_s(self) -> float:
         """When PodClient gives up on a call: half a second inside call_timeout_s."""
         return self.call_timeout_s - 0.5
-
-
-@dataclass(frozen=True)
-class PodConfig:
-    name: str
-    role: str = "secondary"
-    dsn: str | None = field(default=None, repr=False)  # may hold a password: see __repr__
-    service: str | None = None
-    line: int | None = None
-    tags: tuple[str, ...] = ()  # groups in the console's tree (config `tags:`, or a service glob's)
-
-    def __repr__(self) -> str:
-        """Masked: a repr ends up in tracebacks and Textual's crash screen (which shows locals)."""
-        from vecdash.secrets import dsn_secrets, mask_text
-
-        dsn = mask_text(self.dsn, dsn_secrets(self.dsn)) if self.dsn else None
-        tags = f", tags={self.tags!r}" if self.tags else ""
-        return f"PodConfig(name={self.name!r}, role={self.role!r}, dsn={dsn!r}, service={self.service!r}{tags})"
-
-    @property
-    def conninfo(self) -> str:
-        """libpq connection string: the DSN, or `service=NAME` for a pg_service.conf entry."""
-        if self.dsn:
-            return self.dsn
-        return pg_conninfo.make_conninfo(service=self.service or "")
-
-    @property
-    def is_primary(self) -> bool:
-        return self.role == "primary"
-
-
-@dataclass(frozen=True)
-class PodSource:
-    """A glob over names (pg_service.conf sections, or the primary's foreign servers) whose matches
-    become pods, with the tags those pods get. `line`: where the config gives it."""
-
-    match: str
-    tags: tuple[str, ...] = ()
-    line: int | None = None
 
 
 @dataclass(frozen=True)
@@ -249,74 +209,10 @@ def _has_literal_password(text: str) -> bool:
 # --- parsing -----------------------------------------------------------------------------------
 
 
-class _Doc:
-    """Walks a composed YAML node tree so every value keeps its line number."""
-
-    def __init__(self, text: str, path: str):
-        self.path = path
-        self.loader = yaml.SafeLoader(text)
-
-    def root(self) -> yaml.Node | None:
-        try:
-            return self.loader.get_single_node()
-        except yaml.MarkedYAMLError as exc:
-            mark = exc.problem_mark or exc.context_mark
-            # an unclosed quote or bracket is reported at the end of the file; its start is more useful
-            if exc.context_mark and "end of stream" in (exc.problem or ""):
-                mark = exc.context_mark
-            line = mark.line + 1 if mark else None
-            problem = (exc.problem or exc.context or "invalid YAML").strip()
-            raise ConfigError(f"YAML syntax error: {problem}", self.path, line) from None
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"YAML error: {exc}", self.path) from None
-        finally:
-            self.loader.dispose()
-
-    def err(self, node: yaml.Node | None, problem: str) -> ConfigError:
-        line = node.start_mark.line + 1 if node is not None else None
-        return ConfigError(problem, self.path, line)
-
-    def mapping(self, node: yaml.Node, what: str) -> list[tuple[str, yaml.Node, yaml.Node]]:
-        if not isinstance(node, yaml.MappingNode):
-            raise self.err(node, f"{what} must be a mapping")
-        out, seen = [], set()
-        for k, v in node.value:
-            key = self.scalar(k)
-            if not isinstance(key, str):
-                raise self.err(k, f"{what}: keys must be strings")
-            if key in seen:
-                raise self.err(k, f"{what}: duplicate key {key!r}")
-            seen.add(key)
-            out.append((key, k, v))
-        return out
-
-    def scalar(self, node: yaml.Node) -> Any:
-        if not isinstance(node, yaml.ScalarNode):
-            raise self.err(node, "expected a single value")
-        return self.loader.construct_object(node, deep=True)
-
-    def string(self, node: yaml.Node, what: str) -> str:
-        value = self.scalar(node)
-        if not isinstance(value, str):
-            raise self.err(node, f"{what} must be a string, got {type(value).__name__}")
-        return self.interpolate(value, node, what)
-
-    def interpolate(self, value: str, node: yaml.Node, what: str) -> str:
-        def sub(m: re.Match) -> str:
-            name, default = m.group(1), m.group(2)
-            if name in os.environ:
-                return os.environ[name]
-            if default is not None:
-                return default
-            raise self.err(node, f"{what}: environment variable {name} is not set")
-
-        return _ENV_RE.sub(sub, value)
-
-
 def parse_config(text: str, path: str = "<config>") -> Config:
     from vecdash.config_sources import merge_pods, parse_sources, primary_sources, service_pods
 
-    doc = _Doc(text, path)
+    doc = YamlDoc(text, path)
     root = doc.root()
     if root is None:
         raise ConfigError("empty config: expected a `pods:` list", path, 1)
@@ -341,7 +237,7 @@ def parse_config(text: str, path: str = "<config>") -> Config:
                   notes=(note,) if note else ())
 
 
-def _parse_settings(doc: _Doc, node: yaml.Node | None) -> Settings:
+def _parse_settings(doc: YamlDoc, node: yaml.Node | None) -> Settings:
     if node is None or (isinstance(node, yaml.ScalarNode) and doc.scalar(node) is None):
         return Settings()
     values: dict[str, Any] = {}
@@ -376,7 +272,7 @@ def setting_problem(key: str, value: Any) -> str | None:
     return None
 
 
-def _parse_pods(doc: _Doc, node: yaml.Node, found: dict[str, PodConfig], *, allow_empty: bool = False) -> tuple[PodConfig, ...]:
+def _parse_pods(doc: YamlDoc, node: yaml.Node, found: dict[str, PodConfig], *, allow_empty: bool = False) -> tuple[PodConfig, ...]:
     """The `pods:` list. An entry named like a pod `found` in the service files replaces it, and takes
     from it what it leaves out (`service`, `tags`): `{name: vec-1, role: primary}` is enough."""
     from vecdash.config_sources import parse_tags
@@ -406,7 +302,7 @@ def _parse_pods(doc: _Doc, node: yaml.Node, found: dict[str, PodConfig], *, allo
             raise doc.err(item, f"{where}: missing `name`")
         name, name_node = fields["name"]
         where = f"pod {name!r}"
-        if not _NAME_RE.match(name):
+        if not NAME_RE.match(name):
             raise doc.err(name_node, f"{where}: {NAME_RULE}")
         if name in names:
             raise doc.err(name_node, f"duplicate pod name {name!r} (first defined on line {names[name]})")
@@ -436,7 +332,7 @@ def _parse_pods(doc: _Doc, node: yaml.Node, found: dict[str, PodConfig], *, allo
     return tuple(pods)
 
 
-def _check_dsn(doc: _Doc, node: yaml.Node, where: str, dsn: str) -> None:
+def _check_dsn(doc: YamlDoc, node: yaml.Node, where: str, dsn: str) -> None:
     """libpq must read the DSN as written; what it says about it never quotes the password."""
     from vecdash.secrets import dsn_secrets, mask_libpq_message, remember, uri_misread
 

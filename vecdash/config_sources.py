@@ -11,16 +11,13 @@ problems point at the service file's line.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
 import yaml
 
-from vecdash.config import NAME_RULE, _NAME_RE, PodConfig, PodSource
+from vecdash.config_pods import NAME_RE, NAME_RULE, PodConfig, PodSource
+from vecdash.config_yaml import YamlDoc
 from vecdash.errors import ConfigError
 from vecdash.services_file import ServiceFiles, read_service_files
-
-if TYPE_CHECKING:
-    from vecdash.config import _Doc
 
 _TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:/-]{0,31}$")
 TAG_RULE = "a tag is letters, digits, '_', '-', '.', ':' or '/' (max 32)"
@@ -29,7 +26,7 @@ _GLOB_RE = re.compile(r"^[A-Za-z0-9_.*?\[\]!-]{1,200}$")
 SOURCE_KEYS = {"match", "tags"}
 
 
-def parse_tags(doc: "_Doc", node: yaml.Node, what: str) -> tuple[str, ...]:
+def parse_tags(doc: YamlDoc, node: yaml.Node, what: str) -> tuple[str, ...]:
     """A list of short names (the groups of the console's tree); duplicates dropped, order kept."""
     if not isinstance(node, yaml.SequenceNode):
         raise doc.err(node, f"{what} must be a list of short names, e.g. [eu, hot]")
@@ -43,7 +40,7 @@ def parse_tags(doc: "_Doc", node: yaml.Node, what: str) -> tuple[str, ...]:
     return tuple(tags)
 
 
-def parse_sources(doc: "_Doc", node: yaml.Node, key: str, *, allow_true: bool = False) -> tuple[PodSource, ...]:
+def parse_sources(doc: YamlDoc, node: yaml.Node, key: str, *, allow_true: bool = False) -> tuple[PodSource, ...]:
     """`"glob"`, `{match: glob, tags: [...]}`, or a list of those (`true`: every name, if allowed)."""
     if isinstance(node, yaml.SequenceNode):
         if not node.value:
@@ -52,7 +49,7 @@ def parse_sources(doc: "_Doc", node: yaml.Node, key: str, *, allow_true: bool = 
     return (_source(doc, node, key, allow_true=allow_true),)
 
 
-def _source(doc: "_Doc", node: yaml.Node, what: str, *, allow_true: bool) -> PodSource:
+def _source(doc: YamlDoc, node: yaml.Node, what: str, *, allow_true: bool) -> PodSource:
     line = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         fields = {}
@@ -69,7 +66,7 @@ def _source(doc: "_Doc", node: yaml.Node, what: str, *, allow_true: bool) -> Pod
     return PodSource(match=_glob(doc, node, what), line=line)
 
 
-def _glob(doc: "_Doc", node: yaml.Node, what: str) -> str:
+def _glob(doc: YamlDoc, node: yaml.Node, what: str) -> str:
     value = doc.scalar(node) if isinstance(node, yaml.ScalarNode) else None
     if not isinstance(value, str):
         raise doc.err(node, f"{what} must be a glob such as \"vec-*\" (or a mapping with `match:`)")
@@ -85,7 +82,7 @@ def _glob(doc: "_Doc", node: yaml.Node, what: str) -> str:
     return glob
 
 
-def service_pods(doc: "_Doc", sources: tuple[PodSource, ...],
+def service_pods(doc: YamlDoc, sources: tuple[PodSource, ...],
                  files: ServiceFiles | None = None) -> tuple[list[PodConfig], str | None]:
     """One secondary pod per service-file section a glob matches (file order; tags of every glob that
     matches it), and a note when no section matched."""
@@ -94,7 +91,7 @@ def service_pods(doc: "_Doc", sources: tuple[PodSource, ...],
     for source in sources:
         for entry in files.matching(source.match):
             where = f"service {entry.name!r} (matched by pods_from_services {source.match!r}, {doc.path}:{source.line})"
-            if not _NAME_RE.match(entry.name):
+            if not NAME_RE.match(entry.name):
                 raise ConfigError(f"{where}: not a pod name: {NAME_RULE}", entry.path, entry.line)
             if entry.problems:
                 line, problem = entry.problems[0]
@@ -109,7 +106,7 @@ def service_pods(doc: "_Doc", sources: tuple[PodSource, ...],
     return list(pods.values()), note
 
 
-def merge_pods(doc: "_Doc", node: yaml.Node, explicit: tuple[PodConfig, ...], found: list[PodConfig],
+def merge_pods(doc: YamlDoc, node: yaml.Node, explicit: tuple[PodConfig, ...], found: list[PodConfig],
                note: str | None) -> tuple[PodConfig, ...]:
     """Explicit pods first (each replaces a found pod of its name), then the found pods left."""
     names = {p.name for p in explicit}
@@ -119,7 +116,7 @@ def merge_pods(doc: "_Doc", node: yaml.Node, explicit: tuple[PodConfig, ...], fo
     return merged
 
 
-def primary_sources(doc: "_Doc", entry: tuple[yaml.Node, yaml.Node] | None,
+def primary_sources(doc: YamlDoc, entry: tuple[yaml.Node, yaml.Node] | None,
                     pods: tuple[PodConfig, ...]) -> tuple[PodSource, ...]:
     """`pods_from_primary`: false/absent -> (); it needs a primary to read the servers from."""
     if entry is None:

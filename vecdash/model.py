@@ -33,6 +33,8 @@ VECTOR_TYPES = ("vector", "halfvec", "sparsevec", "bit")
 MAX_DIMENSION = {"vector": 16_000, "halfvec": 16_000, "bit": 64_000}
 # distance measures -> pgvector's operator, and the column types each applies to
 MEASURES = {"cosine": "<=>", "l2": "<->", "ip": "<#>", "l1": "<+>", "hamming": "<~>", "jaccard": "<%>"}
+# pgvector's distance operators: a statement using one is a vector query
+VECTOR_OPERATORS: tuple[str, ...] = tuple(MEASURES.values())
 MEASURE_TYPES = {
     "cosine": ("vector", "halfvec", "sparsevec"),
     "l2": ("vector", "halfvec", "sparsevec"),
@@ -318,6 +320,11 @@ class Plan:
         }
 
 
+def is_vector_query(text: str | None) -> bool:
+    """Whether SQL text uses a pgvector distance operator (`<->`, `<=>`, `<#>`, `<+>`, `<~>`, `<%>`)."""
+    return bool(text) and any(op in text for op in VECTOR_OPERATORS)
+
+
 def to_jsonable(obj: Any) -> Any:
     """dataclasses / datetimes -> JSON-ready values (datetimes as ISO 8601)."""
     if hasattr(obj, "to_json"):
@@ -339,6 +346,7 @@ __all__ = [
     "MEASURES",
     "MEASURE_TYPES",
     "OPCLASS_MEASURE",
+    "VECTOR_OPERATORS",
     "VECTOR_TYPES",
     "Collection",
     "Column",
@@ -352,5 +360,6 @@ __all__ = [
     "Topology",
     "UserMapping",
     "View",
+    "is_vector_query",
     "to_jsonable",
 ]

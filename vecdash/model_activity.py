@@ -11,17 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from vecdash.model import MEASURES
-
-# pgvector's distance operators: a statement using one is a vector query
-VECTOR_OPERATORS: tuple[str, ...] = tuple(MEASURES.values())
 # what `vecdash activity` and the console say about a session vecdash itself opened
 OWN_APPLICATION_PREFIX = "vecdash"  # db/connect.APPLICATION_NAME starts with it
-
-
-def is_vector_query(text: str | None) -> bool:
-    """Whether SQL text uses a pgvector distance operator (`<->`, `<=>`, `<#>`, `<+>`, `<~>`, `<%>`)."""
-    return bool(text) and any(op in text for op in VECTOR_OPERATORS)
 
 
 @dataclass
@@ -148,7 +139,6 @@ class Alert:
 
 __all__ = [
     "OWN_APPLICATION_PREFIX",
-    "VECTOR_OPERATORS",
     "Alert",
     "CollectionActivity",
     "PodActivity",
@@ -157,5 +147,4 @@ __all__ = [
     "Replica",
     "Session",
     "Statement",
-    "is_vector_query",
 ]

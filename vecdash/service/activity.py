@@ -22,10 +22,9 @@ from vecdash.db.activity_sql import PROBE_SQL, TOP_STATEMENTS, activity_sql, sta
 from vecdash.db.pods import PodClient
 from vecdash.errors import ReadOnlyError, ServerRefused, UserError
 from vecdash.lines import error_line
-from vecdash.model import PodStatus, Topology, to_jsonable
+from vecdash.model import VECTOR_OPERATORS, PodStatus, Topology, is_vector_query, to_jsonable
 from vecdash.model_activity import (
     OWN_APPLICATION_PREFIX,
-    VECTOR_OPERATORS,
     Alert,
     CollectionActivity,
     PodActivity,
@@ -34,7 +33,6 @@ from vecdash.model_activity import (
     Replica,
     Session,
     Statement,
-    is_vector_query,
 )
 from vecdash.service.cache_fit import cache_warning
 from vecdash.service.index_plans import MIN_INDEX_ROWS

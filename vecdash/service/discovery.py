@@ -20,7 +20,7 @@ from dataclasses import replace
 import psycopg
 from psycopg import conninfo as pg_conninfo
 
-from vecdash.config import NAME_RULE, _NAME_RE, Config, PodConfig
+from vecdash.config import NAME_RE, NAME_RULE, Config, PodConfig
 from vecdash.db.connect import pod_error
 from vecdash.db.discovery_sql import FDW_SERVERS_SQL
 from vecdash.db.pods import PodClient
@@ -79,11 +79,11 @@ def discovered_pods(config: Config, servers: list[ForeignServer]) -> tuple[list[
         if endpoints.server_reach(server, pods).pod is not None:
             continue
         chosen.append((server, tuple(dict.fromkeys(t for s in sources for t in s.tags))))
-    taken = configured | {s.name for s, _ in chosen if _NAME_RE.match(s.name)}
+    taken = configured | {s.name for s, _ in chosen if NAME_RE.match(s.name)}
     found, notes = [], []
     for server, tags in chosen:
         name = server.name
-        if not _NAME_RE.match(name):
+        if not NAME_RE.match(name):
             name = derived_name(name, taken)
             taken.add(name)
             notes.append(f"pods_from_primary: foreign server {server.name!r} is pod {name} (a pod {NAME_RULE})")

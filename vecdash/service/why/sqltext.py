@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from vecdash.model_activity import VECTOR_OPERATORS
+from vecdash.model import VECTOR_OPERATORS
 
 _TOKEN = re.compile(r"""
   (?P<ws>\s+)
