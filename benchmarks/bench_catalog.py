@@ -32,6 +32,16 @@ def _dbname(n: int) -> str:
     return f"catalog_{n}"
 
 
+def create_vecs_table(conn: psycopg.Connection, table: sql.Identifier, dim: int, rows: int) -> None:
+    """A vecs-layout table (id, vec, metadata) filled with `rows` random vectors, by plain SQL (fast)."""
+    conn.execute(sql.SQL("create table {} (id varchar primary key, vec vector({}) not null, "
+                         "metadata jsonb not null default '{{}}'::jsonb)").format(table, sql.Literal(dim)))
+    conn.execute(sql.SQL("insert into {} select 'r' || g, (select array_agg(random())::vector({}) "
+                         "from generate_series(1, {}) where g > 0), jsonb_build_object('g', g) "
+                         "from generate_series(1, {}) g").format(
+        table, sql.Literal(dim), sql.Literal(dim), sql.Literal(rows)))
+
+
 def ensure_database(ctx: BenchContext, pod: str, n: int, db: str | None = None) -> None:
     """Database `db` (default catalog_<n>) on `pod` with exactly n collections (kept between runs)."""
     db = db or _dbname(n)
@@ -50,12 +60,7 @@ def ensure_database(ctx: BenchContext, pod: str, n: int, db: str | None = None) 
         with conn.transaction():
             for i in range(n):
                 t = sql.Identifier("vecs", f"coll_{i:03d}")
-                conn.execute(sql.SQL("create table {} (id varchar primary key, vec vector({}) not null, "
-                                     "metadata jsonb not null default '{{}}'::jsonb)").format(t, sql.Literal(DIM)))
-                conn.execute(sql.SQL("insert into {} select 'r' || g, (select array_agg(random())::vector({}) "
-                                     "from generate_series(1, {}) where g > 0), jsonb_build_object('g', g) "
-                                     "from generate_series(1, {}) g").format(
-                    t, sql.Literal(DIM), sql.Literal(DIM), sql.Literal(ROWS_PER_COLLECTION)))
+                create_vecs_table(conn, t, DIM, ROWS_PER_COLLECTION)
                 conn.execute(sql.SQL("create index {} on {} using hnsw (vec vector_cosine_ops)").format(
                     sql.Identifier(f"ix_hnsw_{i:03d}"), t))
                 conn.execute(sql.SQL("create index {} on {} using gin (metadata jsonb_path_ops)").format(

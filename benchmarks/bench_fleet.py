@@ -26,6 +26,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
+from benchmarks.bench_catalog import create_vecs_table
 from benchmarks.common import BenchContext, Figure, Ratio, Sample, interleaved, log
 from vecdash.config import Config, PodConfig, Settings
 from vecdash.embedded import LocalPod, start_pods
@@ -71,12 +72,7 @@ def _template(server: LocalPod) -> None:
         conn.execute("create schema if not exists vecs")
         for i in range(COLLECTIONS):
             t = sql.Identifier("vecs", f"docs_{i}")
-            conn.execute(sql.SQL("create table {} (id varchar primary key, vec vector({}) not null, "
-                                 "metadata jsonb not null default '{{}}'::jsonb)").format(t, sql.Literal(DIM)))
-            conn.execute(sql.SQL("insert into {} select 'r' || g, (select array_agg(random())::vector({}) "
-                                 "from generate_series(1, {}) where g > 0), jsonb_build_object('g', g) "
-                                 "from generate_series(1, {}) g").format(
-                t, sql.Literal(DIM), sql.Literal(DIM), sql.Literal(ROWS)))
+            create_vecs_table(conn, t, DIM, ROWS)
             if i % 2 == 0:  # some indexed, some not, as an estate has
                 conn.execute(sql.SQL("create index on {} using hnsw (vec vector_cosine_ops)").format(t))
         conn.execute("analyze")
