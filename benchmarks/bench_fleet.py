@@ -150,6 +150,7 @@ async def console_figures(config_path: str) -> dict:
     cfg = load_config(config_path)
     n = len(cfg.pods)
     app = VecdashApp(cfg, history=HistoryFile(None, ""))
+    app.freeze_after_start = True  # as run_console does: this process runs one console
     t0 = time.perf_counter()
     worst = [0.0]
     ticking = [True]

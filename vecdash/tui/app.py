@@ -16,6 +16,7 @@ touched (the doctor list, a verification) or mark what they show as from before 
 
 from __future__ import annotations
 
+import gc
 from collections import deque
 from functools import partial
 from pathlib import Path
@@ -117,6 +118,7 @@ class VecdashApp(ProgressiveRefresh, RecordReplay, SelectionCommands, ActivityCo
         self.start_tour = tour
         self.start_workload = workload and demo and live
         self.live = live
+        self.freeze_after_start = False  # run_console sets it: gc.freeze() once the console is up
         self.started_read_only = config.settings.read_only
         # everything the console asks of the databases (a replay's refuses to open any session)
         self.api = ConsoleApi(config, offline=REPLAY_OFFLINE if replay is not None else None)
@@ -214,6 +216,10 @@ class VecdashApp(ProgressiveRefresh, RecordReplay, SelectionCommands, ActivityCo
             self._apply_topology(self.topology, record=False)
         if self.live:
             self.refresh_now()
+            if self.freeze_after_start:
+                # the modules and widgets made so far live as long as the console: out of the collector's
+                # sight, a full collection during a 200-pod refresh pauses the loop about half as long
+                self.call_after_refresh(gc.freeze)
         else:
             self.query_one(StatsPane).show(self.topology, None, endpoints=self.endpoints)
             self._steady_cursors()
@@ -511,5 +517,6 @@ def run_console(config: Config, *, demo: bool = False, tour: bool = False, workl
     """Run the console on `config` (built by the CLI from the file and its flags) until it quits;
     recording each refresh with `recorder`, or showing the recording `replay` instead of the estate."""
     app = VecdashApp(config, demo=demo, tour=tour, workload=workload, recorder=recorder, replay=replay)
+    app.freeze_after_start = True  # a process of its own (tests run many apps in one: they never freeze)
     app.run()
     return app.return_code or 0
