@@ -214,6 +214,8 @@ class PodStatus:
     user_mappings: list[UserMapping] = field(default_factory=list)
     foreign_tables: list[ForeignTable] = field(default_factory=list)
     views: list[View] = field(default_factory=list)
+    # public functions with the fast path's signature (`<view>_knn`, `<view>_knn_all`): the query routes take them
+    knn_functions: list[str] = field(default_factory=list)
     activity: PodActivity | None = None  # what the pod is doing, when the refresh read it (model_activity)
 
     @property

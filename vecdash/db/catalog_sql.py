@@ -124,6 +124,19 @@ views as (
                   where rw2.ev_class = v.oid and d2.classid = 'pg_rewrite'::regclass
                     and d2.refclassid = 'pg_class'::regclass
                     and (d2.refobjid in (select relid from rels) or d2.refobjid in (select ftrelid from pg_foreign_table)))
+),
+knn_functions as (
+    -- the fast path's functions (`public.<view>_knn`, `public.<view>_knn_all`), by name and argument types:
+    -- a function of that name with other arguments is someone else's and is not taken
+    -- (arguments: query, k, filter, path, ef_search, iterative_scan, probes; `_knn_all` adds `partial`)
+    select json_agg(p.proname order by p.proname) as items
+    from pg_proc p
+    join pg_namespace n on n.oid = p.pronamespace and n.nspname = 'public'
+    cross join (select array['vector', 'int4', 'jsonb', 'jsonpath', 'int4', 'text', 'int4'] as args) a
+    where p.proretset and (p.proname like '%\_knn' or p.proname like '%\_knn\_all')
+      and (select array_agg(t.typname::text order by u.o) from unnest(p.proargtypes::oid[]) with ordinality u(typ, o)
+           join pg_type t on t.oid = u.typ)
+          = case when p.proname like '%\_knn' then a.args else a.args || array['bool'] end
 )
 select json_build_object(
     'server_version', current_setting('server_version'),
@@ -138,6 +151,7 @@ select json_build_object(
     'foreign_servers', coalesce((select items from servers), '[]'::json),
     'user_mappings', coalesce((select items from mappings), '[]'::json),
     'foreign_tables', coalesce((select items from ftables), '[]'::json),
-    'views', coalesce((select items from views), '[]'::json)
+    'views', coalesce((select items from views), '[]'::json),
+    'knn_functions', coalesce((select items from knn_functions), '[]'::json)
 )
 """).format(vector_columns=sql.SQL(VECTOR_COLUMNS_CTE))

@@ -100,6 +100,7 @@ def fill_pod(status: PodStatus, doc: dict[str, Any]) -> None:
     status.user_mappings = [user_mapping(m) for m in doc.get("user_mappings") or []]
     status.foreign_tables = [foreign_table(f) for f in doc.get("foreign_tables") or []]
     status.views = [view(v) for v in doc.get("views") or []]
+    status.knn_functions = list(doc.get("knn_functions") or [])
 
 
 # --- one parse of the catalog statements' JSON (CATALOG_SQL, and wiring_sql's) into model types ---------

@@ -1,0 +1,206 @@
+"""The `primary` and `federated` routes over the fast path (issue 17) on real pods: the function is taken
+when the primary's catalog has it, answers with the same rows as the pod itself and as the postgres_fdw
+path (filters, jsonpath, knobs), says which path ran, and falls back with a reason when a query cannot
+use it. Without the functions the routes are as before.
+
+A same-named collection on vectors-a and vectors-b (HNSW cosine), wired by hand (tests.query_helpers),
+with a view per pod on the primary and its fast-path functions.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import uuid
+
+import pytest
+
+from tests.fast_helpers import drop_knn, make_knn, make_knn_all
+from tests.hostile_data import HOSTILE
+from tests.query_helpers import drop_collection, make_collection, unwire, wire
+from vecdash import datagen
+from vecdash.cli import main as cli_main
+from vecdash.db.pods import PodClient
+from vecdash.service.catalog import snapshot
+from vecdash.service.query import QuerySpec, run_query
+from vecdash.service.query.fast import FAST_PATH, FDW_PATH
+
+DIM = 16
+ROWS = 1200
+
+
+def _meta(i: int) -> dict:
+    """datagen's metadata plus a hostile key holding a hostile value (a jsonpath must quote both)."""
+    h = HOSTILE[i % len(HOSTILE)]
+    return {**datagen.metadata_for(i, "docs", 0), h: h, "tags": ["t" + str(i % 5)]}
+
+
+@pytest.fixture(scope="module")
+def wired(estate):
+    name = f"fr_{uuid.uuid4().hex[:8]}"
+    make_collection(estate.dsn("vectors-a"), name, ROWS, DIM, seed=1, id_prefix="a", metadata=_meta)
+    make_collection(estate.dsn("vectors-b"), name, ROWS, DIM, seed=2, id_prefix="b", metadata=_meta)
+    suffix = uuid.uuid4().hex[:8]
+    servers = {"vectors-a": f"fa_{suffix}", "vectors-b": f"fb_{suffix}"}
+    views = {pod: f"{name}_{pod[-1]}" for pod in servers}
+    for pod, server in servers.items():
+        wire(estate.dsn("primary"), estate.pods[pod], server, server, name, DIM)
+        estate.sql("primary", f'create view public."{views[pod]}" as select * from "{server}"."{name}"')
+        make_knn(estate.dsn("primary"), views[pod], server, name)
+    make_knn_all(estate.dsn("primary"), views["vectors-a"], list(servers.values()), name)
+    yield name, views, servers
+    for pod, server in servers.items():
+        drop_knn(estate.dsn("primary"), views[pod])
+        estate.sql("primary", f'drop view if exists public."{views[pod]}"')
+        unwire(estate.dsn("primary"), server, server)
+        drop_collection(estate.dsn(pod), name)
+
+
+@pytest.fixture
+async def client(estate):
+    c = PodClient(estate.config())
+    yield c
+    await c.close()
+
+
+@pytest.fixture
+async def topo(client, wired):
+    return await snapshot(client)
+
+
+def without_functions(topo):
+    """The same estate as the catalog would read it with no fast-path function: the postgres_fdw path."""
+    t = copy.deepcopy(topo)
+    t.primary.knn_functions = []
+    return t
+
+
+def spec(name, **kw) -> QuerySpec:
+    kw.setdefault("pod", "vectors-a")
+    kw.setdefault("like_id", "a7")
+    return QuerySpec(collection=name, **kw)
+
+
+def key(rows):
+    return [(r.pod, r.id, round(r.distance, 5)) for r in rows]
+
+
+async def test_catalog_lists_the_functions(topo, wired):
+    _, views, _ = wired
+    fns = set(topo.primary.knn_functions)
+    assert {f"{views['vectors-a']}_knn", f"{views['vectors-b']}_knn", f"{views['vectors-a']}_knn_all"} <= fns
+
+
+async def test_primary_route_takes_the_function_and_agrees_with_direct_and_the_view(client, topo, wired):
+    name, views, servers = wired
+    filters = [None, {"lang": {"$eq": "de"}}, {"tags": {"$contains": "t3"}},
+               {"url": {"$in": ["/docs/postgres/0", "/docs/fdw/2", "/docs/vecs/5"]}},
+               {"$or": [{"lang": {"$eq": "de"}}, {"$and": [{"lang": {"$eq": "en"}}, {"url": {"$in": ["/docs/fdw/2"]}}]}]},
+               {"$and": [{"lang": {"$eq": "fr"}}, {"url": {"$in": ["/docs/postgres/0", "/docs/postgres/3"]}}]}]
+    for f in filters:
+        for pod, like in (("vectors-a", "a7"), ("vectors-b", "b11")):
+            s = dict(pod=pod, like_id=like, limit=10, filters=f)
+            direct = await run_query(client, spec(name, ef_search=200, iterative="strict", **s), topo)
+            fast = await run_query(client, spec(name, route="primary", ef_search=200, iterative="strict", **s), topo)
+            assert fast.path == FAST_PATH, fast.warnings
+            assert f"public.{views[pod]}_knn()" in fast.route_detail
+            assert key(fast.rows) == key(direct.rows), f
+            assert not any("do not travel" in w or "not taken" in w for w in fast.warnings), fast.warnings
+            # the postgres_fdw path with the pod's defaults: the same answer where the defaults find it all
+            view = await run_query(client, spec(name, route="primary", **s), without_functions(topo))
+            plain = await run_query(client, spec(name, route="primary", **s), topo)
+            assert view.path == FDW_PATH and plain.path == FAST_PATH
+            assert key(plain.rows) == key(view.rows), f
+
+
+async def test_knobs_reach_the_pod_on_the_fast_path(client, topo, wired):
+    name, *_ = wired
+    fast = await run_query(client, spec(name, route="primary", limit=10, ef_search=5), topo)
+    direct = await run_query(client, spec(name, limit=10, ef_search=5), topo)
+    # hnsw returns at most ef_search rows without an iterative scan: the setting took effect on the pod
+    assert len(fast.rows) == 5 and key(fast.rows) == key(direct.rows)
+    assert fast.underfilled and fast.knobs == {"hnsw.ef_search": "5"}
+    assert not any("do not travel through postgres_fdw" in w or "must be made on the pod" in w for w in fast.warnings)
+    relaxed = await run_query(client, spec(name, route="primary", limit=10, ef_search=5, iterative="relaxed",
+                                           filters={"lang": {"$eq": "de"}}), topo)
+    assert len(relaxed.rows) == 10
+    view = await run_query(client, spec(name, route="primary", limit=10, ef_search=5), without_functions(topo))
+    assert len(view.rows) == 10 and any("do not travel through postgres_fdw" in w for w in view.warnings)
+
+
+async def test_hostile_keys_and_values_in_the_jsonpath(client, topo, wired):
+    name, *_ = wired
+    for h in HOSTILE:
+        for f in ({h: {"$in": [h, "other"]}}, {"$or": [{h: {"$eq": h}}, {"lang": {"$eq": h}}]}, {h: {"$eq": h}}):
+            s = dict(limit=5, filters=f, ef_search=400, iterative="strict")
+            fast = await run_query(client, spec(name, route="primary", **s), topo)
+            direct = await run_query(client, spec(name, **s), topo)
+            assert fast.path == FAST_PATH, (h, fast.warnings)
+            assert key(fast.rows) == key(direct.rows) and fast.rows, (h, f)
+            assert all(r.metadata[h] == h for r in fast.rows)
+
+
+async def test_filters_that_are_not_containment_or_jsonpath_fall_back_with_a_reason(client, topo, wired):
+    name, views, servers = wired
+    for f, word in (({"year": {"$gte": 2012}}, "$gte"), ({"$or": [{"tags": {"$contains": "t1"}}, {"lang": {"$eq": "de"}}]},
+                                                          "$contains"), ({"lang": {"$ne": "de"}}, "$ne")):
+        res = await run_query(client, spec(name, route="primary", limit=8, filters=f), topo)
+        view = await run_query(client, spec(name, route="primary", limit=8, filters=f), without_functions(topo))
+        assert res.path == FDW_PATH
+        why = next(w for w in res.warnings if "not taken" in w)
+        assert f"public.{views['vectors-a']}_knn" in why and word in why and "@>" in why
+        assert key(res.rows) == key(view.rows)
+    for kw, word in ((dict(exact=True), "exact"), (dict(include_vector=True), "vectors"), (dict(explain=True), "EXPLAIN"),
+                     (dict(measure="l2"), "cosine")):
+        res = await run_query(client, spec(name, route="primary", limit=3, **kw), topo)
+        assert res.path == FDW_PATH and any("not taken" in w and word in w for w in res.warnings), res.warnings
+
+
+async def test_federated_takes_knn_all_and_agrees_with_fanout(client, topo, wired):
+    name, views, servers = wired
+    for f in (None, {"lang": {"$eq": "de"}}, {"url": {"$in": ["/docs/postgres/0", "/docs/fdw/2"]}}):
+        s = dict(limit=12, filters=f, ef_search=200, iterative="strict")
+        fed = await run_query(client, spec(name, route="federated", **s), topo)
+        fan = await run_query(client, spec(name, route="fanout", **s), topo)
+        assert fed.path == FAST_PATH and f"public.{views['vectors-a']}_knn_all()" in fed.route_detail
+        assert key(fed.rows) == key(fan.rows), f
+        assert {r.pod for r in fed.rows} <= {"vectors-a", "vectors-b"}
+    mixed = await run_query(client, spec(name, route="federated", limit=30), topo)
+    assert {r.pod for r in mixed.rows} == {"vectors-a", "vectors-b"} or len({r.id[0] for r in mixed.rows}) == 1
+    view = await run_query(client, spec(name, route="federated", limit=12), without_functions(topo))
+    fast = await run_query(client, spec(name, route="federated", limit=12), topo)
+    assert view.path == FDW_PATH and "union all" in view.sql_preview
+    assert key(fast.rows) == key(view.rows)
+
+
+def test_cli_says_which_path_ran(estate, wired, tmp_path, capsys):
+    name, views, servers = wired
+    cfg = estate.write_config(tmp_path / "vd.yaml")
+    rc = cli_main(["--config", str(cfg), "query", "vectors-a", name, "--like", "a7", "--limit", "3",
+                   "--route", "primary", "--ef-search", "60", "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert rc == 0 and doc["path"] == FAST_PATH and doc["rows"][0]["id"] == "a7"
+    assert f"{views['vectors-a']}_knn" in doc["sql"] and "Sup3r" not in json.dumps(doc)
+    rc = cli_main(["--config", str(cfg), "query", "vectors-a", name, "--like", "a7", "--limit", "3", "--route", "federated"])
+    out = capsys.readouterr().out
+    assert rc == 0 and f"route federated ({FAST_PATH})" in out and f"{views['vectors-a']}_knn_all()" in out
+
+
+async def test_without_the_functions_the_routes_are_as_before(estate, client, wired):
+    name, views, servers = wired
+    for pod in ("vectors-a", "vectors-b"):
+        drop_knn(estate.dsn("primary"), views[pod])
+    try:
+        topo = await snapshot(client)
+        assert not topo.primary.knn_functions or all(not f.startswith(name) for f in topo.primary.knn_functions)
+        for route in ("primary", "federated"):
+            res = await run_query(client, spec(name, route=route, limit=5, ef_search=7), topo)
+            assert res.path == FDW_PATH and len(res.rows) == 5
+            assert not any("fast path" in w for w in res.warnings)
+            assert any("do not travel through postgres_fdw" in w for w in res.warnings)
+        direct = await run_query(client, spec(name, limit=5), topo)
+        assert direct.path == ""
+    finally:
+        for pod, server in servers.items():
+            make_knn(estate.dsn("primary"), views[pod], server, name)
+        make_knn_all(estate.dsn("primary"), views["vectors-a"], list(servers.values()), name)
