@@ -87,7 +87,7 @@ def key(rows):
 
 async def test_catalog_lists_the_functions(topo, wired):
     _, views, _ = wired
-    fns = set(topo.primary.knn_functions)
+    fns = {f.name for f in topo.primary.knn_functions}
     assert {f"{views['vectors-a']}_knn", f"{views['vectors-b']}_knn", f"{views['vectors-a']}_knn_all"} <= fns
 
 
@@ -192,7 +192,7 @@ async def test_without_the_functions_the_routes_are_as_before(estate, client, wi
         drop_knn(estate.dsn("primary"), views[pod])
     try:
         topo = await snapshot(client)
-        assert not topo.primary.knn_functions or all(not f.startswith(name) for f in topo.primary.knn_functions)
+        assert not topo.primary.knn_functions or all(not f.name.startswith(name) for f in topo.primary.knn_functions)
         for route in ("primary", "federated"):
             res = await run_query(client, spec(name, route=route, limit=5, ef_search=7), topo)
             assert res.path == FDW_PATH and len(res.rows) == 5

@@ -7,6 +7,7 @@ pipeline after the probe: still two round trips.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from datetime import datetime, timezone
 from typing import Any
@@ -27,6 +28,7 @@ from vecdash.model import (
     ForeignServer,
     ForeignTable,
     Index,
+    KnnFunction,
     PodStatus,
     Topology,
     UserMapping,
@@ -100,7 +102,7 @@ def fill_pod(status: PodStatus, doc: dict[str, Any]) -> None:
     status.user_mappings = [user_mapping(m) for m in doc.get("user_mappings") or []]
     status.foreign_tables = [foreign_table(f) for f in doc.get("foreign_tables") or []]
     status.views = [view(v) for v in doc.get("views") or []]
-    status.knn_functions = list(doc.get("knn_functions") or [])
+    status.knn_functions = [knn_function(f) for f in doc.get("knn_functions") or []]
 
 
 # --- one parse of the catalog statements' JSON (CATALOG_SQL, and wiring_sql's) into model types ---------
@@ -159,6 +161,24 @@ def foreign_table(f: dict[str, Any]) -> ForeignTable:
         columns=[column(c) for c in f.get("columns") or []],
         analyzed=f.get("analyzed"),
     )
+
+
+FAST_PATH_MARK = "vecdash fast path "  # service.wiring.fast_path.MARK: the JSON after it says what the function reaches
+
+
+def knn_function(f: dict[str, Any]) -> KnnFunction:
+    """A fast-path function; what it reaches from its mark (a mark that does not parse reaches nothing known)."""
+    reaches = []
+    comment = f.get("comment") or ""
+    if comment.startswith(FAST_PATH_MARK):
+        try:
+            doc = json.loads(comment[len(FAST_PATH_MARK):])
+            reaches = [(m["server"], m["schema"], m["table"], m["measure"]) for m in doc["members"]]
+        except (ValueError, KeyError, TypeError):
+            reaches = []
+    types = f.get("types") or []
+    return KnnFunction(schema=f["schema"], name=f["name"], all_pods=len(types) == 8,
+                       query_type=types[0] if types else "vector", reaches=reaches)
 
 
 def view(v: dict[str, Any]) -> View:

@@ -18,7 +18,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from vecdash.db.placeholders import params_text
-from vecdash.model import ITERATIVE, PodStatus, Topology
+from vecdash.model import ITERATIVE, KnnFunction, PodStatus, Topology
 from vecdash.service.filters import NotFast, fast_filter
 from vecdash.service.query.routes import Target
 from vecdash.service.query.spec import QuerySpec
@@ -32,74 +32,100 @@ FDW_PATH = "postgres_fdw view"
 class FastCall:
     """One call of a fast-path function: which, and the filter as its two parameters."""
 
-    function: str  # in schema public
-    all_pods: bool  # `<view>_knn_all`: the pod of each row comes back as a column
+    function: KnnFunction
     contains: dict | None
     path: str | None
-    partial: bool = False  # a holder is down: skip it (NOTICE), as the view path leaves it out
+    partial: bool = False  # a holder is down: skip it (NOTICE), as the postgres_fdw path leaves it out
+
+    @property
+    def all_pods(self) -> bool:
+        return self.function.all_pods
 
 
-def _function_for(primary: PodStatus, t: Target, suffix: str) -> str | None:
-    if t.server is None:
-        return None
-    reads = f"{t.relation[0]}.{t.relation[1]}"
-    names = [f"{v.name}{suffix}" for v in primary.views if reads in v.reads]
-    return next((n for n in names if n in primary.knn_functions), None)
+def _reach(t: Target) -> tuple[str, str, str]:
+    return t.server.name, t.collection.schema, t.collection.name
+
+
+def _function_for(primary: PodStatus, spec: QuerySpec, targets: list[Target]) -> tuple[KnnFunction | None, str | None]:
+    """The function for the route's targets, or (None, why) when the only candidates reach other pods.
+
+    A function with vecdash's mark is taken when it reaches exactly the route's pods and tables; one made
+    by hand is known by name: `<view>_knn` next to a view reading the foreign table, `<collection>_knn_all`
+    (or `<view>_knn_all`) in public."""
+    all_pods = spec.route == "federated"
+    fns = [f for f in primary.knn_functions if f.all_pods == all_pods]
+    want = {_reach(t) for t in targets}
+    marked = [f for f in fns if f.reaches]
+    exact = next((f for f in marked if {r[:3] for r in f.reaches} == want), None)
+    if exact is not None:
+        return exact, None
+    views = [v for t in targets for v in primary.views if f"{t.relation[0]}.{t.relation[1]}" in v.reads]
+    if all_pods:
+        names = {("public", f"{spec.collection}_knn_all")} | {("public", f"{v.name}_knn_all") for v in views}
+    else:
+        names = {(v.schema, f"{v.name}_knn") for v in views}
+    by_name = next((f for f in fns if (f.schema, f.name) in names), None)
+    if by_name is not None and by_name.reaches:  # vecdash's, for other pods or tables
+        reached = ", ".join(sorted(r[0] for r in by_name.reaches))
+        return None, f"{by_name.qualified} reaches servers {reached}, the route {', '.join(sorted(w[0] for w in want))}"
+    return by_name, None
 
 
 def fast_call(spec: QuerySpec, targets: list[Target], topology: Topology) -> tuple[FastCall | None, str | None]:
-    """(the call, None) when the route can take the fast path; (None, why not) when its function exists
-    but this query cannot use it; (None, None) when there is no function (the route as before)."""
+    """(the call, None) when the route can take the fast path; (None, why not) when a function exists
+    but this query cannot use it; (None, None) when there is none (the route as before)."""
     primary = topology.primary
     if spec.route not in ("primary", "federated") or primary is None or not primary.knn_functions:
         return None, None
-    suffix = "_knn" if spec.route == "primary" else "_knn_all"
-    found = [_function_for(primary, t, suffix) for t in targets]
-    name = next((n for n in found if n), None)
-    if name is None:
-        return None, None
     local = [t.holder for t in targets if t.server is None]
-    reason = _why_not(spec, targets, local)
+    if local:
+        fn, reason = None, None
+        if any(f.all_pods for f in primary.knn_functions):
+            reason = f"{', '.join(local)} holds the collection on the primary itself, which no function reads"
+    else:
+        fn, reason = _function_for(primary, spec, targets)
+    if fn is None:
+        return None, (f"{FAST_PATH} not taken: {reason}; ran through {FDW_PATH}" if reason else None)
+    reason = _why_not(spec, targets, fn)
     if reason is None:
         try:
             contains, path = fast_filter(spec.filters)
         except NotFast as exc:
             reason = f"the filter cannot be stated as metadata @> / @@ ({exc})"
     if reason is not None:
-        return None, f"{FAST_PATH} public.{name} not taken: {reason}; ran through {FDW_PATH}"
-    down = any(not p.up and p.name != primary.name for p in topology.pods)
-    return FastCall(function=name, all_pods=suffix == "_knn_all", contains=contains, path=path,
-                    partial=down and suffix == "_knn_all"), None
+        return None, f"{FAST_PATH} {fn.qualified} not taken: {reason}; ran through {FDW_PATH}"
+    down = fn.all_pods and any(not p.up and p.name != primary.name for p in topology.pods)
+    return FastCall(function=fn, contains=contains, path=path, partial=down), None
 
 
-def _why_not(spec: QuerySpec, targets: list[Target], local: list[str]) -> str | None:
-    if local:
-        return f"{', '.join(local)} holds the collection on the primary itself, which the function does not read"
+def _why_not(spec: QuerySpec, targets: list[Target], fn: KnnFunction) -> str | None:
     if spec.exact:
         return "exact search is not a parameter of the function"
     if spec.include_vector:
         return "the function returns no vectors"
     if spec.explain:
         return "EXPLAIN of the function shows no pod plan"
+    measures = {r[:3]: r[3] for r in fn.reaches}
     for t in targets:
-        if t.collection.type != "vector":
-            return f"the function takes a vector; {t.holder} {t.collection.qualified} is {t.collection.type}"
-        served = t.collection.default_measure()[0]
+        if t.collection.type != fn.query_type or fn.query_type not in ("vector", "halfvec"):
+            return f"the function takes a {fn.query_type}; {t.holder} {t.collection.qualified} is {t.collection.type}"
+        served = measures.get(_reach(t)) or t.collection.default_measure()[0]
         if spec.measure != served:
             return f"the function orders by {served}, the measure of {t.holder} {t.collection.qualified}'s index"
     return None
 
 
 @functools.lru_cache(maxsize=64)
-def fast_text(function: str, all_pods: bool) -> str:
-    """`select id, distance, metadata[, pod], server_ms from public.f(...)`, ready for `fast_params`."""
+def fast_text(schema: str, function: str, all_pods: bool, query_type: str) -> str:
+    """`select id, distance, metadata[, pod], server_ms from schema.f(...)`, ready for `fast_params`."""
     # query, k, filter, path, ef_search, iterative_scan, probes[, partial]
-    args = sql.SQL("%s::vector, %s::int4, %s::jsonb, %s::jsonpath, %s::int4, %s::text, %s::int4")
+    args = sql.SQL("%s::{}, %s::int4, %s::jsonb, %s::jsonpath, %s::int4, %s::text, %s::int4").format(
+        sql.Identifier(query_type))
     if all_pods:
         args = args + sql.SQL(", %s::bool")
     cols = [sql.SQL("id"), sql.SQL("distance"), sql.SQL("metadata")] + ([sql.SQL("pod")] if all_pods else [])
     stmt = sql.SQL("select {}, {} from {}({})").format(
-        sql.SQL(", ").join(cols), SERVER_MS, sql.Identifier("public", function), args)
+        sql.SQL(", ").join(cols), SERVER_MS, sql.Identifier(schema, function), args)
     return params_text(stmt)
 
 
@@ -113,7 +139,7 @@ def fast_params(call: FastCall, spec: QuerySpec, query_vector: Any) -> list[Any]
 def fast_detail(call: FastCall, targets: list[Target]) -> str:
     """The path in words: the function on the primary, the server it opens dblink through, the pod."""
     hops = "; ".join(f"server {t.server.name} -> {t.holder} {t.collection.qualified}" for t in targets if t.server)
-    return f"{targets[0].run_on}: public.{call.function}() over dblink -> {hops}"
+    return f"{targets[0].run_on}: {call.function.qualified}() over dblink -> {hops}"
 
 
 def pod_labels(targets: list[Target]) -> dict[str, str]:

@@ -301,10 +301,11 @@ async def _federated(client: PodClient, spec: QuerySpec, targets: list[Target], 
 async def _fast(client: PodClient, spec: QuerySpec, call: FastCall, targets: list[Target],
                 qv: QueryVector) -> tuple[dict[str, PodRun], Callable[[], str]]:
     """One statement on the primary: the fast-path function, the knobs among its parameters."""
-    stmt = fast_text(call.function, call.all_pods)
-    params = fast_params(call, spec, qv.for_type("vector"))
+    fn = call.function
+    stmt = fast_text(fn.schema, fn.name, fn.all_pods, fn.query_type)
+    params = fast_params(call, spec, qv.for_type(fn.query_type))
     primary = targets[0].run_on
-    run = await run_statement(client, primary, stmt, params, vtype="vector",
+    run = await run_statement(client, primary, stmt, params, vtype=fn.query_type,
                               label="column" if call.all_pods else targets[0].holder)
     if call.all_pods:
         labels = pod_labels(targets)
