@@ -39,6 +39,7 @@ EXPECTED = {
     "bench_console": "console cold start to first frame vs harlequin",
     "bench_cli": "CLI start-up: vecdash --version, status --help and status vs a bare interpreter",
     "bench_activity": "activity refresh: 20 pods vs 1 pod, round trips with activity vs without",
+    "bench_fastpath": "fast path (dblink) vs direct and the view, _knn_all vs fanout and UNION ALL, same ids",
 }
 
 
