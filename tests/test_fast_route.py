@@ -18,11 +18,11 @@ import pytest
 from tests.fast_helpers import drop_knn, make_knn, make_knn_all
 from tests.hostile_data import HOSTILE
 from tests.query_helpers import drop_collection, make_collection, unwire, wire
+from tests.test_query import client, spec  # noqa: F401  (the query tests' session and spec)
 from vecdash import datagen
 from vecdash.cli import main as cli_main
-from vecdash.db.pods import PodClient
 from vecdash.service.catalog import snapshot
-from vecdash.service.query import QuerySpec, run_query
+from vecdash.service.query import run_query
 from vecdash.service.query.fast import FAST_PATH, FDW_PATH
 
 DIM = 16
@@ -57,13 +57,6 @@ def wired(estate):
 
 
 @pytest.fixture
-async def client(estate):
-    c = PodClient(estate.config())
-    yield c
-    await c.close()
-
-
-@pytest.fixture
 async def topo(client, wired):
     return await snapshot(client)
 
@@ -73,12 +66,6 @@ def without_functions(topo):
     t = copy.deepcopy(topo)
     t.primary.knn_functions = []
     return t
-
-
-def spec(name, **kw) -> QuerySpec:
-    kw.setdefault("pod", "vectors-a")
-    kw.setdefault("like_id", "a7")
-    return QuerySpec(collection=name, **kw)
 
 
 def key(rows):
