@@ -14,6 +14,7 @@ import json
 import uuid
 
 import pytest
+from psycopg import sql
 
 from tests.fast_helpers import drop_knn, make_knn, make_knn_all
 from tests.hostile_data import HOSTILE
@@ -191,3 +192,44 @@ async def test_without_the_functions_the_routes_are_as_before(estate, client, wi
         for pod, server in servers.items():
             make_knn(estate.dsn("primary"), views[pod], server, name)
         make_knn_all(estate.dsn("primary"), views["vectors-a"], list(servers.values()), name)
+
+
+FILTER_ROWS = [
+    {"k": 1}, {"k": 1.0}, {"k": "1"}, {"k": [1]}, {"k": [1, "x"]}, {"k": [[1]]}, {"k": None}, {"k": True}, {"k": {"a": 1}},
+    {"k": "x"}, {"k": "X"}, {"k": "x", "j": 2}, {"j": 2}, {}, [1, 2], {"0": 1}, {"k": ["x", 1.5]}, {"k": 1.5},
+    *({h: h} for h in HOSTILE), *({"k": h} for h in HOSTILE),
+]
+
+
+def test_fast_filter_means_what_the_sql_filter_means(estate, unique):
+    """On every kind of metadata (types, arrays, nesting, missing keys, a top-level array, hostile text):
+    `metadata @> doc and metadata @@ path` selects exactly the rows the SQL filter selects."""
+    from psycopg.types.json import Jsonb
+
+    from vecdash.service.filters import compile_filter, fast_filter
+
+    filters = [
+        {"k": {"$eq": 1}}, {"k": {"$eq": "x"}}, {"k": {"$eq": None}}, {"k": {"$eq": True}}, {"k": {"$contains": 1}},
+        {"k": {"$contains": "x"}}, {"k": {"$in": [1, "x", 1.5]}}, {"k": {"$in": [True, "null"]}},
+        {"$or": [{"k": {"$eq": 1}}, {"j": {"$eq": 2}}]}, {"$and": [{"k": {"$eq": "x"}}, {"j": {"$in": [2]}}]},
+        {"$and": [{"k": {"$contains": "x"}}, {"k": {"$contains": 1.5}}]}, {"0": {"$eq": 1}},
+        {"$and": [{"k": {"$eq": 1}}, {"k": {"$in": [1, 2]}}]}, {"$or": [{"$and": [{"k": {"$eq": "x"}}, {"j": {"$eq": 2}}]},
+                                                                        {"k": {"$in": [1.0]}}]},
+        *({h: {"$in": [h, "z"]}} for h in HOSTILE), *({"k": {"$eq": h}} for h in HOSTILE),
+    ]
+    table = f"ff_{unique}"
+    estate.sql("vectors-a", f"create table {table} (i int, metadata jsonb)")
+    try:
+        for i, m in enumerate(FILTER_ROWS):
+            estate.sql("vectors-a", f"insert into {table} values (%s, %s)", (i, Jsonb(m)))
+        for f in filters:
+            where, params = compile_filter(f)
+            want = estate.sql("vectors-a", sql.SQL("select i from {} where {} order by i").format(sql.Identifier(table), where),
+                              params)
+            doc, path = fast_filter(f)
+            got = estate.sql("vectors-a", f"select i from {table} where (%s::jsonb is null or metadata @> %s::jsonb) "
+                                          f"and (%s::jsonpath is null or metadata @@ %s::jsonpath) order by i",
+                             (Jsonb(doc) if doc else None, Jsonb(doc) if doc else None, path, path))
+            assert got == want, (f, doc, path)
+    finally:
+        estate.sql("vectors-a", f"drop table {table}")
