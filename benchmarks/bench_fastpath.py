@@ -124,7 +124,7 @@ def run(ctx: BenchContext) -> list:
 
     try:
         t = time.perf_counter()
-        n = len(queries) if ctx.quick else 2 * len(queries)  # whole passes: every variant runs every query
+        n = (3 if ctx.quick else 5) * len(queries)  # whole passes: every variant runs every query alike
         s = interleaved({k: make(k, 7 * j + 1) for j, k in enumerate(variants)}, n, warmup=5)
         log(f"  {n} rounds of {len(variants)} variants in {time.perf_counter() - t:.0f} s")
     finally:
