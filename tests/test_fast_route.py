@@ -164,6 +164,16 @@ async def test_primary_route_takes_the_function_and_agrees_with_direct_and_the_v
             assert len(plain.rows) == len(view.rows) or view.underfilled, f
 
 
+async def test_read_only_sessions_take_the_fast_path(estate, topo, wired):
+    """Calling the function changes nothing: a read-only console queries through it as well."""
+    ro = PodClient(estate.config(read_only=True))
+    try:
+        res = await run_query(ro, spec(wired.name, route="federated", limit=5), topo)
+        assert res.path == FAST_PATH and len(res.rows) == 5
+    finally:
+        await ro.close()
+
+
 async def test_knobs_reach_the_pod_on_the_fast_path(client, topo, wired):
     name = wired.name
     fast = await run_query(client, spec(name, route="primary", limit=10, ef_search=5), topo)
