@@ -7,7 +7,6 @@ pipeline after the probe: still two round trips.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from datetime import datetime, timezone
 from typing import Any
@@ -163,22 +162,15 @@ def foreign_table(f: dict[str, Any]) -> ForeignTable:
     )
 
 
-FAST_PATH_MARK = "vecdash fast path "  # service.wiring.fast_path.MARK: the JSON after it says what the function reaches
-
-
 def knn_function(f: dict[str, Any]) -> KnnFunction:
-    """A fast-path function; what it reaches from its mark (a mark that does not parse reaches nothing known)."""
-    reaches = []
-    comment = f.get("comment") or ""
-    if comment.startswith(FAST_PATH_MARK):
-        try:
-            doc = json.loads(comment[len(FAST_PATH_MARK):])
-            reaches = [(m["server"], m["schema"], m["table"], m["measure"]) for m in doc["members"]]
-        except (ValueError, KeyError, TypeError):
-            reaches = []
+    """A fast-path function; what it reaches from vecdash's mark on it (none known for one made by hand)."""
+    from vecdash.service.wiring.fast_path import parse  # the mark's one reader (imported late: wiring reads the catalog)
+
+    fp = parse(f["schema"], f["name"], f.get("comment"))
     types = f.get("types") or []
     return KnnFunction(schema=f["schema"], name=f["name"], all_pods=len(types) == 8,
-                       query_type=types[0] if types else "vector", reaches=reaches)
+                       query_type=types[0] if types else "vector",
+                       reaches=[(m.server, m.schema, m.table, m.measure) for m in fp.members] if fp else [])
 
 
 def view(v: dict[str, Any]) -> View:
