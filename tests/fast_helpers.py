@@ -25,6 +25,7 @@ REMOTE = """format('select id::text, (vec <=> %L::vector)::float8, metadata from
 
 
 def make_knn(dsn: str, view: str, server: str, table: str, schema: str = "vecs") -> None:
+    # a PL/pgSQL body of constant text; its values go in as literals (_fill), the remote ones via format()
     body = f"""
 declare conn text := 'vdt_' || %s; rschema text := %s; rtable text := %s;
 begin
@@ -33,7 +34,7 @@ begin
   end if;
   perform dblink_exec(conn, {SETTINGS});
   return query select * from dblink(conn, {REMOTE}) as t(id text, distance float8, metadata jsonb);
-end"""
+end"""  # noqa: S608
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("create extension if not exists dblink")
         conn.execute(sql.SQL("create or replace function {}(" + ARGS + ") returns table (id text, distance float8, "
@@ -63,7 +64,7 @@ begin
   foreach s in array servers loop
     perform * from dblink_get_result('vdt_' || s) as t(id text, distance float8, metadata jsonb);
   end loop;
-end"""
+end"""  # noqa: S608 (constant text; values as literals, remote ones via format())
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("create extension if not exists dblink")
         conn.execute(sql.SQL("create or replace function {}(" + ARGS + ", partial boolean default false) returns table "

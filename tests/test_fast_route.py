@@ -107,7 +107,8 @@ def wired(request, estate):
 
         for pod, server in servers.items():
             wire(estate.dsn("primary"), estate.pods[pod], server, server, name, DIM)
-            estate.sql("primary", f'create view public."{views[pod]}" as select * from "{server}"."{name}"')
+            estate.sql("primary", sql.SQL("create view {} as select * from {}").format(
+                sql.Identifier("public", views[pod]), sql.Identifier(server, name)))
         make()
         yield Wired(name, views, f"{views['vectors-a']}_knn_all", make, drop)
         drop()
@@ -226,6 +227,11 @@ async def test_federated_takes_knn_all_and_agrees_with_fanout(client, topo, wire
         assert fed.path == FAST_PATH and f"public.{wired.all_fn}()" in fed.route_detail
         assert key(fed.rows) == key(fan.rows), f
         assert {r.pod for r in fed.rows} <= {"vectors-a", "vectors-b"}
+    if wired.all_fn == f"{name}_knn_all":  # vecdash's: its mark says which pods it reaches
+        stale = copy.deepcopy(topo)
+        stale.pod("vectors-b").up = False  # the route leaves vectors-b out; the function skips it if it fails
+        res = await run_query(client, spec(name, route="federated", limit=5), stale)
+        assert res.path == FAST_PATH and res.sql_preview.splitlines()[-1].endswith("| true"), res.sql_preview
     mixed = await run_query(client, spec(name, route="federated", limit=30), topo)
     assert {r.pod for r in mixed.rows} == {"vectors-a", "vectors-b"} or len({r.id[0] for r in mixed.rows}) == 1
     view = await run_query(client, spec(name, route="federated", limit=12), without_functions(topo))
@@ -287,19 +293,19 @@ def test_fast_filter_means_what_the_sql_filter_means(estate, unique):
                                                                         {"k": {"$in": [1.0]}}]},
         *({h: {"$in": [h, "z"]}} for h in HOSTILE), *({"k": {"$eq": h}} for h in HOSTILE),
     ]
-    table = f"ff_{unique}"
-    estate.sql("vectors-a", f"create table {table} (i int, metadata jsonb)")
+    table = sql.Identifier(f"ff_{unique}")
+    estate.sql("vectors-a", sql.SQL("create table {} (i int, metadata jsonb)").format(table))
     try:
         for i, m in enumerate(FILTER_ROWS):
-            estate.sql("vectors-a", f"insert into {table} values (%s, %s)", (i, Jsonb(m)))
+            estate.sql("vectors-a", sql.SQL("insert into {} values (%s, %s)").format(table), (i, Jsonb(m)))
         for f in filters:
             where, params = compile_filter(f)
-            want = estate.sql("vectors-a", sql.SQL("select i from {} where {} order by i").format(sql.Identifier(table), where),
+            want = estate.sql("vectors-a", sql.SQL("select i from {} where {} order by i").format(table, where),
                               params)
             doc, path = fast_filter(f)
-            got = estate.sql("vectors-a", f"select i from {table} where (%s::jsonb is null or metadata @> %s::jsonb) "
-                                          f"and (%s::jsonpath is null or metadata @@ %s::jsonpath) order by i",
+            got = estate.sql("vectors-a", sql.SQL("select i from {} where (%s::jsonb is null or metadata @> %s::jsonb) "
+                                                  "and (%s::jsonpath is null or metadata @@ %s::jsonpath) order by i").format(table),
                              (Jsonb(doc) if doc else None, Jsonb(doc) if doc else None, path, path))
             assert got == want, (f, doc, path)
     finally:
-        estate.sql("vectors-a", f"drop table {table}")
+        estate.sql("vectors-a", sql.SQL("drop table {}").format(table))

@@ -201,7 +201,7 @@ class KnnFunction:
     name: str
     all_pods: bool  # `_knn_all`: several pods, a `pod` column, `partial`
     query_type: str  # vector | halfvec: the type of its query argument
-    reaches: list[tuple[str, str, str, str]] = field(default_factory=list)  # (server, schema, table, measure)
+    reaches: list[tuple[str, str, str, str, str]] = field(default_factory=list)  # (server, schema, table, measure, pod)
 
     @property
     def qualified(self) -> str:

@@ -170,7 +170,7 @@ def knn_function(f: dict[str, Any]) -> KnnFunction:
     types = f.get("types") or []
     return KnnFunction(schema=f["schema"], name=f["name"], all_pods=len(types) == 8,
                        query_type=types[0] if types else "vector",
-                       reaches=[(m.server, m.schema, m.table, m.measure) for m in fp.members] if fp else [])
+                       reaches=[(m.server, m.schema, m.table, m.measure, m.pod) for m in fp.members] if fp else [])
 
 
 def view(v: dict[str, Any]) -> View:

@@ -1,10 +1,10 @@
-"""The fast path: the `primary` and `federated` routes through the primary's `public.<view>_knn` and
-`public.<view>_knn_all` functions (one dblink statement per pod, only ids, distances and metadata back)
+"""The fast path: the `primary` and `federated` routes through the primary's `<view>_knn` and
+`<collection>_knn_all` functions (one dblink statement per pod, only ids, distances and metadata back)
 instead of postgres_fdw's cursor protocol, when `vecdash wire --fast-path` made them.
 
-A route takes the function when the primary's catalog lists it (name and argument types,
-`PodStatus.knn_functions`) for a view reading the route's foreign table, and when the query is one the
-function states with the same meaning; otherwise it runs through postgres_fdw and says why. The knobs are
+A route takes the function when the primary's catalog lists it (`PodStatus.knn_functions`) reaching the
+route's pods (vecdash's mark on it says which; one made by hand is known by its name), and when the query
+is one the function states with the same meaning; otherwise it runs through postgres_fdw and says why. The knobs are
 the function's parameters: on this path they reach the pod.
 """
 
@@ -35,7 +35,7 @@ class FastCall:
     function: KnnFunction
     contains: dict | None
     path: str | None
-    partial: bool = False  # a holder is down: skip it (NOTICE), as the postgres_fdw path leaves it out
+    partial: bool = False  # a pod it reaches is down: skip it (NOTICE), as the postgres_fdw path leaves it out
 
     @property
     def all_pods(self) -> bool:
@@ -46,19 +46,24 @@ def _reach(t: Target) -> tuple[str, str, str]:
     return t.server.name, t.collection.schema, t.collection.name
 
 
-def _function_for(primary: PodStatus, spec: QuerySpec, targets: list[Target]) -> tuple[KnnFunction | None, str | None]:
-    """The function for the route's targets, or (None, why) when the only candidates reach other pods.
+def _function_for(topology: Topology, spec: QuerySpec, targets: list[Target]) -> tuple[KnnFunction | None, bool, str | None]:
+    """(the function for the route's targets, whether to pass `partial`, or why not when the only
+    candidates reach other pods).
 
-    A function with vecdash's mark is taken when it reaches exactly the route's pods and tables; one made
-    by hand is known by name: `<view>_knn` next to a view reading the foreign table, `<collection>_knn_all`
-    (or `<view>_knn_all`) in public."""
+    A function with vecdash's mark is taken when it reaches exactly the route's pods and tables, or
+    those and pods now down (the route leaves them out; `partial` skips them). One made by hand is known
+    by name: `<view>_knn` next to a view reading the foreign table, `<collection>_knn_all` (or
+    `<view>_knn_all`) in public."""
+    primary = topology.primary
     all_pods = spec.route == "federated"
     fns = [f for f in primary.knn_functions if f.all_pods == all_pods]
     want = {_reach(t) for t in targets}
-    marked = [f for f in fns if f.reaches]
-    exact = next((f for f in marked if {r[:3] for r in f.reaches} == want), None)
-    if exact is not None:
-        return exact, None
+    down = {p.name for p in topology.pods if not p.up}
+    for f in fns:
+        reached = {r[:3] for r in f.reaches}
+        extra = {r[4] for r in f.reaches if r[:3] not in want}
+        if f.reaches and want <= reached and extra <= down:
+            return f, bool(extra), None
     views = [v for t in targets for v in primary.views if f"{t.relation[0]}.{t.relation[1]}" in v.reads]
     if all_pods:
         names = {("public", f"{spec.collection}_knn_all")} | {("public", f"{v.name}_knn_all") for v in views}
@@ -66,9 +71,9 @@ def _function_for(primary: PodStatus, spec: QuerySpec, targets: list[Target]) ->
         names = {(v.schema, f"{v.name}_knn") for v in views}
     by_name = next((f for f in fns if (f.schema, f.name) in names), None)
     if by_name is not None and by_name.reaches:  # vecdash's, for other pods or tables
-        reached = ", ".join(sorted(r[0] for r in by_name.reaches))
-        return None, f"{by_name.qualified} reaches servers {reached}, the route {', '.join(sorted(w[0] for w in want))}"
-    return by_name, None
+        reached = ", ".join(sorted(r[4] for r in by_name.reaches))
+        return None, False, f"{by_name.qualified} reaches {reached}; the route reaches {', '.join(sorted(t.holder for t in targets))}"
+    return by_name, False, None
 
 
 def fast_call(spec: QuerySpec, targets: list[Target], topology: Topology) -> tuple[FastCall | None, str | None]:
@@ -79,11 +84,11 @@ def fast_call(spec: QuerySpec, targets: list[Target], topology: Topology) -> tup
         return None, None
     local = [t.holder for t in targets if t.server is None]
     if local:
-        fn, reason = None, None
+        fn, partial, reason = None, False, None
         if any(f.all_pods for f in primary.knn_functions):
             reason = f"{', '.join(local)} holds the collection on the primary itself, which no function reads"
     else:
-        fn, reason = _function_for(primary, spec, targets)
+        fn, partial, reason = _function_for(topology, spec, targets)
     if fn is None:
         return None, (f"{FAST_PATH} not taken: {reason}; ran through {FDW_PATH}" if reason else None)
     reason = _why_not(spec, targets, fn)
@@ -94,8 +99,7 @@ def fast_call(spec: QuerySpec, targets: list[Target], topology: Topology) -> tup
             reason = f"the filter cannot be stated as metadata @> / @@ ({exc})"
     if reason is not None:
         return None, f"{FAST_PATH} {fn.qualified} not taken: {reason}; ran through {FDW_PATH}"
-    down = fn.all_pods and any(not p.up and p.name != primary.name for p in topology.pods)
-    return FastCall(function=fn, contains=contains, path=path, partial=down), None
+    return FastCall(function=fn, contains=contains, path=path, partial=partial), None
 
 
 def _why_not(spec: QuerySpec, targets: list[Target], fn: KnnFunction) -> str | None:
