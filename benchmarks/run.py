@@ -40,6 +40,7 @@ EXPECTED = {
     "bench_cli": "CLI start-up: vecdash --version, status --help and status vs a bare interpreter",
     "bench_activity": "activity refresh: 20 pods vs 1 pod, round trips with activity vs without",
     "bench_fleet": "200 pods: status vs 1 pod and the floor, console first pod / all pods / stall, RSS",
+    "bench_fastpath": "fast path (dblink) vs direct and the view, _knn_all vs fanout and UNION ALL, same ids",
 }
 
 

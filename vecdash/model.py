@@ -195,6 +195,22 @@ class View:
 
 
 @dataclass
+class KnnFunction:
+    """A fast-path function on the primary, as the query routes need it: what it reaches (from vecdash's
+    mark on it, `service.wiring.fast_path`; empty for one made by hand, known only by name and arguments)."""
+
+    schema: str
+    name: str
+    all_pods: bool  # `_knn_all`: several pods, a `pod` column, `partial`
+    query_type: str  # vector | halfvec: the type of its query argument
+    reaches: list[tuple[str, str, str, str, str]] = field(default_factory=list)  # (server, schema, table, measure, pod)
+
+    @property
+    def qualified(self) -> str:
+        return f"{self.schema}.{self.name}"
+
+
+@dataclass
 class PodStatus:
     """One pod as read by a refresh: health plus everything the catalog holds."""
 
@@ -216,6 +232,8 @@ class PodStatus:
     user_mappings: list[UserMapping] = field(default_factory=list)
     foreign_tables: list[ForeignTable] = field(default_factory=list)
     views: list[View] = field(default_factory=list)
+    # functions with the fast path's signature (`<view>_knn`, `<collection>_knn_all`): the query routes take them
+    knn_functions: list[KnnFunction] = field(default_factory=list)
     activity: PodActivity | None = None  # what the pod is doing, when the refresh read it (model_activity)
 
     @property

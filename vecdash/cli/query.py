@@ -80,7 +80,8 @@ def render(r: QueryResult) -> str:
     out.append(table(rows, ["#", "ID", "DISTANCE"] + (["POD"] if multi else []) + ["METADATA"]))
     server = f"{r.server_ms:.2f} ms" if r.server_ms is not None else "-"
     out.append("")
-    out.append(f"{len(r.rows)} of {r.limit} rows{' (UNDER-FILLED)' if r.underfilled else ''} · route {r.route}: "
+    path = f" ({r.path})" if r.path else ""
+    out.append(f"{len(r.rows)} of {r.limit} rows{' (UNDER-FILLED)' if r.underfilled else ''} · route {r.route}{path}: "
                f"{r.route_detail} · query vector: {r.source}")
     out.append(f"client {r.client_ms:.2f} ms · server {server}"
                + ("" if len(r.per_pod_ms) <= 1 else " · " + ", ".join(f"{k} {v:.2f} ms" for k, v in r.per_pod_ms.items())))

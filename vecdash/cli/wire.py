@@ -23,6 +23,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--view", metavar="NAME", help="view for applications (default: public.<collection>)")
     p.add_argument("--no-view", action="store_true", help="create no view, only the foreign table")
     p.add_argument("--expose", metavar="F:T,...", help="metadata fields as typed view columns, e.g. url:text,year:int")
+    p.add_argument("--fast-path", action="store_true",
+                   help="also dblink and public.<view>_knn(query, k, filter, path, ...): k-NN run on the pod over a "
+                        "kept connection (and <collection>_knn_all when wired from several pods)")
     p.add_argument("--apply", action="store_true", help="run the plan (one transaction), then verify it")
     p.add_argument("--json", action="store_true", help="machine-readable output (passwords masked)")
     p.set_defaults(handler=run_wire)
@@ -63,7 +66,7 @@ async def run_wire(args: argparse.Namespace) -> int:
     client = client_from_args(args)
     try:
         plan = await wiring.plan_wire(client, args.pod, args.collection, schema=args.schema, view=args.view,
-                                      expose=expose, create_view=not args.no_view)
+                                      expose=expose, create_view=not args.no_view, fast_path=args.fast_path)
         result = None
         if args.apply:
             await wiring.apply_plan(client, plan)

@@ -124,6 +124,25 @@ views as (
                   where rw2.ev_class = v.oid and d2.classid = 'pg_rewrite'::regclass
                     and d2.refclassid = 'pg_class'::regclass
                     and (d2.refobjid in (select relid from rels) or d2.refobjid in (select ftrelid from pg_foreign_table)))
+),
+knn_functions as (
+    -- the fast path's functions (`<view>_knn`, `<collection>_knn_all`) by name and argument types (a function
+    -- of that name with other arguments is someone else's), with vecdash's mark when they carry it
+    -- (service.wiring.fast_path: what the function reaches, as JSON)
+    select json_agg(json_build_object('schema', f.nspname, 'name', f.proname, 'types', f.types,
+                                      'comment', case when d.description like 'vecdash fast path %' then d.description end)
+                    order by f.nspname, f.proname) as items
+    from (select p.oid, n.nspname, p.proname,
+                 (select array_agg(t.typname::text order by u.o) from unnest(p.proargtypes::oid[]) with ordinality u(typ, o)
+                  join pg_type t on t.oid = u.typ) as types
+          from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+          where p.proretset and (p.proname like '%\_knn' or p.proname like '%\_knn\_all')
+            and n.nspname not in ('pg_catalog', 'information_schema')) f
+    left join pg_description d on d.objoid = f.oid and d.classoid = 'pg_proc'::regclass and d.objsubid = 0
+    -- (arguments: query, k, filter, path, ef_search, iterative_scan, probes; `_knn_all` adds `partial`)
+    where f.types[1] in ('vector', 'halfvec')
+      and f.types[2:] = case when f.proname like '%\_knn' then array['int4', 'jsonb', 'jsonpath', 'int4', 'text', 'int4']
+                             else array['int4', 'jsonb', 'jsonpath', 'int4', 'text', 'int4', 'bool'] end
 )
 select json_build_object(
     'server_version', current_setting('server_version'),
@@ -138,6 +157,7 @@ select json_build_object(
     'foreign_servers', coalesce((select items from servers), '[]'::json),
     'user_mappings', coalesce((select items from mappings), '[]'::json),
     'foreign_tables', coalesce((select items from ftables), '[]'::json),
-    'views', coalesce((select items from views), '[]'::json)
+    'views', coalesce((select items from views), '[]'::json),
+    'knn_functions', coalesce((select items from knn_functions), '[]'::json)
 )
 """).format(vector_columns=sql.SQL(VECTOR_COLUMNS_CTE))

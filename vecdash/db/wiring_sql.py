@@ -36,6 +36,15 @@ wiring_views(oid) as (
 )
 select json_build_object(
     'current_user', current_user,
+    'superuser', (select rolsuper from pg_roles where rolname = current_user),
+    'dblink_available', exists (select 1 from pg_available_extensions where name = 'dblink'),
+    -- functions whose comment marks them as vecdash's fast path (service.wiring.fast_path.MARK)
+    'fast_paths', coalesce((select json_agg(json_build_object('schema', n.nspname, 'name', p.proname,
+                                                              'comment', d.description) order by n.nspname, p.proname)
+                            from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+                            join pg_description d on d.objoid = p.oid and d.classoid = 'pg_proc'::regclass
+                                                  and d.objsubid = 0
+                            where d.description like 'vecdash fast path %'), '[]'::json),
     'schemas', (select json_agg(nspname order by nspname) from pg_namespace),
     'extensions', coalesce((select json_object_agg(e.extname, n.nspname)
                             from pg_extension e join pg_namespace n on n.oid = e.extnamespace), '{}'::json),
@@ -131,4 +140,10 @@ select coalesce((select json_agg(c.relname) from pg_class c
        + (select count(*) from pg_type t where t.typnamespace = n.oid and t.typrelid = 0
           and (t.typelem = 0 or not exists (select 1 from pg_type e where e.oid = t.typelem and e.typrelid <> 0)))
 from pg_namespace n where n.nspname = %(schema)s
+"""
+
+# Is a function of this name in this schema (any signature)? A fast-path name must not take someone else's.
+FUNCTION_EXISTS_SQL = r"""
+select exists (select 1 from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+               where n.nspname = %(schema)s and p.proname = %(name)s)
 """

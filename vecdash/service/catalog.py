@@ -28,6 +28,7 @@ from vecdash.model import (
     ForeignServer,
     ForeignTable,
     Index,
+    KnnFunction,
     PodStatus,
     Topology,
     UserMapping,
@@ -114,6 +115,7 @@ def fill_pod(status: PodStatus, doc: dict[str, Any]) -> None:
     status.user_mappings = [user_mapping(m) for m in doc.get("user_mappings") or []]
     status.foreign_tables = [foreign_table(f) for f in doc.get("foreign_tables") or []]
     status.views = [view(v) for v in doc.get("views") or []]
+    status.knn_functions = [knn_function(f) for f in doc.get("knn_functions") or []]
 
 
 # --- one parse of the catalog statements' JSON (CATALOG_SQL, and wiring_sql's) into model types ---------
@@ -172,6 +174,17 @@ def foreign_table(f: dict[str, Any]) -> ForeignTable:
         columns=[column(c) for c in f.get("columns") or []],
         analyzed=f.get("analyzed"),
     )
+
+
+def knn_function(f: dict[str, Any]) -> KnnFunction:
+    """A fast-path function; what it reaches from vecdash's mark on it (none known for one made by hand)."""
+    from vecdash.service.wiring.fast_path import parse  # the mark's one reader (imported late: wiring reads the catalog)
+
+    fp = parse(f["schema"], f["name"], f.get("comment"))
+    types = f.get("types") or []
+    return KnnFunction(schema=f["schema"], name=f["name"], all_pods=len(types) == 8,
+                       query_type=types[0] if types else "vector",
+                       reaches=[(m.server, m.schema, m.table, m.measure, m.pod) for m in fp.members] if fp else [])
 
 
 def view(v: dict[str, Any]) -> View:

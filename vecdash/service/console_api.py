@@ -85,10 +85,11 @@ class ConsoleApi:
         return parse_expose(text) or None
 
     async def plan_wire(self, pod: str, collection: str, *, schema: str = "vecs", view: str | None = None,
-                        expose: list[tuple[str, str]] | None = None) -> Plan:
+                        expose: list[tuple[str, str]] | None = None, fast_path: bool = False) -> Plan:
         from vecdash.service.wiring import plan_wire, qualified
 
-        return await plan_wire(self.client, pod, qualified(schema, collection), view=view, expose=expose)
+        return await plan_wire(self.client, pod, qualified(schema, collection), view=view, expose=expose,
+                               fast_path=fast_path)
 
     async def plan_unwire(self, pod: str, collection: str, *, schema: str = "vecs") -> Plan:
         from vecdash.service.wiring import plan_unwire, qualified

@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from decimal import Decimal
 from typing import Any
 
 from psycopg import sql
@@ -242,3 +243,108 @@ def _check_json(value: Any, path: str, depth: int = 0) -> None:
             _check_json(v, describe_path(path, k), depth + 1)
         return
     raise FilterError(path, f"{type(value).__name__} is not a JSON value")
+
+
+# --- the fast path's two filter parameters -------------------------------------------------------------
+
+
+class NotFast(Exception):
+    """A valid filter the fast path's `filter jsonb` / `path jsonpath` cannot state with vecs' meaning."""
+
+
+def fast_filter(filters: Any) -> tuple[dict | None, str | None]:
+    """The same filter as `(containment document, jsonpath)` for `metadata @> doc and metadata @@ path`,
+    either None when not needed; NotFast (with the reason) when that cannot mean what vecs means.
+
+    Containment states $eq on a scalar and $contains exactly as `compile_filter` does; $in and $or become
+    a strict-mode jsonpath of `==` (equality compares the same jsonb values; strict mode never unwraps an
+    array, as containment of `{"k": v}` does not). $ne/$lt/$lte/$gt/$gte order values across JSON types
+    in vecs (jsonb's ordering), which a jsonpath comparison does not (different types are "unknown"), so
+    they, $eq on a list or object, and the NULL leaves of `lint` stay on the SQL path. Keys and values
+    are JSON-quoted into the jsonpath (a key is a quoted member name, never path syntax).
+    """
+    validate(filters)
+    if not filters:
+        return None, None
+    doc: dict = {}
+    paths: list[str] = []
+    for key, op, arg in _conjuncts(filters, "filters"):
+        if key is None:  # an $or: one jsonpath term
+            paths.append(_path_expr({"$or": arg}, "filters"))
+        elif op == "$contains" and isinstance(doc.get(key, []), list):
+            doc[key] = doc.get(key, []) + [arg]  # {"k": [a, b]}: an array holding a and b, as both filters say
+        elif op == "$eq" and key not in doc:
+            doc[key] = arg
+        else:
+            paths.append(_path_expr({key: {op: arg}}, "filters"))
+    path = ("strict " + " && ".join(paths)) if paths else None
+    return (doc or None), path
+
+
+def _conjuncts(f: dict, path: str) -> list[tuple[str | None, str, Any]]:
+    """The top-level AND of a filter: (key, op, arg) leaves, or (None, "$or", list) for an $or."""
+    key, value = next(iter(f.items()))
+    if key == "$and":
+        if not value:
+            return []  # dropped by vecs: no condition
+        return [c for i, sub in enumerate(value) for c in _conjuncts(_leaf_or_bool(sub, f"{path}.$and[{i}]"),
+                                                                       f"{path}.$and[{i}]")]
+    if key == "$or":
+        if not value:
+            return []
+        return [(None, "$or", value)]
+    op, arg = _op(value, describe_path(path, key))
+    if op in ("$eq", "$contains", "$in") and not (op == "$eq" and isinstance(arg, (list, dict))):
+        return [(key, op, arg)]
+    raise NotFast(_why_not(op, describe_path(path, key)))
+
+
+def _leaf_or_bool(f: Any, path: str) -> dict:
+    if not f:
+        raise NotFast(f"{path}: an empty filter is NULL in vecs, which neither @> nor @@ states")
+    return f
+
+
+def _op(value: Any, path: str) -> tuple[str, Any]:
+    if not isinstance(value, dict) or not value:
+        raise NotFast(f"{path}: a bare value or empty operator is NULL in vecs, which neither @> nor @@ states")
+    return next(iter(value.items()))
+
+
+def _why_not(op: str, path: str) -> str:
+    if op == "$eq":
+        return f"{path}: $eq on a list or object compares whole jsonb values, which neither @> nor @@ states"
+    return (f"{path}: {op} orders values across JSON types as jsonb does (vecs' meaning); a jsonpath "
+            f"comparison does not, so it runs as SQL")
+
+
+def _path_expr(f: Any, path: str) -> str:
+    """A strict-mode jsonpath predicate for $eq (scalar), $in, $and and $or."""
+    f = _leaf_or_bool(f, path)
+    key, value = next(iter(f.items()))
+    if key in ("$and", "$or"):
+        if not value:
+            raise NotFast(f"{path}.{key}: an empty {key} inside another is dropped by vecs, which @@ does not state")
+        glue = " && " if key == "$and" else " || "
+        return "(" + glue.join(_path_expr(sub, f"{path}.{key}[{i}]") for i, sub in enumerate(value)) + ")"
+    here = describe_path(path, key)
+    op, arg = _op(value, here)
+    member = "$." + json.dumps(key, ensure_ascii=False)
+    if op == "$in":
+        if not arg:
+            raise NotFast(f"{here}.$in: an empty list matches nothing, which @@ does not state")
+        return "(" + " || ".join(f"{member} == {_path_literal(v)}" for v in arg) + ")"
+    if op == "$eq" and not isinstance(arg, (list, dict)):
+        return f"{member} == {_path_literal(arg)}"
+    if op == "$contains":
+        raise NotFast(f"{here}.$contains: inside $or it needs an array scan, which strict jsonpath does not state "
+                      f"with vecs' meaning")
+    raise NotFast(_why_not(op, here))
+
+
+def _path_literal(value: Any) -> str:
+    """A JSON scalar as a jsonpath literal: strings JSON-quoted, floats in plain decimal (the exact digits
+    Python's repr gives, as the jsonb parameter carries them)."""
+    if isinstance(value, float):
+        return format(Decimal(repr(value)), "f")
+    return json.dumps(value, ensure_ascii=False)

@@ -13,7 +13,9 @@ Each pod call is one network round trip: the query alone, or, with knobs or EXPL
 pipeline of `set_config(name, value, true)` (== SET LOCAL, with parameters), the query and EXPLAIN
 in one implicit transaction. The server execution time comes back in the query's own last column.
 Knobs set on the primary do not reach the pod's session through postgres_fdw: the primary route
-says so and offers the server-level `options '-c ...'` or a per-role setting on the pod instead.
+says so and offers the server-level `options '-c ...'` or a per-role setting on the pod instead. On the
+fast path (`wire --fast-path`: `primary` and `federated` call the primary's dblink functions) they are
+the function's parameters and reach the pod.
 
 The package, by job (each module imports only those above it):
 - `spec`        QuerySpec and its checks, the knobs it asks for, ResultRow / QueryResult, QueryError;
@@ -21,6 +23,7 @@ The package, by job (each module imports only those above it):
 - `statements`  the k-NN and federated statements, the knob and EXPLAIN statements, the preview;
 - `routes`      which relation each pod scans for a route (Target), and the route in words;
 - `advice`      warnings that say what to change (index, FDW knobs, pushdown) and the DDL for knobs;
+- `fast`        whether a route takes the fast path's function, its statement and parameters;
 - `run`         run_query: the statements on the pods, results merged, under-fill and recall checks.
 """
 

@@ -24,6 +24,7 @@ from vecdash.service.cache_fit import cache_warning
 from vecdash.service.catalog import read_pod, snapshot
 from vecdash.service.filters import FilterError, compile_and_lint
 from vecdash.service.query.advice import fdw_knob_note, index_warning, pushdown_warnings
+from vecdash.service.query.fast import FDW_PATH, FAST_PATH, FastCall, fast_call, fast_detail, fast_params, fast_text, pod_labels
 from vecdash.service.query.routes import Target, route_detail, route_targets, rows_home
 from vecdash.service.query.spec import (DEFAULT_EF_SEARCH, QueryError, QueryResult, QuerySpec, ResultRow, check_spec,
                                         knob_settings)
@@ -132,7 +133,12 @@ async def run_query(client: PodClient, spec: QuerySpec, topology: Topology | Non
         qv.for_type(t.collection.type)  # packed per type here: a value out of range fails before anything runs
 
     knobs = knob_settings(spec)
-    if spec.route in ("primary", "federated"):
+    fast, not_fast = fast_call(spec, targets, topology)
+    if not_fast:
+        warnings.append(not_fast)
+    if fast is not None:
+        knobs = []  # the function's parameters: applied in the pod's own transaction
+    elif spec.route in ("primary", "federated"):
         remote_knobs = [(k, v) for k, v in knobs if k != "enable_indexscan"]
         if remote_knobs:
             warnings.append(fdw_knob_note(targets, remote_knobs))
@@ -147,7 +153,9 @@ async def run_query(client: PodClient, spec: QuerySpec, topology: Topology | Non
         warnings.append("ivfflat.iterative_scan has no strict_order: only hnsw.iterative_scan was set")
 
     t0 = time.perf_counter()
-    if spec.route == "federated":
+    if fast is not None:
+        runs, preview = await _fast(client, spec, fast, targets, qv)
+    elif spec.route == "federated":
         runs, preview = await _federated(client, spec, targets, where, fparams, qv, warnings)
     else:
         runs, preview = await _per_target(client, spec, targets, where, fparams, qv, knobs, warnings)
@@ -170,8 +178,10 @@ async def run_query(client: PodClient, spec: QuerySpec, topology: Topology | Non
         server_ms=max(server_times) if server_times else None, limit=spec.limit, underfilled=False,
         warnings=warnings, plan=plan, recall=None, preview=preview,
         per_pod_ms={label: run.client_ms for label, run in runs.items()}, source=source,
-        route_detail=route_detail(spec, targets, topology), knobs=dict(knob_settings(spec)), measure_note=measure_note,
+        route_detail=fast_detail(fast, targets) if fast else route_detail(spec, targets, topology),
+        knobs=dict(knob_settings(spec)), measure_note=measure_note,
         vector_used=qv.values if qv.values is not None else functools.partial(parse_vector_value, qv.text, home.type),
+        path=FAST_PATH if fast else FDW_PATH if spec.route in ("primary", "federated") else "",
     )
     if len(rows) < spec.limit and not spec.exact:
         await _check_underfill(client, spec, targets, where, fparams, result)
@@ -288,6 +298,23 @@ async def _federated(client: PodClient, spec: QuerySpec, targets: list[Target], 
     return {primary: run}, preview
 
 
+async def _fast(client: PodClient, spec: QuerySpec, call: FastCall, targets: list[Target],
+                qv: QueryVector) -> tuple[dict[str, PodRun], Callable[[], str]]:
+    """One statement on the primary: the fast-path function, the knobs among its parameters."""
+    fn = call.function
+    stmt = fast_text(fn.schema, fn.name, fn.all_pods, fn.query_type)
+    params = fast_params(call, spec, qv.for_type(fn.query_type))
+    primary = targets[0].run_on
+    run = await run_statement(client, primary, stmt, params, vtype=fn.query_type,
+                              label="column" if call.all_pods else targets[0].holder)
+    if call.all_pods:
+        labels = pod_labels(targets)
+        for r in run.rows:
+            r.pod = labels.get(r.pod, r.pod)
+    preview = functools.partial(render_preview, stmt, params, [], f"on {primary}, {FAST_PATH}")
+    return {primary: run}, preview
+
+
 async def _check_underfill(client: PodClient, spec: QuerySpec, targets: list[Target], where: sql.Composable,
                            fparams: list[Any], result: QueryResult) -> None:
     """Fewer rows than asked: count (up to k) the rows that match, on the pods holding them."""
@@ -319,7 +346,7 @@ async def _check_underfill(client: PodClient, spec: QuerySpec, targets: list[Tar
         else:
             hint = ("even the iterative scan gave up (hnsw.max_scan_tuples / ivfflat.max_probes reached): "
                     "raise those, or search exact")
-        if spec.route in ("primary", "federated"):
+        if spec.route in ("primary", "federated") and result.path != FAST_PATH:
             hint += "; on this route the setting must be made on the pod (see the note on knobs)"
         result.warnings.append(f"under-filled: {len(result.rows)} of {spec.limit} rows returned but at least "
                                f"{matching} match the filter; {hint}")

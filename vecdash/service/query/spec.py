@@ -71,6 +71,8 @@ class QueryResult:
     measure_note: str | None = None  # set when the spec named no measure: which one was taken, and why
     # the query vector that ran (a random or `like` one read from the pod): read on first use
     vector_used: list[float] | Callable[[], list[float]] | None = None
+    # how the primary reached the pods: the fast path's function or postgres_fdw (empty on direct / fanout)
+    path: str = ""
 
     @property
     def sql_preview(self) -> str:
@@ -90,6 +92,7 @@ class QueryResult:
 
         return {
             "spec": to_jsonable(self.spec), "route": self.route, "route_detail": self.route_detail,
+            "path": self.path,
             "source": self.source, "limit": self.limit, "returned": len(self.rows),
             "underfilled": self.underfilled, "matching_rows": self.matching_rows,
             "client_ms": round(self.client_ms, 3),

@@ -16,6 +16,7 @@ from vecdash.model import Plan, PlanStep, SecretStep
 from vecdash.secrets import MASK
 from vecdash.service.endpoints import IdentityUnknown, Reach
 from vecdash.service.plans import secret_step, step
+from vecdash.service.wiring.fast_plan import check_view_for_fast_path, plan_fast_path
 from vecdash.service.wiring.names import EXPOSE_TYPES, WiringError, pod_ident, split_collection, validate_expose
 from vecdash.service.wiring.state import (
     PrimaryState,
@@ -128,9 +129,13 @@ async def _relkind(client: PodClient, primary: PodConfig, schema: str, name: str
 
 
 async def plan_wire(client: PodClient, pod: str, collection: str, *, schema: str = "vecs", view: str | None = None,
-                    expose: list[tuple[str, str]] | None = None, create_view: bool = True) -> Plan:
-    """The DDL that makes `schema.collection` on `pod` readable on the primary (reads only; nothing runs)."""
+                    expose: list[tuple[str, str]] | None = None, create_view: bool = True,
+                    fast_path: bool = False) -> Plan:
+    """The DDL that makes `schema.collection` on `pod` readable on the primary (reads only; nothing runs);
+    with `fast_path`, also dblink and the `<view>_knn` (and `_knn_all`) functions (service.wiring.fast_plan)."""
     schema, name = split_collection(collection, schema)
+    if fast_path:
+        check_view_for_fast_path(create_view)
     expose = list(expose or [])
     validate_expose(expose)
     primary = primary_of(client)
@@ -242,4 +247,6 @@ async def plan_wire(client: PodClient, pod: str, collection: str, *, schema: str
             shown = ", ".join([*colnames, *(f"{f} {EXPOSE_TYPES[t]}" for f, t in expose)])
             plan.steps.append(step(f"view {vschema}.{vname} for applications ({shown})", create))
         plan.notes.append(FAST_FILTERS_NOTE)
+        if fast_path:
+            await plan_fast_path(client, plan, state, primary, podcfg, server, remote, (vschema, vname), local_vs)
     return plan

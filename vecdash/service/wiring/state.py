@@ -17,6 +17,8 @@ from vecdash.errors import PodUnavailable
 from vecdash.model import Column, ForeignServer, ForeignTable, Index, UserMapping, View
 from vecdash.service import catalog, endpoints
 from vecdash.service.endpoints import IdentityUnknown, Reach
+from vecdash.service.wiring import fast_path
+from vecdash.service.wiring.fast_path import FastPath
 from vecdash.service.wiring.names import WiringError, pod_ident
 
 # libpq options of a pod's DSN that describe the server (not the user) and that postgres_fdw accepts
@@ -86,6 +88,9 @@ class PrimaryState:
     mappings: list[UserMapping]
     foreign_tables: list[ForeignTable]
     views: list[View]
+    superuser: bool = False
+    dblink_available: bool = False
+    fast_paths: list[FastPath] = field(default_factory=list)  # vecdash's fast-path functions
 
     def server(self, name: str) -> ForeignServer | None:
         return next((s for s in self.servers if s.name == name), None)
@@ -113,6 +118,10 @@ class PrimaryState:
                     out.append(v)
                     frontier.append(key)
         return list(reversed(out))
+
+    def fast_paths_of(self, pod: str, remote: tuple[str, str]) -> list[FastPath]:
+        """The fast-path functions that reach `remote` on `pod` (its `_knn` and the `_knn_all` it is part of)."""
+        return [f for f in self.fast_paths if fast_path.member_of(f, pod, remote)]
 
     def server_tables(self) -> dict[str, list[tuple[str, str]]]:
         """Each server's foreign tables (endpoints.settle opens a connection through one of them)."""
@@ -150,7 +159,10 @@ async def read_primary(client: PodClient, primary: PodConfig) -> PrimaryState:
                         servers=[catalog.foreign_server(s) for s in doc["servers"]],
                         mappings=[catalog.user_mapping(m) for m in doc["mappings"]],
                         foreign_tables=[catalog.foreign_table(f) for f in doc["foreign_tables"]],
-                        views=[catalog.view(v) for v in doc["views"]])
+                        views=[catalog.view(v) for v in doc["views"]], superuser=bool(doc.get("superuser")),
+                        dblink_available=bool(doc.get("dblink_available")),
+                        fast_paths=[fp for f in doc.get("fast_paths") or []
+                                    if (fp := fast_path.parse(f["schema"], f["name"], f["comment"])) is not None])
 
 
 def target_from_conn(pod: PodConfig, conn: psycopg.AsyncConnection) -> Target:

@@ -1,4 +1,5 @@
-"""Wiring editor: pick a secondary pod and collection, a view name and exposed metadata fields; see the
+"""Wiring editor: pick a secondary pod and collection, a view name, exposed metadata fields and whether
+to add the fast path (the view's `_knn` functions over dblink); see the
 plan (masked SQL, satisfied steps marked), apply it behind a confirmation, verify pushdown. Doctor
 findings are listed with their fix plans; unwire goes the same way.
 
@@ -16,7 +17,7 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
-from textual.widgets import Button, Input, Label, LoadingIndicator, OptionList, Select, Static
+from textual.widgets import Button, Checkbox, Input, Label, LoadingIndicator, OptionList, Select, Static
 from textual.widgets.option_list import Option
 
 from vecdash.errors import UserError
@@ -68,6 +69,9 @@ class WiringPane(VerticalScroll):
         with Horizontal(classes="form-row"):
             yield Label("expose", classes="form-label")
             yield Input(placeholder="url:text, year:int", id="wire-expose", compact=True)
+        with Horizontal(classes="form-row"):
+            yield Label("fast path", classes="form-label")
+            yield Checkbox("k-NN functions over dblink (<view>_knn)", value=False, id="wire-fast-path", compact=True)
         with Horizontal(id="wire-buttons", classes="button-row"):
             yield Button("Plan", id="wire-plan", compact=True)
             yield Button("Apply", id="wire-apply", classes="dangerous", compact=True)
@@ -122,6 +126,13 @@ class WiringPane(VerticalScroll):
     def _pod_changed(self, event: Select.Changed) -> None:
         self._fill_collections()
         self._drop_stale()
+
+    @on(Checkbox.Changed, "#wire-fast-path")
+    def _fast_path_changed(self, event: Checkbox.Changed) -> None:
+        # a shown wiring plan was made with the other choice: `a` must not apply what the form no longer says
+        if self._plan_for is not None and self._plan_for[0] == "wire":
+            self._clear_plan()
+            self._status("the fast-path choice changed: plan again (w)", "dim")
 
     @on(Select.Changed, "#wire-collection")
     def _collection_changed(self, event: Select.Changed) -> None:
@@ -284,7 +295,7 @@ class WiringPane(VerticalScroll):
     def _options(self) -> dict:
         view = self.query_one("#wire-view", Input).value.strip() or None
         expose = self.api.parse_expose(self.query_one("#wire-expose", Input).value)
-        return {"view": view, "expose": expose}
+        return {"view": view, "expose": expose, "fast_path": self.query_one("#wire-fast-path", Checkbox).value}
 
     @worker(group="wiring", what="plan")
     async def plan(self, unwire: bool = False) -> None:
@@ -295,6 +306,7 @@ class WiringPane(VerticalScroll):
             opts = self._options()
             with Busy(self.query_one("#wire-spinner")):
                 if unwire:
+                    opts.pop("fast_path")
                     plan = await self.api.plan_unwire(pod, name, schema=schema)
                 else:
                     plan = await self.api.plan_wire(pod, name, schema=schema, **opts)

@@ -399,6 +399,8 @@ class WorkbenchPane(VerticalScroll):
         for pod, v in sorted((result.per_pod_ms or {}).items()):
             t += styled((f" · {pod} {ms(v)}", dim))
         t += styled((f" · route {result.route}", dim))
+        if result.path:
+            t += styled((f" ({result.path})", dim))
         if result.recall is not None:
             t += styled((f" · recall@{result.limit} {result.recall:.2f}", ok if result.recall >= 0.9 else warn))
         if result.underfilled and not result.warnings:
