@@ -275,3 +275,23 @@ def test_where_dblink_cannot_be_installed_the_plan_says_so(estate):
     state.superuser = True
     plan = Plan(title="t", pod="primary")
     assert fast_plan.dblink_schema(plan, state) == "public" and "dblink" in plan.steps[0].preview
+
+
+def test_execute_follows_the_views_select(estate, unique):
+    name = f"fpg_{unique}"
+    make_table(estate.dsn("vectors-a"), "vecs", name, rows=20)
+    cfg = estate.config()
+    reader, other = f"reader_{unique}", f"other_{unique}"
+    plan = run(lambda c: wiring.plan_wire(c, "vectors-a", name), cfg)  # first without the fast path
+    run(lambda c: wiring.apply_plan(c, plan), cfg)
+    estate.sql("primary", f"create role {reader}; create role {other}; grant select on public.{name} to {reader}")
+    wire(cfg, "vectors-a", name)
+    fn = f"public.{name}_knn(vector, integer, jsonb, jsonpath, integer, text, integer)"
+    can = {who: estate.sql("primary", "select has_function_privilege(%s, %s, 'execute')", (who, fn))[0][0]
+           for who in (reader, other)}
+    assert can == {reader: True, other: False}
+    assert estate.sql("primary", "select bool_or(a.grantee = 0) from pg_proc p, aclexplode(p.proacl) a "
+                      "where p.oid = %s::regprocedure", (fn,)) == [(False,)]  # PUBLIC may not
+    un = run(lambda c: wiring.plan_unwire(c, "vectors-a", name), cfg)
+    run(lambda c: wiring.apply_plan(c, un), cfg)
+    estate.sql("primary", f"drop role {reader}; drop role {other}")
