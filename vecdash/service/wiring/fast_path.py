@@ -11,8 +11,7 @@ doctor and unwire read it back from the catalog without parsing code.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import asdict, dataclass
 
 from psycopg import sql
 
@@ -64,7 +63,6 @@ class FastPath:
     version: int = VERSION
     local_vector_schema: str = "public"
     dblink_schema: str = "public"
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def qualified(self) -> str:
