@@ -421,6 +421,7 @@ SQL_TEXT_FROM_CODE = {
     ("vecdash/service/wiring/statements.py", "k"): "an FDW option name vecdash chose (host, port, dbname, user, password, ...)",
     ("vecdash/service/wiring/statements.py", "col.type"):
         "format_type() text of a pg_catalog type from the pod's catalog, matched against _PLAIN_TYPE first",
+    ("vecdash/service/wiring/fast_path.py", "t"): "ARG_TYPES: the fast-path functions' argument type names, constants",
     ("vecdash/service/wiring/verification.py", "where.replace('%', '%%')"):
         "verify --where: the user's own predicate, only ever EXPLAINed in a read-only transaction (tested)",
     ("vecdash/service/recall.py", "setting"): "plan_search_setting() refuses anything not in SETTINGS first",

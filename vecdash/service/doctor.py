@@ -4,7 +4,8 @@ Problems found: a server without `extensions 'vector'` (k-NN cannot ship), an un
 a fix when vecdash made it for a configured pod that moved), a missing user mapping, a foreign table whose
 remote table is gone (and the views reading it), a foreign table whose vector dimension drifted from
 the pod's, a foreign table never analyzed (filtered k-NN sorts on the primary), collections of at least
-indexes.MIN_INDEX_ROWS rows without a vector index (fixed by the plan `index build` makes), and vector
+indexes.MIN_INDEX_ROWS rows without a vector index, fast-path functions whose server, remote table or
+dimension went away (fixed by dropping, or dropping and recreating, them) (fixed by the plan `index build` makes), and vector
 indexes larger than their pod's shared_buffers (no fix plan: that takes a restart). Each probe is
 bounded like every other call.
 """
@@ -30,14 +31,14 @@ from vecdash.service.cache_fit import cache_warning
 from vecdash.service.catalog import snapshot
 from vecdash.service.endpoints import Reach
 from vecdash.service.plans import PlanFailed, apply_plan, step
-from vecdash.service.wiring import PrimaryState, RemoteCollection, Target
+from vecdash.service.wiring import PrimaryState, RemoteCollection, Target, fast_checks
 
 
 @dataclass
 class Finding:
     kind: str  # no_vector_pushdown | unreachable_server | missing_user_mapping | remote_table_gone |
     #            view_reads_dropped_table | dimension_drift | column_drift | not_analyzed | no_vector_index |
-    #            primary_down | no_primary
+    #            primary_down | no_primary | fast_path_broken
     severity: str  # error | warning
     subject: str
     message: str
@@ -132,8 +133,33 @@ async def diagnose(client: PodClient, topology: Topology | None = None) -> list[
         for f in found:  # about the pod the server reaches (a moved one's: the pod vecdash made it for)
             f.pod = reaches[server.name].pod or _marked_for(server, client)
         findings += found
+    findings += await _fast_path_findings(client, primary_cfg, state, targets, reaches)
     findings += _index_findings(client, topology)
     return findings
+
+
+async def _fast_path_findings(client: PodClient, primary: PodConfig, state: PrimaryState, targets: dict[str, Target],
+                              reaches: dict[str, Reach]) -> list[Finding]:
+    """Fast-path functions whose server, remote table or dimension went away: drop (and recreate) them."""
+    wanted: dict[str, list[tuple[str, str]]] = {}
+    for fp in state.fast_paths:
+        for m in fp.members:
+            if m.pod in targets:
+                wanted.setdefault(m.pod, []).append(m.remote)
+    remotes: dict[tuple[str, str, str], RemoteCollection] = {}
+    for pod, names in wanted.items():
+        try:
+            _, found = await wiring.read_remotes(client, client.pod(pod), names)
+        except (PodUnavailable, psycopg.Error):
+            continue
+        remotes.update({(pod, s, n): r for (s, n), r in found.items()})
+    out = []
+    for fp in state.fast_paths:
+        why = fast_checks.broken(fp, state, reaches, remotes)
+        if why is not None:
+            out.append(Finding("fast_path_broken", "error", fp.qualified, f"fast path broken: {why}",
+                               fast_checks.fix_plan(fp, why, primary.name, state, remotes), pod=fp.members[0].pod))
+    return out
 
 
 async def _targets(client: PodClient, topology: Topology) -> dict[str, Target]:

@@ -10,7 +10,8 @@ Plans hold the exact statements (`PlanStep.sql`) and a masked preview; `apply_pl
 one executor) runs the pending steps in one transaction: all or nothing.
 
 names: names and input; state: what is read (the primary's catalog in model types, a pod's table,
-locate); statements: the DDL; plan: plan_wire; verification: verify; unwire: plan_unwire.
+locate); statements: the DDL; plan: plan_wire; verification: verify; unwire: plan_unwire; fast_path,
+fast_body, fast_plan, fast_checks: the `--fast-path` functions (k-NN on the pod over dblink).
 """
 
 from vecdash.model import SecretStep
@@ -46,11 +47,12 @@ from vecdash.service.wiring.statements import (
     mapping_create_step,
     vector_extension_change,
 )
+from vecdash.service.wiring.fast_path import FastPath, Member
 from vecdash.service.wiring.unwire import plan_unwire
 from vecdash.service.wiring.verification import Check, Verification, verify
 
 __all__ = [
-    "EXPOSE_TYPES", "FETCH_SIZE", "SERVER_MARK", "Check", "PlanFailed", "PrimaryState", "RemoteCollection",
+    "EXPOSE_TYPES", "FETCH_SIZE", "FastPath", "Member", "SERVER_MARK", "Check", "PlanFailed", "PrimaryState", "RemoteCollection",
     "SecretStep", "Target", "Verification", "WiringError", "alter_server_sql", "analyze_sql", "apply_plan", "drift",
     "drop_table_steps", "local_type", "locate", "mapping_create_step", "parse_expose", "plan_unwire", "plan_wire",
     "pod_ident", "read_primary", "qualified", "reaches_among", "read_remote", "read_remotes", "read_target",

@@ -4,8 +4,8 @@ Both functions are the same code over a list of members (one per pod): `_knn` ha
 Per call and per member, one simple-Query message goes to the pod over a dblink connection named per
 server and kept for the session:
 
-    select concat(set_config('transaction_read_only', 'on', true), set_config('statement_timeout', ..., true)
-                  [, set_config('hnsw.ef_search', ..., true) ...]);
+    select concat('[...]'::vs.vector is null, set_config('transaction_read_only', 'on', true),
+                  set_config('statement_timeout', ..., true) [, set_config('hnsw.ef_search', ..., true) ...]);
     select id::text, vec OPERATOR(vs.<=>) '[...]'::vs.vector, metadata from s.t where ... order by ... limit k
 
 Why two statements in one message, not `dblink_exec(BEGIN READ ONLY)` + `SET LOCAL` + `dblink()` + COMMIT:
@@ -13,13 +13,16 @@ one round trip instead of four or more. Why not a CTE calling set_config() insid
 the order in which a CTE and an index scan start is the planner's, and a statement_timeout set inside a
 statement does not bound that statement. The statements of one message run in one implicit transaction,
 so the settings are local to it and gone after it, and statement_timeout is armed per statement, so the
-k-NN select runs read-only under the timeout and the knobs. Every value is quoted by format('%L') and
+k-NN select runs read-only under the timeout and the knobs. The vector cast in the first statement loads
+pgvector in a fresh pod session before its settings are set (set on a placeholder, they would be lost). Every value is quoted by format('%L') and
 every name by format('%I'); the operator is one of pgvector's, fixed at plan time.
 
 A hung pod (its processes stopped) cannot run its own statement timeout: the function waits for the
 answer with dblink_is_busy (spinning for the first 20 ms, then in 1 ms sleeps) up to the timeout plus
 one second, then closes that connection and fails (or skips the pod with `partial`). A connection that
-broke (class 08, or the pod ended the session) is reopened once and the query sent again.
+broke (class 08, or the pod ended the session) is reopened once and the query sent again. Opening a
+connection to a hung pod waits in dblink_connect, which libpq's connect_timeout does not bound (dblink
+connects through PostgreSQL's interruptible libpq wrapper): there the caller's statement_timeout is the bound.
 """
 
 from __future__ import annotations
@@ -95,9 +98,9 @@ begin
         v_err := v_err || null::text;
         v_state := v_state || null::text;
         v_sql := v_sql || format(
-            'select concat(set_config(%L, %L, true)%s); '
+            'select concat(%L::%I.%I is null, set_config(%L, %L, true)%s); '
             'select %I::text, %I operator(%I.%s) %L::%I.%I, %s from %I.%I where true%s order by %I operator(%I.%s) %L::%I.%I limit %L',
-            'transaction_read_only', 'on', v_knobs,
+            $1::text, m.vschema, m.vtype, 'transaction_read_only', 'on', v_knobs,
             m.idcol, m.veccol, m.vschema, m.op, $1::text, m.vschema, m.vtype,
             case when m.meta is null then 'null::jsonb' else format('%I', m.meta) end,
             m.tschema, m.tname, v_where,
@@ -134,7 +137,9 @@ begin
                 while {dbl}.dblink_is_busy(v_conn[i]) = 1 loop
                     if clock_timestamp() > v_deadline then
                         perform {dbl}.dblink_disconnect(v_conn[i]);
-                        raise exception using errcode = '57014', message = format('no answer within %s ms (is it hung?)', {wait_ms});
+                        -- not 57014: PL/pgSQL's `others` never catches query_canceled (a real cancel must not be
+                        -- caught); VD001 is ours, reported as 57014 below
+                        raise exception using errcode = 'VD001', message = format('no answer within %s ms (is it hung?)', {wait_ms});
                     end if;
                     if clock_timestamp() > v_spin then
                         perform pg_sleep(0.001);
@@ -168,7 +173,7 @@ begin
                     end;
                 else
                     v_err[i] := sqlerrm;
-                    v_state[i] := sqlstate;
+                    v_state[i] := case sqlstate when 'VD001' then '57014' else sqlstate end;
                     exit;
                 end if;
             end;

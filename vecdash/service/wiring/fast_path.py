@@ -11,8 +11,7 @@ doctor and unwire read it back from the catalog without parsing code.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import asdict, dataclass
 
 from psycopg import sql
 
@@ -64,7 +63,6 @@ class FastPath:
     version: int = VERSION
     local_vector_schema: str = "public"
     dblink_schema: str = "public"
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def qualified(self) -> str:
@@ -78,7 +76,7 @@ class FastPath:
 
     def signature(self) -> sql.Composable:
         vtype = self.members[0].vector_type
-        types = [sql.Identifier(self.local_vector_schema, vtype)] + [sql.SQL(t) for t in ARG_TYPES]
+        types = [sql.Identifier(self.local_vector_schema, vtype)] + [sql.SQL(t) for t in ARG_TYPES]  # type names of this module
         if self.kind == "knn_all":
             types.append(sql.SQL("boolean"))
         return sql.SQL("{}({})").format(sql.Identifier(self.schema, self.name), sql.SQL(", ").join(types))
@@ -106,7 +104,7 @@ def function_name(base: str, suffix: str) -> str:
     """`<base>_knn` / `<base>_knn_all`, refused when PostgreSQL would cut it (63 bytes)."""
     name = f"{base}{suffix}"
     if len(name.encode()) > 63:
-        raise WiringError(f"function name {name!r} is longer than PostgreSQL's 63 bytes: choose a shorter view name (--view)")
+        raise WiringError(f"function name {name!r} is longer than PostgreSQL's 63 bytes: choose a shorter view name")
     return name
 
 

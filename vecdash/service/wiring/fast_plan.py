@@ -20,7 +20,6 @@ from vecdash.service.wiring import fast_path
 from vecdash.service.wiring.fast_path import FastPath, Member
 from vecdash.service.wiring.names import WiringError
 from vecdash.service.wiring.state import PrimaryState, RemoteCollection
-from vecdash.service.wiring.statements import alter_server_sql
 
 KNN_ALL_SCHEMA = "public"
 
@@ -56,7 +55,7 @@ def dblink_schema(plan: Plan, state: PrimaryState) -> str | None:
     if not state.superuser:
         plan.notes.append(f"dblink is not installed on the primary and role {state.current_user} may not create it "
                           f"(only a superuser can): wired without the fast path; ask a DBA to run "
-                          f"`create extension dblink`, then wire again with --fast-path")
+                          f"`create extension dblink`, then wire it again with the fast path")
         return None
     plan.steps.append(step("dblink on the primary (the fast path's connection to the pods)",
                             sql.SQL("create extension if not exists dblink with schema public")))
@@ -73,7 +72,7 @@ async def _taken(client: PodClient, primary: PodConfig, state: PrimaryState, sch
 
     if await client.run(primary, work):
         raise WiringError(f"a function {schema}.{name} exists on the primary and is not vecdash's fast path; "
-                          f"choose another view name (--view) or drop it")
+                          f"choose another view name or drop it")
 
 
 def steps_for(state: PrimaryState, fp: FastPath) -> list[PlanStep]:
@@ -97,12 +96,6 @@ async def plan_fast_path(client: PodClient, plan: Plan, state: PrimaryState, pri
     if dbl is None:
         return
     timeout = client.config.settings.statement_timeout_ms
-    existing = state.server(server)
-    if existing is None or "connect_timeout" not in existing.options:
-        # dblink_connect to a hung pod waits for its answer; libpq's connect_timeout is the only bound
-        secs = str(max(2, int(client.config.settings.connect_timeout_s)))
-        plan.steps.append(step(f"bound connecting to pod {pod.name} through {server} to {secs} s (a hung pod)",
-                               alter_server_sql(server, [("add", "connect_timeout", secs)])))
     vschema, vname = view
     fname = fast_path.function_name(vname, "_knn")
     await _taken(client, primary, state, vschema, fname)
@@ -156,5 +149,5 @@ def knn_all_after(state: PrimaryState, remote: tuple[str, str], gone: set[tuple[
 
 def check_view_for_fast_path(create_view: bool) -> None:
     if not create_view:
-        raise WiringError("--fast-path names its function after the view and grants EXECUTE like the view: "
-                          "it cannot be combined with --no-view")
+        raise WiringError("the fast path names its function after the view and grants EXECUTE like the view's "
+                          "SELECT: it needs the view")

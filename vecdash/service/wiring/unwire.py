@@ -10,13 +10,15 @@ from vecdash.db.pods import PodClient
 from vecdash.db.wiring_sql import SCHEMA_CONTENTS_SQL
 from vecdash.model import Plan
 from vecdash.service.plans import step
+from vecdash.service.wiring import fast_path
+from vecdash.service.wiring.fast_plan import knn_all_after
 from vecdash.service.wiring.names import pod_ident, split_collection
 from vecdash.service.wiring.state import locate
 from vecdash.service.wiring.statements import drop_server_steps, drop_table_steps, made_by_vecdash
 
 
 async def plan_unwire(client: PodClient, pod: str, collection: str, *, schema: str = "vecs") -> Plan:
-    """The reverse of plan_wire: views, foreign table, the pod's schema and server when nothing else uses them."""
+    """The reverse of plan_wire: fast-path functions, views, foreign table, the pod's schema and server when nothing else uses them."""
     schema, name = split_collection(collection, schema)
     loc = await locate(client, pod, schema, name)
     loc.refuse_doubtful(pod, "nothing planned, nothing dropped")
@@ -28,6 +30,9 @@ async def plan_unwire(client: PodClient, pod: str, collection: str, *, schema: s
     if not loc.tables:
         plan.notes.append(f"nothing to unwire: no foreign table on {loc.primary.name} reads {schema}.{name} of pod {pod}")
         return plan
+    knn = [f for f in state.fast_paths_of(pod, (schema, name)) if f.kind == "knn"]
+    plan.steps += [fast_path.drop_step(f, f"the fast path of pod {pod}") for f in knn]
+    plan.steps += knn_all_after(state, (schema, name), {(f.schema, f.name) for f in knn})
     dropped: set[tuple[str, str]] = set()  # foreign tables
     gone: set[tuple[str, str]] = set()  # every relation the plan drops (tables and the views reading them)
     for ft in loc.tables:

@@ -16,7 +16,8 @@ from vecdash.model import MEASURES
 from vecdash.secrets import mask_text
 from vecdash.service.filters import compile_filter  # the query engine's vecs-compatible compiler
 from vecdash.service.wiring.names import WiringError, split_collection
-from vecdash.service.wiring.state import drift, locate
+from vecdash.service.wiring import fast_checks
+from vecdash.service.wiring.state import Located, drift, locate
 
 
 @dataclass
@@ -84,6 +85,23 @@ def _remote_sql(plan: Any) -> str | None:
     return next((n["Remote SQL"] for n in _plan_nodes(plan) if "Remote SQL" in n), None)
 
 
+async def _fast_path_checks(client: PodClient, loc: Located, pod: str, remote: tuple[str, str],
+                            secrets: list[str]) -> list[Check]:
+    """Each fast-path function reaching this collection: its server reaches the pod (service.endpoints), and
+    `_knn` answers like k-NN run on the pod itself (sampled queries)."""
+    out = []
+    for fp in loc.state.fast_paths_of(pod, remote):
+        m = next(m for m in fp.members if m.pod == pod and m.remote == remote)
+        right = m.server in loc.servers
+        out.append(Check(f"fast path {fp.qualified} reaches pod {pod}", right,
+                         f"through server {m.server}" if right else
+                         f"its server {m.server} does not reach pod {pod} ({loc.reaches[m.server].label() if m.server in loc.reaches else 'gone'})"))
+        if right and fp.kind == "knn" and loc.remote is not None and loc.remote.exists:
+            ok, detail = await fast_checks.same_rows(client, loc.primary, fp, secrets)
+            out.append(Check(f"fast path {fp.qualified} answers like the pod", ok, detail))
+    return out
+
+
 async def verify(client: PodClient, pod: str, collection: str, *, schema: str = "vecs", filters: dict | None = None,
                  where: str | None = None, measure: str | None = None) -> Verification:
     """Is this wiring healthy and fast? EXPLAIN VERBOSE a k-NN query through the foreign table and check
@@ -136,6 +154,7 @@ async def verify(client: PodClient, pod: str, collection: str, *, schema: str = 
         checks.append(Check("read through the mapping", True, f"select from {ft_q} works"))
     except (psycopg.Error, PodUnavailable) as exc:
         checks.append(Check("read through the mapping", False, mask_text(error_line(exc), secrets)))
+    checks += await _fast_path_checks(client, loc, pod, (schema, name), secrets)
     checks.append(Check("statistics", bool(ft.analyzed), "analyzed" if ft.analyzed else
                         f"{ft_q} was never analyzed: filtered k-NN sorts on the primary (ANALYZE {ft_q})", advisory=True))
     out = Verification(pushdown=False, reason="", remote_sql=None, checks=checks, foreign_table=ft_q,
