@@ -196,8 +196,16 @@ def _console_run(config: Path, env: dict) -> dict:
 
 
 def run(ctx: BenchContext) -> list:
-    n = fleet_size(ctx.quick)
     servers = start_fleet(ctx.root)
+    try:
+        return _measure(ctx, servers)
+    finally:  # the run's own pods stop with it (run.py); these servers are this module's, data kept
+        for server in servers:
+            server.stop()
+
+
+def _measure(ctx: BenchContext, servers: list[LocalPod]) -> list:
+    n = fleet_size(ctx.quick)
     pods = ensure_fleet(servers, n)
     many, one = fleet_config(pods), fleet_config(pods[:1])
     rounds = 5 if ctx.quick else 9
