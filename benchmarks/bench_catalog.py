@@ -145,15 +145,6 @@ def run(ctx: BenchContext) -> list:
 
 
 if __name__ == "__main__":  # python -m benchmarks.bench_catalog [--quick]
-    import sys
+    from benchmarks.common import run_alone
 
-    from benchmarks.common import start
-
-    ctx = start(quick="--quick" in sys.argv)
-    try:
-        for r in run(ctx):
-            print(r.name, round(r.value, 3), getattr(r, "detail", ""))
-    finally:
-        for p in ctx.pods.values():
-            p.stop()
-    os._exit(0)
+    run_alone(run)

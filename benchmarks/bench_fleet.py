@@ -271,13 +271,6 @@ if __name__ == "__main__":
     if sys.argv[1:2] == ["console"]:  # one console run, its figures as one JSON line
         print(json.dumps(asyncio.run(console_figures(sys.argv[2]))))
         os._exit(0)
-    from benchmarks.common import start
+    from benchmarks.common import run_alone
 
-    ctx = start(quick="--quick" in sys.argv)
-    try:
-        for r in run(ctx):
-            print(r.name, round(r.value, 3), getattr(r, "detail", ""))
-    finally:
-        for p in ctx.pods.values():
-            p.stop()
-    os._exit(0)
+    run_alone(run)

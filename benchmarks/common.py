@@ -230,3 +230,18 @@ def cpu_per_call(fn: Callable[[], object], n: int, server_pids: list[int]) -> tu
     wall = (time.perf_counter() - t0) * 1000 / n
     cpu = (time.process_time() - c0 + sum(process_cpu_s(p) for p in server_pids) - s0) * 1000 / n
     return cpu, wall
+
+
+def run_alone(run) -> None:
+    """`python -m benchmarks.bench_X [--quick]`: one module's figures, its pods stopped after."""
+    import os
+    import sys
+
+    ctx = start(quick="--quick" in sys.argv)
+    try:
+        for r in run(ctx):
+            print(r.name, round(r.value, 3), getattr(r, "detail", ""))
+    finally:
+        for p in ctx.pods.values():
+            p.stop()
+    os._exit(0)
