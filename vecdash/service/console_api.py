@@ -168,6 +168,12 @@ class ConsoleApi:
 
         validate(filters)
 
+    def filter_with(self, filters: dict | None, key: str, value: Any) -> dict:
+        """`filters` AND `{key: {"$eq": value}}` (the keys picker's clause), checked like any filter."""
+        from vecdash.service.filters import with_clause
+
+        return with_clause(filters, key, value)
+
     def query_spec(self, **fields: Any) -> QuerySpec:
         from vecdash.service.query import QuerySpec
 

@@ -348,3 +348,19 @@ def _path_literal(value: Any) -> str:
     if isinstance(value, float):
         return format(Decimal(repr(value)), "f")
     return json.dumps(value, ensure_ascii=False)
+
+
+def with_clause(filters: dict | None, key: str, value: Any) -> dict:
+    """`filters` AND `{key: {"$eq": value}}`: the clause alone when there is no filter, appended to a
+    top-level `$and`, else `{"$and": [filters, clause]}`. Checked like any filter."""
+    if key in ("$and", "$or"):
+        raise FilterError(describe_path("filters", key), "a metadata key named like an operator cannot be filtered on")
+    clause = {key: {"$eq": value}}
+    if not filters:
+        out = clause
+    elif set(filters) == {"$and"} and isinstance(filters["$and"], list):
+        out = {"$and": [*filters["$and"], clause]}
+    else:
+        out = {"$and": [filters, clause]}
+    validate(out)
+    return out

@@ -4,6 +4,7 @@ so a pane posts one of these messages and the app pushes the modal that answers 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass, field
 from typing import Any
 
 from textual.message import Message
@@ -45,3 +46,23 @@ class EstateChanged(Message):
         self.what = what
         self.fixed = fixed
         self.wired = wired
+
+
+@dataclass(frozen=True)
+class RecordRef:
+    """A row as a list showed it: where it lives, its id, and what the list already had of it."""
+
+    pod: str
+    schema: str
+    collection: str
+    id: str
+    metadata: dict = field(default_factory=dict, hash=False)
+    distance: float | None = None
+
+
+class OpenRecord(Message):
+    """Show one row whole (the record detail modal)."""
+
+    def __init__(self, row: RecordRef) -> None:
+        super().__init__()
+        self.row = row

@@ -28,6 +28,7 @@ from vecdash.model import ITERATIVE, MEASURES, Topology
 from vecdash.secrets import mask_text
 from vecdash.service.console_api import ConsoleApi
 from vecdash.tui.busy import Busy
+from vecdash.tui.messages import OpenRecord, RecordRef
 from vecdash.tui.workers import worker
 from vecdash.tui.text import NL, block, cell, line, notify, styled
 from vecdash.tui.widgets.topology import Ref
@@ -434,6 +435,30 @@ class WorkbenchPane(VerticalScroll):
             self._status(describe_error(exc), "error")
             return
         self.run(spec)
+
+    @on(DataTable.RowSelected, "#wb-results")
+    def _open_record(self, event: DataTable.RowSelected) -> None:
+        """enter on a result row: the whole row (the app opens the record detail)."""
+        event.stop()
+        result = self.last_result
+        if result is None or not 0 <= event.cursor_row < len(result.rows):
+            return
+        r, spec = result.rows[event.cursor_row], result.spec
+        self.post_message(OpenRecord(RecordRef(r.pod or spec.pod, spec.schema, spec.collection, r.id,
+                                               r.metadata or {}, r.distance)))
+
+    def target(self) -> tuple[str, str, str] | None:
+        """(pod, schema, collection) chosen in the form, or None."""
+        value = self.query_one("#wb-collection", Select).value
+        return value if isinstance(value, tuple) else None
+
+    def add_filter_clause(self, key: str, value) -> str:
+        """AND `{key: {"$eq": value}}` into the filter box; the new text. A filter in the box that does
+        not parse raises its UserError and stays as typed."""
+        box = self.query_one("#wb-filter", Input)
+        current = parse_filters(box.value, self.api.validate_filters)
+        box.value = json.dumps(self.api.filter_with(current, key, value), ensure_ascii=False)
+        return box.value
 
     @on(Button.Pressed, "#wb-run")
     def _run_pressed(self, event: Button.Pressed) -> None:

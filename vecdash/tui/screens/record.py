@@ -1,0 +1,114 @@
+"""One row of a collection, whole: id, distance (from a query), every metadata key as pretty-printed
+JSON (scrolls, never cut), and the vector's dimension, norm and first values, read from its pod in a
+worker (a down or hung pod: the vector line says so, the rest stays usable). `i` copies the id, `j`
+the metadata JSON (vecdash/tui/clipboard.py says whether the terminal can take it).
+
+Open with `RecordScreen(api, RecordRef(...))`: the app does, on the workbench's OpenRecord; the browse
+screen does for its rows.
+"""
+
+from __future__ import annotations
+
+import json
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.widgets import Static
+
+from vecdash.service.console_api import ConsoleApi
+from vecdash.tui.clipboard import copy
+from vecdash.tui.messages import RecordRef
+from vecdash.tui.screens.modal import Modal
+from vecdash.tui.text import block, line, styled
+from vecdash.tui.workers import worker
+
+FIRST_VALUES = 8
+
+
+def metadata_json(metadata: dict) -> str:
+    """The metadata as shown and copied: every key, indented; control characters stay JSON escapes."""
+    return json.dumps(metadata, indent=2, ensure_ascii=False, default=str)
+
+
+class RecordScreen(Modal[None]):
+    BINDINGS = [
+        Binding("i", "copy_id", "copy id"),
+        Binding("j", "copy_json", "copy JSON"),
+        *(Binding(key, f"scroll_json('{how}')", show=False) for key, how in (
+            ("up", "up"), ("down", "down"), ("pageup", "page_up"), ("pagedown", "page_down"),
+            ("home", "home"), ("end", "end"))),
+    ]
+
+    def __init__(self, api: ConsoleApi, row: RecordRef) -> None:
+        super().__init__()
+        self.api = api
+        self.row = row
+        self.metadata = dict(row.metadata or {})
+        self.vector: list[float] | None = None
+        self.said = ""  # the last copy message (tests read it)
+
+    def compose(self) -> ComposeResult:
+        r = self.row
+        with Vertical(id="record-box"):
+            yield Static(styled(("Record", "bold"), " · ", r.pod, ": ", r.schema, ".", r.collection), id="record-title")
+            yield Static(styled(("id       ", self.tone("dim")), r.id), id="record-id")
+            if r.distance is not None:
+                yield Static(styled(("distance ", self.tone("dim")), f"{r.distance:.6f}"), id="record-distance")
+            yield Static(styled(("vector   ", self.tone("dim")), ("reading…", self.tone("dim"))), id="record-vector")
+            yield Static(self._metadata_title(), id="record-meta-title")
+            with VerticalScroll(id="record-json"):
+                yield Static(block(metadata_json(self.metadata)), id="record-meta")
+            yield Static("", id="record-status")
+            yield Static(line("i copy id · j copy JSON · ↑ ↓ PgUp PgDn scroll · esc close", self.tone("dim")),
+                         id="record-keys")
+
+    def _metadata_title(self):
+        return styled(("metadata ", self.tone("dim")), (f"{len(self.metadata)} key(s)", self.tone("dim")))
+
+    def on_mount(self) -> None:
+        self.query_one("#record-json").focus()
+        self.read_vector()
+
+    @worker(group="record", what="reading the vector")
+    async def read_vector(self) -> None:
+        r = self.row
+        record = await self.api.fetch_record(r.pod, r.collection, r.id, schema=r.schema)
+        if record is None:
+            self._vector_line(line("no row with this id any more (deleted since it was listed)", self.tone("warn")))
+            return
+        self.vector = list(record.vector) if record.vector is not None else None
+        if record.metadata != self.metadata:  # changed since it was listed: show what the pod holds now
+            self.metadata = dict(record.metadata or {})
+            self.query_one("#record-meta", Static).update(block(metadata_json(self.metadata)))
+            self.query_one("#record-meta-title", Static).update(self._metadata_title())
+        self._vector_line(vector_summary(self.vector))
+
+    def _vector_line(self, text) -> None:
+        self.query_one("#record-vector", Static).update(styled(("vector   ", self.tone("dim")), text))
+
+    def show_failure(self, what: str, message: str) -> None:
+        self._vector_line(line(message, self.tone("error")))
+
+    def _say(self, message: str) -> None:
+        self.said = message
+        self.query_one("#record-status", Static).update(line(message, self.tone("ok")))
+
+    def action_copy_id(self) -> None:
+        self._say(copy(self.app, "the id", self.row.id))
+
+    def action_copy_json(self) -> None:
+        self._say(copy(self.app, "the metadata JSON", metadata_json(self.metadata)))
+
+    def action_scroll_json(self, how: str) -> None:
+        getattr(self.query_one("#record-json"), f"scroll_{how}")(animate=False)
+
+
+def vector_summary(vector: list[float] | None):
+    """`dim 384 · norm 1.0000 · [0.0123, -0.5, …]` (the first FIRST_VALUES values)."""
+    if vector is None:
+        return line("none stored")
+    norm = sum(v * v for v in vector) ** 0.5
+    first = ", ".join(f"{v:.4g}" for v in vector[:FIRST_VALUES])
+    more = ", …" if len(vector) > FIRST_VALUES else ""
+    return styled(f"dim {len(vector)} · norm {norm:.4f} · [", first, more, "]")
