@@ -8,10 +8,10 @@ wait for numpy, the query engine or the wiring planner.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from vecdash.config import Config
 from vecdash.db.pods import PodClient
@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from vecdash.service.doctor import Finding
     from vecdash.service.indexes import BuildPreview
     from vecdash.service.query import QueryResult, QuerySpec
+    from vecdash.model_data import BrowsePage, BrowseRow, BrowseSpec, KeyReport, MatchCount, Record
+    from vecdash.export import Writer
     from vecdash.service.wiring import Verification
     from vecdash.service.workload import Status as WorkloadStatus, Workload
 
@@ -183,6 +185,69 @@ class ConsoleApi:
         from vecdash.service.query import run_query
 
         return await run_query(self.client, spec, topology)
+
+    # --- the data itself: records, browsing, metadata keys, export ----------------------------------
+
+    async def fetch_record(self, pod: str, collection: str, id: str, *, schema: str = "vecs",
+                           topology: Topology | None = None) -> Record:
+        """The row with this id, whole (every metadata key; the vector's dimension, norm, first values).
+        UserError: no such collection or id; PodError: the pod failed."""
+        from vecdash.service.browse import fetch_record
+
+        return await fetch_record(self.client, pod, collection, id, schema=schema, topology=topology)
+
+    def browse_spec(self, **fields: Any) -> BrowseSpec:
+        """BrowseSpec(pod, collection, schema="vecs", filters=None, limit=20, after=None, include_vector=False,
+        count=False): checked by browse_page before any I/O."""
+        from vecdash.model_data import BrowseSpec
+
+        return BrowseSpec(**fields)
+
+    async def browse_page(self, spec: BrowseSpec, topology: Topology | None = None) -> BrowsePage:
+        """One page in id order after `spec.after` (keyset); `page.last_id` is the next page's `after`,
+        `page.more` whether it has rows; with `spec.count`, `page.matching` (bounded: "at least N")."""
+        from vecdash.service.browse import browse_page
+
+        return await browse_page(self.client, spec, topology)
+
+    async def count_matching(self, spec: BrowseSpec, topology: Topology | None = None) -> MatchCount:
+        """Rows matching `spec.filters`, counted up to COUNT_CAP (`capped`: at least that many)."""
+        from vecdash.service.browse import count_matching
+
+        return await count_matching(self.client, spec, topology=topology)
+
+    def stream_rows(self, spec: BrowseSpec, topology: Topology | None = None) -> AsyncIterator[BrowseRow]:
+        """Every matching row after `spec.after` (spec.limit 0: no cap), one keyset page at a time."""
+        from vecdash.service.browse import stream_rows
+
+        return stream_rows(self.client, spec, topology=topology)
+
+    async def sample_keys(self, pod: str, collection: str, *, schema: str = "vecs", sample: int = 1000,
+                          topology: Topology | None = None) -> KeyReport:
+        """Every top-level metadata key of a bounded sample: JSON types, presence, most common values
+        (`KeyValue.value`, when not truncated, is what a filter clause `{key: {"$eq": value}}` takes)."""
+        from vecdash.service.keys import sample_keys
+
+        return await sample_keys(self.client, pod, collection, schema=schema, sample=sample, topology=topology)
+
+    def export_formats(self) -> tuple[str, ...]:
+        from vecdash.export import FORMATS
+
+        return FORMATS
+
+    def export_columns(self, kind: str, *, multi_pod: bool = False, include_vector: bool = False) -> tuple[str, ...]:
+        """The columns an export writes: kind "browse" (BrowseRow) or "query" (ResultRow)."""
+        from vecdash.export import browse_columns, query_columns
+
+        return browse_columns(include_vector) if kind == "browse" else query_columns(multi_pod, include_vector)
+
+    def export_writer(self, fmt: str, out: TextIO, columns: Sequence[str], *,
+                      on_progress: Callable[[int], None] | None = None) -> Writer:
+        """A writer of rows to the open text file `out` (opened with newline="" for csv): `.row(r)` per
+        row, `.close()` at the end (returns the rows written); `on_progress(rows)` every 1,000 rows."""
+        from vecdash.export import Writer
+
+        return Writer(fmt, out, columns, on_progress=on_progress)
 
     # --- index builds and recall -----------------------------------------------------------------
 
