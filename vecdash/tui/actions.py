@@ -86,6 +86,13 @@ ACTIONS: tuple[ConsoleAction, ...] = (
                   footer=False),
     ConsoleAction("replay_jump", "j", "jump", "Replay: the refresh on screen at a time (HH:MM[:SS] UTC)",
                   replay_only=True),
+    # the data itself (vecdash/tui/data_commands.py): reads only, so kept in read-only mode
+    ConsoleAction("browse", "p", "browse", "Browse the selected collection's rows in id order, paged, with a filter; "
+                  "enter shows a row whole", footer=False, live=True),
+    ConsoleAction("metadata_keys", "K", "keys", "Metadata keys of the workbench's collection (types, presence, common "
+                  "values); a picked value goes into the workbench filter", footer=False, live=True),
+    ConsoleAction("export", "E", "export", "Export the workbench's results to a file (csv, jsonl, json, table); "
+                  "in browse, E exports every matching row", footer=False, live=True),
     ConsoleAction("help", "question_mark,f1", "help", "Every key and what it does"),
     ConsoleAction("quit", "ctrl+q", "quit", "Leave vecdash", palette=False),
 )

@@ -40,6 +40,7 @@ from vecdash.service.stats import pod_endpoints
 from vecdash.tui import actions as registry
 from vecdash.tui.activity_commands import ActivityCommands
 from vecdash.tui.collections_commands import CollectionsCommands
+from vecdash.tui.data_commands import DataCommands
 from vecdash.tui.progressive import ProgressiveRefresh
 from vecdash.tui.messages import ConfirmPlan, EstateChanged, OpenRecallSweep
 from vecdash.tui.replay import REPLAY_OFFLINE, RecordReplay
@@ -87,7 +88,7 @@ class VecdashCommands(Provider):
 
 
 class VecdashApp(ProgressiveRefresh, RecordReplay, SelectionCommands, ActivityCommands, CollectionsCommands,
-                 DemoWorkloadCommands, App[int]):
+                 DataCommands, DemoWorkloadCommands, App[int]):
     TITLE = "vecdash"
     CSS_PATH = [str(p) for p in stylesheets()]
     COMMANDS = App.COMMANDS | {VecdashCommands}

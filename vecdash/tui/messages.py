@@ -56,7 +56,7 @@ class RecordRef:
     schema: str
     collection: str
     id: str
-    metadata: dict = field(default_factory=dict, hash=False)
+    metadata: Any = field(default_factory=dict, hash=False)  # the jsonb as listed
     distance: float | None = None
 
 
@@ -66,3 +66,33 @@ class OpenRecord(Message):
     def __init__(self, row: RecordRef) -> None:
         super().__init__()
         self.row = row
+
+
+@dataclass
+class ExportSource:
+    """What an export writes: the rows in hand (a query's results), or every row a browse spec streams."""
+
+    what: str  # in words, for the export screen's title
+    kind: str  # "query" (ResultRow) or "browse" (BrowseRow): the columns written
+    pod: str
+    rows: list | None = None
+    spec: Any = None  # a BrowseSpec (limit 0: every matching row), when `rows` is None
+    total: int | None = None  # rows expected, for the progress bar (None: not known)
+    multi_pod: bool = False  # a fanout or federated query: a `pod` column
+
+
+class ExportRows(Message):
+    """Open the export screen on `source`."""
+
+    def __init__(self, source: ExportSource) -> None:
+        super().__init__()
+        self.source = source
+
+
+class PickKey(Message):
+    """Open the metadata keys of a collection; `reply(key, value)` gets the pick (not called on none)."""
+
+    def __init__(self, pod: str, schema: str, collection: str, reply) -> None:
+        super().__init__()
+        self.pod, self.schema, self.collection = pod, schema, collection
+        self.reply = reply

@@ -16,6 +16,7 @@ from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Static
 
+from vecdash.model_data import Record
 from vecdash.service.console_api import ConsoleApi
 from vecdash.tui.clipboard import copy
 from vecdash.tui.messages import RecordRef
@@ -23,10 +24,7 @@ from vecdash.tui.screens.modal import Modal
 from vecdash.tui.text import block, line, styled
 from vecdash.tui.workers import worker
 
-FIRST_VALUES = 8
-
-
-def metadata_json(metadata: dict) -> str:
+def metadata_json(metadata) -> str:
     """The metadata as shown and copied: every key, indented; control characters stay JSON escapes."""
     return json.dumps(metadata, indent=2, ensure_ascii=False, default=str)
 
@@ -44,8 +42,8 @@ class RecordScreen(Modal[None]):
         super().__init__()
         self.api = api
         self.row = row
-        self.metadata = dict(row.metadata or {})
-        self.vector: list[float] | None = None
+        self.metadata = row.metadata  # the jsonb as listed; as the pod holds it once read
+        self.record: Record | None = None  # as the pod holds it now, once read
         self.said = ""  # the last copy message (tests read it)
 
     def compose(self) -> ComposeResult:
@@ -64,25 +62,25 @@ class RecordScreen(Modal[None]):
                          id="record-keys")
 
     def _metadata_title(self):
-        return styled(("metadata ", self.tone("dim")), (f"{len(self.metadata)} key(s)", self.tone("dim")))
+        m = self.metadata
+        what = f"{len(m)} key(s)" if isinstance(m, dict) else "not a JSON object"
+        return styled(("metadata ", self.tone("dim")), (what, self.tone("dim")))
 
     def on_mount(self) -> None:
         self.query_one("#record-json").focus()
         self.read_vector()
 
-    @worker(group="record", what="reading the vector")
+    @worker(group="record", what="reading the row")
     async def read_vector(self) -> None:
         r = self.row
-        record = await self.api.fetch_record(r.pod, r.collection, r.id, schema=r.schema)
-        if record is None:
-            self._vector_line(line("no row with this id any more (deleted since it was listed)", self.tone("warn")))
-            return
-        self.vector = list(record.vector) if record.vector is not None else None
+        record = await self.api.fetch_record(r.pod, r.collection, r.id, schema=r.schema,
+                                             topology=getattr(self.app, "topology", None))
+        self.record = record
         if record.metadata != self.metadata:  # changed since it was listed: show what the pod holds now
-            self.metadata = dict(record.metadata or {})
+            self.metadata = record.metadata
             self.query_one("#record-meta", Static).update(block(metadata_json(self.metadata)))
             self.query_one("#record-meta-title", Static).update(self._metadata_title())
-        self._vector_line(vector_summary(self.vector))
+        self._vector_line(vector_summary(record))
 
     def _vector_line(self, text) -> None:
         self.query_one("#record-vector", Static).update(styled(("vector   ", self.tone("dim")), text))
@@ -104,11 +102,8 @@ class RecordScreen(Modal[None]):
         getattr(self.query_one("#record-json"), f"scroll_{how}")(animate=False)
 
 
-def vector_summary(vector: list[float] | None):
-    """`dim 384 · norm 1.0000 · [0.0123, -0.5, …]` (the first FIRST_VALUES values)."""
-    if vector is None:
-        return line("none stored")
-    norm = sum(v * v for v in vector) ** 0.5
-    first = ", ".join(f"{v:.4g}" for v in vector[:FIRST_VALUES])
-    more = ", …" if len(vector) > FIRST_VALUES else ""
-    return styled(f"dim {len(vector)} · norm {norm:.4f} · [", first, more, "]")
+def vector_summary(record: Record):
+    """`vector 384 · norm 1.0000 · [0.0123, -0.5, …]`: the type, dimension, norm and first values."""
+    first = ", ".join(f"{v:.4g}" for v in record.head)
+    more = ", …" if record.dimension > len(record.head) else ""
+    return styled(record.vector_type, f" {record.dimension} · norm {record.norm:.4f} · [", first, more, "]")

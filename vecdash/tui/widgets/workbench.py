@@ -65,8 +65,20 @@ def _int_or_none(text: str, name: str) -> int | None:
     return value
 
 
-def _cell(value) -> Text:
-    return cell(value if isinstance(value, str) else json.dumps(value, default=str), CELL_WIDTH)
+def value_cell(value) -> Text:
+    """A metadata value (or an id) in a table cell: a string as it is, any other JSON value as JSON."""
+    return cell(value if isinstance(value, str) else json.dumps(value, default=str, ensure_ascii=False), CELL_WIDTH)
+
+
+def metadata_columns(metadatas, first: list[str]) -> list[str]:
+    """The metadata keys a results table shows: the filter's own keys first (`first`), then the others in
+    the order the rows have them, METADATA_COLUMNS at most (the record detail shows every key)."""
+    keys = [k for k in first if not k.startswith("$")][:METADATA_COLUMNS]
+    for meta in metadatas:
+        for k in (meta if isinstance(meta, dict) else {}):
+            if k not in keys and len(keys) < METADATA_COLUMNS:
+                keys.append(k)
+    return keys
 
 
 class WorkbenchPane(VerticalScroll):
@@ -377,18 +389,13 @@ class WorkbenchPane(VerticalScroll):
         self._mark_current()
         table = self.query_one("#wb-results", DataTable)
         table.clear(columns=True)
-        keys: list[str] = [k for k in (getattr(result.spec, "filters", None) or {}) if not k.startswith("$")]
-        keys = keys[:METADATA_COLUMNS]
-        for r in result.rows:
-            for k in (r.metadata or {}):
-                if k not in keys and len(keys) < METADATA_COLUMNS:
-                    keys.append(k)
+        keys = metadata_columns([r.metadata for r in result.rows], list(getattr(result.spec, "filters", None) or {}))
         multi_pod = len({r.pod for r in result.rows if r.pod}) > 1
         table.add_columns(*(cell(c) for c in ("id", "distance", *(["pod"] if multi_pod else []), *keys)))
         for r in result.rows:
             meta = r.metadata or {}
-            table.add_row(_cell(r.id), cell(f"{r.distance:.4f}"), *([cell(r.pod or "")] if multi_pod else []),
-                          *(_cell(meta.get(k, "")) for k in keys))
+            table.add_row(value_cell(r.id), cell(f"{r.distance:.4f}"), *([cell(r.pod or "")] if multi_pod else []),
+                          *(value_cell(meta.get(k, "")) for k in keys))
         table.display = True
         ok = self.get_component_rich_style("workbench--ok", partial=True)
         warn = self.get_component_rich_style("workbench--warn", partial=True)
