@@ -6,7 +6,7 @@ import json
 import sys
 from typing import Any
 
-from vecdash.lines import one_line, short_vectors
+from vecdash.lines import shown  # noqa: F401 - the CLI's commands import it from here
 from vecdash.model import to_jsonable
 
 
@@ -23,14 +23,3 @@ def table(rows: list[list[str]], headers: list[str]) -> str:
             widths[i] = max(widths[i], len(cell))
     fmt = lambda r: "  ".join(c.ljust(widths[i]) for i, c in enumerate(r)).rstrip()  # noqa: E731
     return "\n".join([fmt(headers), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows])
-
-
-def shown(value: object, limit: int | None = None) -> str:
-    """Text from a database for one table cell or line: control characters escaped (a newline in query
-    text reads `\\n`), vector literals cut short, at most `limit` characters (then `…`); None is `-`."""
-    if value is None:
-        return "-"
-    text = one_line(short_vectors(str(value)))
-    if limit is not None and len(text) > limit:
-        text = text[: max(0, limit - 1)] + "…"
-    return text
