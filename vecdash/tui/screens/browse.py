@@ -63,6 +63,7 @@ class BrowseScreen(Modal[None]):
                               "esc close", self.tone("dim")), id="browse-keys")
 
     def on_mount(self) -> None:
+        self.query_one("#browse-rows").focus()  # n / b / enter / K / E act at once; / goes to the filter
         self.apply_filter(self.filter_text)
 
     # --- the filter ----------------------------------------------------------------------------
@@ -126,10 +127,13 @@ class BrowseScreen(Modal[None]):
         table = self.query_one("#browse-rows", DataTable)
         table.clear(columns=True)
         keys = metadata_columns([r.metadata for r in page.rows], list(self.filters or {}))
-        table.add_columns(*(cell(c) for c in ("id", *keys)))
-        for r in page.rows:
-            meta = r.metadata if isinstance(r.metadata, dict) else {}
-            table.add_row(value_cell(r.id), *(value_cell(meta.get(k, "")) for k in keys))
+        rows = [[value_cell(r.id), *(value_cell(r.metadata.get(k, "") if isinstance(r.metadata, dict) else "")
+                                     for k in keys)] for r in page.rows]
+        labels = [cell(c) for c in ("id", *keys)]
+        # widths given, not measured by the table: a table refilled on screen kept its old widths' lines
+        for i, label in enumerate(labels):
+            table.add_column(label, width=max([label.cell_len, *(row[i].cell_len for row in rows)]))
+        table.add_rows(rows)
         first = (len(self.starts) - 1) * PAGE + 1
         dim = self.tone("dim")
         if page.rows:

@@ -38,12 +38,14 @@ class RecordScreen(Modal[None]):
             ("home", "home"), ("end", "end"))),
     ]
 
-    def __init__(self, api: ConsoleApi, row: RecordRef) -> None:
+    def __init__(self, api: ConsoleApi, row: RecordRef, *, record: Record | None = None) -> None:
+        """`record`: the row as already read (nothing is read then)."""
         super().__init__()
         self.api = api
         self.row = row
         self.metadata = row.metadata  # the jsonb as listed; as the pod holds it once read
         self.record: Record | None = None  # as the pod holds it now, once read
+        self._given = record
         self.said = ""  # the last copy message (tests read it)
 
     def compose(self) -> ComposeResult:
@@ -68,13 +70,18 @@ class RecordScreen(Modal[None]):
 
     def on_mount(self) -> None:
         self.query_one("#record-json").focus()
-        self.read_vector()
+        if self._given is not None:
+            self.show_record(self._given)
+        else:
+            self.read_vector()
 
     @worker(group="record", what="reading the row")
     async def read_vector(self) -> None:
         r = self.row
-        record = await self.api.fetch_record(r.pod, r.collection, r.id, schema=r.schema,
-                                             topology=getattr(self.app, "topology", None))
+        self.show_record(await self.api.fetch_record(r.pod, r.collection, r.id, schema=r.schema,
+                                                     topology=getattr(self.app, "topology", None)))
+
+    def show_record(self, record: Record) -> None:
         self.record = record
         if record.metadata != self.metadata:  # changed since it was listed: show what the pod holds now
             self.metadata = record.metadata
