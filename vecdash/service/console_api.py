@@ -9,6 +9,7 @@ wait for numpy, the query engine or the wiring planner.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -210,11 +211,19 @@ class ConsoleApi:
 
         return await count_matching(self.client, spec, topology=topology)
 
-    def stream_rows(self, spec: BrowseSpec, topology: Topology | None = None) -> AsyncIterator[BrowseRow]:
-        """Every matching row after `spec.after` (spec.limit 0: no cap), one keyset page at a time."""
+    def stream_rows(self, spec: BrowseSpec, topology: Topology | None = None, *, limit: int = 0) -> AsyncIterator[BrowseRow]:
+        """Every row matching `spec.filters` after `spec.after` (`limit` > 0: at most that many; spec.limit,
+        a page's size, is not used), in id order, one keyset page of 2,000 at a time (memory stays flat)."""
         from vecdash.service.browse import stream_rows
 
-        return stream_rows(self.client, spec, topology=topology)
+        return stream_rows(self.client, spec, limit=limit, topology=topology)
+
+    def export_file(self, path: str | Path) -> AbstractContextManager[TextIO]:
+        """`with api.export_file(path) as out:` a text file for an export writer, renamed over `path` only
+        when the block ends well (a failed export leaves no partial file); UserError if it cannot be made."""
+        from vecdash.export import export_file
+
+        return export_file(path)
 
     async def sample_keys(self, pod: str, collection: str, *, schema: str = "vecs", sample: int = 1000,
                           topology: Topology | None = None) -> KeyReport:
