@@ -240,6 +240,10 @@ def test_exit_codes(coll, estate, tmp_path, capsys):
     down.write_text("pods:\n  - name: gone\n    role: primary\n    dsn: postgresql://u@127.0.0.1:1/db\n"
                     "settings:\n  connect_timeout_s: 1\n")
     down.chmod(0o600)
+    # bad input is refused before any session opens: exit 2 even with the pod down
+    for argv in (["browse", "gone", "c", "--filter", '{"a": 1, "b": 2}'], ["keys", "gone", "c", "--sample", "0"],
+                 ["browse", "gone", "c", "--limit", "10001"], ["query", "gone", "c", "--random", "--json", "--format", "csv"]):
+        assert exit_code(["--config", str(down)] + argv) == 2, argv
     out = tmp_path / "never.csv"
     for argv in (["browse", "gone", "c"], ["keys", "gone", "c"], ["browse", "gone", "c", "--all", "--output", str(out)]):
         assert exit_code(["--config", str(down)] + argv) == 1, argv
@@ -252,6 +256,7 @@ def big(estate):
     name = f"big_{uuid.uuid4().hex[:8]}"
     table = sql.Identifier("vecs", name)
     with psycopg.connect(estate.dsn("vectors-a"), autocommit=True) as conn:
+        conn.execute("create schema if not exists vecs")
         conn.execute(sql.SQL("create table {} (id character varying primary key, vec vector(4) not null, "
                              "metadata jsonb not null)").format(table))
         conn.execute(sql.SQL("insert into {} select 'r' || g, ('[' || mod(g, 7) || ',1,2,3]')::vector, "
