@@ -10,13 +10,9 @@ object per line; table the CLI's aligned columns, control characters escaped and
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import json
-import os
-import secrets
-from collections.abc import AsyncIterable, Callable, Iterable, Iterator, Mapping, Sequence
-from pathlib import Path
+from collections.abc import AsyncIterable, Callable, Iterable, Mapping, Sequence
 from typing import Any, TextIO
 
 from vecdash.errors import UserError
@@ -155,23 +151,3 @@ async def write_rows_async(fmt: str, rows: AsyncIterable[Any], out: TextIO, colu
         w.row(r)
     return w.close()
 
-
-@contextlib.contextmanager
-def export_file(path: str | Path) -> Iterator[TextIO]:
-    """An export's file, open for writing: a new file beside `path`, renamed over it once the export
-    ends well (a failed or cancelled export leaves `path` as it was and no partial file behind). Opened
-    with newline="" (csv writes its own line ends). UserError when it cannot be created (before any
-    row is read)."""
-    target = Path(path)
-    tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        f = open(tmp, "x", encoding="utf-8", newline="")
-    except OSError as exc:
-        raise UserError(f"cannot write {str(target)!r}: {exc.strerror or exc}") from None
-    try:
-        with f:
-            yield f
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise

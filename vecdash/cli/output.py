@@ -32,13 +32,17 @@ def add_export_options(p: argparse.ArgumentParser) -> None:
 
 @contextlib.contextmanager
 def output_to(path: str | None) -> Iterator[TextIO]:
-    """Standard output, or the export file at `path` (UserError when it cannot be created)."""
+    """Standard output, or the file at `path`: written beside it and renamed over it (an existing file
+    is replaced, as a shell redirection does) only when every row is written; UserError when it cannot
+    be created, before any pod is asked."""
     if path is None:
         yield sys.stdout
         return
-    from vecdash.export import export_file
+    from pathlib import Path
 
-    with export_file(path) as f:
+    from vecdash.files import replacing
+
+    with replacing(Path(path), overwrite=True) as f:
         yield f
 
 
