@@ -235,6 +235,15 @@ def test_exit_codes(coll, estate, tmp_path, capsys):
     ]
     for argv in bad_input:
         assert exit_code(base + argv) == 2, argv
+    # an --after the server cannot read as the id column's type: the user's input, and nothing ran
+    table = f"ints_{uuid.uuid4().hex[:8]}"
+    estate.sql("vectors-a", f"create table vecs.{table} (id int primary key, vec vector(2), metadata jsonb)")
+    try:
+        assert exit_code(base + ["browse", "vectors-a", table, "--after", "seven"]) == 2
+        assert "not an id of" in capsys.readouterr().err
+        assert exit_code(base + ["browse", "vectors-a", table, "--after", "7"]) == 0
+    finally:
+        estate.sql("vectors-a", f"drop table vecs.{table}")
     assert not list(tmp_path.glob("**/.*.tmp"))
     down = tmp_path / "down.yaml"
     down.write_text("pods:\n  - name: gone\n    role: primary\n    dsn: postgresql://u@127.0.0.1:1/db\n"
