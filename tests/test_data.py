@@ -26,7 +26,7 @@ from vecdash.db.pods import PodClient
 from vecdash.errors import UserError
 from vecdash.export import browse_columns, write_rows, write_rows_async
 from vecdash.model_data import BrowseSpec
-from vecdash.service.browse import browse_page, count_matching, fetch_record, stream_rows
+from vecdash.service.browse import browse_page, count_matching, fetch_record, read_only, stream_rows
 from vecdash.service.filters import FilterError
 from vecdash.service.keys import sample_keys
 
@@ -117,6 +117,16 @@ async def test_filters_apply_and_the_count_is_bounded(client, coll, estate):
         await browse_page(client, BrowseSpec(pod="vectors-a", collection=name, filters={"n": {"$bad": 1}}))
     # a stream with a limit stops there, across pages
     assert len([r async for r in stream_rows(client, BrowseSpec(pod="vectors-a", collection=name), limit=9, page_size=4)]) == 9
+
+
+async def test_reads_run_in_a_read_only_transaction(client, coll, estate):
+    """Whatever a read is asked to run, the server refuses a write in it; the pooled session stays clean."""
+    name, rows = coll
+    write = sql.SQL("delete from {} returning id").format(sql.Identifier("vecs", name))
+    with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+        await read_only(client, "vectors-a", [(write, [])])
+    page = await browse_page(client, BrowseSpec(pod="vectors-a", collection=name, limit=1, count=True))
+    assert page.matching.count == len(rows)
 
 
 async def test_record_is_whole(client, coll):
