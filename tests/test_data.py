@@ -264,8 +264,11 @@ def test_exit_codes(coll, estate, tmp_path, capsys):
                  ["browse", "gone", "c", "--limit", "10001"], ["query", "gone", "c", "--random", "--json", "--format", "csv"]):
         assert exit_code(["--config", str(down)] + argv) == 2, argv
     out = tmp_path / "never.csv"
-    for argv in (["browse", "gone", "c"], ["keys", "gone", "c"], ["browse", "gone", "c", "--all", "--output", str(out)]):
+    capsys.readouterr()
+    for argv in (["browse", "gone", "c"], ["keys", "gone", "c"], ["browse", "gone", "c", "--all", "--format", "csv"],
+                 ["browse", "gone", "c", "--all", "--output", str(out)]):
         assert exit_code(["--config", str(down)] + argv) == 1, argv
+        assert capsys.readouterr().out == "", argv  # not even a csv header
     assert not out.exists() and not list(tmp_path.glob(".*.tmp"))  # a failed export leaves no file behind
     capsys.readouterr()
 
