@@ -63,7 +63,7 @@ async def run(args: argparse.Namespace) -> int:
         finally:
             await client.close()
         n = writer.close()
-        line = footer(n, page)
+        line = footer(n, page, filtered=bool(spec.filters))
         if fmt == "table":
             print(f"\n{line}", file=out)
         else:  # standard output (or the file) holds the rows alone
@@ -71,16 +71,15 @@ async def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def footer(n: int, page: BrowsePage | None) -> str:
-    """What the rows do not say: how many match, and how to ask for the next page."""
+def footer(n: int, page: BrowsePage | None, *, filtered: bool) -> str:
+    """What the rows do not say: how many match (before --after too), and how to ask for the next page."""
     from vecdash.lines import one_line
-    from vecdash.units import human_count
 
+    text = f"{n:,} rows"
     if page is None:
-        return f"{human_count(n)} rows"
-    text = f"{human_count(n)} rows"
+        return text
     if page.matching is not None:
-        text += f" of {page.matching} matching"
+        text += f"; {page.matching} " + ("match the filter" if filtered else "in all")
     if not page.more:
         return text + "; no more rows"
     after = shlex.quote(str(page.last_id))
