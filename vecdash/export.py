@@ -48,13 +48,17 @@ def _value(r: Any, column: str) -> Any:
     return r.get(column) if isinstance(r, Mapping) else getattr(r, column, None)
 
 
+# one encoder for every value: json.dumps with options would build a new one per call
+_ENCODER = json.JSONEncoder(ensure_ascii=False, default=str)
+
+
 def _json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, default=str)
+    return _ENCODER.encode(value)
 
 
 class Writer:
     """Rows to `out` in one format: `row(r)` for each, then `close()` (it ends the JSON array or the
-    table). `on_progress(n)`: rows written so far, every PROGRESS_EVERY rows and once at close."""
+    table). Nothing is written before the first row or close: an export that fails first writes nothing. `on_progress(n)`: rows written so far, every PROGRESS_EVERY rows and once at close."""
 
     def __init__(self, fmt: str, out: TextIO, columns: Sequence[str], *,
                  on_progress: Callable[[int], None] | None = None) -> None:
@@ -68,11 +72,12 @@ class Writer:
         self._widths: list[int] | None = None
         if fmt == "csv":
             self._csv = csv.writer(out)
-            self._csv.writerow(self.columns)
 
     def row(self, r: Any) -> None:
         values = [_value(r, c) for c in self.columns]
         if self.fmt == "csv":
+            if not self.written:  # the header with the first row: an export failing before it writes nothing
+                self._csv.writerow(self.columns)
             self._csv.writerow(["" if v is None else v if isinstance(v, str) else _json(v) for v in values])
         elif self.fmt == "jsonl":
             self.out.write(_json(dict(zip(self.columns, values))) + "\n")
@@ -88,6 +93,8 @@ class Writer:
         """End the output; the number of rows written."""
         if self.fmt == "json":
             self.out.write("[]\n" if not self.written else "\n]\n")
+        elif self.fmt == "csv" and not self.written:
+            self._csv.writerow(self.columns)
         elif self.fmt == "table":
             self._table_flush()
         if self.on_progress is not None:
@@ -146,3 +153,4 @@ async def write_rows_async(fmt: str, rows: AsyncIterable[Any], out: TextIO, colu
     async for r in rows:
         w.row(r)
     return w.close()
+

@@ -7,8 +7,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from vecdash.units import human_count
-
 # browse: rows per page when none is asked for, the most one page may ask, and the rows one page of a
 # stream reads (a round trip each; memory holds one page at a time)
 DEFAULT_PAGE = 20
@@ -77,7 +75,7 @@ class MatchCount:
     capped: bool
 
     def __str__(self) -> str:
-        return f"at least {human_count(self.count)}" if self.capped else human_count(self.count)
+        return f"at least {self.count:,}" if self.capped else f"{self.count:,}"
 
     def to_json(self) -> dict[str, Any]:
         return {"count": self.count, "capped": self.capped}

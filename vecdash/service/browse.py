@@ -168,16 +168,16 @@ async def count_matching(client: PodClient, spec: BrowseSpec, *, cap: int = 0,
     return MatchCount(count=n, capped=n >= cap)
 
 
-async def stream_rows(client: PodClient, spec: BrowseSpec, *, page_size: int = 0,
+async def stream_rows(client: PodClient, spec: BrowseSpec, *, limit: int = 0, page_size: int = 0,
                       topology: Topology | None = None) -> AsyncIterator[BrowseRow]:
-    """Every matching row after `spec.after` (spec.limit > 0: at most that many), in id order, read one
-    keyset page (page_size, 0: STREAM_PAGE) at a time: memory holds one page whatever the size. Each page
-    is its own bounded statement, so a long export never holds a transaction open; rows changed while it
-    runs may or may not appear (each row at most once)."""
+    """Every matching row after `spec.after` (`limit` > 0: at most that many; `spec.limit`, a page's
+    size, is not used), in id order, read one keyset page (page_size, 0: STREAM_PAGE) at a time: memory
+    holds one page whatever the size. Each page is its own bounded statement, so a long export never
+    holds a transaction open; rows changed while it runs may or may not appear (each row at most once)."""
     check_browse(spec)
     coll = await find_collection(client, spec.pod, spec.schema, spec.collection, topology)
     size = page_size or STREAM_PAGE
-    left = spec.limit or None
+    left = limit or None
     after = spec.after
     while left is None or left > 0:
         want = size if left is None else min(size, left)

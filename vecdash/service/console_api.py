@@ -216,38 +216,12 @@ class ConsoleApi:
 
         return await count_matching(self.client, spec, topology=topology)
 
-    def stream_rows(self, spec: BrowseSpec, topology: Topology | None = None) -> AsyncIterator[BrowseRow]:
-        """Every matching row after `spec.after` (spec.limit 0: no cap), one keyset page at a time."""
+    def stream_rows(self, spec: BrowseSpec, topology: Topology | None = None, *, limit: int = 0) -> AsyncIterator[BrowseRow]:
+        """Every row matching `spec.filters` after `spec.after` (`limit` > 0: at most that many; spec.limit,
+        a page's size, is not used), in id order, one keyset page of 2,000 at a time (memory stays flat)."""
         from vecdash.service.browse import stream_rows
 
-        return stream_rows(self.client, spec, topology=topology)
-
-    async def sample_keys(self, pod: str, collection: str, *, schema: str = "vecs", sample: int = 1000,
-                          topology: Topology | None = None) -> KeyReport:
-        """Every top-level metadata key of a bounded sample: JSON types, presence, most common values
-        (`KeyValue.value`, when not truncated, is what a filter clause `{key: {"$eq": value}}` takes)."""
-        from vecdash.service.keys import sample_keys
-
-        return await sample_keys(self.client, pod, collection, schema=schema, sample=sample, topology=topology)
-
-    def export_formats(self) -> tuple[str, ...]:
-        from vecdash.export import FORMATS
-
-        return FORMATS
-
-    def export_columns(self, kind: str, *, multi_pod: bool = False, include_vector: bool = False) -> tuple[str, ...]:
-        """The columns an export writes: kind "browse" (BrowseRow) or "query" (ResultRow)."""
-        from vecdash.export import browse_columns, query_columns
-
-        return browse_columns(include_vector) if kind == "browse" else query_columns(multi_pod, include_vector)
-
-    def export_writer(self, fmt: str, out: TextIO, columns: Sequence[str], *,
-                      on_progress: Callable[[int], None] | None = None) -> Writer:
-        """A writer of rows to the open text file `out` (opened with newline="" for csv): `.row(r)` per
-        row, `.close()` at the end (returns the rows written); `on_progress(rows)` every 1,000 rows."""
-        from vecdash.export import Writer
-
-        return Writer(fmt, out, columns, on_progress=on_progress)
+        return stream_rows(self.client, spec, limit=limit, topology=topology)
 
     # --- index builds and recall -----------------------------------------------------------------
 

@@ -50,7 +50,8 @@ _SAMPLED = "select metadata as m from {rel} tablesample system (%s) order by ran
 _FIRST = "select metadata as m from {rel} limit %s"
 
 
-def _check(sample: int, top: int) -> None:
+def check_sample(sample: int, top: int = TOP_VALUES) -> None:
+    """UserError before any I/O: a sample size or a number of values out of range."""
     for name, value, high in (("sample", sample, MAX_SAMPLE), ("top", top, 100)):
         if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= high:
             raise UserError(f"{name} must be an integer from 1 to {high:,}, got {value!r}")
@@ -66,7 +67,7 @@ async def sample_keys(client: PodClient, pod: str, collection: str, *, schema: s
                       sample: int = DEFAULT_SAMPLE, top: int = TOP_VALUES, topology: Topology | None = None) -> KeyReport:
     """The keys of at most `sample` rows (1..MAX_SAMPLE), their `top` most common values each (1..100).
     UserError: a bad sample size, no such pod or collection, no metadata column; PodError: the pod failed."""
-    _check(sample, top)
+    check_sample(sample, top)
     coll = await find_collection(client, pod, schema, collection, topology)
     if not coll.has_metadata:
         raise UserError(f"{coll.qualified} on {pod} has no jsonb `metadata` column")
