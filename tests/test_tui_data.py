@@ -2,7 +2,8 @@
 whole and literal, the id and JSON copied), browse (pages forward and back, a bad filter runs nothing,
 the bounded count), a metadata key's value into the workbench filter and a query that then matches it,
 export that round-trips and asks before overwriting, a down pod said on each screen, and the keys
-absent in a replay. One collection for the module, on the shared estate."""
+absent in a replay (browse and export run read-only). One collection for the module, on the shared
+estate."""
 
 from __future__ import annotations
 
@@ -104,7 +105,7 @@ async def test_record_detail_shows_a_hostile_row_whole_and_copies(estate, coll):
 
 
 async def test_browse_pages_forward_and_back_then_exports_every_row(estate, coll, tmp_path):
-    app = console(estate)
+    app = console(estate, read_only=True)  # reads and a local file: all offered read-only
     async with app.run_test(size=SIZE) as pilot:
         await selected(pilot, app, coll)
         await pilot.press("p")

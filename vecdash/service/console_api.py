@@ -223,6 +223,33 @@ class ConsoleApi:
 
         return stream_rows(self.client, spec, limit=limit, topology=topology)
 
+    async def sample_keys(self, pod: str, collection: str, *, schema: str = "vecs", sample: int = 1000,
+                          topology: Topology | None = None) -> KeyReport:
+        """Every top-level metadata key of a bounded sample: JSON types, presence, most common values
+        (`KeyValue.value`, when not truncated, is what a filter clause `{key: {"$eq": value}}` takes)."""
+        from vecdash.service.keys import sample_keys
+
+        return await sample_keys(self.client, pod, collection, schema=schema, sample=sample, topology=topology)
+
+    def export_formats(self) -> tuple[str, ...]:
+        from vecdash.export import FORMATS
+
+        return FORMATS
+
+    def export_columns(self, kind: str, *, multi_pod: bool = False, include_vector: bool = False) -> tuple[str, ...]:
+        """The columns an export writes: kind "browse" (BrowseRow) or "query" (ResultRow)."""
+        from vecdash.export import browse_columns, query_columns
+
+        return browse_columns(include_vector) if kind == "browse" else query_columns(multi_pod, include_vector)
+
+    def export_writer(self, fmt: str, out: TextIO, columns: Sequence[str], *,
+                      on_progress: Callable[[int], None] | None = None) -> Writer:
+        """A writer of rows to the open text file `out` (opened with newline="" for csv): `.row(r)` per
+        row, `.close()` at the end (returns the rows written); `on_progress(rows)` every 1,000 rows."""
+        from vecdash.export import Writer
+
+        return Writer(fmt, out, columns, on_progress=on_progress)
+
     # --- index builds and recall -----------------------------------------------------------------
 
     def index_methods(self) -> tuple[str, ...]:

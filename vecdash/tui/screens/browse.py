@@ -5,7 +5,7 @@ Paging is keyset (`id > last`): `n` reads the page after the last id shown and p
 started onto a stack, `b` pops it (so "previous" is exact however the table changes meanwhile). The
 filter is the queries' vecs filter language, checked before anything runs (a bad one: a message, the
 page stays). A new filter starts at the first page and counts the matching rows, bounded
-(`1,234 rows`, `at least 10k`). enter on a row: the record detail; `K` ANDs a metadata key's value into
+(`1,234`, `at least 10,000`). enter on a row: the record detail; `K` ANDs a metadata key's value into
 the filter; `E` exports every matching row (streamed, not just this page).
 """
 
@@ -26,7 +26,6 @@ from vecdash.tui.screens.modal import Modal
 from vecdash.tui.text import cell, line, styled
 from vecdash.tui.workers import worker
 from vecdash.tui.widgets.workbench import metadata_columns, parse_filters, value_cell
-from vecdash.units import human_count
 
 class BrowseScreen(Modal[None]):
     BINDINGS = [
@@ -137,7 +136,7 @@ class BrowseScreen(Modal[None]):
         first = (len(self.starts) - 1) * PAGE + 1
         dim = self.tone("dim")
         if page.rows:
-            where = styled(f"rows {human_count(first)}–{human_count(first + len(page.rows) - 1)}")
+            where = styled(f"rows {first:,}–{first + len(page.rows) - 1:,}")
         else:
             where = styled("no rows" if len(self.starts) == 1 else "no rows after this point")
         if self.matching is not None:

@@ -33,10 +33,7 @@ class RecordScreen(Modal[None]):
     BINDINGS = [
         Binding("i", "copy_id", "copy id"),
         Binding("j", "copy_json", "copy JSON"),
-        *(Binding(key, f"scroll_json('{how}')", show=False) for key, how in (
-            ("up", "up"), ("down", "down"), ("pageup", "page_up"), ("pagedown", "page_down"),
-            ("home", "home"), ("end", "end"))),
-    ]
+    ]  # the JSON has the focus: the arrows, PgUp / PgDn, Home / End scroll it
 
     def __init__(self, api: ConsoleApi, row: RecordRef, *, record: Record | None = None) -> None:
         """`record`: the row as already read (nothing is read then)."""
@@ -104,9 +101,6 @@ class RecordScreen(Modal[None]):
 
     def action_copy_json(self) -> None:
         self._say(copy(self.app, "the metadata JSON", metadata_json(self.metadata)))
-
-    def action_scroll_json(self, how: str) -> None:
-        getattr(self.query_one("#record-json"), f"scroll_{how}")(animate=False)
 
 
 def vector_summary(record: Record):
