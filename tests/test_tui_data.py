@@ -254,3 +254,15 @@ def test_record_detail_80x24(snap_compare):
 
     app = VecdashApp(fixed_config(), topology=load_topology(), live=False)
     assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+
+
+def test_a_picked_clause_joins_the_filter_with_and():
+    from vecdash.errors import UserError
+    from vecdash.service.filters import with_clause
+
+    eq = {"tag": {"$eq": "t3"}}
+    assert with_clause(None, "tag", "t3") == eq
+    assert with_clause({"$and": [{"n": {"$gt": 1}}]}, "tag", "t3") == {"$and": [{"n": {"$gt": 1}}, eq]}
+    assert with_clause({"$or": [{"n": {"$gt": 1}}]}, "tag", "t3") == {"$and": [{"$or": [{"n": {"$gt": 1}}]}, eq]}
+    with pytest.raises(UserError):
+        with_clause(None, "$or", 1)  # a key named like an operator cannot be filtered on
