@@ -547,6 +547,8 @@ POD_COMMANDS = [
     ["collection", "create", "s", "docs", "--dim", "3"],
     ["collection", "drop", "s", "docs"],
     ["query", "s", "docs", "--vector", "[1,2,3]"],
+    ["browse", "s", "docs", "--all", "--format", "csv"],
+    ["keys", "s", "docs"],
     ["load", "--quiet", "s", "docs", "{jsonl}"],
     ["index", "build", "--quiet", "s", "docs"],
     ["index", "list", "s"],

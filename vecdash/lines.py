@@ -53,3 +53,14 @@ def short_vectors(text: str, *, keep: int = 48) -> str:
         return f"'{{{head}, … {len(items)} entries}}{m.group(3)}'"
 
     return _VECTOR_LITERAL.sub(cut, text)
+
+
+def shown(value: object, limit: int | None = None) -> str:
+    """Text from a database for one table cell or line: control characters escaped (a newline in query
+    text reads `\\n`), vector literals cut short, at most `limit` characters (then `…`); None is `-`."""
+    if value is None:
+        return "-"
+    text = one_line(short_vectors(str(value)))
+    if limit is not None and len(text) > limit:
+        text = text[: max(0, limit - 1)] + "…"
+    return text

@@ -31,6 +31,8 @@ COMMANDS: dict[str, str] = {
     "doctor": "doctor",
     "collection": "collection",
     "query": "query",
+    "browse": "browse",
+    "keys": "keys",
     "load": "load",
     "index": "index",
     "recall": "recall",

@@ -2,17 +2,48 @@
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import json
 import sys
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, TextIO
 
-from vecdash.lines import one_line, short_vectors
+from vecdash.lines import shown  # noqa: F401 - the CLI's commands import it from here
 from vecdash.model import to_jsonable
 
 
-def print_json(obj: Any) -> None:
-    json.dump(to_jsonable(obj), sys.stdout, indent=2, default=str)
-    sys.stdout.write("\n")
+def print_json(obj: Any, out: TextIO | None = None) -> None:
+    out = out or sys.stdout
+    json.dump(to_jsonable(obj), out, indent=2, default=str)
+    out.write("\n")
+
+
+def add_export_options(p: argparse.ArgumentParser) -> None:
+    """--format and --output, as every command that writes rows has them (vecdash/export.py)."""
+    from vecdash.export import FORMATS
+
+    p.add_argument("--format", choices=FORMATS, default=None,
+                   help="table (default, for reading), json (an array), jsonl (one object a line) or csv "
+                        "(metadata as JSON text)")
+    p.add_argument("--output", metavar="FILE",
+                   help="write to FILE instead of standard output (replaced only when every row is written)")
+
+
+@contextlib.contextmanager
+def output_to(path: str | None) -> Iterator[TextIO]:
+    """Standard output, or the file at `path`: written beside it and renamed over it (an existing file
+    is replaced, as a shell redirection does) only when every row is written; UserError when it cannot
+    be created, before any pod is asked."""
+    if path is None:
+        yield sys.stdout
+        return
+    from pathlib import Path
+
+    from vecdash.files import replacing
+
+    with replacing(Path(path), overwrite=True) as f:
+        yield f
 
 
 def table(rows: list[list[str]], headers: list[str]) -> str:
@@ -23,14 +54,3 @@ def table(rows: list[list[str]], headers: list[str]) -> str:
             widths[i] = max(widths[i], len(cell))
     fmt = lambda r: "  ".join(c.ljust(widths[i]) for i, c in enumerate(r)).rstrip()  # noqa: E731
     return "\n".join([fmt(headers), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows])
-
-
-def shown(value: object, limit: int | None = None) -> str:
-    """Text from a database for one table cell or line: control characters escaped (a newline in query
-    text reads `\\n`), vector literals cut short, at most `limit` characters (then `…`); None is `-`."""
-    if value is None:
-        return "-"
-    text = one_line(short_vectors(str(value)))
-    if limit is not None and len(text) > limit:
-        text = text[: max(0, limit - 1)] + "…"
-    return text

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from vecdash.cli.context import client_from_args
-from vecdash.cli.output import print_json, table
+from vecdash.cli.output import add_export_options, output_to, print_json, table
+from vecdash.errors import UserError
 from vecdash.inputs import parse_json, parse_vector_text
 from vecdash.model import ITERATIVE, MEASURES
 from vecdash.service.query import ROUTES, QueryResult, QuerySpec, run_query
@@ -35,7 +37,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--recall", action="store_true", help="also report recall@K against the exact answer")
     p.add_argument("--explain", action="store_true", help="EXPLAIN (ANALYZE, VERBOSE, BUFFERS) of the query")
     p.add_argument("--include-vector", action="store_true", help="return the vectors too")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--json", action="store_true", help="machine-readable output (the same as --format json)")
+    add_export_options(p)
     p.set_defaults(handler=run)
 
 
@@ -53,17 +56,33 @@ def spec_from_args(args: argparse.Namespace) -> QuerySpec:
     )
 
 
+def output_format(args: argparse.Namespace) -> str:
+    """--format, with --json meaning `--format json` (a UserError when the two disagree)."""
+    if args.json and args.format not in (None, "json"):
+        raise UserError(f"--json is --format json: it cannot go with --format {args.format}")
+    return args.format or ("json" if args.json else "table")
+
+
 async def run(args: argparse.Namespace) -> int:
     spec = spec_from_args(args)
-    client = client_from_args(args)
-    try:
-        result = await run_query(client, spec)
-    finally:
-        await client.close()
-    if args.json:
-        print_json(result.to_json())
-    else:
-        print(render(result))
+    fmt = output_format(args)
+    with output_to(args.output) as out:
+        client = client_from_args(args)
+        try:
+            result = await run_query(client, spec)
+        finally:
+            await client.close()
+        if fmt == "json":  # the whole result: rows, route, timings, warnings, SQL
+            print_json(result.to_json(), out)
+        elif fmt == "table":
+            print(render(result), file=out)
+        else:  # rows only; what a table's footer says goes to stderr
+            from vecdash.export import query_columns, write_rows
+            from vecdash.lines import one_line
+
+            write_rows(fmt, result.rows, out, query_columns(result.route in ("fanout", "federated"), spec.include_vector))
+            for w in result.warnings:
+                print(f"vecdash: warning: {one_line(w)}", file=sys.stderr)
     return 0
 
 

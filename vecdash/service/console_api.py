@@ -8,10 +8,10 @@ wait for numpy, the query engine or the wiring planner.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from vecdash.config import Config
 from vecdash.db.pods import PodClient
@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from vecdash.service.doctor import Finding
     from vecdash.service.indexes import BuildPreview
     from vecdash.service.query import QueryResult, QuerySpec
+    from vecdash.model_data import BrowsePage, BrowseRow, BrowseSpec, KeyReport, MatchCount, Record
+    from vecdash.export import Writer
     from vecdash.service.wiring import Verification
     from vecdash.service.workload import Status as WorkloadStatus, Workload
 
@@ -178,6 +180,43 @@ class ConsoleApi:
         from vecdash.service.query import run_query
 
         return await run_query(self.client, spec, topology)
+
+    # --- the data itself: records, browsing, metadata keys, export ----------------------------------
+
+    async def fetch_record(self, pod: str, collection: str, id: str, *, schema: str = "vecs",
+                           topology: Topology | None = None) -> Record:
+        """The row with this id, whole (every metadata key; the vector's dimension, norm, first values).
+        UserError: no such collection or id; PodError: the pod failed."""
+        from vecdash.service.browse import fetch_record
+
+        return await fetch_record(self.client, pod, collection, id, schema=schema, topology=topology)
+
+    def browse_spec(self, **fields: Any) -> BrowseSpec:
+        """BrowseSpec(pod, collection, schema="vecs", filters=None, limit=20, after=None, include_vector=False,
+        count=False): checked by browse_page before any I/O."""
+        from vecdash.model_data import BrowseSpec
+
+        return BrowseSpec(**fields)
+
+    async def browse_page(self, spec: BrowseSpec, topology: Topology | None = None) -> BrowsePage:
+        """One page in id order after `spec.after` (keyset); `page.last_id` is the next page's `after`,
+        `page.more` whether it has rows; with `spec.count`, `page.matching` (bounded: "at least N")."""
+        from vecdash.service.browse import browse_page
+
+        return await browse_page(self.client, spec, topology)
+
+    async def count_matching(self, spec: BrowseSpec, topology: Topology | None = None) -> MatchCount:
+        """Rows matching `spec.filters`, counted up to COUNT_CAP (`capped`: at least that many)."""
+        from vecdash.service.browse import count_matching
+
+        return await count_matching(self.client, spec, topology=topology)
+
+    def stream_rows(self, spec: BrowseSpec, topology: Topology | None = None, *, limit: int = 0) -> AsyncIterator[BrowseRow]:
+        """Every row matching `spec.filters` after `spec.after` (`limit` > 0: at most that many; spec.limit,
+        a page's size, is not used), in id order, one keyset page of 2,000 at a time (memory stays flat)."""
+        from vecdash.service.browse import stream_rows
+
+        return stream_rows(self.client, spec, limit=limit, topology=topology)
 
     # --- index builds and recall -----------------------------------------------------------------
 
