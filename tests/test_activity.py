@@ -581,3 +581,36 @@ def test_an_index_build_reading_its_table_is_no_seq_scan_alert():
     assert codes(topo([building])) == []
     other = Progress(pid=7, command="CREATE INDEX CONCURRENTLY", phase="building index", relation="vecs.other")
     assert codes(topo([other])) == ["seq_scan_indexed"]
+
+
+def test_a_rebuild_or_a_build_that_ended_between_refreshes_is_no_seq_scan_alert():
+    """REINDEX [CONCURRENTLY] reads its table like CREATE INDEX does (and the console's `R` runs one);
+    a build seen at the previous refresh that has ended since leaves its scans in the counters: neither
+    is a query missing the index. The `_ccnew` index a concurrent rebuild is making is no INVALID alert."""
+    from datetime import datetime, timedelta, timezone
+
+    from vecdash.model import Collection, Index, PodStatus, Topology
+    from vecdash.model_activity import CollectionActivity, Progress
+
+    t0 = datetime.now(timezone.utc)
+
+    def act(seq: int, progress: list[Progress], at) -> PodActivity:
+        return PodActivity(name="p", up=True, taken_at=at, progress=progress,
+                           collections=[CollectionActivity("vecs", "docs", seq_scan=seq, vector_index="ix",
+                                                           n_live_tup=MIN_INDEX_ROWS * 2)])
+
+    def codes(prev: PodActivity, cur: PodActivity) -> list[str]:
+        cur.rates = live.rates(prev, cur)
+        coll = Collection(pod="p", schema="vecs", name="docs", column="vec", type="vector", dimension=3,
+                          rows_estimate=MIN_INDEX_ROWS * 2,
+                          indexes=[Index(name="ix", method="hnsw", column="vec", opclass="vector_l2_ops", measure="l2"),
+                                   Index(name="ix_ccnew", method="hnsw", column="vec", opclass="vector_l2_ops",
+                                         measure="l2", valid=False)])
+        return [a.code for a in live.alerts(Topology(pods=[PodStatus(name="p", role="secondary", up=True,
+                                                                     collections=[coll], activity=cur)], taken_at=t0))]
+
+    later = t0 + timedelta(seconds=2)
+    rebuild = Progress(pid=7, command="REINDEX CONCURRENTLY", phase="building index", relation="vecs.docs", index="ix")
+    assert codes(act(3, [], t0), act(4, [rebuild], later)) == []
+    assert codes(act(3, [rebuild], t0), act(4, [], later)) == ["index_invalid"]  # ended: the _ccnew one is left
+    assert codes(act(3, [], t0), act(4, [], later)) == ["index_invalid", "seq_scan_indexed"]

@@ -108,12 +108,12 @@ def test_a_cut_last_record_is_left_out_and_the_next_recording_goes_on_after_it(t
 
 @pytest.mark.parametrize("content", [
     b"pods:\n  - name: primary\n",  # a config file given by mistake
-    gzip.compress(b'{"hello": "world"}'),  # gzip, not ours
-    gzip.compress(b'{"kind": "frame", "topology": {}}'),  # frames without a header
-    gzip.compress(b'{"format": "vecdash-recording", "version": 99, "kind": "header", "pods": []}'),
+    gzip.compress(b'{"hello": "world"}', mtime=0),  # gzip, not ours
+    gzip.compress(b'{"kind": "frame", "topology": {}}', mtime=0),  # frames without a header
+    gzip.compress(b'{"format": "vecdash-recording", "version": 99, "kind": "header", "pods": []}', mtime=0),
     b"",
-    gzip.compress(b"x" * 100)[:20],
-])
+    gzip.compress(b"x" * 100, mtime=0)[:20],
+], ids=["config", "other-gzip", "no-header", "version-99", "empty", "cut"])
 def test_a_foreign_file_is_refused_with_its_name_exit_2(tmp_path, capsys, content):
     path = tmp_path / "foreign.rec"
     path.write_bytes(content)

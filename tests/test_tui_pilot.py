@@ -40,7 +40,9 @@ def text_of(app, selector: str) -> str:
 async def select_collection(pilot, app, name: str, pod: str = "vectors-b") -> None:
     """Wait for the first refresh, then select vecs.NAME on POD in the tree."""
     await until(pilot, lambda: app.topology is not None, what="first refresh")
-    assert app.query_one(TopologyTree).select_ref(Ref("collection", pod, "vecs", name))
+    tree, ref = app.query_one(TopologyTree), Ref("collection", pod, "vecs", name)
+    # a loaded machine may time a pod out on the first refresh: the next one brings it
+    await until(pilot, lambda: tree.select_ref(ref), what=f"{pod} {name} in the tree")
     await pilot.pause()
 
 

@@ -278,7 +278,7 @@ class PlanStep:
     sql: Any  # psycopg.sql.Composable or str; never rendered for display
     preview: str
     satisfied: bool = False
-    kind: str = "ddl"  # ddl | analyze | index | check (a read: a non-null first value fails the plan)
+    kind: str = "ddl"  # ddl | analyze | index | maintenance | check (a read: a non-null first value fails the plan)
 
     def to_json(self) -> dict[str, Any]:
         return {"purpose": self.purpose, "sql": self.preview, "satisfied": self.satisfied, "kind": self.kind}

@@ -231,3 +231,12 @@ class MaintenanceResult:
     messages: list[str]
     before: dict[str, Any]
     after: dict[str, Any]
+
+    REPORTED = ("rows_estimate", "pages", "dead_tuples", "last_analyze", "last_vacuum")
+
+    def report(self) -> list[str]:
+        """What ran and what it did: the server's own messages, then the statistics before -> after."""
+        out = [f"{self.action} {self.schema}.{self.collection} on {self.pod}: {self.seconds * 1000:.0f} ms"]
+        out += ["  " + m.replace("\n", "\n  ") for m in self.messages]
+        out += [f"  {k}: {self.before.get(k)} -> {self.after.get(k)}" for k in self.REPORTED]
+        return out

@@ -136,15 +136,12 @@ async def _list(client, args) -> int:
 
 
 async def _drop(client, args) -> int:
-    await ix.require_index(client, args.pod, args.schema, args.index)
-    plan = ix.plan_drop_index(args.pod, args.schema, args.index)
-    return await _maybe_apply(client, plan, args)
+    return await _maybe_apply(client, await ix.plan_index_change(client, args.pod, args.schema, args.index, "drop"), args)
 
 
 async def _fix(client, args) -> int:
-    await ix.require_index(client, args.pod, args.schema, args.index)
-    plan = ix.plan_drop_index(args.pod, args.schema, args.index) if args.drop else ix.plan_reindex(args.pod, args.schema, args.index)
-    return await _maybe_apply(client, plan, args)
+    how = "drop" if args.drop else "reindex"
+    return await _maybe_apply(client, await ix.plan_index_change(client, args.pod, args.schema, args.index, how), args)
 
 
 async def _maybe_apply(client, plan, args) -> int:

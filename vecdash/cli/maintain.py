@@ -28,9 +28,5 @@ async def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json(r)
         return 0
-    print(f"{r.action} {r.schema}.{r.collection} on {r.pod}: {r.seconds * 1000:.0f} ms")
-    for m in r.messages:
-        print("  " + m.replace("\n", "\n  "))
-    for key in ("rows_estimate", "pages", "dead_tuples", "last_analyze", "last_vacuum"):
-        print(f"  {key}: {r.before.get(key)} -> {r.after.get(key)}")
+    print("\n".join(r.report()))
     return 0

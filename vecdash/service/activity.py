@@ -212,6 +212,16 @@ def down(name: str, error: str | None) -> PodActivity:
 # --- between two refreshes --------------------------------------------------------------------------
 
 
+# pg_stat_progress_create_index's commands: each reads its table by sequential scan, which pg_stat counts
+# like a query's scan (CREATE INDEX [CONCURRENTLY], REINDEX [CONCURRENTLY])
+INDEX_BUILDS = ("CREATE INDEX", "REINDEX")
+
+
+def indexing(act: PodActivity) -> set[str]:
+    """The collections (schema.name) an index build or rebuild is reading now: their scans are not queries'."""
+    return {p.relation for p in act.progress if p.relation and p.command.startswith(INDEX_BUILDS)}
+
+
 def rates(prev: PodActivity, cur: PodActivity) -> Rates | None:
     """Per-second rates from `prev` to `cur` (same pod); None when either has no time or no time passed.
 
@@ -232,8 +242,12 @@ def rates(prev: PodActivity, cur: PodActivity) -> Rates | None:
     vector = per_s("vector_calls") if "vector_calls" in cur.counters else per_s("vector_index_scans")
     before = {(c.schema, c.name): c.seq_scan for c in prev.collections}
     new_seq = {}
+    # a build running at either refresh (one that ended in between too) read its table by sequential scan
+    building = indexing(prev) | indexing(cur)
     for c in cur.collections:
         old = before.get((c.schema, c.name))
+        if c.qualified in building:
+            continue
         if old is not None and c.seq_scan is not None and c.seq_scan > old:
             new_seq[c.qualified] = c.seq_scan - old
     return Rates(seconds=dt, vector_qps=vector, scans_per_s=per_s("seq_scan", "idx_scan"),
@@ -262,7 +276,9 @@ def alerts(topo: Topology, settings: Settings | None = None) -> list[Alert]:
         building = {p.index for p in act.progress if p.index} if act else set()
         for c in pod.collections:
             for i in c.indexes:
-                if i.method in VECTOR_METHODS and not i.valid and i.name not in building:
+                # REINDEX CONCURRENTLY builds `<index>_ccnew`, invalid until it is swapped in
+                if i.method in VECTOR_METHODS and not i.valid and i.name not in building and not any(
+                        i.name.startswith(b + "_ccnew") for b in building):
                     out.append(Alert(pod.name, "index_invalid",
                                      f"index {i.name} of {c.qualified} on {pod.name} is INVALID (a failed build): "
                                      "queries cannot use it; drop it and build again", subject=i.name))
@@ -272,11 +288,10 @@ def alerts(topo: Topology, settings: Settings | None = None) -> list[Alert]:
         if act is None or not act.up:
             continue
         rows = {(c.schema, c.name): c.rows_estimate for c in pod.collections}
-        # an index build reads its table by sequential scan: not a query missing the index
-        indexing = {p.relation for p in act.progress if p.command.startswith("CREATE INDEX")}
+        read_by_builds = indexing(act)
         for ca in act.collections:
             n = ca.n_live_tup if ca.n_live_tup else rows.get((ca.schema, ca.name))
-            if ca.vector_index is None or (n or 0) < MIN_INDEX_ROWS or ca.qualified in indexing:
+            if ca.vector_index is None or (n or 0) < MIN_INDEX_ROWS or ca.qualified in read_by_builds:
                 continue
             if act.rates is not None:
                 new = act.rates.seq_scans.get(ca.qualified, 0)

@@ -21,7 +21,8 @@ from vecdash.model import Plan, PodStatus, Topology
 if TYPE_CHECKING:
     from vecdash.model_why import WhyReport
     from vecdash.service.across import AcrossEvent, AcrossPlan, AcrossSummary
-    from vecdash.model_indexes import BuildProgress, BuildResult, LoadProgress, LoadResult, Recommendation, Sweep
+    from vecdash.model_indexes import (BuildProgress, BuildResult, IndexInfo, LoadProgress, LoadResult, MaintenanceResult,
+                                       Recommendation, Sweep)
     from vecdash.service.doctor import Finding
     from vecdash.service.indexes import BuildPreview
     from vecdash.service.query import QueryResult, QuerySpec
@@ -329,6 +330,42 @@ class ConsoleApi:
 
         return await plan_load(self.client, pod, collection, path, schema=schema, ids=ids, metadata=metadata,
                                upsert=upsert)
+
+    # --- what the CLI's index drop / fix, maintain and collection drop do ---------------------------
+
+    async def collection_indexes(self, pod: str, collection: str, *, schema: str = "vecs") -> list[IndexInfo]:
+        """The collection's vector and invalid indexes that no running build owns (read now, not from the tree)."""
+        from vecdash.service.indexes import collection_indexes
+
+        return await collection_indexes(self.client, pod, collection, schema)
+
+    async def plan_index_change(self, pod: str, schema: str, index: str, how: str) -> Plan:
+        """`how` drop | reindex: the plan `index drop` / `index fix` print, for the confirmation and apply_plan."""
+        from vecdash.service.indexes import plan_index_change
+
+        return await plan_index_change(self.client, pod, schema, index, how)
+
+    async def plan_maintain(self, pod: str, collection: str, action: str, *, schema: str = "vecs") -> Plan:
+        """The statement `maintain` runs (checked: the collection exists), to confirm first."""
+        from vecdash.service.collections import require
+        from vecdash.service.maintenance import plan_maintain
+
+        plan = plan_maintain(pod, schema, collection, action)
+        await require(self.client, pod, collection, schema)
+        return plan
+
+    async def maintain(self, pod: str, collection: str, action: str, *, schema: str = "vecs") -> MaintenanceResult:
+        """ANALYZE / VACUUM (VERBOSE) on its own session: unbounded, ends when cancelled (see service.maintenance)."""
+        from vecdash.service.maintenance import maintain
+
+        if self.read_only:  # the service refuses too
+            raise ReadOnlyError(f"{action} of {schema}.{collection}")
+        return await maintain(self.client, pod, collection, action=action, schema=schema)
+
+    async def plan_drop_collection(self, pod: str, name: str, *, schema: str = "vecs") -> Plan:
+        from vecdash.service.collections import plan_drop_collection
+
+        return await plan_drop_collection(self.client, pod, name, schema)
 
     # --- the demo workload (service/workload.py) --------------------------------------------------
 

@@ -439,7 +439,26 @@ async def require_index(client: PodClient, pod: str, schema: str, name: str) -> 
         raise CollectionError(f"index {schema}.{name} does not exist on pod {pod}")
 
 
+async def plan_index_change(client: PodClient, pod: str, schema: str, name: str, how: str) -> Plan:
+    """`how` = "drop" (DROP INDEX CONCURRENTLY) or "reindex" (REINDEX INDEX CONCURRENTLY) of an index that
+    exists (checked first): the plan `index drop`, `index fix` and the console confirm and then apply."""
+    if how not in ("drop", "reindex"):
+        raise IndexBuildError(f"unknown index change {how!r} (drop or reindex)")
+    await require_index(client, pod, schema, name)
+    return plan_drop_index(pod, schema, name) if how == "drop" else plan_reindex(pod, schema, name)
+
+
+async def collection_indexes(client: PodClient, pod: str, collection: str, schema: str = "vecs") -> list[IndexInfo]:
+    """The collection's vector (and invalid) indexes no build is working on now: what may be dropped,
+    rebuilt or fixed (an index a running build owns is the build's: `index cancel` ends it)."""
+    return await _no_build_on(client, pod, await list_indexes(client, pod, collection, schema))
+
+
+async def _no_build_on(client: PodClient, pod: str, infos: list[IndexInfo]) -> list[IndexInfo]:
+    building = {(b["schema"], b["index"]) for b in await running_builds(client, pod)}
+    return [i for i in infos if (i.schema, i.name) not in building]
+
+
 async def invalid_indexes(client: PodClient, pod: str, schema: str = "vecs") -> list[IndexInfo]:
     """Invalid indexes (left by failed or killed concurrent builds) that no build is working on now."""
-    building = {(b["schema"], b["index"]) for b in await running_builds(client, pod)}
-    return [i for i in await list_indexes(client, pod, None, schema) if not i.valid and (i.schema, i.name) not in building]
+    return [i for i in await _no_build_on(client, pod, await list_indexes(client, pod, None, schema)) if not i.valid]

@@ -1,7 +1,11 @@
 """ANALYZE / VACUUM of one collection, with the table's statistics before and after.
 
 VACUUM cannot run in a transaction block: both run on a dedicated autocommit session, VERBOSE, so
-the server's own report (pages, dead tuples removed) is captured from its INFO messages.
+the server's own report (pages, dead tuples removed) is captured from its INFO messages. That session
+has no statement timeout (a VACUUM of a large table takes what it takes): it ends when the statement
+does, or when the caller cancels (a cancelled await cancels the statement on the server, as Ctrl-C
+does in the CLI). `plan_maintain` is the one statement builder: the console confirms its plan, and
+`maintain` runs that plan's statement.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from vecdash.db.long_session import long_session
 from vecdash.db.pods import PodClient
 from vecdash.db.connect import pod_error
 from vecdash.errors import UserError
+from vecdash.model import Plan, PlanStep
 from vecdash.model_indexes import MaintenanceResult
 from vecdash.service.collections import qualified_literal, require
 
@@ -36,10 +41,24 @@ async def _stats(conn: psycopg.AsyncConnection, schema: str, name: str) -> dict[
     return dict(zip(_KEYS, row)) if row else {}
 
 
-async def maintain(client: PodClient, pod: str, collection: str, *, action: str = "analyze",
-                   schema: str = "vecs") -> MaintenanceResult:
+PURPOSE = {"analyze": "refresh the planner statistics (samples the table)",
+           "vacuum": "reclaim dead rows and update the visibility map (reads the whole table)",
+           "vacuum analyze": "vacuum, then refresh the planner statistics"}
+
+
+def plan_maintain(pod: str, schema: str, collection: str, action: str) -> Plan:
+    """The statement `maintain` runs, as a plan to confirm (no I/O): VERBOSE, on its own session."""
     if action not in ACTIONS:
         raise UserError(f"unknown maintenance action {action!r} (analyze, vacuum, vacuum analyze)")
+    stmt = sql.SQL(ACTIONS[action] + " {}").format(sql.Identifier(schema, collection))
+    return Plan(title=f"{action} {schema}.{collection}", pod=pod, transactional=False,
+                steps=[PlanStep(purpose=PURPOSE[action], sql=stmt, preview=stmt.as_string(None), kind="maintenance")],
+                notes=["no statement timeout: it runs until done or cancelled"])
+
+
+async def maintain(client: PodClient, pod: str, collection: str, *, action: str = "analyze",
+                   schema: str = "vecs") -> MaintenanceResult:
+    plan = plan_maintain(pod, schema, collection, action)
     await require(client, pod, collection, schema)
     messages: list[str] = []
     async with long_session(client, pod, what=f"{action} of {schema}.{collection}") as conn:
@@ -48,7 +67,7 @@ async def maintain(client: PodClient, pod: str, collection: str, *, action: str 
         before = await _stats(conn, schema, collection)
         t = time.perf_counter()
         try:
-            await conn.execute(sql.SQL(ACTIONS[action] + " {}").format(sql.Identifier(schema, collection)))
+            await conn.execute(plan.steps[0].sql)
         except psycopg.Error as exc:
             raise pod_error(exc, client.pod(pod), f"{action} of {schema}.{collection}") from None
         seconds = time.perf_counter() - t

@@ -93,6 +93,19 @@ ACTIONS: tuple[ConsoleAction, ...] = (
                   "values); a picked value goes into the workbench filter", footer=False, live=True),
     ConsoleAction("export", "E", "export", "Export the workbench's results to a file (csv, jsonl, json, table); "
                   "in browse, E exports every matching row", footer=False, live=True),
+    # what the CLI's maintain / index drop|fix / collection drop do, on the tree's selected collection
+    ConsoleAction("analyze", "Z", "analyze", "ANALYZE the selected collection (shows the statement, asks first)",
+                  dangerous=True, footer=False),
+    ConsoleAction("vacuum", "V", "vacuum", "VACUUM the selected collection (shows the statement, asks first; "
+                  "c cancels it while it runs)", dangerous=True, footer=False),
+    ConsoleAction("reindex", "R", "reindex", "Rebuild an index of the selected collection (REINDEX CONCURRENTLY; "
+                  "picks or asks which, asks first)", dangerous=True, footer=False),
+    ConsoleAction("fix_index", "F", "fix index", "Fix an invalid index of the selected collection: drop it or "
+                  "rebuild it (asks which, then asks first)", dangerous=True, footer=False),
+    ConsoleAction("drop_index", "D", "drop index", "Drop an index of the selected collection (DROP INDEX "
+                  "CONCURRENTLY; picks or asks which, asks first)", dangerous=True, footer=False),
+    ConsoleAction("drop_collection", "X", "drop coll.", "Drop the selected collection, its rows and indexes "
+                  "(shows the statement, asks first)", dangerous=True, footer=False),
     ConsoleAction("help", "question_mark,f1", "help", "Every key and what it does"),
     ConsoleAction("quit", "ctrl+q", "quit", "Leave vecdash", palette=False),
 )

@@ -46,6 +46,7 @@ from vecdash.tui.messages import ConfirmPlan, EstateChanged, OpenRecallSweep
 from vecdash.tui.replay import REPLAY_OFFLINE, RecordReplay
 from vecdash.tui.busy import SPINNER_AFTER_S
 from vecdash.tui.demo_workload import DemoWorkloadCommands
+from vecdash.tui.maintenance_commands import MaintenanceCommands
 from vecdash.tui.selection_commands import SelectionCommands
 from vecdash.tui.text import line, notify, styled
 from vecdash.tui.workers import worker
@@ -88,7 +89,7 @@ class VecdashCommands(Provider):
 
 
 class VecdashApp(ProgressiveRefresh, RecordReplay, SelectionCommands, ActivityCommands, CollectionsCommands,
-                 DataCommands, DemoWorkloadCommands, App[int]):
+                 DataCommands, DemoWorkloadCommands, MaintenanceCommands, App[int]):
     TITLE = "vecdash"
     CSS_PATH = [str(p) for p in stylesheets()]
     COMMANDS = App.COMMANDS | {VecdashCommands}
