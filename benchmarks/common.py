@@ -173,16 +173,22 @@ def timed(fn: Callable[[], object], n: int, warmup: int = 3) -> list[float]:
     return out
 
 
-def interleaved(fns: dict[str, Callable[[], object]], n: int, warmup: int = 3) -> dict[str, Sample]:
-    """Time several variants round-robin so drift on a noisy machine hits all of them alike."""
+def interleaved(fns: dict[str, Callable[[], object]], n: int, warmup: int = 3, shuffle: bool = False) -> dict[str, Sample]:
+    """Time several variants round-robin so drift on a noisy machine hits all of them alike. `shuffle`
+    runs each round in another order (seeded), so no variant always follows the same other one."""
+    import random
+
     for fn in fns.values():
         for _ in range(warmup):
             fn()
     ms: dict[str, list[float]] = {k: [] for k in fns}
+    order, rng = list(fns), random.Random(7)
     for _ in range(n):
-        for k, fn in fns.items():
+        if shuffle:
+            rng.shuffle(order)
+        for k in order:
             t = time.perf_counter()
-            fn()
+            fns[k]()
             ms[k].append((time.perf_counter() - t) * 1000)
     return {k: Sample(k, v) for k, v in ms.items()}
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import time
 
 import psycopg
@@ -179,6 +180,29 @@ def test_a_broken_connection_is_reopened(estate, unique):
         assert conn.execute("select coalesce(dblink_get_connections(), '{}')").fetchone()[0] == opened  # reopened
 
 
+def watch_waits(dsn: str, pid: int, cancel_on: str | None = None, seconds: float = 4.0) -> threading.Thread:
+    """A thread sampling backend `pid`'s wait events (`.events`) for a few seconds, from its own session;
+    it cancels the backend once it is seen waiting on `cancel_on`."""
+    def run():
+        with psycopg.connect(dsn, autocommit=True) as other:
+            end = time.monotonic() + seconds
+            while time.monotonic() < end:
+                row = other.execute("select wait_event, state from pg_stat_activity where pid = %s", (pid,)).fetchone()
+                if row and row[1] == "active" and row[0]:
+                    watcher.events.add(row[0])
+                    if row[0] == cancel_on:
+                        other.execute("select pg_cancel_backend(%s)", (pid,))
+                        return
+                elif watcher.events:
+                    return  # it was waiting and is no longer: done
+                time.sleep(0.05)
+
+    watcher = threading.Thread(target=run, daemon=True)
+    watcher.events = set()
+    watcher.start()
+    return watcher
+
+
 def test_knn_all_merges_names_down_and_hung_pods(estate, spare_pod, unique):
     name = f"fpa_{unique}"
     spare_pod.psql("create extension if not exists vector")
@@ -209,22 +233,41 @@ def test_knn_all_merges_names_down_and_hung_pods(estate, spare_pod, unique):
         conn.add_notice_handler(lambda d: notices.append(d.message_primary))
         assert [tuple(r) for r in conn.execute(stmt, (q,)).fetchall()] == want  # connections open
         spare_pod.pause()
-        try:
+        try:  # no statement_timeout in the session: the function polls, up to the pod's timeout + 1 s
             t0 = time.monotonic()
             with pytest.raises(psycopg.Error, match="pod spare: no answer within 3000 ms"):
                 conn.execute(stmt, (q,))
             assert time.monotonic() - t0 < 6
-            # the hung pod's connection was closed; opening a new one waits in dblink_connect, which only the
-            # caller's own statement_timeout bounds (dblink waits interruptibly; libpq's connect_timeout is not used)
-            conn.execute("set statement_timeout = 3000")
-            t0 = time.monotonic()
-            with pytest.raises(psycopg.errors.QueryCanceled):
-                conn.execute(partial, (q,))
-            assert time.monotonic() - t0 < 8
-            conn.execute("set statement_timeout = 0")
         finally:
             spare_pod.resume()
         assert [tuple(r) for r in conn.execute(stmt, (q,)).fetchall()] == want
+        # with a statement_timeout in the session, it waits in dblink_get_result (no polling), which the
+        # caller's timeout or a cancel ends; the connections still owed an answer are closed, not left busy
+        for how in ("statement_timeout", "cancel"):
+            spare_pod.pause()
+            try:
+                conn.execute("set statement_timeout = %s" % (1500 if how == "statement_timeout" else 20000))
+                seen = watch_waits(primary, conn.info.backend_pid, cancel_on="DblinkGetResult" if how == "cancel" else None)
+                t0 = time.monotonic()
+                with pytest.raises(psycopg.errors.QueryCanceled, match="statement timeout" if how == "statement_timeout" else "user request"):
+                    conn.execute(stmt, (q,))
+                assert time.monotonic() - t0 < 2.9, how  # before the function's own 3000 ms
+                seen.join()
+                assert "DblinkGetResult" in seen.events and "PgSleep" not in seen.events, (how, seen.events)
+                if how == "cancel":
+                    # opening a new connection to the hung pod waits in dblink_connect, which only the caller's own
+                    # statement_timeout bounds (dblink waits interruptibly; libpq's connect_timeout is not used)
+                    conn.execute("set statement_timeout = 3000")
+                    t0 = time.monotonic()
+                    with pytest.raises(psycopg.errors.QueryCanceled):
+                        conn.execute(partial, (q,))
+                    assert time.monotonic() - t0 < 8
+                conn.execute("set statement_timeout = 0")
+            finally:
+                spare_pod.resume()
+            notices.clear()
+            assert [tuple(r) for r in conn.execute(stmt, (q,)).fetchall()] == want
+            assert not notices, notices  # no "could not send query: another command is already in progress"
         spare_pod.kill()
         with pytest.raises(psycopg.Error, match="pod spare:"):
             conn.execute(stmt, (q,))

@@ -4,25 +4,33 @@ Both functions are the same code over a list of members (one per pod): `_knn` ha
 Per call and per member, one simple-Query message goes to the pod over a dblink connection named per
 server and kept for the session:
 
-    select concat('[...]'::vs.vector is null, set_config('transaction_read_only', 'on', true),
-                  set_config('statement_timeout', ..., true) [, set_config('hnsw.ef_search', ..., true) ...]);
-    select id::text, vec OPERATOR(vs.<=>) '[...]'::vs.vector, metadata from s.t where ... order by ... limit k
+    select concat(set_config('transaction_read_only', 'on', true), set_config('statement_timeout', ..., true)
+                  [, set_config('hnsw.ef_search', ..., true) ...]);
+    select id::text, vec OPERATOR(vs.<=>) '[...]'::vs.vector as distance, metadata from s.t where ... order by distance limit k
 
 Why two statements in one message, not `dblink_exec(BEGIN READ ONLY)` + `SET LOCAL` + `dblink()` + COMMIT:
 one round trip instead of four or more. Why not a CTE calling set_config() inside the k-NN statement:
 the order in which a CTE and an index scan start is the planner's, and a statement_timeout set inside a
 statement does not bound that statement. The statements of one message run in one implicit transaction,
 so the settings are local to it and gone after it, and statement_timeout is armed per statement, so the
-k-NN select runs read-only under the timeout and the knobs. The vector cast in the first statement loads
-pgvector in a fresh pod session before its settings are set (set on a placeholder, they would be lost). Every value is quoted by format('%L') and
-every name by format('%I'); the operator is one of pgvector's, fixed at plan time.
+k-NN select runs read-only under the timeout and the knobs. With knobs, the first statement also casts
+the query to pgvector's type, which loads pgvector in a fresh pod session before its settings are set
+(set on a placeholder, they would be lost). The k-NN select is the one a client sends the pod (the vector
+once, ordered by the output column). Every value is quoted by format('%L') and every name by format('%I');
+the operator is one of pgvector's, fixed at plan time.
 
-A hung pod (its processes stopped) cannot run its own statement timeout: the function waits for the
-answer with dblink_is_busy (spinning for the first 20 ms, then in 1 ms sleeps) up to the timeout plus
-one second, then closes that connection and fails (or skips the pod with `partial`). A connection that
-broke (class 08, or the pod ended the session) is reopened once and the query sent again. Opening a
-connection to a hung pod waits in dblink_connect, which libpq's connect_timeout does not bound (dblink
-connects through PostgreSQL's interruptible libpq wrapper): there the caller's statement_timeout is the bound.
+Waiting for the answers: the query goes to every pod first (dblink_send_query), then each answer is read
+with dblink_get_result. When the calling session has a statement_timeout, that read blocks: on
+PostgreSQL 17+ it waits on the backend's latch, so the caller's statement_timeout and a cancel end it,
+and no CPU is spent waiting (dblink() itself is not used: when interrupted it drains the pending answer
+first, so a hung pod would hold it). Without a caller's timeout the function polls dblink_is_busy
+(spinning for the first 20 ms, then in 1 ms sleeps) up to the pod's timeout plus one second, then closes
+that connection and fails (or skips the pod with `partial`): a hung pod (its processes stopped) cannot
+run its own statement timeout. Interrupted while waiting, the function closes the connections still
+owed an answer and re-raises. A connection that broke (class 08, or the pod ended the session) is
+reopened once and the query sent again. Opening a connection to a hung pod waits in dblink_connect,
+which libpq's connect_timeout does not bound (dblink connects through PostgreSQL's interruptible libpq
+wrapper): there the caller's statement_timeout is the bound.
 """
 
 from __future__ import annotations
@@ -43,6 +51,9 @@ declare
     v_err text[] := array[]::text[];
     v_state text[] := array[]::text[];
     v_knobs text := '';
+    v_load boolean := $5 is not null or $6 is not null or $7 is not null;
+    v_block boolean := current_setting('statement_timeout') <> '0';
+    v_q text := $1::text;
     v_iter text;
     v_where text;
     v_deadline timestamptz;
@@ -55,6 +66,7 @@ declare
     r_d float8[] := array[]::float8[];
     r_m jsonb[] := array[]::jsonb[];
     i int;
+    j int;
 begin
     if $2 is null or $2 < 1 or $2 > {k_max} then
         raise exception using errcode = '22023', message = format('k must be from 1 to %s, got %s', {k_max}, coalesce($2::text, 'null'));
@@ -98,13 +110,13 @@ begin
         v_err := v_err || null::text;
         v_state := v_state || null::text;
         v_sql := v_sql || format(
-            'select concat(%L::%I.%I is null, set_config(%L, %L, true)%s); '
-            'select %I::text, %I operator(%I.%s) %L::%I.%I, %s from %I.%I where true%s order by %I operator(%I.%s) %L::%I.%I limit %L',
-            $1::text, m.vschema, m.vtype, 'transaction_read_only', 'on', v_knobs,
-            m.idcol, m.veccol, m.vschema, m.op, $1::text, m.vschema, m.vtype,
+            'select concat(%s set_config(%L, %L, true)%s); '
+            'select %I::text, %I operator(%I.%s) %L::%I.%I as distance, %s from %I.%I where true%s order by distance limit %L',
+            case when v_load then format('%L::%I.%I is null,', v_q, m.vschema, m.vtype) else '' end,
+            'transaction_read_only', 'on', v_knobs,
+            m.idcol, m.veccol, m.vschema, m.op, v_q, m.vschema, m.vtype,
             case when m.meta is null then 'null::jsonb' else format('%I', m.meta) end,
-            m.tschema, m.tname, v_where,
-            m.veccol, m.vschema, m.op, $1::text, m.vschema, m.vtype, $2);
+            m.tschema, m.tname, v_where, $2);
     end loop;
 
     -- send to every pod first, so they work concurrently
@@ -126,7 +138,8 @@ begin
         end;
     end loop;
 
-    -- then collect each answer, bounded
+    -- then collect each answer: blocking when the caller's statement_timeout bounds the wait (dblink_get_result
+    -- waits interruptibly), else polling up to the pod's timeout plus a margin
     v_deadline := clock_timestamp() + make_interval(secs => {wait_ms} / 1000.0);
     v_spin := clock_timestamp() + interval '20 milliseconds';
     for i in 1..{n} loop
@@ -134,7 +147,7 @@ begin
         v_try := 0;
         loop
             begin
-                while {dbl}.dblink_is_busy(v_conn[i]) = 1 loop
+                while not v_block and {dbl}.dblink_is_busy(v_conn[i]) = 1 loop
                     if clock_timestamp() > v_deadline then
                         perform {dbl}.dblink_disconnect(v_conn[i]);
                         -- not 57014: PL/pgSQL's `others` never catches query_canceled (a real cancel must not be
@@ -193,6 +206,17 @@ begin
         raise exception using errcode = coalesce(v_first_state, 'XX000'), message = v_failed;
     end if;
     return query {result};
+exception when query_canceled then
+    -- the caller's statement_timeout or a cancel (while connecting or waiting): answers still owed on
+    -- these connections would make the next call's sends fail, so they go (reopened by the next call)
+    for j in 1..{n} loop
+        begin
+            perform {dbl}.dblink_disconnect(v_conn[j]);
+        exception when others then
+            null;
+        end;
+    end loop;
+    raise;
 end
 """
 

@@ -22,7 +22,7 @@ from vecdash.service.wiring.fast_body import BODY, DIM_CHECK, GRANT, RESULT_ALL,
 from vecdash.service.wiring.names import WiringError
 
 MARK = "vecdash fast path "  # a fast-path function's comment: MARK + JSON
-VERSION = 1  # of the function body: a function of another version is replaced on the next wire
+VERSION = 2  # of the function body: a function of another version is replaced on the next wire
 WAIT_MARGIN_MS = 1000  # the wait for a pod's answer: its statement timeout plus this
 CONN_PREFIX = "vecdash:"  # dblink connection names: CONN_PREFIX + server
 ARG_TYPES = ("integer", "jsonb", "jsonpath", "integer", "text", "integer")  # after the query vector
