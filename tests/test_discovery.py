@@ -311,3 +311,60 @@ async def test_the_console_shows_discovery_notes_once_as_text():
     async with app.run_test(size=(100, 34)) as pilot:
         await pilot.pause()
         assert notes(app).count(note) == 1, notes(app)
+
+
+@pytest.fixture
+def hung_primary(estate, spare_pod, tmp_path, monkeypatch):
+    """spare_pod as a primary declaring one pod (server `found_pod`, at vectors-a), vectors-b configured;
+    vecdash's own credentials for the discovered pod in PG* variables. -> (spare_pod, write_config(timeouts))."""
+    with psycopg.connect(spare_pod.dsn(), autocommit=True) as conn:
+        conn.execute("create extension postgres_fdw")
+        conn.execute(psycopg.sql.SQL("create server found_pod foreign data wrapper postgres_fdw options "
+                                     "(host '127.0.0.1', port {}, dbname 'postgres')").format(
+                                         psycopg.sql.Literal(str(estate.pods["vectors-a"].port))))
+    monkeypatch.setenv("PGUSER", "postgres")
+    monkeypatch.setenv("PGPASSWORD", TEST_PASSWORD)
+
+    def config(connect_s: int, statement_ms: int) -> Path:
+        return write(tmp_path / f"vd{connect_s}.yaml", (
+            f"pods:\n  - name: spare\n    role: primary\n    dsn: '{spare_pod.dsn()}'\n"
+            f"  - name: vectors-b\n    dsn: '{estate.dsn('vectors-b')}'\npods_from_primary: true\n"
+            f"settings: {{connect_timeout_s: {connect_s}, statement_timeout_ms: {statement_ms}, refresh_seconds: 60}}\n"))
+    return spare_pod, config
+
+
+async def test_a_hung_primary_delays_neither_the_console_nor_its_configured_pods(hung_primary, monkeypatch):
+    """pods_from_primary, the primary SIGSTOPped: the console starts at once on the configured pods and
+    shows them; the pod the primary declares appears once the primary answers."""
+    import argparse
+    import time
+
+    from vecdash.cli.console import open_console
+    from vecdash.tui.app import VecdashApp
+    from vecdash.tui.widgets.topology import TopologyTree
+
+    from .test_tui_pilot import SIZE, until
+
+    pod, config = hung_primary
+    handed = {}
+
+    def console(config, **_):  # what `vecdash` hands the console, and when
+        handed.update(config=config, after=time.monotonic() - t0)
+        return 0
+
+    monkeypatch.setattr("vecdash.tui.app.run_console", console)
+    pod.pause()
+    t0 = time.monotonic()
+    assert open_console(argparse.Namespace(config=str(config(3, 3000)), record=None)) == 0
+    assert handed["after"] < 1.0 and [p.name for p in handed["config"].pods] == ["spare", "vectors-b"]
+
+    app = VecdashApp(handed["config"])
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: "vectors-b" in app.answered, timeout=2.5, what="the configured pod on screen")
+        assert app.answered["vectors-b"].up and "spare" not in app.answered
+        pod.resume()  # a slow primary: discovery answers now, and its pod is read at once
+        tree = app.query_one(TopologyTree)
+        await until(pilot, lambda: tree._find(("pod", "found_pod", "", "")) is not None, what="the discovered pod")
+        assert app.answered["found_pod"].up and app.answered["found_pod"].database == "postgres"
+        assert [p.name for p in app.api.client.config.pods] == ["spare", "vectors-b", "found_pod"]
+

@@ -26,7 +26,7 @@ from vecdash.tui.widgets.topology import TopologyTree
 
 from .conftest import TEST_PASSWORD
 from .hostile_data import HOSTILE
-from .test_tui_pilot import SIZE, notes, until
+from .test_tui_pilot import SIZE, notes, until, wire_collection  # noqa: F401 (a fixture)
 from .tui_data import fixed_config, load_topology
 
 T0 = datetime(2025, 3, 4, 3, 12, 0, tzinfo=timezone.utc)
@@ -285,3 +285,33 @@ def test_record_is_a_console_option(tmp_path):
     argv = ["--refresh", "2", "--record", str(tmp_path / "x.rec")]
     args = build_parser(argv).parse_args(argv)
     assert args.record == str(tmp_path / "x.rec") and args.command is None
+
+
+async def test_a_replay_names_the_pod_each_foreign_server_reaches(estate, wire_collection, tmp_path):
+    """The recording keeps which pod each of the primary's servers reaches (no DSN, no user): the
+    replay's tree and Stats name it, where no DSN is left to decide it."""
+    from vecdash.service import wiring
+    from vecdash.tui.widgets.topology import Ref
+
+    path = tmp_path / "wired.rec"
+    config = estate.config(refresh_seconds=60)
+    app = VecdashApp(config, recorder=Recorder(path, config.pods))
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.topology is not None, what="first refresh")
+        await wiring.apply_plan(app.api.client, await wiring.plan_wire(app.api.client, "vectors-b", wire_collection))
+        app.refresh_now()
+        await until(pilot, lambda: not app.refreshing and app.topology.primary.foreign_servers, what="the wiring")
+        server = next(s.name for s in app.topology.primary.foreign_servers if s.fdw == "postgres_fdw")
+        await wiring.apply_plan(app.api.client, await wiring.plan_unwire(app.api.client, "vectors-b", wire_collection))
+        await app.action_quit()
+    raw = _raw(path)
+    assert TEST_PASSWORD.encode() not in raw and b"user=" not in raw
+    recording = read_recording(path)
+    app = VecdashApp(replay_config(recording), replay=recording)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("greater_than_sign")
+        tree = app.query_one(TopologyTree)
+        assert "→ vectors-b" in str(tree._find(("server", "primary", "", server)).label)
+        assert tree.select_ref(Ref("server", "primary", "", server))
+        await pilot.pause()
+        assert "vectors-b" in str(app.query_one("#stats-body").render()), "Stats: the pod it reaches"

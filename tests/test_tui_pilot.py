@@ -628,3 +628,27 @@ async def test_a_pod_that_goes_down_keeps_its_last_known_collections_in_the_tree
         assert tree._find(docs) is not None  # still listed, as last seen
         label = str(tree._find(("pod", "vectors-a", "", "")).label)
         assert "down" in label and "last known" in label
+
+
+async def test_q_on_a_view_a_running_refresh_just_showed_queries_the_collection_it_reads():
+    """The tree shows a running refresh's answers (a view the primary just got) before the refresh ends:
+    `q` on that view opens the workbench on the collection it reads all the same."""
+    from dataclasses import replace
+
+    from vecdash.tui.widgets.workbench import WorkbenchPane
+
+    from .tui_data import fixed_config, load_topology
+
+    topo = load_topology()
+    unwired = replace(topo, pods=[replace(p, views=[], foreign_tables=[]) if p.is_primary else p for p in topo.pods])
+    app = VecdashApp(fixed_config(), topology=unwired, live=False)
+    async with app.run_test(size=SIZE) as pilot:
+        app.refreshing, app.partial = True, topo  # the primary answered; the last whole refresh has no view
+        tree = app.query_one(TopologyTree)
+        tree.show(topo, app.endpoints)
+        assert tree.select_ref(Ref("view", "primary", "public", "docs"))
+        await pilot.pause()
+        await pilot.press("q")
+        pane = app.query_one(WorkbenchPane)
+        assert app.active_pane == "workbench" and pane.query_one("#wb-collection").value == ("vectors-a", "vecs", "docs")
+        assert pane.query_one("#wb-route").value == "primary"

@@ -3,13 +3,16 @@ refresh's Topology (catalog, activity, alerts); `vecdash replay FILE` reads them
 
 The file is a sequence of gzip members (RFC 1952 lets members concatenate), one JSON document each:
 a header `{"format": "vecdash-recording", "version", "kind": "header", "pods": [{"name", "role"}]}`
-when a console starts recording, then one `{"kind": "frame", "topology": ...}` per refresh. Each
+when a console starts recording (another when it finds more pods: `pods_from_primary`), then one
+`{"kind": "frame", "topology": ..., "reaches": [[server, pod], ...]}` per refresh. `reaches` is which
+pod each of the primary's foreign servers reaches, as the console decided it ("" no configured pod; a
+server it could not tell is left out): a replay has no DSN to decide it again. Each
 record is one `write()` on a descriptor opened O_APPEND, so a crash or ctrl-c can only cut the last
 member: the reader keeps every complete member and drops a cut one, and the next recording to the file
 cuts that tail off before it appends. No fsync: a process that dies loses nothing it wrote, and a slow
 disk never holds a refresh. The file is its owner's only (0600), never written through a link.
 
-No secrets: a header names pods, never a DSN; the model masks server options already, and every string
+No secrets: a header names pods, never a DSN (nor does `reaches`); the model masks server options already, and every string
 and secret-named option of a frame is masked once more here (`secrets`), with the config's own DSN
 passwords as known values (a session's query text may quote one).
 """
@@ -76,32 +79,37 @@ class Recorder:
         self._known = [s for p in pods for s in dsn_secrets(getattr(p, "dsn", None))]
         self._fd = _open_for_append(self.path)
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vecdash-record")
-        header = {"format": FORMAT, "version": VERSION, "kind": "header",
-                  "started_at": datetime.now(timezone.utc).isoformat(),
-                  "pods": [{"name": p.name, "role": p.role} for p in pods]}
-        self._write(_member(header))
+        self._write(_member(_header(pods)))
 
-    def encode(self, topo: Topology) -> bytes:
-        """One frame record: the topology as JSON, masked, compressed."""
-        return _member({"kind": "frame", "topology": scrub(to_jsonable(topo), self._known)})
+    def add_pods(self, pods: Sequence[Any]) -> None:
+        """Pods the estate gained while recording (discovered ones): a header naming them, written after
+        the frames submitted so far (on the writer thread)."""
+        self._known += [s for p in pods for s in dsn_secrets(getattr(p, "dsn", None))]
+        if self.error is None and self._fd >= 0:
+            self._pool.submit(self._quietly, self._write, _member(_header(pods)))
 
-    def append(self, topo: Topology) -> int:
+    def encode(self, topo: Topology, reaches: Sequence[tuple[str, str]] = ()) -> bytes:
+        """One frame record: the topology as JSON (and `reaches`, see the module doc), masked, compressed."""
+        return _member({"kind": "frame", "topology": scrub(to_jsonable(topo), self._known),
+                        "reaches": scrub([list(r) for r in reaches], self._known)})
+
+    def append(self, topo: Topology, reaches: Sequence[tuple[str, str]] = ()) -> int:
         """Write one frame now; returns its size in bytes. OSError when the file cannot take it."""
-        data = self.encode(topo)
+        data = self.encode(topo, reaches)
         self._write(data)
         self.frames += 1
         return len(data)
 
-    def submit(self, topo: Topology) -> None:
+    def submit(self, topo: Topology, reaches: Sequence[tuple[str, str]] = ()) -> None:
         """Append `topo` on the writer thread; the first failure is kept in `error`, later ones dropped."""
         if self.error is None and self._fd >= 0:
-            self._pool.submit(self._append_quietly, topo)
+            self._pool.submit(self._quietly, self.append, topo, reaches)
 
-    def _append_quietly(self, topo: Topology) -> None:
+    def _quietly(self, write: Any, *args: Any) -> None:
         if self.error is not None:
             return
         try:
-            self.append(topo)
+            write(*args)
         except Exception as exc:  # noqa: BLE001 - a recording must never take the console down
             self.error = mask_text(f"{self.path}: {getattr(exc, 'strerror', None) or exc}")
 
@@ -117,6 +125,12 @@ class Recorder:
         if self._fd >= 0:
             fd, self._fd = self._fd, -1
             os.close(fd)
+
+
+def _header(pods: Sequence[Any]) -> dict:
+    return {"format": FORMAT, "version": VERSION, "kind": "header",
+            "started_at": datetime.now(timezone.utc).isoformat(),
+            "pods": [{"name": p.name, "role": p.role} for p in pods]}
 
 
 def _open_for_append(path: Path) -> int:
@@ -217,19 +231,29 @@ class Recording:
     def __len__(self) -> int:
         return len(self.times)
 
-    _cache: dict[int, Topology] = field(default_factory=dict, repr=False)
+    _cache: dict[int, tuple[Topology, dict[str, str]]] = field(default_factory=dict, repr=False)
 
     def frame(self, i: int) -> Topology:
         """Frame `i` as the model's dataclasses (the last CACHED_FRAMES decoded are kept). UserError if it
         does not decode."""
+        return self._decoded(i)[0]
+
+    def reaches(self, i: int) -> dict[str, str]:
+        """Frame `i`'s `reaches`: foreign server -> the pod it reached ("" none); older recordings: {}."""
+        return self._decoded(i)[1]
+
+    def _decoded(self, i: int) -> tuple[Topology, dict[str, str]]:
         if i not in self._cache:
             try:
-                topo = decode(Topology, json.loads(gzip.decompress(self._blobs[i]))["topology"])
+                doc = json.loads(gzip.decompress(self._blobs[i]))
+                topo = decode(Topology, doc["topology"])
+                pairs = doc.get("reaches") or ()
+                reaches = {str(r[0]): str(r[1]) for r in pairs if isinstance(r, list) and len(r) == 2}
             except (TypeError, ValueError) as exc:
                 raise UserError(f"{self.path}: frame {i + 1}: {exc}") from None
             if len(self._cache) >= CACHED_FRAMES:
                 del self._cache[next(iter(self._cache))]
-            self._cache[i] = topo
+            self._cache[i] = (topo, reaches)
         return self._cache[i]
 
     def at(self, text: str, around: int = 0) -> int:

@@ -8,7 +8,7 @@ from vecdash.cli.context import config_from_args
 
 
 def open_console(args: argparse.Namespace, demo: bool = False, workload: bool = False) -> int:
-    config = config_from_args(args)
+    config = config_from_args(args, discover=False)  # the console discovers once it is on screen
     recorder = None
     if getattr(args, "record", None):
         from vecdash.recording import Recorder

@@ -11,7 +11,10 @@ from vecdash.db.pods import PodClient
 from vecdash.lines import one_line
 
 
-def config_from_args(args: argparse.Namespace) -> Config:
+def config_from_args(args: argparse.Namespace, *, discover: bool = True) -> Config:
+    """`discover` False: leave `pods_from_primary` to the caller (the console discovers after its first
+    frame, so a slow or hung primary never delays it); a command discovers here, bounded like any call
+    to the primary, and a primary that does not answer is one note, the configured pods as they are."""
     explicit = getattr(args, "config", None)
     config = load_config(explicit)
     if not explicit and is_last_demo_config(config.path):  # the last fallback: say which estate this is
@@ -20,7 +23,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
         read_only=True if getattr(args, "read_only", False) else None,
         refresh_seconds=getattr(args, "refresh", None),
     )
-    if config.from_primary:  # the primary's foreign servers as pods: one bounded call to the primary
+    if discover and config.from_primary:  # the primary's foreign servers as pods: one bounded call to the primary
         from vecdash.service.discovery import discover_now
 
         config = discover_now(config)

@@ -60,6 +60,23 @@ class ConsoleApi:
 
     # --- the estate ------------------------------------------------------------------------------
 
+    async def discover_pods(self) -> Config:
+        """Add the pods the primary's foreign servers declare (`pods_from_primary`, service.discovery),
+        read through the console's client and bounded like any call: every call knows them from now on.
+        Returns the config with them and discovery's notes (a primary down or hung: one note, and the
+        configured pods as they are). The host names of the pods are resolved here, off the UI thread."""
+        import asyncio
+
+        from vecdash.service import endpoints
+        from vecdash.service.discovery import discover
+
+        found = await discover(self.config, self.client)
+        # only pods and notes: a switch to read-only made while discovery ran stays in force
+        self.config = replace(self.config, pods=found.pods, notes=found.notes)
+        self.client.config = self.config
+        await asyncio.to_thread(endpoints.warm, (), self.config)
+        return self.config
+
     async def snapshot(self, on_pod: Callable[[PodStatus], None] | None = None) -> Topology:
         """The estate with what each pod is doing (PodStatus.activity) and the alert line; from the second
         refresh on, each pod's activity has its rates since the previous one. `on_pod(status)`: each pod

@@ -192,10 +192,12 @@ def _machine_local(e: Endpoint) -> bool:
 
 @dataclass(frozen=True)
 class Pods:
-    """Every configured pod's endpoint (from its DSN, or from a live session when one was opened)."""
+    """Every configured pod's endpoint (from its DSN, or from a live session when one was opened).
+    `recorded`: a replay's answers instead (server -> pod, "" none; see `recorded_pods`)."""
 
     endpoints: tuple[tuple[str, Endpoint], ...]
     primary_local: bool = True
+    recorded: tuple[tuple[str, str], ...] | None = None
 
     def of(self, name: str) -> Endpoint | None:
         return next((e for n, e in self.endpoints if n == name), None)
@@ -275,8 +277,28 @@ def reach(options: Mapping[str, Any], mapping_user: str | None, pods: Pods, *,
 
 
 def server_reach(server: ForeignServer, pods: Pods) -> Reach:
-    """`reach` for a server of the topology (the console and routing)."""
+    """`reach` for a server of the topology (the console and routing); a replay's from its recording."""
+    if pods.recorded is not None:
+        pod = dict(pods.recorded).get(server.name)
+        return Reach(pod or None) if pod is not None else Reach(None, decided=False, why="not recorded")
     return reach(server.options, server.mapping_user, pods)
+
+
+def primary_reaches(topology: Any, pods: Pods) -> list[tuple[str, str]]:
+    """(server, pod) for each foreign server of the primary whose pod is decided ("" none): what a
+    recording keeps, since a replay has no DSN to decide it again."""
+    primary = topology.primary
+    out = []
+    for server in primary.foreign_servers if primary is not None else ():
+        r = server_reach(server, pods)
+        if r.decided:
+            out.append((server.name, r.pod or ""))
+    return out
+
+
+def recorded_pods(reaches: Mapping[str, str]) -> Pods:
+    """The Pods a replay answers `server_reach` with: a recorded frame's `reaches`."""
+    return Pods((), recorded=tuple(reaches.items()))
 
 
 def pod_of_server(config: Config, server: ForeignServer) -> Reach:

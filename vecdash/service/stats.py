@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 from vecdash.model import Collection, ForeignTable, PodStatus, Topology, View
 from vecdash.service.cache_fit import cache_warning
-from vecdash.service.endpoints import Pods, Reach, server_reach  # noqa: F401 (re-exported for the console)
+from vecdash.service.endpoints import (Pods, Reach, primary_reaches, recorded_pods,  # noqa: F401 (the console's)
+                                       server_reach)
 from vecdash.service.endpoints import config_pods as pod_endpoints  # noqa: F401 (the console's name for it)
 
 # pgvector index limits by type (HNSW and IVFFlat share them)

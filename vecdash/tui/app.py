@@ -46,6 +46,7 @@ from vecdash.tui.messages import ConfirmPlan, EstateChanged, OpenRecallSweep
 from vecdash.tui.replay import REPLAY_OFFLINE, RecordReplay
 from vecdash.tui.busy import SPINNER_AFTER_S
 from vecdash.tui.demo_workload import DemoWorkloadCommands
+from vecdash.tui.discovery import PodDiscovery
 from vecdash.tui.maintenance_commands import MaintenanceCommands
 from vecdash.tui.selection_commands import SelectionCommands
 from vecdash.tui.text import line, notify, styled
@@ -88,8 +89,8 @@ class VecdashCommands(Provider):
                 yield Hit(score, matcher.highlight(text), partial(self.app.run_action, action), text=text, help=help_)
 
 
-class VecdashApp(ProgressiveRefresh, RecordReplay, SelectionCommands, ActivityCommands, CollectionsCommands,
-                 DataCommands, DemoWorkloadCommands, MaintenanceCommands, App[int]):
+class VecdashApp(ProgressiveRefresh, PodDiscovery, RecordReplay, SelectionCommands, ActivityCommands,
+                 CollectionsCommands, DataCommands, DemoWorkloadCommands, MaintenanceCommands, App[int]):
     TITLE = "vecdash"
     CSS_PATH = [str(p) for p in stylesheets()]
     COMMANDS = App.COMMANDS | {VecdashCommands}
@@ -218,6 +219,7 @@ class VecdashApp(ProgressiveRefresh, RecordReplay, SelectionCommands, ActivityCo
             self._apply_topology(self.topology, record=False)
         if self.live:
             self.refresh_now()
+            self.start_discovery()  # after the first frame's refresh started: a slow primary delays neither
             if self.freeze_after_start:
                 # the modules and widgets made so far live as long as the console: out of the collector's
                 # sight, a full collection during a 200-pod refresh pauses the loop about half as long

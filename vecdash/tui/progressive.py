@@ -77,7 +77,9 @@ class ProgressiveRefresh:
             if self._flush_timer is not None:
                 self._flush_timer.stop()
                 self._flush_timer = None
-            wait = 0.0 if self._changes else max(0.5, self.config.settings.refresh_seconds)
+            # "at once" is a millisecond: Textual's timer divides by its interval when it starts late
+            wait = 0.001 if self._changes or self._pods_added else max(0.5, self.config.settings.refresh_seconds)
+            self._pods_added = False  # pods discovery added while this refresh ran: read them now
             self._refresh_timer = self.set_timer(wait, self.refresh_now)
             if self._spinner_timer is not None:
                 self._spinner_timer.stop()

@@ -3,7 +3,8 @@
 Recording: each refresh the app applies is handed to the Recorder (vecdash.recording), whose writer
 thread encodes and appends it, so the refresh loop pays only the hand-over; the title says REC.
 Replay: the app runs `live=False` on a Recording, read-only with an offline api (no session can
-open), and these actions step and jump through its frames. Each frame reaches the panes exactly as a
+open), and these actions step and jump through its frames; which pod each foreign server reaches is
+the recording's answer (a replay has no DSN to decide it). Each frame reaches the panes exactly as a
 refresh does (`_apply_topology`), with the sparklines' history rebuilt from the frames before it.
 """
 
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING
 from rich.text import Text
 
 from vecdash.errors import UserError
+from vecdash.service.stats import primary_reaches, recorded_pods
 from vecdash.tui.text import line, notify
 
 if TYPE_CHECKING:
@@ -38,7 +40,8 @@ class RecordReplay:
         rec = self.recorder
         if rec is None:
             return
-        rec.submit(topo)
+        # which pod each server reaches, as decided here: the replay has no DSN to decide it again
+        rec.submit(topo, primary_reaches(topo, self.endpoints) if self.endpoints is not None else ())
         if rec.error and not self._record_error_said:
             self._record_error_said = True
             notify(self, "recording stopped: ", rec.error, severity="error", timeout=10)
@@ -79,6 +82,7 @@ class RecordReplay:
             notify(self, str(exc), severity="error", timeout=8)
             return
         self.frame_index = i
+        self.endpoints = recorded_pods(rec.reaches(i))  # the servers' pods as the recording says
         self.latency_history.clear()
         self.rows_history.clear()
         for topo in window[:-1]:

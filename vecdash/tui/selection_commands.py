@@ -23,11 +23,13 @@ class SelectionCommands:
         return ref if ref is not None and ref.kind == "collection" else None
 
     def _collection_read_by_selection(self) -> Ref | None:
-        """The collection a selected foreign table or view on the primary reads (one only), else None."""
+        """The collection a selected foreign table or view on the primary reads (one only), else None.
+        Read in what the tree shows: while a refresh runs, its answers so far (a view it just found)."""
         s = self.selected
-        if s is None or self.topology is None:
+        topo = self.partial if self.refreshing and self.partial is not None else self.topology
+        if s is None or topo is None:
             return None
-        hit = collection_read_by(s.kind, s.pod, s.schema, s.name, self.topology, self.endpoints)
+        hit = collection_read_by(s.kind, s.pod, s.schema, s.name, topo, self.endpoints)
         return None if hit is None else Ref("collection", hit[0], hit[1].schema, hit[1].name)
 
     def _plan_wiring(self, *, unwire: bool) -> None:
