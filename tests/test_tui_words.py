@@ -38,6 +38,10 @@ async def test_the_confirm_modal_scrolls_the_whole_change_at_80x24():
         await pilot.pause(0.3)
         screen = app.screen
         changes = screen.query_one("#confirm-changes")
+        for _ in range(100):  # a loaded machine lays the long change out later
+            if changes.max_scroll_y > 0:
+                break
+            await pilot.pause(0.05)
         screen_region = screen.region
         for part in ("#confirm-title", "#confirm-summary", "#confirm-question", "#confirm-yes", "#confirm-no"):
             region = screen.query_one(part).region
