@@ -180,8 +180,8 @@ async def test_cancel_asks_naming_pod_pid_user_and_query_then_no_sends_nothing()
             assert part in ask.detail or part.replace("779 s", "13 min") in ask.detail, (part, ask.detail)
         app.clear_notifications()
         await pilot.press("n")
-        await pilot.pause()
-        assert app.screen is app.screen_stack[0] and any("nothing sent to pid 4104" in m for m in notes(app))
+        await until(pilot, lambda: any("nothing sent to pid 4104" in m for m in notes(app)), what="the answer")
+        assert app.screen is app.screen_stack[0]
 
 
 async def test_cancel_and_terminate_are_absent_read_only():

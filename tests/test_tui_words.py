@@ -18,6 +18,7 @@ from vecdash.tui.app import VecdashApp
 from vecdash.tui.screens.confirm import ConfirmScreen
 from vecdash.tui.widgets.topology import Ref, TopologyTree
 
+from .test_tui_pilot import until
 from .test_tui_snapshots import long_plan, wire_plan
 from .tui_data import fixed_config, load_topology
 
@@ -38,17 +39,15 @@ async def test_the_confirm_modal_scrolls_the_whole_change_at_80x24():
         await pilot.pause(0.3)
         screen = app.screen
         changes = screen.query_one("#confirm-changes")
-        for _ in range(100):  # a loaded machine lays the long change out later
-            if changes.max_scroll_y > 0:
-                break
-            await pilot.pause(0.05)
+        more = screen.query_one("#confirm-more")
+        # a loaded machine lays the long change out (and shows the hint) later than 0.3 s
+        await until(pilot, lambda: changes.max_scroll_y > 0 and more.display, timeout=10, what="the hint")
         screen_region = screen.region
         for part in ("#confirm-title", "#confirm-summary", "#confirm-question", "#confirm-yes", "#confirm-no"):
             region = screen.query_one(part).region
             assert region.height > 0 and screen_region.contains_region(region), (part, region)
         assert changes.region.height >= 10, changes.region  # most of the screen goes to the change itself
         assert changes.max_scroll_y > 0 and changes.scroll_y == 0
-        more = screen.query_one("#confirm-more")
         assert more.display and f"↓ {changes.max_scroll_y} more line(s)" in str(more.render())
         await pilot.press("pagedown")
         assert changes.scroll_y > 0
@@ -69,8 +68,9 @@ async def test_a_short_change_needs_no_scroll_hint():
     async with app.run_test(size=(120, 40)) as pilot:
         app.push_screen(ConfirmScreen(wire_plan()))
         await pilot.pause(0.3)
+        more = app.screen.query_one("#confirm-more")
+        await until(pilot, lambda: not more.display, timeout=10, what="no hint")  # laid out late under load
         assert app.screen.query_one("#confirm-changes").max_scroll_y == 0
-        assert not app.screen.query_one("#confirm-more").display
 
 
 async def test_tree_labels_end_in_an_ellipsis_where_the_pane_ends_at_80x24():
@@ -121,9 +121,9 @@ async def test_the_theme_switch_says_which_theme_is_on():
     app = console()
     async with app.run_test(size=SMALL) as pilot:
         await pilot.press("t")
-        await pilot.pause()
+        await until(pilot, lambda: any("theme: light" in str(n.message) for n in app._notifications),
+                    timeout=10, what="the theme's notification")
         assert not app.current_theme.dark
-        assert any("theme: light" in str(n.message) for n in app._notifications), list(app._notifications)
 
 
 # --- query vectors: one abbreviation ------------------------------------------------------------
