@@ -99,8 +99,8 @@ async def test_map_from_the_workbench_separates_the_clusters_and_marks_the_neigh
         assert [n.rank for n in cmap.neighbours] == list(range(1, 11)) and cmap.neighbours_missing == 0
         lo, hi = (a.min(), a.max())
         assert lo <= cmap.query[0] <= hi and all(lo <= n.x <= hi for n in cmap.neighbours)
-        markers = [d.marker for d in screen.query_one("#map-plot")._datasets]
-        assert markers[-2:] == ["o", "◆"]
+        drawn = [(d.marker, d.hires_mode, len(d.x)) for d in screen.query_one("#map-plot")._datasets]
+        assert drawn[-2:] == [("o", None, 10), ("◆", None, 1)]  # over the sample's braille dots
         assert "10 nearest" in str(screen.query_one("#map-query").render())
         # coloured by `side` (2 values, every row); the legend shows the values as they are
         assert screen.colouring.key == "side"
