@@ -117,6 +117,27 @@ async def test_map_from_the_workbench_separates_the_clusters_and_marks_the_neigh
         await until(pilot, lambda: not isinstance(app.screen, MapScreen), "the map to close")
 
 
+
+async def test_a_map_that_cannot_be_read_says_why_and_the_console_goes_on(estate):
+    from textual.app import App
+
+    from vecdash.service.console_api import ConsoleApi
+    from vecdash.tui.screens.collection_map import MapScreen
+
+    api = ConsoleApi(estate.config(names=[POD]))
+    app = App()
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            screen = MapScreen(api, POD, "vecs", "[bold]nope")
+            app.push_screen(screen)
+            await pilot.pause()
+            status = screen.query_one("#map-status")
+            await until(pilot, lambda: "failed" in str(status.render()), "the failure")
+            assert "map failed: no collection vecs.[bold]nope on pod vectors-a" in str(status.render())
+            assert app.screen is screen and app.is_running
+    finally:
+        await api.close()
+
 def test_the_sample_is_bounded_repeatable_and_names_missing_neighbours(estate, two_clusters):
     async def go():
         client = PodClient(estate.config(names=[POD]))
