@@ -113,6 +113,10 @@ async def test_map_from_the_workbench_separates_the_clusters_and_marks_the_neigh
         shown = [c.label for c in screen.colouring.categories if c.kind == "value"]
         assert len(shown) == LEGEND and all(v.replace("\n", "\\n") in legend for v in shown), legend
         assert "(no key)" in legend and "other" in legend
+        before = [d.marker_style for d in screen.query_one("#map-plot")._datasets]
+        app.theme = "textual-light"  # (the palette's theme command): the dots are drawn again in its colours
+        await pilot.pause(0.2)
+        assert [d.marker_style for d in screen.query_one("#map-plot")._datasets] != before
         await pilot.press("escape")
         await until(pilot, lambda: not isinstance(app.screen, MapScreen), "the map to close")
 
@@ -167,7 +171,7 @@ def clustered(n: int, d: int, centres: int, seed: int) -> tuple[np.ndarray, np.n
 
 
 def test_pca_matches_a_full_svd():
-    x, _ = clustered(600, 300, 12, seed=1)
+    x, _ = clustered(400, 200, 12, seed=1)
     x -= x.mean(axis=0)
     axes, share = principal_axes(x)
     _, s, vt = np.linalg.svd(x, full_matrices=False)

@@ -24,6 +24,7 @@ import json
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -95,24 +96,30 @@ class CollectionMap:
         return f"{self.schema}.{self.name}"
 
     def keys(self) -> list[str]:
-        """The sample's metadata keys, the most often present first."""
-        counts = Counter(k for m in self.metadata for k in m)
-        return [k for k, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+        """The sample's metadata keys: those that colour well first (see default_key), then the most present,
+        the fewest values first."""
+        return [k for k, _ in self._ranked]
 
     def default_key(self) -> str | None:
-        """The key that colours best: present in most rows, with between 2 and 2 x LEGEND values (a
-        value per row, like an url, colours nothing); the most values among those, then the most present."""
-        n = max(1, len(self.metadata))
-        best, best_score = None, None
-        for k in self.keys():
-            labels = [m[k] for m in self.metadata if k in m]
-            distinct = len(set(labels))
-            if len(labels) * 2 < n or not 2 <= distinct <= 2 * LEGEND or labels[0][0] == "json":
-                continue
-            score = (distinct, len(labels))
-            if best_score is None or score > best_score:
-                best, best_score = k, score
-        return best
+        """The key that colours best: present in at least half the rows, with 2 to 2 x LEGEND scalar values
+        (a value per row, like an url, colours nothing); the most values first, then the most present."""
+        return next((k for k, good in self._ranked if good), None)
+
+    @cached_property
+    def _ranked(self) -> list[tuple[str, bool]]:
+        present = Counter(k for m in self.metadata for k in m)
+        labels: dict[str, set[tuple[str, str]]] = {}
+        for m in self.metadata:
+            for k, v in m.items():
+                labels.setdefault(k, set()).add(v)
+
+        def rank(k: str) -> tuple:
+            values = labels[k]
+            good = present[k] * 2 >= len(self.metadata) and 2 <= len(values) <= 2 * LEGEND and all(
+                kind != "json" for kind, _ in values)
+            return (0, -len(values), -present[k], k) if good else (1, -present[k], len(values), k)
+
+        return [(k, rank(k)[0] == 0) for k in sorted(present, key=rank)]
 
 
 # --- the pure part -----------------------------------------------------------------------------------

@@ -90,6 +90,7 @@ class MapScreen(Modal[None]):
         plot.set_xticks([])
         plot.set_yticks([])
         self.query_one("#map-key").display = False
+        self.app.theme_changed_signal.subscribe(self, lambda _theme: self._recolour())
         if self.cmap is not None:
             self.show(self.cmap)
         else:
@@ -180,6 +181,11 @@ class MapScreen(Modal[None]):
 
     def _category_style(self, i: int, kind: str) -> str:
         return self._plot_style("other" if kind == "other" else "absent" if kind == "absent" else f"c{i % COLOURS}")
+
+    def _recolour(self) -> None:
+        """Another theme: the dots were drawn in the old one's colours."""
+        if self.colouring is not None:
+            self.call_after_refresh(self.colour, self.colouring.key)
 
     def _mark(self, name: str) -> Style:
         return self.get_component_rich_style(f"map--{name}", partial=True)
