@@ -86,9 +86,8 @@ ACTIONS: tuple[ConsoleAction, ...] = (
                   footer=False),
     ConsoleAction("replay_jump", "j", "jump", "Replay: the refresh on screen at a time (HH:MM[:SS] UTC)",
                   replay_only=True),
-    ConsoleAction("collection_map", "m", "map", "Map of the selected collection (or the workbench's last query's): "
-                  "a sample on its first two principal axes, coloured by a metadata key, the query and its "
-                  "neighbours marked", footer=False, live=True),
+    ConsoleAction("collection_map", "m", "map", "2D map of the collection (PCA of a sample), the last query marked",
+                  footer=False, live=True),
     ConsoleAction("help", "question_mark,f1", "help", "Every key and what it does"),
     ConsoleAction("quit", "ctrl+q", "quit", "Leave vecdash", palette=False),
 )
