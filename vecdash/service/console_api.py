@@ -25,6 +25,7 @@ if TYPE_CHECKING:
                                        Recommendation, Sweep)
     from vecdash.service.doctor import Finding
     from vecdash.service.indexes import BuildPreview
+    from vecdash.service.projection import CollectionMap, Colouring
     from vecdash.service.query import QueryResult, QuerySpec
     from vecdash.model_data import BrowsePage, BrowseRow, BrowseSpec, KeyReport, MatchCount, Record
     from vecdash.export import Writer
@@ -267,6 +268,24 @@ class ConsoleApi:
         from vecdash.export import Writer
 
         return Writer(fmt, out, columns, on_progress=on_progress)
+
+    # --- the map of a collection (service/projection.py) -------------------------------------------
+
+    async def collection_map(self, pod: str, collection: str, *, schema: str = "vecs",
+                             query_vector: list[float] | None = None, neighbour_ids: list[Any] | None = None,
+                             topology: Topology | None = None, **options: Any) -> CollectionMap:
+        """A sample of the collection on its first two principal axes, with the query and its neighbours
+        (ids, nearest first) projected the same way; options: sample, seed, normalise."""
+        from vecdash.service.projection import collection_map
+
+        return await collection_map(self.client, pod, collection, schema=schema, query_vector=query_vector,
+                                    neighbour_ids=neighbour_ids or (), topology=topology, **options)
+
+    def colour_map(self, cmap: CollectionMap, key: str | None) -> Colouring:
+        """The map's points grouped by one metadata key (no I/O)."""
+        from vecdash.service.projection import colour_by
+
+        return colour_by(cmap, key)
 
     # --- index builds and recall -----------------------------------------------------------------
 

@@ -106,6 +106,8 @@ ACTIONS: tuple[ConsoleAction, ...] = (
                   "CONCURRENTLY; picks or asks which, asks first)", dangerous=True, footer=False),
     ConsoleAction("drop_collection", "X", "drop coll.", "Drop the selected collection, its rows and indexes "
                   "(shows the statement, asks first)", dangerous=True, footer=False),
+    ConsoleAction("collection_map", "m", "map", "2D map of the collection (PCA of a sample), the last query marked",
+                  footer=False, live=True),
     ConsoleAction("help", "question_mark,f1", "help", "Every key and what it does"),
     ConsoleAction("quit", "ctrl+q", "quit", "Leave vecdash", palette=False),
 )

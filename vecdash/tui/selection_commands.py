@@ -141,3 +141,25 @@ class SelectionCommands:
         if (ref := self._collection_or_warn()) is None:
             return
         self._open_recall_sweep(OpenRecallSweep(ref.pod, ref.name, schema=ref.schema))
+
+    def action_collection_map(self) -> None:
+        """The map of the collection the workbench last queried (while the workbench is shown, or when no
+        collection is selected), else of the selected one; the query and its neighbours are marked when
+        it ran on the mapped collection."""
+        from vecdash.tui.screens.collection_map import LastQuery, MapScreen
+
+        result = self.query_one(WorkbenchPane).last_result
+        ran_on = (result.spec.pod, result.spec.schema, result.spec.collection) if result is not None else None
+        ref = self._selected_collection()
+        if ran_on is not None and (self.active_pane == "workbench" or ref is None):
+            target = ran_on
+        elif ref is not None:
+            target = (ref.pod, ref.schema, ref.name)
+        else:
+            notify(self, "select a collection in the tree first (or run a query in the workbench)", severity="warning")
+            return
+        query = None
+        if result is not None and ran_on == target:
+            near = [r.id for r in result.rows if r.pod in (None, target[0])]
+            query = LastQuery(result.query_vector, near, result.source, elsewhere=len(result.rows) - len(near))
+        self.push_screen(MapScreen(self.api, *target, query=query, topology=self.topology))
