@@ -3,12 +3,14 @@
 N pods (200; 40 with --quick) are N databases on FLEET_SERVERS local servers of their own (kept
 between runs under the bench root), each with COLLECTIONS small vecs-shaped collections, cloned from
 one template database. Side by side in one run:
-- `vecdash status` over N pods / over 1 pod, whole processes (target <= 4x), and the floor: the same N
-  connects + catalog reads done by plain psycopg concurrently in one process, with vecdash's own
-  in-process snapshot of the N pods against it;
+- `vecdash status` over N pods / over 1 pod, whole processes (target <= 4x), against the floor's own
+  N/1 ratio (a bare interpreter with psycopg doing the same connects + catalog reads, whole processes
+  too); the floor in one process (all N at once), with vecdash's own in-process snapshot against it;
 - the console (Textual's pilot, in a fresh process per run): first pod on screen against the one-pod
   console's time to data (target <= 1.5x), all N pods on screen, the longest event-loop stall during
-  its refreshes (a 5 ms ticker's lag; target <= 50 ms) and the process's RSS (target <= 150 MB);
+  its refreshes until painted (a 5 ms ticker's lag; target <= 50 ms) beside its floor (an idle loop in
+  another process meanwhile: the machine's scheduling alone), the full collection the console defers
+  to after a refresh (tui/collector.py), and the process's RSS (target <= 150 MB);
 - the connect bound: the N-pod snapshot for a few bounds, which db/pods.py's CONNECT_SLOTS is chosen from.
 """
 
@@ -39,6 +41,14 @@ TEMPLATE = "fleet_template"
 # room for N pods' sessions on each server, plus the bench's own
 SERVER_SETTINGS = {"max_connections": "300"}
 BOUNDS = (4, 8, 16, 32, None)
+
+
+def _load() -> str:
+    """The 1-minute load average now (the machine is shared: a figure without it means little)."""
+    try:
+        return f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+    except OSError:
+        return "unknown"
 
 
 def _bound(slots: int | None) -> str:
@@ -123,6 +133,33 @@ async def floor_read(cfg: Config) -> None:
     await asyncio.gather(*(one(p) for p in cfg.pods))
 
 
+# The floor of `status` as a whole process: an interpreter that imports psycopg alone, connects to every
+# pod at once and reads the catalog statement (its text and the DSNs from files), nothing else.
+FLOOR_PROCESS = """
+import asyncio, sys, psycopg
+dsns, text = open(sys.argv[1]).read().split(), open(sys.argv[2]).read()
+async def one(dsn):
+    async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
+        await (await conn.execute(text)).fetchone()
+async def main():
+    await asyncio.gather(*(one(d) for d in dsns))
+asyncio.run(main())
+"""
+
+
+def write_floor_inputs(cfg: Config, tmp: Path, tag: str) -> list[str]:
+    """The floor process's argv for `cfg`: its DSNs and the catalog statement as text."""
+    from vecdash.db.catalog_sql import CATALOG_SQL
+
+    dsns, text = tmp / f"dsns-{tag}.txt", tmp / "catalog.sql"
+    dsns.write_text("\n".join(p.dsn for p in cfg.pods))
+    dsns.chmod(0o600)
+    if not text.exists():
+        with psycopg.connect(cfg.pods[0].dsn) as conn:
+            text.write_text(CATALOG_SQL.as_string(conn))
+    return [sys.executable, "-c", FLOOR_PROCESS, str(dsns), str(text)]
+
+
 async def vecdash_read(cfg: Config, slots: int | None = -1) -> None:
     from vecdash.db.pods import PodClient
     from vecdash.service.catalog import snapshot
@@ -140,7 +177,9 @@ async def vecdash_read(cfg: Config, slots: int | None = -1) -> None:
 
 async def console_figures(config_path: str) -> dict:
     """Start the console on the config; time to the first pod and to every pod on screen, the longest
-    event-loop stall during its first refresh and a second one, and this process's RSS after them."""
+    event-loop stall during its first refresh and a second one (each until its last answers are painted),
+    the full collection the console runs once a refresh is on screen (tui/collector.py), and this
+    process's RSS after them."""
     import psutil
 
     from vecdash.config import load_config
@@ -152,14 +191,16 @@ async def console_figures(config_path: str) -> dict:
     app = VecdashApp(cfg, history=HistoryFile(None, ""))
     app.freeze_after_start = True  # as run_console does: this process runs one console
     t0 = time.perf_counter()
-    worst = [0.0]
+    lags: list[tuple[float, float]] = []  # (end, lag) of each 5 ms tick that came late
     ticking = [True]
 
     async def ticker() -> None:
         while ticking[0]:
             t = time.perf_counter()
             await asyncio.sleep(0.005)
-            worst[0] = max(worst[0], time.perf_counter() - t - 0.005)
+            end = time.perf_counter()
+            if end - t > 0.006:
+                lags.append((end, end - t - 0.005))
 
     async def until(cond, limit: float = 120.0) -> float:
         end = time.perf_counter() + limit
@@ -169,30 +210,61 @@ async def console_figures(config_path: str) -> dict:
             await asyncio.sleep(0.001)
         return (time.perf_counter() - t0) * 1000
 
+    async def refresh_window(start: float) -> tuple[float, float]:
+        """(longest stall from `start` until the refresh is painted, longest one in its deferred collection)."""
+        done = app.collector.deferred + 1
+        await until(lambda: not app.refreshing)
+        await until(lambda: app.collector.deferred >= done, limit=10.0)
+        await asyncio.sleep(0.05)  # the tick the collection delayed
+        gc_start, gc_end = app.collector.last
+        during = max((lag for end, lag in lags if start < end and end - lag < gc_start), default=0.0)
+        collect = max((lag for end, lag in lags if end > gc_start and end - lag < gc_end), default=0.0)
+        return during * 1000, collect * 1000
+
     async with app.run_test(size=(160, 50)):
         tick = asyncio.ensure_future(ticker())
         first = await until(lambda: app.pods_shown >= 1)
         every = await until(lambda: app.pods_shown >= n)
-        await until(lambda: not app.refreshing)
-        stall_first = worst[0] * 1000
-        worst[0] = 0.0
+        stall_first, gc_first = await refresh_window(t0)
+        start = time.perf_counter()
         app.refresh_now()
-        await until(lambda: not app.refreshing)
-        stall_second = worst[0] * 1000
+        stall_second, gc_second = await refresh_window(start)
         ticking[0] = False
         await tick
         rss = psutil.Process().memory_info().rss / 2**20
         up = sum(p.up for p in app.topology.pods)
     return {"first_ms": first, "all_ms": every, "stall_first_ms": stall_first, "stall_ms": stall_second,
-            "rss_mb": rss, "up": up, "pods": n}
+            "collect_ms": max(gc_first, gc_second), "rss_mb": rss, "up": up, "pods": n}
+
+
+async def idle_loop() -> dict:
+    """The scheduling floor for the stall: an asyncio loop with nothing to do, in a process of its own,
+    ticking every 5 ms until its stdin closes; its longest lag is what the machine alone costs a loop."""
+    import threading
+
+    closed = threading.Event()
+    threading.Thread(target=lambda: (sys.stdin.read(), closed.set()), daemon=True).start()
+    worst = 0.0
+    while not closed.is_set():
+        t = time.perf_counter()
+        await asyncio.sleep(0.005)
+        worst = max(worst, time.perf_counter() - t - 0.005)
+    return {"idle_lag_ms": worst * 1000}
 
 
 def _console_run(config: Path, env: dict) -> dict:
-    res = subprocess.run([sys.executable, "-m", "benchmarks.bench_fleet", "console", str(config)], env=env,
-                         capture_output=True, timeout=300, cwd=str(Path(__file__).resolve().parent.parent))
+    """One console run, with the idle loop (the stall's floor) ticking in another process meanwhile."""
+    here = str(Path(__file__).resolve().parent.parent)
+    idle = subprocess.Popen([sys.executable, "-m", "benchmarks.bench_fleet", "idle"], env=env, cwd=here,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        res = subprocess.run([sys.executable, "-m", "benchmarks.bench_fleet", "console", str(config)], env=env,
+                             capture_output=True, timeout=300, cwd=here)
+    finally:
+        out, _ = idle.communicate(b"", timeout=30)
     if res.returncode != 0:
         raise RuntimeError(f"console run exited {res.returncode}: {res.stderr.decode()[-400:]}")
-    return json.loads(res.stdout.decode().strip().splitlines()[-1])
+    return {**json.loads(res.stdout.decode().strip().splitlines()[-1]), **json.loads(out.decode().strip())}
 
 
 def run(ctx: BenchContext) -> list:
@@ -222,12 +294,21 @@ def _measure(ctx: BenchContext, servers: list[LocalPod]) -> list:
                     raise RuntimeError(f"status exited {res.returncode}: {res.stderr.decode()[-300:]}")
             return go
 
+        def process(argv: list[str]):
+            def go() -> None:
+                subprocess.run(argv, env=env, capture_output=True, timeout=300, check=True)
+            return go
+
+        floor_n, floor_1 = write_floor_inputs(many, Path(tmp), "n"), write_floor_inputs(one, Path(tmp), "1")
+        loads = [_load()]
         loop = asyncio.new_event_loop()
         try:
             bounds = {_bound(b): (lambda b=b: loop.run_until_complete(vecdash_read(many, b))) for b in BOUNDS}
             samples = interleaved({
                 f"vecdash status, {n} pods": status(cfg_n),
                 "vecdash status, 1 pod": status(cfg_1),
+                f"floor process, {n} pods": process(floor_n),
+                "floor process, 1 pod": process(floor_1),
                 f"plain psycopg floor, {n} pods": lambda: loop.run_until_complete(floor_read(many)),
                 f"vecdash snapshot, {n} pods": lambda: loop.run_until_complete(vecdash_read(many)),
                 **bounds,
@@ -236,8 +317,13 @@ def _measure(ctx: BenchContext, servers: list[LocalPod]) -> list:
             loop.close()
         s_n, s_1 = samples[f"vecdash status, {n} pods"], samples["vecdash status, 1 pod"]
         floor, snap = samples[f"plain psycopg floor, {n} pods"], samples[f"vecdash snapshot, {n} pods"]
+        pf_n, pf_1 = samples[f"floor process, {n} pods"], samples["floor process, 1 pod"]
         out += [
             Ratio(f"fleet: vecdash status {n} pods vs 1 pod", s_n, s_1, target=4.0),
+            Figure(f"fleet: the floor's own {n} pods vs 1 pod", round(pf_n.median / pf_1.median, 2), "x",
+                   detail=f"a bare interpreter + psycopg connecting to every pod and reading the catalog: "
+                          f"{pf_n.median:.0f} vs {pf_1.median:.0f} ms ({pf_n.spread()}); the status ratio can "
+                          f"not go below it here"),
             Figure(f"fleet: floor, {n} connects + catalog reads", round(floor.median, 1), "ms",
                    detail=f"plain psycopg, all at once, one process ({floor.spread()}); "
                           f"{len(servers)} servers on {os.cpu_count()} cores"),
@@ -247,20 +333,30 @@ def _measure(ctx: BenchContext, servers: list[LocalPod]) -> list:
                 detail="; ".join(f"{b or 'unbounded'}: {samples[_bound(b)].median:.0f} ms" for b in BOUNDS)),
         ]
 
+        loads.append(_load())
         runs: dict[str, list[dict]] = {"n": [], "1": []}
         for _ in range(max(3, rounds // 2)):
             runs["1"].append(_console_run(cfg_1, env))
             runs["n"].append(_console_run(cfg_n, env))
+    loads.append(_load())
+    log(f"  load average at the start, between and after: {' / '.join(loads)}")
     assert all(r["up"] == r["pods"] for rs in runs.values() for r in rs), "a pod was down during the console runs"
     pick = lambda key, which: Sample(f"{key} ({which})", [r[key] for r in runs[which]])  # noqa: E731
     first, to_data = pick("first_ms", "n"), pick("first_ms", "1")
     every, stall = pick("all_ms", "n"), Sample("stall", [max(r["stall_first_ms"], r["stall_ms"]) for r in runs["n"]])
-    rss = pick("rss_mb", "n")
+    rss, collect, idle = pick("rss_mb", "n"), pick("collect_ms", "n"), pick("idle_lag_ms", "n")
     out += [
         Ratio(f"fleet console: first pod on screen ({n} pods) vs 1-pod console", first, to_data, target=1.5),
         Figure(f"fleet console: all {n} pods on screen", round(every.median, 1), "ms", detail=every.spread()),
         Figure("fleet console: longest event-loop stall in a refresh", round(max(stall.ms), 1), "ms", target=50,
-               op="<=", detail=f"worst of {len(stall.ms)} runs (first refresh and a second); median {stall.median:.1f} ms"),
+               op="<=", detail=f"worst of {len(stall.ms)} runs (first refresh and a second, each until painted); "
+                               f"median {stall.median:.1f} ms; runs {', '.join(f'{v:.0f}' for v in stall.ms)}"),
+        Figure("fleet console: the floor, an idle loop's longest lag meanwhile", round(idle.median, 1), "ms",
+               detail=f"another process with nothing to do, beside each {n}-pod run (the machine's scheduling "
+                      f"alone); runs {', '.join(f'{v:.0f}' for v in idle.ms)}; load {' / '.join(loads)}"),
+        Figure("fleet console: the full collection after a refresh", round(collect.median, 1), "ms",
+               detail=f"the longest stall while it ran, once the refresh is on screen (tui/collector.py); "
+                      f"worst {max(collect.ms):.0f} ms"),
         Figure(f"fleet console: client RSS with {n} pods", round(max(rss.ms), 1), "MB", target=150, op="<=",
                detail=f"after two refreshes; 1-pod console {pick('rss_mb', '1').median:.1f} MB"),
     ]
@@ -270,6 +366,9 @@ def _measure(ctx: BenchContext, servers: list[LocalPod]) -> list:
 if __name__ == "__main__":
     if sys.argv[1:2] == ["console"]:  # one console run, its figures as one JSON line
         print(json.dumps(asyncio.run(console_figures(sys.argv[2]))))
+        os._exit(0)
+    if sys.argv[1:2] == ["idle"]:  # the idle loop beside a console run, until stdin closes
+        print(json.dumps(asyncio.run(idle_loop())))
         os._exit(0)
     from benchmarks.common import run_alone
 

@@ -147,6 +147,32 @@ async def test_connects_in_flight_stay_within_the_bound(fleet):
         await client.close()
 
 
+class CountingClient(PodClient):
+    """Notes how many connects are in flight as each one starts."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.in_flight_at_start: list[int] = []
+
+    async def _connect(self, pod, session):
+        self.in_flight_at_start.append(self.connects_in_flight + 1)
+        return await super()._connect(pod, session)
+
+
+async def test_the_first_connect_runs_alone_then_the_slots_open(fleet):
+    """Slow start: the first pod answers about as soon as a lone pod would, then up to the bound."""
+    servers, pods = fleet
+    client = CountingClient(fleet_config(pods), connect_slots=4)
+    client.slot_hold_s = 30.0
+    try:
+        assert (await snapshot(client)).all_up
+        starts = client.in_flight_at_start
+        assert starts[:2] == [1, 1], starts  # the second connect waited for the first
+        assert 2 <= max(starts) <= 4 and client.most_connects_in_flight <= 4, starts
+    finally:
+        await client.close()
+
+
 async def test_a_call_queued_for_a_connect_slot_is_not_timed_out(fleet):
     """One slot, 30 cold pods: together they take far longer than one call's timeout, and a call's
     deadline starts when its turn comes, so none is reported down."""

@@ -148,6 +148,34 @@ async def test_open_nodes_and_the_selection_survive_refreshes():
         assert tree.selected_ref == docs
 
 
+async def test_pods_answering_in_batches_are_added_not_rebuilt():
+    """A first refresh: each batch of answers adds its pods to the tree; the nodes already there stay
+    (the same objects), the cursor stays on its collection, and the end is the tree of the whole estate."""
+    topo = fleet_topology()
+    docs = Ref("collection", "pod-017", "vecs", "docs")
+    app = fleet(replace(topo, pods=topo.pods[:20]))
+    async with app.run_test(size=WIDE) as pilot:
+        await pilot.pause()
+        tree = app.query_one(TopologyTree)
+        assert tree.select_ref(docs)
+        await pilot.pause()
+        for k in (60, 61, 150, len(topo.pods)):
+            before = {n.data.key: n for n in tree.root.children}
+            tree.show(replace(topo, pods=topo.pods[:k]))
+            await pilot.pause()
+            kept = [key for key, node in before.items() if tree._find(key) is node]
+            assert len(kept) >= len(before) - 1, (k, sorted(set(before) - set(kept)))  # the open group at most
+            assert tree.selected_ref == docs
+        grown = shown(tree)
+    app = fleet(topo)
+    async with app.run_test(size=WIDE) as pilot:
+        await pilot.pause()
+        tree = app.query_one(TopologyTree)
+        assert tree.select_ref(docs)
+        await pilot.pause()
+        assert shown(tree) == grown
+
+
 # --- the collections table ------------------------------------------------------------------------
 
 async def test_the_table_lists_every_collection_sorts_and_searches():

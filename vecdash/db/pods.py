@@ -40,7 +40,9 @@ IDLE_CLOSE_S = 60.0
 # 844, 383 · unbounded: 4858/2096, 4620, 2334. The whole refresh barely depends on it (the servers'
 # CPU bounds it), but unbounded every backend competes for the cores at once, the first pod answers
 # only at the end and the client's loop gets no turn for seconds; 8 keeps the total within noise of
-# unbounded while the first pods answer at once and the loop stays responsive.
+# unbounded while the first pods answer at once and the loop stays responsive. The slots open one at a
+# time (one more each time one is given back): the first pod's connect has the servers' cores to itself
+# and answers about as soon as a lone pod's would, and the bound is reached after a few connects.
 CONNECT_SLOTS = 8
 # A connect holds its slot at most this long: a hung pod (SIGSTOP, a dead network) uses no CPU while
 # libpq waits out connect_timeout, so it must not keep a healthy pod's connect queued behind it.
@@ -70,6 +72,7 @@ class PodClient:
         self._idle_since: dict[int, float] = {}  # id(conn) -> when it was last given back
         self._sweep: asyncio.TimerHandle | None = None
         self._slots: asyncio.Semaphore | None = None
+        self._slots_open = 0  # slots opened so far (slow start, see CONNECT_SLOTS)
         self.connects_in_flight = 0  # connects started and not finished (tests watch the bound)
         self.most_connects_in_flight = 0
         self._closed = False
@@ -86,8 +89,9 @@ class PodClient:
         itself after `slot_hold_s` (a hung pod holds a slot no longer than that)."""
         if self.connect_slots is None:
             return lambda: None
-        if self._slots is None:
-            self._slots = asyncio.Semaphore(self.connect_slots)
+        if self._slots is None:  # slow start: one slot, one more each time one is given back
+            self._slots = asyncio.Semaphore(1)
+            self._slots_open = 1
         await self._slots.acquire()
         held = [True]
 
@@ -96,6 +100,9 @@ class PodClient:
                 held[0] = False
                 hold.cancel()
                 self._slots.release()
+                if self._slots_open < self.connect_slots:
+                    self._slots_open += 1
+                    self._slots.release()
 
         hold = asyncio.get_running_loop().call_later(self.slot_hold_s, give_back)
         return give_back

@@ -16,7 +16,7 @@ touched (the doctor list, a verification) or mark what they show as from before 
 
 from __future__ import annotations
 
-import gc
+import asyncio
 from collections import deque
 from functools import partial
 from pathlib import Path
@@ -45,6 +45,7 @@ from vecdash.tui.progressive import ProgressiveRefresh
 from vecdash.tui.messages import ConfirmPlan, EstateChanged, OpenRecallSweep
 from vecdash.tui.replay import REPLAY_OFFLINE, RecordReplay
 from vecdash.tui.busy import SPINNER_AFTER_S
+from vecdash.tui.collector import Collector
 from vecdash.tui.demo_workload import DemoWorkloadCommands
 from vecdash.tui.discovery import PodDiscovery
 from vecdash.tui.maintenance_commands import MaintenanceCommands
@@ -121,7 +122,8 @@ class VecdashApp(ProgressiveRefresh, PodDiscovery, RecordReplay, SelectionComman
         self.start_tour = tour
         self.start_workload = workload and demo and live
         self.live = live
-        self.freeze_after_start = False  # run_console sets it: gc.freeze() once the console is up
+        self.freeze_after_start = False  # run_console sets it: the collector's policy (tui/collector.py)
+        self.collector = Collector()
         self.started_read_only = config.settings.read_only
         # everything the console asks of the databases (a replay's refuses to open any session)
         self.api = ConsoleApi(config, offline=REPLAY_OFFLINE if replay is not None else None)
@@ -139,10 +141,10 @@ class VecdashApp(ProgressiveRefresh, PodDiscovery, RecordReplay, SelectionComman
         self.partial: Topology | None = None  # while a refresh runs: the last one with its answers so far
         self.pods_shown = 0  # pods of this refresh on screen (the fleet benchmark watches it)
         self._pending: list[PodStatus] = []  # answered, not on screen yet (ProgressiveRefresh)
-        self._flush_timer: Timer | None = None
+        self._flush_timer: asyncio.TimerHandle | None = None
         self._last_flush = 0.0
         self._changes: list[EstateChanged] = []  # changes no refresh has read since they were made
-        self._refresh_timer: Timer | None = None
+        self._refresh_timer: asyncio.TimerHandle | None = None
         self._spinner_timer: Timer | None = None
         self.console_actions: list[registry.ConsoleAction] = []
         self._base_bindings = self._bindings.copy()  # Textual's own (palette, ctrl+c): kept under ours
@@ -218,12 +220,12 @@ class VecdashApp(ProgressiveRefresh, PodDiscovery, RecordReplay, SelectionComman
         elif self.topology is not None:
             self._apply_topology(self.topology, record=False)
         if self.live:
+            if self.freeze_after_start:  # no full collection during a refresh (tui/collector.py)
+                self.collector.enable()
             self.refresh_now()
             self.start_discovery()  # after the first frame's refresh started: a slow primary delays neither
-            if self.freeze_after_start:
-                # the modules and widgets made so far live as long as the console: out of the collector's
-                # sight, a full collection during a 200-pod refresh pauses the loop about half as long
-                self.call_after_refresh(gc.freeze)
+            # the modules and widgets made so far live as long as the console: out of the collector's sight
+            self.call_after_refresh(self.collector.freeze)
         else:
             self.query_one(StatsPane).show(self.topology, None, endpoints=self.endpoints)
             self._steady_cursors()

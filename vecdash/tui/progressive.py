@@ -9,7 +9,9 @@ estate when the refresh ends (app._apply_topology).
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 
 from textual.widgets import Static
@@ -27,6 +29,13 @@ from vecdash.tui.widgets.topology import TopologyTree
 FLUSH_S = 0.08
 
 
+def _later(delay: float, callback: Callable[[], None]) -> asyncio.TimerHandle:
+    """`callback` after `delay` s on the loop itself. Not Textual's set_timer: a one-shot Timer whose task
+    starts later than its delay skips its only tick (and a delay of 0 divides by zero), so under load a
+    flush a few milliseconds away could be lost, leaving answered pods off screen until the refresh ends."""
+    return asyncio.get_running_loop().call_later(delay, callback)
+
+
 class ProgressiveRefresh:
     """Mixed into VecdashApp (the refresh: start, worker, answers as they come); the app's `answered`,
     `partial`, `pods_shown`, `_pending`, `_flush_timer`, `_last_flush` are its state. `app.topology`
@@ -40,9 +49,10 @@ class ProgressiveRefresh:
             notify(self, "a refresh is already running", timeout=2)
             return
         if self._refresh_timer is not None:
-            self._refresh_timer.stop()
+            self._refresh_timer.cancel()
             self._refresh_timer = None
         self.refreshing = True
+        self.collector.refresh_started()
         self.answered, self._pending, self.pods_shown, self.partial = {}, [], 0, None
         self._spinner_timer = self.set_timer(SPINNER_AFTER_S, self._show_spinner)
         self._refresh_worker()
@@ -73,14 +83,14 @@ class ProgressiveRefresh:
             # re-arm first: whatever happened above, auto-refresh must go on; a change made while this
             # refresh ran is read by another one right away
             self.refreshing = False
+            self.collector.refresh_ended(self.call_after_refresh)
             self._pending = []
             if self._flush_timer is not None:
-                self._flush_timer.stop()
+                self._flush_timer.cancel()
                 self._flush_timer = None
-            # "at once" is a millisecond: Textual's timer divides by its interval when it starts late
-            wait = 0.001 if self._changes or self._pods_added else max(0.5, self.config.settings.refresh_seconds)
+            wait = 0.0 if self._changes or self._pods_added else max(0.5, self.config.settings.refresh_seconds)
             self._pods_added = False  # pods discovery added while this refresh ran: read them now
-            self._refresh_timer = self.set_timer(wait, self.refresh_now)
+            self._refresh_timer = _later(wait, self.refresh_now)
             if self._spinner_timer is not None:
                 self._spinner_timer.stop()
             self.query_one("#refresh-spinner").display = False
@@ -95,7 +105,7 @@ class ProgressiveRefresh:
             if wait <= 0:
                 self._show_answered()
             else:
-                self._flush_timer = self.set_timer(wait, self._show_answered)
+                self._flush_timer = _later(wait, self._show_answered)
 
     def _show_answered(self) -> None:
         """Put the pods answered since the last call in the tree and the title (the other panes get the
@@ -115,7 +125,8 @@ class ProgressiveRefresh:
                                     elapsed_ms=base.elapsed_ms if base is not None else 0.0)
             if self.endpoints is None:
                 self.endpoints = pod_endpoints(self.config)
-            self.query_one("#title", Static).update(self._title_text())
+            # the title bar is one line across the screen (base.tcss): a new title needs no layout
+            self.query_one("#title", Static).update(self._title_text(), layout=False)
             self.query_one(TopologyTree).show(self.partial, self.endpoints)
         except Exception as exc:  # a rendering bug must not stop the refresh
             self.log.error(styled("showing answered pods failed: ", mask_text(repr(exc))))

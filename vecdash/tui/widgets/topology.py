@@ -45,6 +45,7 @@ class Ref:
 
 GROUP_OVER = 8  # more configured pods than this: pods start collapsed, grouped under their first tag
 UNTAGGED = "untagged"  # the group of pods without a tag (when some pods have one)
+LABELS_KEPT = 20_000  # labels kept for reuse (_label); more than a 200-pod estate's nodes twice over
 
 
 def index_badge(c: Collection) -> str:
@@ -84,6 +85,7 @@ class TopologyTree(Tree[Ref]):
         self._shape: tuple = ()
         self._lazy: dict[tuple, Callable[[], list[_Entry]]] = {}  # closed nodes: how to build their children
         self._last_up: dict[str, PodStatus] = {}  # each pod as last seen up: a down pod keeps its collections
+        self._labels: dict[tuple, Text] = {}  # labels made, by parts and theme (_label)
 
     # --- data in ---------------------------------------------------------------------------
 
@@ -140,8 +142,16 @@ class TopologyTree(Tree[Ref]):
         return self.get_component_rich_style(f"topology--{name}", partial=True)
 
     def _label(self, *parts: tuple[str, str | None]) -> Text:
-        text = styled(*((chunk, self._st(style) if style else None) for chunk, style in parts))
-        text.no_wrap, text.overflow = True, "ellipsis"
+        """A node's label from (text, style name) parts, made once per parts and theme: a refresh of 200
+        pods relabels only the pods whose label changed, without styling the other labels again."""
+        key = (parts, self.app.theme)
+        text = self._labels.get(key)
+        if text is None:
+            if len(self._labels) >= LABELS_KEPT:
+                self._labels.clear()
+            text = styled(*((chunk, self._st(style) if style else None) for chunk, style in parts))
+            text.no_wrap, text.overflow = True, "ellipsis"
+            self._labels[key] = text
         return text
 
     def render_label(self, node: TreeNode[Ref], base_style, style) -> Text:
@@ -170,6 +180,8 @@ class TopologyTree(Tree[Ref]):
         if shape == self._shape and self.root.children:
             _relabel(self.root, entries)
             return
+        if self.root.children and self._grow(entries, shape):
+            return
         keep = self.selected_ref
         self.clear()
         for e in entries:
@@ -181,6 +193,36 @@ class TopologyTree(Tree[Ref]):
         if node is not None:
             self._reveal(node)  # found through the filter, kept in view once it is cleared
             self._place_cursor(node)
+
+    def _grow(self, entries: list["_Entry"], shape: tuple) -> bool:
+        """Update in place when the top level only gained nodes, as while pods answer one by one: new
+        nodes are inserted, a node whose subtree changed is made again alone, the others relabelled, and
+        the cursor stays on its node. A first refresh of 200 pods then adds each pod once, not the
+        answered ones again with every batch. False (nothing done) when a node went or moved."""
+        nodes = {n.data.key: n for n in self.root.children if n.data is not None}
+        if [e.ref.key for e in entries if e.ref.key in nodes] != list(nodes) or len(nodes) != len(self.root.children):
+            return False
+        keep = self.selected_ref
+        before: TreeNode[Ref] | None = None
+        old = dict(self._shape)
+        for e, (key, sub) in reversed(list(zip(entries, shape))):
+            node = nodes.get(key)
+            if node is not None and old.get(key) == sub:
+                if node._label != e.label:
+                    node.set_label(e.label)
+                if e.children:
+                    _relabel(node, e.children)
+            else:
+                if node is not None:
+                    node.remove()
+                node = self._materialize(self.root, e, before=before)
+            before = node
+        self._shape = shape
+        target = self._find_or_load(keep) if keep else self.root.children[0]
+        if target is not None:  # the same node, perhaps on another line now (or made again: kept in view)
+            self._reveal(target)
+            self._place_cursor(target)
+        return True
 
     def _starts_open(self, ref: Ref) -> bool:
         if self._filter:
@@ -202,15 +244,15 @@ class TopologyTree(Tree[Ref]):
         on each change to measure it (render_label cuts each to the pane anyway)."""
         return node.label.cell_len + 2
 
-    def _materialize(self, parent: TreeNode[Ref], e: "_Entry") -> None:
+    def _materialize(self, parent: TreeNode[Ref], e: "_Entry", before: TreeNode[Ref] | None = None) -> TreeNode[Ref]:
         if e.children is None:
-            parent.add_leaf(e.label, data=e.ref)
-            return
-        node = parent.add(e.label, data=e.ref, expand=not e.lazy and self._starts_open(e.ref))
+            return parent.add_leaf(e.label, data=e.ref, before=before)
+        node = parent.add(e.label, data=e.ref, before=before, expand=not e.lazy and self._starts_open(e.ref))
         for child in e.children:
             self._materialize(node, child)
         if not e.children and not e.lazy:
             node.allow_expand = False
+        return node
 
     def _load(self, node: TreeNode[Ref]) -> None:
         """Add the children of a node built closed (a no-op once they are there)."""
@@ -387,7 +429,7 @@ def _listed(pod: PodStatus) -> bool:
 
 def _relabel(parent: TreeNode[Ref], entries: list[_Entry]) -> None:
     for node, e in zip(parent.children, entries):
-        if node._label != e.label:
+        if node._label is not e.label and node._label != e.label:
             node.set_label(e.label)
         if e.children:
             _relabel(node, e.children)

@@ -28,6 +28,7 @@ from vecdash.tui.busy import Busy
 from vecdash.tui.messages import ConfirmPlan, EstateChanged
 from vecdash.tui.text import NL, block, line, styled
 from vecdash.tui.workers import failure_text, worker
+from vecdash.tui.widgets.choices import refill
 from vecdash.tui.widgets.topology import Ref
 
 describe_error = failure_text  # the console's one wording of a failure (vecdash.tui.workers)
@@ -102,11 +103,7 @@ class WiringPane(VerticalScroll):
     def show_topology(self, topo: Topology) -> None:
         self.topology = topo
         pods = [p.name for p in topo.pods if not p.is_primary]
-        select = self.query_one("#wire-pod", Select)
-        current = select.value
-        select.set_options([(line(p), p) for p in pods])
-        if current in pods:
-            select.value = current
+        refill(self.query_one("#wire-pod", Select), pods, line)
         self._fill_collections()
         self._drop_stale()
 
@@ -117,9 +114,9 @@ class WiringPane(VerticalScroll):
         if select.is_blank() and self._remembered and self._remembered[0] == pod_name:
             current = self._remembered[1]  # its pod is back: the form names what it named before
         pod = self.topology.pod(pod_name) if self.topology and isinstance(pod_name, str) else None
-        options = [(line(c.qualified), (c.schema, c.name)) for c in (pod.collections if pod else [])]
-        select.set_options(options)
-        if current in [v for _, v in options]:
+        values = [(c.schema, c.name) for c in (pod.collections if pod else [])]
+        refill(select, values, lambda v: line(f"{v[0]}.{v[1]}"))
+        if current in values and select.value != current:
             select.value = current
 
     @on(Select.Changed, "#wire-pod")

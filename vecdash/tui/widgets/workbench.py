@@ -31,6 +31,7 @@ from vecdash.tui.busy import Busy
 from vecdash.tui.messages import OpenRecord, RecordRef
 from vecdash.tui.workers import worker
 from vecdash.tui.text import NL, block, cell, line, notify, styled
+from vecdash.tui.widgets.choices import refill
 from vecdash.tui.widgets.topology import Ref
 from vecdash.tui.widgets.wiring import describe_error
 from vecdash.units import ms
@@ -155,13 +156,9 @@ class WorkbenchPane(VerticalScroll):
 
     def show_topology(self, topo: Topology) -> None:
         self.topology = topo
-        select = self.query_one("#wb-collection", Select)
-        current = select.value
-        options = [(styled(c.pod, ": ", c.qualified), (c.pod, c.schema, c.name))
-                   for p in topo.pods if p.up for c in p.collections]
-        select.set_options(options)
-        if current in [v for _, v in options]:
-            select.value = current
+        refill(self.query_one("#wb-collection", Select),
+               [(c.pod, c.schema, c.name) for p in topo.pods if p.up for c in p.collections],
+               lambda v: styled(v[0], ": ", f"{v[1]}.{v[2]}"))
 
     def suggest(self, ref: Ref, force: bool = False) -> None:
         if ref.kind != "collection":
