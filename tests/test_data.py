@@ -336,3 +336,12 @@ def test_the_next_page_hint_parses_back_to_the_last_id(last_id):
     hint = footer(20, BrowsePage(rows=[], last_id=last_id, more=True), filtered=False).split("more follow: ")[1]
     args = build_parser().parse_args(["browse", "pod", "coll", *shlex.split(hint)])
     assert args.after == last_id
+
+
+def test_format_help_says_what_json_writes(capsys):
+    """`query --format json` is the whole result object (as --json), `browse --format json` an array."""
+    for command, says, never in (("query", "the whole result", "an array"), ("browse", "an array", "whole result")):
+        with pytest.raises(SystemExit):
+            cli_main([command, "--help"])
+        text = " ".join(capsys.readouterr().out.split())
+        assert says in text and never not in text, command
