@@ -49,9 +49,11 @@ def output_to(path: str | None) -> Iterator[TextIO]:
 
 def table(rows: list[list[str]], headers: list[str]) -> str:
     """Plain aligned columns (no colour, safe for pipes and cron mail)."""
-    widths = [len(h) for h in headers]
+    from vecdash.lines import pad, width
+
+    widths = [width(h) for h in headers]
     for r in rows:
         for i, cell in enumerate(r):
-            widths[i] = max(widths[i], len(cell))
-    fmt = lambda r: "  ".join(c.ljust(widths[i]) for i, c in enumerate(r)).rstrip()  # noqa: E731
+            widths[i] = max(widths[i], width(cell))
+    fmt = lambda r: "  ".join(pad(c, widths[i]) for i, c in enumerate(r)).rstrip()  # noqa: E731
     return "\n".join([fmt(headers), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows])
