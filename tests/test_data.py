@@ -321,3 +321,27 @@ def test_writers_stream_json_and_escape_table_cells():
     write_rows("table", ({"id": f"a\n[b]{i}", "metadata": {"k": "v" * 100}} for i in range(3)), buf, browse_columns())
     lines = buf.getvalue().splitlines()
     assert len(lines) == 5 and "a\\n[b]0" in lines[2] and lines[2].endswith("…")
+
+
+@pytest.mark.parametrize("last_id", ["doc-9", "-18", "-x", "--x", "a b'c", "-%s-7z"])
+def test_the_next_page_hint_parses_back_to_the_last_id(last_id):
+    """The footer's `--after ...`, pasted into a shell, gives `browse` the same id (an id that starts
+    with "-" included: argparse reads `--after -x` as a missing value)."""
+    import shlex
+
+    from vecdash.cli import build_parser
+    from vecdash.cli.browse import footer
+    from vecdash.model_data import BrowsePage
+
+    hint = footer(20, BrowsePage(rows=[], last_id=last_id, more=True), filtered=False).split("more follow: ")[1]
+    args = build_parser().parse_args(["browse", "pod", "coll", *shlex.split(hint)])
+    assert args.after == last_id
+
+
+def test_format_help_says_what_json_writes(capsys):
+    """`query --format json` is the whole result object (as --json), `browse --format json` an array."""
+    for command, says, never in (("query", "the whole result", "an array"), ("browse", "an array", "whole result")):
+        with pytest.raises(SystemExit):
+            cli_main([command, "--help"])
+        text = " ".join(capsys.readouterr().out.split())
+        assert says in text and never not in text, command

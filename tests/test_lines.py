@@ -49,3 +49,33 @@ def test_a_console_failure_is_one_escaped_line():
 
     assert failure_text(UserError("no collection vecs.a\nb\x1b[31m")) == "no collection vecs.a\\nb\\x1b[31m"
     assert failure_text(ValueError("first\nDETAIL: second")) == "ValueError: first"
+
+
+def test_table_columns_count_terminal_columns_not_characters():
+    """A wide character takes two columns: the CLI's tables (cli.output.table and the export writer's
+    table) pad and cut by columns, so a column after `日本` stays aligned."""
+    import io
+
+    from vecdash.cli.output import table
+    from vecdash.export import Writer
+    from vecdash.lines import shown
+
+    rows = table([["naïve ✓ 日本", "string"], ["ascii", "number"]], ["KEY", "TYPES"]).splitlines()
+    assert {line.index("TYPES") if i == 0 else _column(line, 1) for i, line in enumerate(rows) if i != 1} == {14}
+    out = io.StringIO()
+    w = Writer("table", out, ["id", "metadata"])
+    for i, key in enumerate(("日本語のキー", "k")):
+        w.row({"id": f"{key}-{i}", "metadata": {"x": 1}})
+    w.close()
+    lines = out.getvalue().splitlines()
+    assert len({_column(line, 1) for line in [lines[0], *lines[2:]]}) == 1, lines
+    assert shown("日本語" * 10, 9) == "日本語日…"  # 8 columns and the ellipsis
+
+
+def _column(line: str, n: int) -> int:
+    """The terminal column where the n-th field (0-based, fields split by two spaces or more) starts."""
+    import re
+    import unicodedata
+
+    starts = [m.start() for m in re.finditer(r"(?:^|(?<=  ))\S", line)]
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in line[: starts[n]])

@@ -167,6 +167,14 @@ async def test_browse_pages_forward_and_back_then_exports_every_row(estate, coll
         await pilot.pause(0.2)
         assert "is a directory" in text_of(export, "#export-status")
         assert [p.name for p in tmp_path.iterdir()] == ["rows.csv"]  # nothing half-written left
+        # a filter nothing matches says so plainly
+        await pilot.press("escape")
+        await until(pilot, lambda: app.screen is screen, what="back to browse")
+        screen.query_one("#browse-filter").value = '{"year": {"$eq": 1}}'
+        before = screen.page
+        await pilot.press("slash", "enter")
+        await until(pilot, lambda: screen.page is not before, what="a page of no rows")
+        assert text_of(screen, "#browse-status").startswith("no rows match the filter · page 1 (last)")
 
 
 async def test_a_key_value_goes_into_the_workbench_filter_and_the_query_matches_it(estate, coll, tmp_path):

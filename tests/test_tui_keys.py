@@ -176,6 +176,7 @@ async def test_leaving_read_only_asks_first(estate):
         assert not isinstance(app.screen, AskScreen)
         await pilot.press("ctrl+o")
         await until(pilot, lambda: isinstance(app.screen, AskScreen), what="the question")
+        assert "X drop coll." in app.screen.detail and ".." not in app.screen.detail  # one full stop
         await pilot.press("n")
         await pilot.pause(0.2)
         assert app.read_only and app.query_one("#read-only-banner").display

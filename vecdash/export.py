@@ -16,7 +16,7 @@ from collections.abc import AsyncIterable, Callable, Iterable, Mapping, Sequence
 from typing import Any, TextIO
 
 from vecdash.errors import UserError
-from vecdash.lines import shown
+from vecdash.lines import pad, shown, width
 
 FORMATS = ("table", "json", "jsonl", "csv")
 # rows between two progress calls (and one at the end)
@@ -116,14 +116,14 @@ class Writer:
         if self._widths is not None:
             return
         headers = [c.upper() for c in self.columns]
-        self._widths = [max([len(h)] + [len(r[i]) for r in self._table]) for i, h in enumerate(headers)]
+        self._widths = [max([width(h)] + [width(r[i]) for r in self._table]) for i, h in enumerate(headers)]
         self.out.write(self._line(headers) + self._line(["-" * w for w in self._widths]))
         for cells in self._table:
             self.out.write(self._line(cells))
         self._table = []
 
     def _line(self, cells: list[str]) -> str:
-        return "  ".join(c.ljust(w) for c, w in zip(cells, self._widths)).rstrip() + "\n"
+        return "  ".join(pad(c, w) for c, w in zip(cells, self._widths)).rstrip() + "\n"
 
 
 def _cell(column: str, value: Any) -> str:
@@ -133,8 +133,8 @@ def _cell(column: str, value: Any) -> str:
     return shown(text, TABLE_CELL.get(column, 40))
 
 
-def _cut(cell: str, width: int) -> str:
-    return shown(cell, width) if len(cell) > width else cell
+def _cut(cell: str, columns: int) -> str:
+    return shown(cell, columns) if width(cell) > columns else cell
 
 
 def write_rows(fmt: str, rows: Iterable[Any], out: TextIO, columns: Sequence[str], *,

@@ -10,6 +10,7 @@ Pure functions, standard library only: the CLI, the console and the services imp
 from __future__ import annotations
 
 import re
+import unicodedata
 
 _ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 # every C0 and C1 control character (newline included) and DEL, as str.translate wants it
@@ -55,12 +56,29 @@ def short_vectors(text: str, *, keep: int = 48) -> str:
     return _VECTOR_LITERAL.sub(cut, text)
 
 
+def width(text: str) -> int:
+    """Terminal columns `text` takes: an East Asian wide or full-width character two, a combining mark
+    none. Aligned columns count these, not characters: `日本` is four columns wide."""
+    return sum(0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def pad(text: str, columns: int) -> str:
+    """`text` padded with spaces to `columns` terminal columns (str.ljust counts characters)."""
+    return text + " " * max(0, columns - width(text))
+
+
 def shown(value: object, limit: int | None = None) -> str:
     """Text from a database for one table cell or line: control characters escaped (a newline in query
-    text reads `\\n`), vector literals cut short, at most `limit` characters (then `…`); None is `-`."""
+    text reads `\\n`), vector literals cut short, at most `limit` terminal columns (then `…`); None is `-`."""
     if value is None:
         return "-"
     text = one_line(short_vectors(str(value)))
-    if limit is not None and len(text) > limit:
-        text = text[: max(0, limit - 1)] + "…"
+    if limit is not None and width(text) > limit:
+        room, kept = max(0, limit - 1), []
+        for c in text:
+            room -= width(c)
+            if room < 0:
+                break
+            kept.append(c)
+        text = "".join(kept) + "…"
     return text

@@ -85,4 +85,5 @@ def footer(n: int, page: BrowsePage | None, *, filtered: bool) -> str:
     after = shlex.quote(str(page.last_id))
     if one_line(after) != after:  # an id holding a newline or a control character: not pasteable as shown
         return text + "; more follow after the last id (it holds control characters: take it from --format json)"
-    return text + f"; more follow: --after {after}"
+    # an id that starts with "-" reads as an option after a space: argparse takes it only with "="
+    return text + f"; more follow: --after{'=' if after.startswith('-') else ' '}{after}"

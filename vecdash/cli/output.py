@@ -19,12 +19,13 @@ def print_json(obj: Any, out: TextIO | None = None) -> None:
     out.write("\n")
 
 
-def add_export_options(p: argparse.ArgumentParser) -> None:
-    """--format and --output, as every command that writes rows has them (vecdash/export.py)."""
+def add_export_options(p: argparse.ArgumentParser, json_is: str = "an array") -> None:
+    """--format and --output, as every command that writes rows has them (vecdash/export.py); `json_is`
+    says what --format json writes (query: its whole result object)."""
     from vecdash.export import FORMATS
 
     p.add_argument("--format", choices=FORMATS, default=None,
-                   help="table (default, for reading), json (an array), jsonl (one object a line) or csv "
+                   help=f"table (default, for reading), json ({json_is}), jsonl (one object a line) or csv "
                         "(metadata as JSON text)")
     p.add_argument("--output", metavar="FILE",
                    help="write to FILE instead of standard output (replaced only when every row is written)")
@@ -48,9 +49,11 @@ def output_to(path: str | None) -> Iterator[TextIO]:
 
 def table(rows: list[list[str]], headers: list[str]) -> str:
     """Plain aligned columns (no colour, safe for pipes and cron mail)."""
-    widths = [len(h) for h in headers]
+    from vecdash.lines import pad, width
+
+    widths = [width(h) for h in headers]
     for r in rows:
         for i, cell in enumerate(r):
-            widths[i] = max(widths[i], len(cell))
-    fmt = lambda r: "  ".join(c.ljust(widths[i]) for i, c in enumerate(r)).rstrip()  # noqa: E731
+            widths[i] = max(widths[i], width(cell))
+    fmt = lambda r: "  ".join(pad(c, widths[i]) for i, c in enumerate(r)).rstrip()  # noqa: E731
     return "\n".join([fmt(headers), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows])

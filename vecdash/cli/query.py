@@ -38,7 +38,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--explain", action="store_true", help="EXPLAIN (ANALYZE, VERBOSE, BUFFERS) of the query")
     p.add_argument("--include-vector", action="store_true", help="return the vectors too")
     p.add_argument("--json", action="store_true", help="machine-readable output (the same as --format json)")
-    add_export_options(p)
+    add_export_options(p, json_is="the whole result: rows, route, timings, warnings, SQL")
     p.set_defaults(handler=run)
 
 

@@ -464,7 +464,7 @@ class VecdashApp(ProgressiveRefresh, PodDiscovery, RecordReplay, SelectionComman
 
         keys = ", ".join(f"{a.key_display} {a.description}" for a in registry.refused(read_only=True, demo=self.demo))
         ask = AskScreen("Leave read-only?", f"Sessions reopen read-write, and the keys that change databases "
-                        f"come back: {keys}.", "Read-write")
+                        f"come back: {keys.rstrip('.')}.", "Read-write")  # a label may end in "." (coll.)
         self.push_screen(ask, self._leave_read_only)
 
     def _leave_read_only(self, yes: bool | None) -> None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Union
 
-from rich.style import StyleType
+from rich.style import Style, StyleType
 from rich.text import Text
 
 from vecdash.lines import ONE_LINE, one_line
@@ -75,6 +75,17 @@ def cell(value: object, width: int | None = None) -> Text:
     if width is not None and len(text) > width:
         text = text[: width - 1] + "…"
     return Text(text, end="", no_wrap=True)  # as DataTable renders its own str cells
+
+
+def theme_style(node, component: str) -> Style:
+    """The theme's style of `node`'s component class `component` (its colour and text style, no
+    background), for text parts. The colour is the one Textual draws: a translucent theme colour
+    (`$text-muted` is `auto 60%`) blended over the node's background. The partial style alone keeps the
+    RGB and drops the alpha, so dim text came out as full white (black on a light theme)."""
+    partial = node.get_component_rich_style(component, partial=True)
+    if partial.color is None:
+        return partial
+    return partial + Style(color=node.get_component_rich_style(component).color)
 
 
 def notify(node, *parts: Part, severity: str = "information", timeout: float | None = None, title: str = "") -> None:

@@ -139,7 +139,9 @@ class BrowseScreen(Modal[None]):
             where = styled(f"rows {first:,}–{first + len(page.rows) - 1:,}")
         else:
             where = styled("no rows" if len(self.starts) == 1 else "no rows after this point")
-        if self.matching is not None:
+        if self.matching is not None and not page.rows and not self.matching.count:  # not "no rows of 0 row(s)"
+            where += styled(" match the filter" if self.filters else " in the collection")
+        elif self.matching is not None:
             where += styled(" of ", (f"{self.matching} row(s)", "bold"), (" matching" if self.filters else "", dim))
         where += styled((f" · page {len(self.starts)}", dim), ("" if page.more else " (last)", dim))
         for w in page.warnings:

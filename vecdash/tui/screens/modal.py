@@ -9,6 +9,8 @@ from rich.style import Style
 from textual.binding import Binding
 from textual.screen import ModalScreen
 
+from vecdash.tui.text import theme_style
+
 ResultT = TypeVar("ResultT")
 
 
@@ -20,7 +22,7 @@ class Modal(ModalScreen[ResultT]):
 
     def tone(self, name: str) -> Style:
         """The theme's style for `ok`, `warn`, `error` or `dim` text."""
-        return self.get_component_rich_style(f"modal--{name}", partial=True)
+        return theme_style(self, f"modal--{name}")
 
     def action_close(self) -> None:
         self.dismiss(self.result)

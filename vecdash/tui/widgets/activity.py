@@ -25,7 +25,7 @@ from vecdash.lines import one_line, short_vectors
 from vecdash.model import Topology
 from vecdash.model_activity import Alert, PodActivity, Statement
 from vecdash.tui import actions as registry
-from vecdash.tui.text import NL, cell, line, notify, styled
+from vecdash.tui.text import NL, cell, line, notify, styled, theme_style
 from vecdash.tui.widgets.activity_rows import (ALERT_WORDS, COLUMNS, SORTS, Row, bar, collection_flags, estate_alerts,
                                                is_idle, matches, rate, sort_rows, spark)
 from vecdash.tui.workers import worker
@@ -83,7 +83,7 @@ class ActivityPane(VerticalScroll):
         self.show(self.topology, record=False)
 
     def _st(self, name: str):
-        return self.get_component_rich_style(f"activity--{name}", partial=True)
+        return theme_style(self, f"activity--{name}")
 
     def _c(self, value: object, style: str | None = None, width: int | None = None) -> Text:
         text = cell(value, width)

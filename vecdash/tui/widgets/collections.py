@@ -17,7 +17,7 @@ from textual.widgets import DataTable, Input, Label, Static
 
 from vecdash.model import Topology
 from vecdash.tui import actions as registry
-from vecdash.tui.text import NL, cell, styled
+from vecdash.tui.text import NL, cell, styled, theme_style
 from vecdash.tui.widgets.collections_rows import SORTS, CollectionRow, matches, sort_rows, table_rows
 from vecdash.tui.widgets.topology import Ref
 from vecdash.units import human_bytes, human_count, ms
@@ -60,7 +60,7 @@ class CollectionsPane(Vertical):
         self.redraw()
 
     def _st(self, name: str):
-        return self.get_component_rich_style(f"collections--{name}", partial=True)
+        return theme_style(self, f"collections--{name}")
 
     def _c(self, value: object, style: str | None = None, width: int | None = None) -> Text:
         text = cell(value, width)

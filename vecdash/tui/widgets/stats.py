@@ -16,7 +16,7 @@ from textual.widgets import Label, Sparkline, Static
 
 from vecdash.model import Collection, PodStatus, Topology
 from vecdash.service.stats import Pods, collection_warnings, exposures, foreign_table_target, server_reach, view_targets
-from vecdash.tui.text import NL, line, styled
+from vecdash.tui.text import NL, line, styled, theme_style
 from vecdash.tui.widgets.topology import Ref
 from vecdash.units import ago, human_bytes, human_count, ms
 
@@ -42,7 +42,7 @@ class StatsPane(VerticalScroll):
     # --- text helpers ------------------------------------------------------------------------
 
     def _st(self, name: str):
-        return self.get_component_rich_style(f"stats--{name}", partial=True)
+        return theme_style(self, f"stats--{name}")
 
     def _text(self) -> Text:
         return Text()

@@ -24,7 +24,7 @@ from textual.widgets.tree import TreeNode
 
 from vecdash.model import Collection, PodStatus, Topology
 from vecdash.service.stats import Pods, server_reach
-from vecdash.tui.text import styled
+from vecdash.tui.text import styled, theme_style
 from vecdash.units import human_count, ms
 
 
@@ -139,7 +139,7 @@ class TopologyTree(Tree[Ref]):
     # --- building ----------------------------------------------------------------------------
 
     def _st(self, name: str):
-        return self.get_component_rich_style(f"topology--{name}", partial=True)
+        return theme_style(self, f"topology--{name}")
 
     def _label(self, *parts: tuple[str, str | None]) -> Text:
         """A node's label from (text, style name) parts, made once per parts and theme: a refresh of 200

@@ -26,7 +26,7 @@ from vecdash.secrets import mask_text
 from vecdash.service.console_api import ConsoleApi
 from vecdash.tui.busy import Busy
 from vecdash.tui.messages import ConfirmPlan, EstateChanged
-from vecdash.tui.text import NL, block, line, styled
+from vecdash.tui.text import NL, block, line, styled, theme_style
 from vecdash.tui.workers import failure_text, worker
 from vecdash.tui.widgets.choices import refill
 from vecdash.tui.widgets.topology import Ref
@@ -197,7 +197,7 @@ class WiringPane(VerticalScroll):
         self._status(message, "error")
 
     def _status(self, text: str, kind: str | None = None) -> None:
-        style = self.get_component_rich_style(f"wiring--{kind}", partial=True) if kind else None
+        style = theme_style(self, f"wiring--{kind}") if kind else None
         self.query_one("#wire-status", Static).update(line(text, style))
 
     def _clear_plan(self) -> None:
@@ -223,7 +223,7 @@ class WiringPane(VerticalScroll):
                 line("Doctor findings from before the change: re-checking…", self._tone("warn")))
 
     def _tone(self, kind: str):
-        return self.get_component_rich_style(f"wiring--{kind}", partial=True)
+        return theme_style(self, f"wiring--{kind}")
 
     @property
     def findings_shown(self) -> bool:
@@ -266,9 +266,9 @@ class WiringPane(VerticalScroll):
         self.call_after_refresh(self.scroll_to_widget, view, top=True)
 
     def _verification_text(self, v, target: Target | None) -> Text:
-        ok = self.get_component_rich_style("wiring--ok", partial=True)
-        bad = self.get_component_rich_style("wiring--error", partial=True)
-        dim = self.get_component_rich_style("wiring--dim", partial=True)
+        ok = theme_style(self, "wiring--ok")
+        bad = theme_style(self, "wiring--error")
+        dim = theme_style(self, "wiring--dim")
         nl = NL
         t = styled(("verified ", dim), target_text(target), nl) if target else Text()
         t += styled(("pushdown: ", dim), ("YES" if v.pushdown else "NO", ok if v.pushdown else bad),
@@ -278,7 +278,7 @@ class WiringPane(VerticalScroll):
                         Text("\n", dim))
         if v.filter_pushdown is not None:
             t += styled(("filter pushdown: ", dim), ("yes" if v.filter_pushdown else "no", ok if v.filter_pushdown else bad), nl)
-        warn = self.get_component_rich_style("wiring--warn", partial=True)
+        warn = theme_style(self, "wiring--warn")
         for c in v.checks:
             advisory = getattr(c, "advisory", False)
             t += styled(("✔ " if c.ok else ("⚠ " if advisory else "✖ "), ok if c.ok else (warn if advisory else bad)),

@@ -30,7 +30,7 @@ from vecdash.service.console_api import ConsoleApi
 from vecdash.tui.busy import Busy
 from vecdash.tui.messages import OpenRecord, RecordRef
 from vecdash.tui.workers import worker
-from vecdash.tui.text import NL, block, cell, line, notify, styled
+from vecdash.tui.text import NL, block, cell, line, notify, styled, theme_style
 from vecdash.tui.widgets.choices import refill
 from vecdash.tui.widgets.topology import Ref
 from vecdash.tui.widgets.wiring import describe_error
@@ -205,7 +205,7 @@ class WorkbenchPane(VerticalScroll):
             return
         self.stale = why
         label = self.query_one("#wb-stale", Label)
-        label.update(styled(("⚠ stale: ", self.get_component_rich_style("workbench--warn", partial=True)),
+        label.update(styled(("⚠ stale: ", theme_style(self, "workbench--warn")),
                             "the results below are of ", self._result_from, ", ", why))
         label.display = True
         for sel in ("#wb-results", "#wb-plan"):
@@ -246,11 +246,11 @@ class WorkbenchPane(VerticalScroll):
             return
         default, reason = c.default_measure()
         chosen = self.query_one("#wb-measure", Select).value
-        dim = self.get_component_rich_style("workbench--dim", partial=True)
+        dim = theme_style(self, "workbench--dim")
         if chosen == default:
             why.update(styled((default, "bold"), (": ", dim), (reason, dim)))
         else:
-            warn = self.get_component_rich_style("workbench--warn", partial=True)
+            warn = theme_style(self, "workbench--warn")
             why.update(styled((chosen, "bold"), (" chosen; the collection's default is ", warn), (default, warn),
                               (" (", dim), (reason, dim), (")", dim)))
         why.display = True
@@ -263,7 +263,7 @@ class WorkbenchPane(VerticalScroll):
         try:
             parse_filters(event.value, self.api.validate_filters)
         except Exception as exc:
-            err.update(styled(("✖ ", None), (mask_text(str(exc)), self.get_component_rich_style("workbench--error", partial=True))))
+            err.update(styled(("✖ ", None), (mask_text(str(exc)), theme_style(self, "workbench--error"))))
             err.display = True
             event.input.add_class("-invalid-filter")
         else:
@@ -312,7 +312,7 @@ class WorkbenchPane(VerticalScroll):
 
     def _status(self, text: str | Text, kind: str | None = None) -> None:
         if isinstance(text, str):
-            text = line(text, self.get_component_rich_style(f"workbench--{kind}", partial=True) if kind else None)
+            text = line(text, theme_style(self, f"workbench--{kind}") if kind else None)
         self.query_one("#wb-status", Static).update(text)
 
     def run(self, spec=None) -> None:
@@ -394,9 +394,9 @@ class WorkbenchPane(VerticalScroll):
             table.add_row(value_cell(r.id), cell(f"{r.distance:.4f}"), *([cell(r.pod or "")] if multi_pod else []),
                           *(value_cell(meta.get(k, "")) for k in keys))
         table.display = True
-        ok = self.get_component_rich_style("workbench--ok", partial=True)
-        warn = self.get_component_rich_style("workbench--warn", partial=True)
-        dim = self.get_component_rich_style("workbench--dim", partial=True)
+        ok = theme_style(self, "workbench--ok")
+        warn = theme_style(self, "workbench--warn")
+        dim = theme_style(self, "workbench--dim")
         t = styled((f"{len(result.rows)}/{result.limit} rows", warn if result.underfilled else ok),
                    (f" · client {ms(result.client_ms)}", dim))
         if result.server_ms is not None:
