@@ -25,7 +25,7 @@ from textual.widgets import Label, Select, Static
 
 from vecdash.service.console_api import ConsoleApi
 from vecdash.tui.screens.modal import Modal
-from vecdash.tui.text import NL, cell, line, styled
+from vecdash.tui.text import NL, cell, line, styled, theme_style
 from vecdash.tui.workers import worker
 from vecdash.units import human_count
 
@@ -188,7 +188,7 @@ class MapScreen(Modal[None]):
             self.call_after_refresh(self.colour, self.colouring.key)
 
     def _mark(self, name: str) -> Style:
-        return self.get_component_rich_style(f"map--{name}", partial=True)
+        return theme_style(self, f"map--{name}")
 
     def _plot_style(self, name: str) -> str:
         """A theme colour as the style string the plotting widget takes."""
