@@ -122,17 +122,29 @@ def assert_clean_failure_text(text: str) -> None:
     assert TEST_PASSWORD not in text
 
 
+def _runqueue_wait_s() -> float:
+    """How long this thread has waited for a core (Linux schedstat; 0 where it is not available)."""
+    try:
+        return int(open("/proc/thread-self/schedstat").read().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 async def watched(coro):
-    """Await `coro` while a ticker measures the longest stall of the event loop (= console frozen)."""
+    """Await `coro` while a ticker measures the longest stall of the event loop (= console frozen).
+
+    A stall is the loop's own: a tick's delay less the time its thread waited for a core, so another
+    process busy on the same cores (the other test process, a pod starting) does not count, while a
+    blocking call (a socket wait on a hung pod) or work on the loop does."""
     gaps: list[float] = []
 
     async def ticker():
-        last = time.monotonic()
+        last, queued = time.monotonic(), _runqueue_wait_s()
         while True:
             await asyncio.sleep(0.02)
-            now = time.monotonic()
-            gaps.append(now - last)
-            last = now
+            now, now_queued = time.monotonic(), _runqueue_wait_s()
+            gaps.append(now - last - (now_queued - queued))
+            last, queued = now, now_queued
 
     tick = asyncio.ensure_future(ticker())
     t0 = time.monotonic()
