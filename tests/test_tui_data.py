@@ -82,8 +82,9 @@ async def test_record_detail_shows_a_hostile_row_whole_and_copies(estate, coll):
         await until(pilot, lambda: pane.last_result is not None, what="query result")
         assert pane.last_result.rows[0].id == HOSTILE_ID
         table = pane.query_one("#wb-results")
-        table.focus()
-        table.move_cursor(row=0)
+        # the keyboard is on the answer: enter opens its first row
+        await until(pilot, lambda: app.focused is table, what="the results focused")
+        assert table.cursor_row == 0
         await pilot.press("enter")
         await until(pilot, lambda: isinstance(app.screen, RecordScreen), what="record detail")
         screen = app.screen

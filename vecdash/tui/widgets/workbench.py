@@ -419,8 +419,11 @@ class WorkbenchPane(VerticalScroll):
             plan.display = True
         else:
             plan.display = False
-        # bring the answer into view (at 80x24 the form fills the pane)
+        # bring the answer into view (at 80x24 the form fills the pane), and the keys to it: the arrows
+        # pick a row, enter opens it whole; `q` goes back to the filter box
         self.call_after_refresh(self.scroll_to_widget, self.query_one("#wb-status"), top=True)
+        if self.app.screen is self.screen and getattr(self.app, "active_pane", None) == "workbench":
+            table.focus(scroll_visible=False)
 
     @on(OptionList.OptionSelected, "#wb-history")
     def _rerun(self, event: OptionList.OptionSelected) -> None:
