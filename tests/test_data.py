@@ -30,7 +30,8 @@ from vecdash.service.browse import browse_page, count_matching, fetch_record, re
 from vecdash.service.filters import FilterError
 from vecdash.service.keys import sample_keys
 
-EXTRA_IDS = ("a,b", 'q"uote', "it's", "new\nline", "cr\rlf", "tab\tx", "ünï ✓", "%", "{}", "x,\"y\"\n,z", " lead")
+ESC_ID = "esc\x1b[31mred\x9b"  # a terminal escape (7- and 8-bit): shown escaped on a terminal, kept in a file
+EXTRA_IDS = ("a,b", 'q"uote', "it's", "new\nline", "cr\rlf", "tab\tx", "ünï ✓", "%", "{}", "x,\"y\"\n,z", " lead", ESC_ID)
 BIG = 100_000
 
 
@@ -49,6 +50,7 @@ def coll(estate):
     name = f"data_{uuid.uuid4().hex[:8]}"
     ids = [f"{s}-{k}" for s in HOSTILE for k in range(3)] + list(EXTRA_IDS)
     rows = {rid: (metadata(i), [float(i % 5), 1.0, -2.0, 0.5]) for i, rid in enumerate(ids)}
+    rows[ESC_ID][0][""] = "the empty key"
     odd_id = "not-an-object"
     rows[odd_id] = (["a", "list"], [3.0, 4.0, 0.0, 0.0])
     table = sql.Identifier("vecs", name)
@@ -219,6 +221,41 @@ def test_table_output_shows_ids_escaped(coll, estate, tmp_path, capsys):
     assert cli_main(["--config", str(cfg), "keys", "vectors-a", name]) == 0
     out = capsys.readouterr().out
     assert "mixed" in out and "number" in out and "string" in out and "not a JSON object" in out
+    assert any(row.startswith('""  ') for row in out.splitlines())  # the empty key, not a blank
+
+
+def test_csv_to_a_terminal_shows_control_characters_escaped(coll, estate, tmp_path, capsys, monkeypatch):
+    """CSV keeps every byte in a file or a pipe (test_csv_and_jsonl_round_trip), but a terminal would obey
+    an ESC in an id: there the values are escaped, and stderr says so."""
+    import pty
+    import sys
+    import threading
+
+    name, _ = coll
+    cfg = estate.write_config(tmp_path / "vd.yaml")
+    argv = ["--config", str(cfg), "browse", "vectors-a", name, "--all", "--format", "csv"]
+    assert cli_main(argv) == 0  # a pipe: as it is
+    assert ESC_ID in capsys.readouterr().out
+    master, slave = pty.openpty()
+    shown = []
+
+    def read() -> None:
+        try:
+            while chunk := os.read(master, 65536):
+                shown.append(chunk)
+        except OSError:  # the terminal's other end closed
+            pass
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    with open(slave, "w", encoding="utf-8") as tty:
+        monkeypatch.setattr(sys, "stdout", tty)
+        assert cli_main(argv) == 0
+    reader.join(10)
+    os.close(master)
+    text = b"".join(shown).decode("utf-8")
+    assert "esc\\x1b[31mred\\x9b" in text and "\x1b" not in text and "\x9b" not in text
+    assert "terminal" in capsys.readouterr().err
 
 
 def exit_code(argv: list[str]) -> int:

@@ -3,9 +3,13 @@ for a one-line place. The CLI, the console and the services all say a failure th
 
 from __future__ import annotations
 
+import unicodedata
+
 import pytest
 
 from vecdash.lines import error_line, first_line, one_line
+
+from .hostile_data import HOSTILE
 
 
 @pytest.mark.parametrize("text, first", [
@@ -79,3 +83,27 @@ def _column(line: str, n: int) -> int:
 
     starts = [m.start() for m in re.finditer(r"(?:^|(?<=  ))\S", line)]
     return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in line[: starts[n]])
+
+
+CUT_CASES = (*HOSTILE, "日本語のキー" * 5, "e\u0301te\u0301 cafe\u0301", "กิน ข้าว", "a\u200bb\u20ddc", "😀✓😀")
+
+
+def test_console_cells_cut_by_terminal_columns_never_inside_a_character():
+    """`cell` (every console table cell and option) cuts by the columns Rich draws: a wide character
+    that would straddle the edge goes whole (no `日` half, no overflow), combining marks stay on their
+    letter, and the CLI's `width` agrees with what Rich counts."""
+    from rich.cells import cell_len
+
+    from vecdash.lines import key_name, width
+    from vecdash.tui.text import cell
+
+    for text in CUT_CASES:
+        whole = one_line(text)
+        assert width(whole) == cell_len(whole), text
+        for limit in range(1, width(whole) + 2):
+            got = cell(text, limit).plain
+            assert limit - 1 <= cell_len(got) <= limit or got == whole, (text, limit)
+            kept = got.removesuffix("…")
+            assert whole.startswith(kept) and "\ufffd" not in got, (text, limit)
+            assert not (kept and len(kept) < len(whole) and unicodedata.combining(whole[len(kept)])), (text, limit)
+    assert key_name("") == '""' and key_name("k") == "k"

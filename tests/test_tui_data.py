@@ -17,8 +17,11 @@ import pytest
 from pgvector.psycopg import register_vector
 from psycopg import sql
 from psycopg.types.json import Jsonb
+from textual import events
+from textual.keys import _character_to_key
 
 from vecdash.config import PodConfig
+from vecdash.lines import one_line
 from vecdash.tui import actions
 from vecdash.tui.app import VecdashApp
 from vecdash.tui.messages import RecordRef
@@ -35,7 +38,7 @@ from .test_tui_pilot import text_of, until
 SIZE = (120, 40)
 ROWS = 45  # plus the hostile row: 46, pages of 20 -> 20, 20, 6
 HOSTILE_ID = "h[b]x'\"%s{}\nz"
-HOSTILE_META = {**{s: s for s in HOSTILE}, "nested": {"[i]": [1, "a\nb", None]}, "long": "é" * 300}
+HOSTILE_META = {**{s: s for s in HOSTILE}, "": "the empty key", "nested": {"[i]": [1, "a\nb", None]}, "long": "é" * 300}
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +71,12 @@ async def selected(pilot, app, name: str) -> None:
     await until(pilot, lambda: app.topology is not None and app.topology.pod("vectors-a").up, what="first refresh")
     assert app.query_one(TopologyTree).select_ref(Ref("collection", "vectors-a", "vecs", name))
     await pilot.pause()
+
+
+def typed_at_once(app, *texts: str) -> None:
+    """Keys straight to the driver, as a terminal sends them when typed fast: no pause between."""
+    for k in (k for text in texts for k in text):
+        app._driver.send_message(events.Key(k if k.isalnum() else _character_to_key(k), k))
 
 
 async def test_record_detail_shows_a_hostile_row_whole_and_copies(estate, coll):
@@ -178,6 +187,36 @@ async def test_browse_pages_forward_and_back_then_exports_every_row(estate, coll
         assert text_of(screen, "#browse-status").startswith("no rows match the filter · page 1 (last)")
 
 
+async def test_browse_columns_use_the_width_and_a_path_typed_right_after_e_is_kept(estate, coll, tmp_path):
+    """The columns share the modal's width by their content (a long value is not cut at 24 while the
+    rest is empty), the empty key's header reads `""`; keys typed with no pause after E (as a fast
+    typist or a paste sends them) all land in the export path box, none on the browse screen beneath."""
+    app = console(estate)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.topology is not None, what="first refresh")
+        await app.push_screen(BrowseScreen(app.api, "vectors-a", coll, filters='{"long": {"$ne": "x"}}',
+                                           topology=app.topology))
+        screen = app.screen
+        await until(pilot, lambda: screen.page is not None, what="browse")
+        table = screen.query_one("#browse-rows")
+        columns = list(table.columns.values())
+        assert [c.label.plain for c in columns] == ["id", "long", '""', "%s", "{}"]
+        widths = [c.width for c in columns]
+        assert sum(widths) + 2 * len(widths) <= table.size.width  # all on screen
+        assert widths[1] > 60 and widths[0] == len(one_line(HOSTILE_ID)) and widths[2] == len("the empty key")
+        long = table.get_row_at(0)[1].plain
+        assert long.endswith("…") and len(long) == widths[1]
+        out = tmp_path / "fast.jsonl"
+        typed_at_once(app, "E", str(out))
+        await until(pilot, lambda: isinstance(app.screen, ExportScreen)
+                    and app.screen.query_one("#export-path").value == str(out), what="the path typed")
+        assert screen.page.rows and screen.query_one("#browse-filter").value == '{"long": {"$ne": "x"}}'
+        export = app.screen
+        await pilot.press("enter")
+        await until(pilot, lambda: export.written is not None, what="export")
+        assert [json.loads(x)["id"] for x in out.read_text(encoding="utf-8").splitlines()] == [HOSTILE_ID]
+
+
 async def test_a_key_value_goes_into_the_workbench_filter_and_the_query_matches_it(estate, coll, tmp_path):
     app = console(estate)
     async with app.run_test(size=SIZE) as pilot:
@@ -189,6 +228,7 @@ async def test_a_key_value_goes_into_the_workbench_filter_and_the_query_matches_
         names = [k.key for k in keys.report.keys]
         assert {"year", "tag", "n"} <= set(names) and set(HOSTILE) <= set(names)
         key_list = keys.query_one("#keys-list")
+        assert key_list.get_option_at_index(names.index("")).prompt.plain.startswith('"" · ')  # not a blank
         key_list.highlighted = names.index("tag")
         await pilot.press("enter")
         tag = keys.report.keys[names.index("tag")]
@@ -205,11 +245,11 @@ async def test_a_key_value_goes_into_the_workbench_filter_and_the_query_matches_
         rows = pane.last_result.rows
         assert rows and all(r.metadata["tag"] == "t3" and r.metadata["year"] >= 2001 for r in rows)
         assert len(rows) == sum(1 for i in range(ROWS) if i % 5 == 3 and i % 3 >= 1)
-        # E on the main screen: the workbench's results, as JSON Lines
-        await pilot.press("E")
-        await until(pilot, lambda: isinstance(app.screen, ExportScreen), what="export screen")
+        # E on the main screen: the workbench's results, as JSON Lines (the path typed straight after E)
         out = tmp_path / "results.jsonl"
-        app.screen.query_one("#export-path").value = str(out)
+        typed_at_once(app, "E", str(out))
+        await until(pilot, lambda: isinstance(app.screen, ExportScreen)
+                    and app.screen.query_one("#export-path").value == str(out), what="the path typed")
         await until(pilot, lambda: app.screen.query_one("#export-format").value == "jsonl", what="format follows")
         await pilot.press("enter")
         await until(pilot, lambda: app.screen.written is not None, what="export")

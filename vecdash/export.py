@@ -16,7 +16,7 @@ from collections.abc import AsyncIterable, Callable, Iterable, Mapping, Sequence
 from typing import Any, TextIO
 
 from vecdash.errors import UserError
-from vecdash.lines import pad, shown, width
+from vecdash.lines import one_line, pad, shown, width
 
 FORMATS = ("table", "json", "jsonl", "csv")
 # rows between two progress calls (and one at the end)
@@ -58,11 +58,14 @@ def _json(value: Any) -> str:
 
 class Writer:
     """Rows to `out` in one format: `row(r)` for each, then `close()` (it ends the JSON array or the
-    table). Nothing is written before the first row or close: an export that fails first writes nothing. `on_progress(n)`: rows written so far, every PROGRESS_EVERY rows and once at close."""
+    table). Nothing is written before the first row or close: an export that fails first writes nothing. `on_progress(n)`: rows written so far, every PROGRESS_EVERY rows and once at close.
+    `escape` (csv): control characters in values written escaped (`\\x1b`), for a terminal to show, not
+    obey; the bytes then no longer round-trip, so it is never set for a file or a pipe."""
 
     def __init__(self, fmt: str, out: TextIO, columns: Sequence[str], *,
-                 on_progress: Callable[[int], None] | None = None) -> None:
+                 on_progress: Callable[[int], None] | None = None, escape: bool = False) -> None:
         self.fmt = check_format(fmt)
+        self.escape = escape
         self.out = out
         self.columns = tuple(columns)
         self.on_progress = on_progress
@@ -78,7 +81,8 @@ class Writer:
         if self.fmt == "csv":
             if not self.written:  # the header with the first row: an export failing before it writes nothing
                 self._csv.writerow(self.columns)
-            self._csv.writerow(["" if v is None else v if isinstance(v, str) else _json(v) for v in values])
+            cells = ["" if v is None else v if isinstance(v, str) else _json(v) for v in values]
+            self._csv.writerow([one_line(c) for c in cells] if self.escape else cells)
         elif self.fmt == "jsonl":
             self.out.write(_json(dict(zip(self.columns, values))) + "\n")
         elif self.fmt == "json":
@@ -138,9 +142,9 @@ def _cut(cell: str, columns: int) -> str:
 
 
 def write_rows(fmt: str, rows: Iterable[Any], out: TextIO, columns: Sequence[str], *,
-               on_progress: Callable[[int], None] | None = None) -> int:
+               on_progress: Callable[[int], None] | None = None, escape: bool = False) -> int:
     """Every row of `rows` to `out` in `fmt`; the number written."""
-    w = Writer(fmt, out, columns, on_progress=on_progress)
+    w = Writer(fmt, out, columns, on_progress=on_progress, escape=escape)
     for r in rows:
         w.row(r)
     return w.close()

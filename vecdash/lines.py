@@ -58,13 +58,37 @@ def short_vectors(text: str, *, keep: int = 48) -> str:
 
 def width(text: str) -> int:
     """Terminal columns `text` takes: an East Asian wide or full-width character two, a combining mark
-    none. Aligned columns count these, not characters: `日本` is four columns wide."""
-    return sum(0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+    none. Aligned columns count these, not characters: `日本` is four columns wide. It agrees with what
+    Rich (so the console) draws on the text vecdash shows: marks and zero-width formats (a joiner) count 0."""
+    return sum(_char_width(c) for c in text)
+
+
+def _char_width(c: str) -> int:
+    if unicodedata.combining(c) or unicodedata.category(c) in _ZERO_WIDTH and c != "\xad":  # a soft hyphen shows
+        return 0
+    return 2 if unicodedata.east_asian_width(c) in "WF" else 1
+
+
+_ZERO_WIDTH = ("Mn", "Me", "Cf")
 
 
 def pad(text: str, columns: int) -> str:
     """`text` padded with spaces to `columns` terminal columns (str.ljust counts characters)."""
     return text + " " * max(0, columns - width(text))
+
+
+def cut(text: str, limit: int) -> str:
+    """`text` in at most `limit` terminal columns: cut with `…` when longer, never inside a character (a
+    wide one that would straddle the edge goes whole; combining marks stay with their letter)."""
+    if width(text) <= limit:
+        return text
+    room, kept = max(0, limit - 1), []
+    for c in text:
+        room -= width(c)
+        if room < 0:
+            break
+        kept.append(c)
+    return "".join(kept) + "…" if limit > 0 else ""
 
 
 def shown(value: object, limit: int | None = None) -> str:
@@ -73,12 +97,10 @@ def shown(value: object, limit: int | None = None) -> str:
     if value is None:
         return "-"
     text = one_line(short_vectors(str(value)))
-    if limit is not None and width(text) > limit:
-        room, kept = max(0, limit - 1), []
-        for c in text:
-            room -= width(c)
-            if room < 0:
-                break
-            kept.append(c)
-        text = "".join(kept) + "…"
-    return text
+    return text if limit is None else cut(text, limit)
+
+
+def key_name(key: str) -> str:
+    """A metadata key as shown (CLI tables, console lists and column headers): the empty key is `""`,
+    which would otherwise show as nothing. JSON output keeps it as it is."""
+    return '""' if key == "" else key

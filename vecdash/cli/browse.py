@@ -7,7 +7,7 @@ import shlex
 import sys
 
 from vecdash.cli.context import client_from_args
-from vecdash.cli.output import add_export_options, output_to
+from vecdash.cli.output import add_export_options, escape_on_terminal, output_to
 from vecdash.inputs import parse_json
 from vecdash.model_data import DEFAULT_PAGE, MAX_PAGE, BrowsePage, BrowseSpec
 from vecdash.service.wiring import split_collection
@@ -51,7 +51,7 @@ async def run(args: argparse.Namespace) -> int:
     with output_to(args.output) as out:
         client = client_from_args(args)
         try:
-            writer = Writer(fmt, out, browse_columns(spec.include_vector))
+            writer = Writer(fmt, out, browse_columns(spec.include_vector), escape=escape_on_terminal(fmt, out))
             if spec.limit == 0:
                 async for row in stream_rows(client, spec):  # every matching row
                     writer.row(row)

@@ -47,6 +47,17 @@ def output_to(path: str | None) -> Iterator[TextIO]:
         yield f
 
 
+def escape_on_terminal(fmt: str, out: TextIO) -> bool:
+    """Whether rows in `fmt` to `out` are written with control characters escaped: CSV (its values are
+    written raw, unlike JSON's) to a terminal, which would obey an ESC in an id, with a note on stderr.
+    To a file or a pipe CSV is data and keeps every byte."""
+    if fmt != "csv" or not out.isatty():
+        return False
+    print("vecdash: standard output is a terminal: control characters in the CSV are shown escaped (\\x1b); "
+          "--output FILE or a pipe writes them as they are", file=sys.stderr)
+    return True
+
+
 def table(rows: list[list[str]], headers: list[str]) -> str:
     """Plain aligned columns (no colour, safe for pipes and cron mail)."""
     from vecdash.lines import pad, width

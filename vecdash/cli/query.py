@@ -7,7 +7,7 @@ import json
 import sys
 
 from vecdash.cli.context import client_from_args
-from vecdash.cli.output import add_export_options, output_to, print_json, table
+from vecdash.cli.output import add_export_options, escape_on_terminal, output_to, print_json, table
 from vecdash.errors import UserError
 from vecdash.inputs import parse_json, parse_vector_text
 from vecdash.model import ITERATIVE, MEASURES
@@ -80,7 +80,8 @@ async def run(args: argparse.Namespace) -> int:
             from vecdash.export import query_columns, write_rows
             from vecdash.lines import one_line
 
-            write_rows(fmt, result.rows, out, query_columns(result.route in ("fanout", "federated"), spec.include_vector))
+            write_rows(fmt, result.rows, out, query_columns(result.route in ("fanout", "federated"), spec.include_vector),
+                       escape=escape_on_terminal(fmt, out))
             for w in result.warnings:
                 print(f"vecdash: warning: {one_line(w)}", file=sys.stderr)
     return 0

@@ -49,6 +49,7 @@ from vecdash.tui.collector import Collector
 from vecdash.tui.demo_workload import DemoWorkloadCommands
 from vecdash.tui.discovery import PodDiscovery
 from vecdash.tui.maintenance_commands import MaintenanceCommands
+from vecdash.tui.screens.modal import MainScreen, typed_below
 from vecdash.tui.selection_commands import SelectionCommands
 from vecdash.tui.text import line, notify, styled
 from vecdash.tui.workers import worker
@@ -176,6 +177,14 @@ class VecdashApp(ProgressiveRefresh, PodDiscovery, RecordReplay, SelectionComman
         return not (self.replay is not None and registry.is_live(action))
 
     # --- layout ----------------------------------------------------------------------------------
+
+    def get_default_screen(self) -> MainScreen:
+        return MainScreen(id="_default")
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key) and typed_below(self, event):
+            return  # typed for the screen on top, which opened meanwhile (vecdash/tui/screens/modal.py)
+        await super().on_event(event)
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="title-bar"):

@@ -1,7 +1,8 @@
 """The console's commands on the data itself: browse a collection (`p`), its metadata keys (`K`, the pick
 goes into the workbench filter), export (`E`: the workbench's results), and the record detail that
-enter on a result row asks for. The browse screen asks the same (record, keys, export of every row
-it matches) with messages, which land here: the app owns the screen stack.
+enter on a result row asks for. The browse screen asks the same (record, keys) with messages, which
+land here: the app owns the screen stack. Its export of every row it matches it opens itself, at
+once, so that keys typed right after E reach the export screen.
 
 All of them read only (sessions are read-only in read-only mode, and export writes a local file, not
 a database): they stay in read-only mode. A replay touches no database: they are absent there.
@@ -11,7 +12,7 @@ A mixin of `VecdashApp` (vecdash/tui/app.py); its message handlers go by their `
 
 from __future__ import annotations
 
-from vecdash.tui.messages import ExportRows, ExportSource, OpenRecord, PickKey
+from vecdash.tui.messages import ExportSource, OpenRecord, PickKey
 from vecdash.tui.text import notify
 from vecdash.tui.widgets.topology import Ref
 from vecdash.tui.widgets.workbench import WorkbenchPane
@@ -66,9 +67,12 @@ class DataCommands:
             return
         spec = result.spec
         pods = {r.pod for r in result.rows if r.pod}
-        self.on_export_rows(ExportRows(ExportSource(
+        from vecdash.tui.screens.export import ExportScreen
+
+        self.push_screen(ExportScreen(self.api, ExportSource(
             what=f"the {len(result.rows)} result row(s) of the query on {spec.pod}: {spec.schema}.{spec.collection}",
-            kind="query", pod=spec.pod, rows=list(result.rows), total=len(result.rows), multi_pod=len(pods) > 1)))
+            kind="query", pod=spec.pod, rows=list(result.rows), total=len(result.rows), multi_pod=len(pods) > 1),
+            topology=self.topology))
 
     # --- what panes and screens ask for --------------------------------------------------------
 
@@ -86,8 +90,3 @@ class DataCommands:
 
         self.push_screen(KeysScreen(self.api, request.pod, request.collection, schema=request.schema,
                                     topology=self.topology), picked)
-
-    def on_export_rows(self, request: ExportRows) -> None:
-        from vecdash.tui.screens.export import ExportScreen
-
-        self.push_screen(ExportScreen(self.api, request.source, topology=self.topology))

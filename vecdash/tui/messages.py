@@ -81,14 +81,6 @@ class ExportSource:
     multi_pod: bool = False  # a fanout or federated query: a `pod` column
 
 
-class ExportRows(Message):
-    """Open the export screen on `source`."""
-
-    def __init__(self, source: ExportSource) -> None:
-        super().__init__()
-        self.source = source
-
-
 class PickKey(Message):
     """Open the metadata keys of a collection; `reply(key, value)` gets the pick (not called on none)."""
 

@@ -23,7 +23,7 @@ from typing import Union
 from rich.style import Style, StyleType
 from rich.text import Text
 
-from vecdash.lines import ONE_LINE, one_line
+from vecdash.lines import ONE_LINE, cut, one_line
 
 Part = Union[str, Text, tuple[object, Union[StyleType, None]]]
 
@@ -70,10 +70,11 @@ def block(value: object, style: StyleType | None = None) -> Text:
 
 
 def cell(value: object, width: int | None = None) -> Text:
-    """A table cell or list option: one line, cut to `width` with an ellipsis."""
+    """A table cell or list option: one line, cut to `width` terminal columns with an ellipsis (never
+    inside a character: `日本` is four columns; vecdash.lines.cut)."""
     text = one_line(value)
-    if width is not None and len(text) > width:
-        text = text[: width - 1] + "…"
+    if width is not None:
+        text = cut(text, width)
     return Text(text, end="", no_wrap=True)  # as DataTable renders its own str cells
 
 

@@ -19,13 +19,15 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Input, Label, Static
 
+from vecdash.lines import key_name, one_line, width
 from vecdash.model_data import DEFAULT_PAGE as PAGE, BrowsePage, MatchCount
 from vecdash.service.console_api import ConsoleApi
-from vecdash.tui.messages import ExportRows, ExportSource, OpenRecord, PickKey, RecordRef
+from vecdash.tui.messages import ExportSource, OpenRecord, PickKey, RecordRef
+from vecdash.tui.screens.export import ExportScreen
 from vecdash.tui.screens.modal import Modal
 from vecdash.tui.text import cell, line, styled
 from vecdash.tui.workers import worker
-from vecdash.tui.widgets.workbench import metadata_columns, parse_filters, value_cell
+from vecdash.tui.widgets.workbench import metadata_columns, parse_filters, share_widths, value_text
 
 class BrowseScreen(Modal[None]):
     BINDINGS = [
@@ -126,13 +128,18 @@ class BrowseScreen(Modal[None]):
         table = self.query_one("#browse-rows", DataTable)
         table.clear(columns=True)
         keys = metadata_columns([r.metadata for r in page.rows], list(self.filters or {}))
-        rows = [[value_cell(r.id), *(value_cell(r.metadata.get(k, "") if isinstance(r.metadata, dict) else "")
-                                     for k in keys)] for r in page.rows]
-        labels = [cell(c) for c in ("id", *keys)]
-        # widths given, not measured by the table: a table refilled on screen kept its old widths' lines
-        for i, label in enumerate(labels):
-            table.add_column(label, width=max([label.cell_len, *(row[i].cell_len for row in rows)]))
-        table.add_rows(rows)
+        texts = [[one_line(value_text(v)) for v in (r.id, *(r.metadata.get(k, "") if isinstance(r.metadata, dict)
+                                                            else "" for k in keys))] for r in page.rows]
+        labels = ["id", *map(key_name, keys)]
+        # the table's width shared by the columns' contents (each cell keeps a space either side; room
+        # for a scrollbar); widths given, not measured by the table: a table refilled on screen kept
+        # its old widths' lines
+        room = (table.size.width or self.app.size.width) - table.styles.scrollbar_size_vertical
+        natural = [max([width(label), *(width(row[i]) for row in texts)]) for i, label in enumerate(labels)]
+        widths = share_widths(natural, room - 2 * table.cell_padding * len(labels))
+        for label, w in zip(labels, widths):
+            table.add_column(cell(label, w), width=w)
+        table.add_rows([[cell(t, w) for t, w in zip(row, widths)] for row in texts])
         first = (len(self.starts) - 1) * PAGE + 1
         dim = self.tone("dim")
         if page.rows:
@@ -184,7 +191,8 @@ class BrowseScreen(Modal[None]):
                                     filters=self.filters, limit=0)
         m = self.matching
         what = "every row" + (" matching the filter" if self.filters else "") + (f" ({m})" if m else "")
-        self.post_message(ExportRows(ExportSource(
-            what=f"{what} of {self.pod}: {self.schema}.{self.collection}", kind="browse", pod=self.pod, spec=spec,
-            total=None if m is None or m.capped else m.count)))
-
+        source = ExportSource(what=f"{what} of {self.pod}: {self.schema}.{self.collection}", kind="browse",
+                              pod=self.pod, spec=spec, total=None if m is None or m.capped else m.count)
+        # pushed now, not asked of the app by a message: keys typed right after E then reach the export
+        # screen, where a message's round trip let them land here (`n` turned the page)
+        self.app.push_screen(ExportScreen(self.api, source, topology=self.topology))

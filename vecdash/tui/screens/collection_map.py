@@ -23,6 +23,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Label, Select, Static
 
+from vecdash.lines import key_name
 from vecdash.service.console_api import ConsoleApi
 from vecdash.tui.screens.modal import Modal
 from vecdash.tui.text import NL, cell, line, styled, theme_style
@@ -122,7 +123,7 @@ class MapScreen(Modal[None]):
         self.query_one("#map-help", Static).update(styled(
             (HELP, dim), (f" · {cmap.sampled}" + (", unit vectors (cosine)" if cmap.normalised else ""), dim)))
         select = self.query_one("#map-key", Select)
-        select.set_options([(line(k), i) for i, k in enumerate(self.keys)] + [(line("none", dim), NONE)])
+        select.set_options([(line(key_name(k)), i) for i, k in enumerate(self.keys)] + [(line("none", dim), NONE)])
         default = cmap.default_key()
         select.value = self.keys.index(default) if default is not None else NONE
         select.display = True

@@ -30,7 +30,14 @@ BY_SUFFIX = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jso
 
 
 class ExportScreen(Modal[Path | None]):
-    """Dismisses with the path written (None when nothing was)."""
+    """Dismisses with the path written (None when nothing was).
+
+    A path typed right after `E` is kept whole: the path box has the focus as the screen opens
+    (AUTO_FOCUS, before any key is handed on), and keys already on their way through the screen beneath
+    come here (vecdash.tui.screens.modal). The E that opened the screen was its opener's binding: it
+    never reaches the box."""
+
+    AUTO_FOCUS = "#export-path"
 
     def __init__(self, api: ConsoleApi, source: ExportSource, *, topology=None) -> None:
         super().__init__()
@@ -67,7 +74,6 @@ class ExportScreen(Modal[Path | None]):
 
     def on_mount(self) -> None:
         self.query_one("#export-progress").display = False
-        self.query_one("#export-path", Input).focus()
 
     @on(Input.Changed, "#export-path")
     def _suffix_picks_format(self, event: Input.Changed) -> None:

@@ -15,6 +15,7 @@ from textual.containers import Vertical
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
+from vecdash.lines import key_name
 from vecdash.model_data import KeyReport, KeyStat
 from vecdash.service.console_api import ConsoleApi
 from vecdash.tui.screens.modal import Modal
@@ -67,7 +68,7 @@ class KeysScreen(Modal[tuple[str, Any] | None]):
         keys.clear_options()
         for k in report.keys:
             types = ", ".join(f"{t} {n}" if k.mixed else t for t, n in k.types.items())
-            keys.add_option(Option(styled((k.key, "bold"), (" · ", dim), types, (" · ", dim),
+            keys.add_option(Option(styled((key_name(k.key), "bold"), (" · ", dim), types, (" · ", dim),
                                           (f"{k.share:.0%} present", self.tone("warn") if k.share < 1 else None))))
         if report.keys:
             keys.highlighted = 0
@@ -82,7 +83,7 @@ class KeysScreen(Modal[tuple[str, Any] | None]):
             return
         self.key = k = self.report.keys[event.option_index]
         self.query_one("#keys-values-title", Static).update(
-            styled("most common values of ", (k.key, "bold"), (" (rows in the sample)", self.tone("dim"))))
+            styled("most common values of ", (key_name(k.key), "bold"), (" (rows in the sample)", self.tone("dim"))))
         values = self.query_one("#keys-values", OptionList)
         values.clear_options()
         for v in k.top:

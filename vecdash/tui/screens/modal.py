@@ -1,17 +1,55 @@
 """The base of every console modal: esc closes it with its result, and the colours of its status
-lines come from the theme (the `modal--*` component classes in styles/modals.tcss), never by name."""
+lines come from the theme (the `modal--*` component classes in styles/modals.tcss), never by name.
+
+Keys typed at once go to the screen on top. Textual hands each key to the focused widget as it comes
+in, and a key's binding runs when the key has bubbled up to the app: keys typed right after one that
+opens a screen (`E`, then a path) are then on their way through the screen beneath when it opens,
+and were lost, or read as that screen's or the console's own keys (`/` focused the browse filter).
+So a screen notes on each key that it was typed there (`pass_to_top`), the app passes a key typed on
+a screen no longer on top to the one that is (`typed_below`), and a screen no longer on top passes
+on what still reaches it. The console's main screen (`MainScreen`) and every modal do this.
+"""
 
 from __future__ import annotations
 
 from typing import TypeVar
 
 from rich.style import Style
+from textual import events
 from textual.binding import Binding
-from textual.screen import ModalScreen
+from textual.screen import ModalScreen, Screen
 
 from vecdash.tui.text import theme_style
 
 ResultT = TypeVar("ResultT")
+
+
+def pass_to_top(screen: Screen, event: events.Key) -> bool:
+    """When `screen` is on top: note that `event` was typed there, and False. Otherwise `event` goes
+    to the top screen's focused widget (or the screen) as if typed there, and True."""
+    top = screen.app.screen
+    if top is screen:
+        event.typed_on = screen
+        return False
+    event.stop()
+    event.prevent_default()
+    (top.focused or top)._forward_event(events.Key(event.key, event.character))
+    return True
+
+
+def typed_below(app, event: events.Key) -> bool:
+    """For the app, before a key's bindings run: True (and the key passed on) when it was typed on a
+    screen that is no longer on top (`E` opened one meanwhile)."""
+    screen = getattr(event, "typed_on", None)
+    return screen is not None and screen is not app.screen and pass_to_top(screen, event)
+
+
+class MainScreen(Screen):
+    """The console's own screen (the app's default): keys on their way through it when a modal opened
+    go to the modal."""
+
+    def on_key(self, event: events.Key) -> None:
+        pass_to_top(self, event)
 
 
 class Modal(ModalScreen[ResultT]):
@@ -23,6 +61,9 @@ class Modal(ModalScreen[ResultT]):
     def tone(self, name: str) -> Style:
         """The theme's style for `ok`, `warn`, `error` or `dim` text."""
         return theme_style(self, f"modal--{name}")
+
+    def on_key(self, event: events.Key) -> None:
+        pass_to_top(self, event)
 
     def action_close(self) -> None:
         self.dismiss(self.result)

@@ -24,6 +24,7 @@ from textual.widgets.option_list import Option
 from vecdash.errors import UserError
 from vecdash.history import HistoryEntry, HistoryFile
 from vecdash.inputs import parse_json, parse_vector_text
+from vecdash.lines import key_name
 from vecdash.model import ITERATIVE, MEASURES, Topology
 from vecdash.secrets import mask_text
 from vecdash.service.console_api import ConsoleApi
@@ -38,6 +39,7 @@ from vecdash.units import ms
 
 METADATA_COLUMNS = 4
 CELL_WIDTH = 24
+MIN_CELL = 8  # the narrowest a shared column gets (browse)
 
 
 def parse_filters(text: str, validate=None) -> dict | None:
@@ -66,9 +68,30 @@ def _int_or_none(text: str, name: str) -> int | None:
     return value
 
 
-def value_cell(value) -> Text:
-    """A metadata value (or an id) in a table cell: a string as it is, any other JSON value as JSON."""
-    return cell(value if isinstance(value, str) else json.dumps(value, default=str, ensure_ascii=False), CELL_WIDTH)
+def value_text(value) -> str:
+    """A metadata value (or an id) as a cell says it: a string as it is, any other JSON value as JSON."""
+    return value if isinstance(value, str) else json.dumps(value, default=str, ensure_ascii=False)
+
+
+def value_cell(value, width: int = CELL_WIDTH) -> Text:
+    """A metadata value (or an id) in a table cell, cut to `width` terminal columns."""
+    return cell(value_text(value), width)
+
+
+def share_widths(natural: list[int], room: int, least: int = MIN_CELL) -> list[int]:
+    """Column widths in `room` terminal columns: each its content's width (`natural`) when all fit; else
+    the narrow columns whole and the wide ones share what is left alike, none under `least` (or its
+    content, when narrower): a long value no longer cuts its short neighbours."""
+    widths = list(natural)
+    if sum(natural) <= room:
+        return widths
+    left = room
+    by_size = sorted(range(len(natural)), key=lambda i: natural[i])
+    for done, i in enumerate(by_size):
+        share = left // (len(natural) - done)
+        widths[i] = min(natural[i], max(share, least))
+        left -= widths[i]
+    return widths
 
 
 def metadata_columns(metadatas, first: list[str]) -> list[str]:
@@ -388,7 +411,7 @@ class WorkbenchPane(VerticalScroll):
         table.clear(columns=True)
         keys = metadata_columns([r.metadata for r in result.rows], list(getattr(result.spec, "filters", None) or {}))
         multi_pod = len({r.pod for r in result.rows if r.pod}) > 1
-        table.add_columns(*(cell(c) for c in ("id", "distance", *(["pod"] if multi_pod else []), *keys)))
+        table.add_columns(*(cell(c) for c in ("id", "distance", *(["pod"] if multi_pod else []), *map(key_name, keys))))
         for r in result.rows:
             meta = r.metadata or {}
             table.add_row(value_cell(r.id), cell(f"{r.distance:.4f}"), *([cell(r.pod or "")] if multi_pod else []),
