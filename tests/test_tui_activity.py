@@ -12,7 +12,8 @@ import psycopg
 import pytest
 from textual.widgets import DataTable, Input
 
-from vecdash.tui.app import VecdashApp, VecdashCommands
+from vecdash.tui.app import VecdashApp
+from vecdash.tui.palette import VecdashCommands
 from vecdash.tui.screens.ask import AskScreen
 from vecdash.tui.screens.why import WhyScreen
 from vecdash.tui.widgets.activity import ActivityPane

@@ -2,11 +2,12 @@
 fix the pane verifies what was fixed and the finding leaves the list; an unwire takes its old verification
 with it; `w` plans what the tree selection names; a plan lives only while the form names its target; a new
 plan is the pane's one subject; a failed query marks the results under it stale; the tour describes the
-estate as it is now and says what it sets in the workbench."""
+estate as it is now, says what it sets in the workbench, and opens the data screens under its note."""
 
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 
 import pytest
 from textual.widgets import OptionList
@@ -15,7 +16,11 @@ from vecdash import demo
 from vecdash.config import Config, PodConfig, Settings, load_config
 from vecdash.embedded import default_root
 from vecdash.tui.app import VecdashApp
+from vecdash.tui.screens.browse import BrowseScreen
+from vecdash.tui.screens.collection_map import MapScreen
 from vecdash.tui.screens.confirm import ConfirmScreen
+from vecdash.tui.screens.keys import KeysScreen
+from vecdash.tui.screens.record import RecordScreen
 from vecdash.tui.screens.tour import TourScreen
 from vecdash.tui.widgets.topology import Ref, TopologyTree
 from vecdash.tui.widgets.wiring import WiringPane
@@ -274,3 +279,55 @@ async def test_an_index_build_re_diagnoses_a_shown_doctor_list(estate, make_vecs
         coll = app.topology.pod("vectors-b").collection("vecs", name)
         assert coll.indexes, "the tree and stats re-read the new index"
         assert not [f for f in pane.findings if f.subject.endswith(f"vecs.{name}")]
+
+
+async def test_the_tour_opens_a_record_the_map_browse_and_keys_under_its_note(small_demo):
+    """At 80x24 and read-only: after the workbench stops, each data stop puts its screen under the note
+    (the one before it closed): the first result's record, the map of the queried collection with the
+    query and its neighbours, browse, keys; back goes back, and the tour's end closes what it opened."""
+    config = replace(small_demo, settings=replace(small_demo.settings, read_only=True))
+    app = VecdashApp(config, demo=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: app.topology is not None, what="first refresh")
+        await pilot.press("g")
+        await until(pilot, lambda: isinstance(app.screen, TourScreen), what="tour")
+        tour = app.screen
+        await pilot.press(*["n"] * 5)  # stop 6: recall, the query run again
+        bench = app.query_one(WorkbenchPane)
+        await until(pilot, lambda: bench.last_result is not None and bench.last_result.rows, timeout=30,
+                    what="the tour's query")
+        under = lambda: app.screen_stack[-2]  # noqa: E731 - the screen under the tour's note
+
+        await pilot.press("n")
+        await until(pilot, lambda: isinstance(under(), RecordScreen) and under().record is not None, timeout=30,
+                    what="the record, read")
+        assert app.screen is tour and "A result, whole" in str(tour.query_one("#tour-title").render())
+        assert under().row.id == bench.last_result.rows[0].id
+
+        await pilot.press("n")
+        await until(pilot, lambda: isinstance(under(), MapScreen) and under().cmap is not None, timeout=30,
+                    what="the map, drawn")
+        cmap, ran = under().cmap, bench.last_result
+        assert (cmap.pod, cmap.schema, cmap.name) == (ran.spec.pod, ran.spec.schema, ran.spec.collection)
+        assert cmap.query is not None and cmap.neighbours  # the query and its neighbours are marked
+        assert not any(isinstance(s, RecordScreen) for s in app.screen_stack)  # the last stop's closed
+
+        await pilot.press("n")
+        await until(pilot, lambda: isinstance(under(), BrowseScreen) and under().page is not None, timeout=30,
+                    what="the first page")
+        assert under().page.rows
+        await pilot.press("n")
+        await until(pilot, lambda: isinstance(under(), KeysScreen) and under().report is not None, timeout=30,
+                    what="the keys")
+        assert "year" in [k.key for k in under().report.keys]
+        assert len(app.screen_stack) == 3 and app.screen is tour
+        assert "n / esc ends" in str(tour.query_one("#tour-hint").render())  # the last stop
+
+        await pilot.press("p")  # back: browse again, in place of keys
+        await until(pilot, lambda: isinstance(under(), BrowseScreen), what="browse again")
+        assert len(app.screen_stack) == 3
+        await pilot.press("p", "p", "p")  # the recall stop: no screen under the note
+        await until(pilot, lambda: len(app.screen_stack) == 2, what="the data screens closed")
+        await pilot.press(*["n"] * 4, "escape")  # keys again, then the tour ends: its screen closes too
+        await until(pilot, lambda: len(app.screen_stack) == 1, what="the tour and its screen closed")
+        assert app.read_only

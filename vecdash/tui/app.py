@@ -18,14 +18,12 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import events, on
 from textual.app import App, ComposeResult
-from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.containers import Horizontal, Vertical
 from textual.timer import Timer
 from textual.widgets import Footer, Input, LoadingIndicator, Static, TabbedContent, TabPane
@@ -34,7 +32,6 @@ from vecdash.config import Config
 from vecdash.history import HistoryFile
 from vecdash.model import PodStatus, Topology
 from vecdash.resources import stylesheets
-from vecdash.secrets import mask_text
 from vecdash.service.console_api import ConsoleApi
 from vecdash.service.stats import pod_endpoints
 from vecdash.tui import actions as registry
@@ -44,15 +41,16 @@ from vecdash.tui.data_commands import DataCommands
 from vecdash.tui.progressive import ProgressiveRefresh
 from vecdash.tui.messages import ConfirmPlan, EstateChanged, OpenRecallSweep
 from vecdash.tui.replay import REPLAY_OFFLINE, RecordReplay
-from vecdash.tui.busy import SPINNER_AFTER_S
 from vecdash.tui.collector import Collector
 from vecdash.tui.demo_workload import DemoWorkloadCommands
 from vecdash.tui.discovery import PodDiscovery
 from vecdash.tui.maintenance_commands import MaintenanceCommands
+from vecdash.tui.palette import VecdashCommands
+from vecdash.tui.read_only import ReadOnlyCommands
 from vecdash.tui.screens.modal import MainScreen, typed_below
 from vecdash.tui.selection_commands import SelectionCommands
-from vecdash.tui.text import line, notify, styled
-from vecdash.tui.workers import worker
+from vecdash.tui.tour_commands import TourCommands
+from vecdash.tui.text import line, notify
 from vecdash.tui.widgets.activity import ActivityPane
 from vecdash.tui.widgets.collections import CollectionsPane
 from vecdash.tui.widgets.stats import StatsPane
@@ -68,31 +66,9 @@ DOWN_NAMED = 3  # the title names this many down pods, then counts the rest
 PANES = ("stats", "wiring", "workbench", "activity", "collections")
 
 
-class VecdashCommands(Provider):
-    """The command palette's vecdash commands: the same registry as the keys, so read-only strips them too."""
-
-    def _commands(self) -> list[tuple[str, str, str]]:
-        app = self.app
-        out = []
-        for a in getattr(app, "console_actions", []):
-            if a.palette:
-                out.append((f"{a.description}: {a.help}", a.name, f"key: {a.key_display}"))
-        return out
-
-    async def discover(self) -> Hits:
-        for text, action, help_ in self._commands():
-            yield DiscoveryHit(text, partial(self.app.run_action, action), help=help_)
-
-    async def search(self, query: str) -> Hits:
-        matcher = self.matcher(query)
-        for text, action, help_ in self._commands():
-            score = matcher.match(text)
-            if score > 0:
-                yield Hit(score, matcher.highlight(text), partial(self.app.run_action, action), text=text, help=help_)
-
-
 class VecdashApp(ProgressiveRefresh, PodDiscovery, RecordReplay, SelectionCommands, ActivityCommands,
-                 CollectionsCommands, DataCommands, DemoWorkloadCommands, MaintenanceCommands, App[int]):
+                 CollectionsCommands, DataCommands, DemoWorkloadCommands, MaintenanceCommands, ReadOnlyCommands,
+                 TourCommands, App[int]):
     TITLE = "vecdash"
     CSS_PATH = [str(p) for p in stylesheets()]
     COMMANDS = App.COMMANDS | {VecdashCommands}
@@ -248,14 +224,6 @@ class VecdashApp(ProgressiveRefresh, PodDiscovery, RecordReplay, SelectionComman
     async def on_unmount(self) -> None:
         self.stop_recording()
         await self.api.close()
-
-    def _show_read_only(self) -> None:
-        ro = self.read_only
-        self.query_one("#read-only-banner").display = ro
-        self.query_one("#read-only-badge").display = ro
-        self.set_class(ro, "-read-only")
-        for pane in (self.query_one(WiringPane), self.query_one(WorkbenchPane), self.query_one(ActivityPane)):
-            pane.set_read_only(ro)
 
     def _title_text(self) -> Text:
         if self.replay is not None:
@@ -450,81 +418,10 @@ class VecdashApp(ProgressiveRefresh, PodDiscovery, RecordReplay, SelectionComman
             self.query_one(TopologyTree).show(self.topology)
             self._show_stats()
 
-    def action_refused(self, name: str) -> None:
-        """A key read-only mode took away: say why nothing happens."""
-        a = registry.by_name(name)
-        what = a.description if a is not None else name
-        if self.replay is not None:
-            notify(self, "replay: ", what, " is not offered, a recording touches no database", severity="warning",
-                   timeout=5)
-            return
-        how = ("started read-only (--read-only or config)" if self.started_read_only
-               else "ctrl+o switches back to read-write")
-        notify(self, "read-only: ", what, " is refused, it changes a database; ", how, severity="warning", timeout=5)
-
-    def action_read_only_view(self) -> None:
-        if self.started_read_only:
-            notify(self, "started read-only (--read-only or config): stays read-only", severity="warning")
-            return
-        if not self.read_only:
-            self._switch_read_only(True)
-            return
-        from vecdash.tui.screens.ask import AskScreen
-
-        keys = ", ".join(f"{a.key_display} {a.description}" for a in registry.refused(read_only=True, demo=self.demo))
-        ask = AskScreen("Leave read-only?", f"Sessions reopen read-write, and the keys that change databases "
-                        f"come back: {keys.rstrip('.')}.", "Read-write")  # a label may end in "." (coll.)
-        self.push_screen(ask, self._leave_read_only)
-
-    def _leave_read_only(self, yes: bool | None) -> None:
-        if yes:
-            self._switch_read_only(False)
-        else:
-            notify(self, "still read-only", timeout=3)
-
-    @worker(group="read-only", what="switching read-only")
-    async def _switch_read_only(self, turn_on: bool) -> None:
-        await self.api.reopen(read_only=turn_on)
-        self.config = self.api.config
-        self._install_bindings()
-        self.refresh_bindings()
-        self._show_read_only()
-        notify(self, "read-only: sessions reopen read-only" if turn_on else "read-write again", timeout=3)
-
     def action_help(self) -> None:
         from vecdash.tui.screens.help import HelpScreen
 
         self.push_screen(HelpScreen(self.console_actions, read_only=self.read_only))
-
-    def action_tour(self) -> None:
-        from vecdash.tui.screens.tour import TourScreen
-
-        self.push_screen(TourScreen())
-
-    def show_tour_stop(self, stop) -> list[str]:
-        """Show a tour stop; returns what it set in the workbench form (the tour says so)."""
-        self.action_pane(stop.pane)
-        bench = self.query_one(WorkbenchPane)
-        before = bench.form_values()
-        if stop.select is not None:
-            tree = self.query_one(TopologyTree)
-            if tree.select_ref(stop.select):
-                self.selected = stop.select
-                self._show_stats()
-                if stop.select.kind == "collection" and stop.pane == "workbench":
-                    bench.suggest(stop.select, force=True)
-        if stop.extra.get("doctor"):
-            self.query_one(WiringPane).doctor(self.topology)
-        if "filters" in stop.extra:
-            bench.set_filters(stop.extra["filters"])
-        if stop.extra.get("recall"):
-            bench.set_recall(True)
-        after = bench.form_values()
-        changes = [f"{k} {after[k]} (was {before[k]})" for k in after if after[k] != before[k]]
-        if stop.extra.get("run") and self.live:
-            bench.run()
-            changes.append("ran the query")
-        return changes
 
 
 def run_console(config: Config, *, demo: bool = False, tour: bool = False, workload: bool = False,

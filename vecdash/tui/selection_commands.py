@@ -143,9 +143,13 @@ class SelectionCommands:
         self._open_recall_sweep(OpenRecallSweep(ref.pod, ref.name, schema=ref.schema))
 
     def action_collection_map(self) -> None:
+        if (screen := self.map_screen()) is not None:
+            self.push_screen(screen)
+
+    def map_screen(self):
         """The map of the collection the workbench last queried (while the workbench is shown, or when no
         collection is selected), else of the selected one; the query and its neighbours are marked when
-        it ran on the mapped collection."""
+        it ran on the mapped collection. None (and a warning) when there is nothing to map."""
         from vecdash.tui.screens.collection_map import LastQuery, MapScreen
 
         result = self.query_one(WorkbenchPane).last_result
@@ -157,9 +161,9 @@ class SelectionCommands:
             target = (ref.pod, ref.schema, ref.name)
         else:
             notify(self, "select a collection in the tree first (or run a query in the workbench)", severity="warning")
-            return
+            return None
         query = None
         if result is not None and ran_on == target:
             near = [r.id for r in result.rows if r.pod in (None, target[0])]
             query = LastQuery(result.query_vector, near, result.source, elsewhere=len(result.rows) - len(near))
-        self.push_screen(MapScreen(self.api, *target, query=query, topology=self.topology))
+        return MapScreen(self.api, *target, query=query, topology=self.topology)

@@ -1,7 +1,8 @@
 """Demo walkthrough (`vecdash demo --tour`, or `g` in demo mode): one short note per stop.
 
 Each stop tells the console which pane to show and what to select; the note box sits at the bottom
-over a see-through screen, so the audience sees the real pane behind it. n / → next, p / ← back, esc ends.
+over a see-through screen, so the audience sees the real pane behind it (or the data screen a stop opens:
+a record, the map, browse, keys). n / → next, p / ← back, esc ends.
 
 A note describes the estate as the console last read it, not as the demo seeded it: a stop's note may be
 a function of the Topology, and the open stop is written again after every refresh (a fix applied during
@@ -119,6 +120,23 @@ DEMO_TOUR: tuple[TourStop, ...] = (
              "the true nearest neighbours the HNSW search found. ef_search trades speed for recall.",
              pane="workbench", select=Ref("collection", "vectors-a", "vecs", "docs"),
              extra={"recall": True, "run": True}),
+    # the data itself: each stop opens a screen as its key would, under the note (tui/tour_commands.py)
+    TourStop("A result, whole",
+             "enter on a result row opens the whole record: id, distance, every metadata key as JSON (never "
+             "cut), the vector's dimension, norm and first values. i copies the id, j the JSON.",
+             pane="workbench", extra={"open": "record"}),
+    TourStop("Where did the query land?",
+             "m maps the collection: a sample on its first two principal axes (PCA), the query ◆ and its "
+             "neighbours o. Are the embeddings clustered, and where did this query land? c colours by a key.",
+             pane="workbench", extra={"open": "map"}),
+    TourStop("Browse the rows",
+             "p pages through a collection in id order (keyset: id > the last one shown), with the "
+             "workbench's filter language and a bounded count; enter shows a row, E exports what matches.",
+             select=Ref("collection", "vectors-a", "vecs", "docs"), extra={"open": "browse"}),
+    TourStop("Which metadata keys?",
+             "K reads a sample: every key with its JSON types, how often it is present and its commonest "
+             "values. Outside the tour, enter on a value puts that clause into the workbench's filter.",
+             select=Ref("collection", "vectors-a", "vecs", "docs"), extra={"open": "keys"}),
 )
 
 
@@ -163,10 +181,13 @@ class TourScreen(Modal[None]):
     def action_step(self, delta: int) -> None:
         new = self.index + delta
         if new >= len(self.stops):
-            self.dismiss(None)
+            self.action_end()
             return
         self.index = max(0, new)
         self._show()
 
     def action_end(self) -> None:
         self.dismiss(None)
+        ended = getattr(self.app, "tour_ended", None)  # the screen a stop opened under the note closes too
+        if ended is not None:
+            ended()
