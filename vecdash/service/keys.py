@@ -3,9 +3,11 @@ types, how often it is present and its most common values, aggregated on the ser
 crosses the wire).
 
 The sample: TABLESAMPLE SYSTEM (random pages, so bounded I/O on any size of table) at about 1.5 times
-the rows asked for, then a random `sample` of those; on a table too small for that to help, a foreign
-table or a view (no TABLESAMPLE there), or when the sample comes back short (a stale row estimate), the
-first `sample` rows instead.
+the rows asked for, then a random `sample` of those. A table under SYSTEM_MIN_BYTES has too few pages
+for page sampling to be even (a page holds many rows, or none of the few asked for): it is read whole,
+`sample` rows at random. On a table smaller than SAMPLE_WHEN samples, a foreign table or a view (no
+TABLESAMPLE there), or when the sample comes back short (a stale row estimate), the first `sample`
+rows instead.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from vecdash.units import human_count
 # TABLESAMPLE only pays off on a table this many times the sample; a smaller one is read from the start
 SAMPLE_WHEN = 4
 OVERSAMPLE = 1.5
+SYSTEM_MIN_BYTES = 1 << 20  # 128 pages: below that, every row is read (cheap) and `sample` drawn at random
 
 # s: the sampled metadata; kv: every (key, value) of the rows whose metadata is an object;
 # one row per key (none when no row has a key), each with the sample's size beside it
@@ -47,6 +50,7 @@ left join tops t on t.key = k.key
 order by k.present desc, k.key
 """
 _SAMPLED = "select metadata as m from {rel} tablesample system (%s) order by random() limit %s"
+_RANDOM = "select metadata as m from {rel} order by random() limit %s"
 _FIRST = "select metadata as m from {rel} limit %s"
 
 
@@ -58,8 +62,10 @@ def check_sample(sample: int, top: int = TOP_VALUES) -> None:
 
 
 def _statement(coll: Collection, sampled: bool, sample: int, top: int, pct: float) -> tuple[sql.Composable, list[Any]]:
-    inner = (sql.SQL(_SAMPLED) if sampled else sql.SQL(_FIRST)).format(rel=sql.Identifier(coll.schema, coll.name))
-    params: list[Any] = ([pct] if sampled else []) + [sample]
+    """pct > 0: TABLESAMPLE SYSTEM at pct; 0 with `sampled`: the whole (small) table at random."""
+    text = (_SAMPLED if pct else _RANDOM) if sampled else _FIRST
+    inner = sql.SQL(text).format(rel=sql.Identifier(coll.schema, coll.name))
+    params: list[Any] = ([pct] if sampled and pct else []) + [sample]
     return sql.SQL(_KEYS).format(sample=inner), params + [VALUE_CHARS, VALUE_CHARS, top]
 
 
@@ -73,9 +79,11 @@ async def sample_keys(client: PodClient, pod: str, collection: str, *, schema: s
         raise UserError(f"{coll.qualified} on {pod} has no jsonb `metadata` column")
     estimate = coll.rows_estimate if coll.rows_estimate is not None and coll.rows_estimate > 0 else None
     sampled = coll.kind in ("table", "matview") and estimate is not None and estimate >= SAMPLE_WHEN * sample
-    pct = min(100.0, 100.0 * OVERSAMPLE * sample / estimate) if sampled else 0.0
+    pages = sampled and coll.table_bytes >= SYSTEM_MIN_BYTES
+    pct = min(100.0, 100.0 * OVERSAMPLE * sample / estimate) if pages else 0.0
     rows = (await read_rows(client, coll, [_statement(coll, sampled, sample, top, pct)]))[0]
-    method = f"tablesample system ({pct:.3g}%), {human_count(sample)} rows at random"
+    method = (f"tablesample system ({pct:.3g}%), {human_count(sample)} rows at random" if pages
+              else f"{human_count(sample)} rows at random of a small table, read whole")
     if sampled and rows[0][0] < sample // 2:  # the estimate was stale: the table is smaller than it said
         sampled = False
         rows = (await read_rows(client, coll, [_statement(coll, False, sample, top, 0.0)]))[0]
