@@ -61,14 +61,13 @@ async def find_collection(client: PodClient, pod: str, schema: str, name: str,
 
 async def read_only(client: PodClient, pod: str, statements: list[tuple[sql.Composable, list[Any]]]) -> list[list[tuple]]:
     """Each statement's rows, all run in one READ ONLY transaction in one round trip (a pipeline).
-    psycopg errors propagate (the caller says what they mean); a failed one leaves no open transaction
-    behind (the session is not pooled again unless idle)."""
+    psycopg errors propagate (the caller says what they mean); a failed one is rolled back, so the
+    pooled session stays usable (a bad `--after` costs no reconnect)."""
 
     async def work(conn: psycopg.AsyncConnection) -> list[list[tuple]]:
-        async with conn.pipeline():
-            await conn.execute("begin transaction read only")
+        async with conn.pipeline(), conn.transaction():
+            await conn.execute("set transaction read only")
             curs = [await conn.execute(q, p) for q, p in statements]
-            await conn.execute("commit")
         return [await c.fetchall() for c in curs]
 
     return await client.run(pod, work, what="browse")
