@@ -11,6 +11,7 @@ the count was capped).
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from textual import on
@@ -26,6 +27,7 @@ from vecdash.tui.text import line, styled
 from vecdash.tui.workers import worker
 from vecdash.units import human_bytes, human_count
 
+BATCH_ROWS = 2000  # rows encoded and written per trip to a thread (a keyset page of browse)
 BY_SUFFIX = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".txt": "table"}
 
 
@@ -107,20 +109,28 @@ class ExportScreen(Modal[Path | None]):
                 bar.update(total=s.total, progress=0)
                 bar.display = True
                 status.update(line(f"writing {path}…", self.tone("dim")))
-                writer = self.api.export_writer(fmt, out, columns, on_progress=lambda n: bar.update(progress=n))
-                if s.rows is not None:
-                    for r in s.rows:
-                        writer.row(r)
-                else:
-                    async for r in self.api.stream_rows(s.spec, self.topology):
-                        writer.row(r)
-                written = writer.close()
+                writer = self.api.export_writer(fmt, out, columns)
+                rows = self.api.stream_rows(s.spec, self.topology) if s.rows is None else None
+                batch: list = list(s.rows or ())
+                while batch or rows is not None:
+                    if rows is not None:  # the next keyset page's worth, read on the loop (async I/O)
+                        async for r in rows:
+                            batch.append(r)
+                            if len(batch) >= BATCH_ROWS:
+                                break
+                        else:
+                            rows = None
+                    # encoding and writing off the UI thread; the bar moves on the loop
+                    await asyncio.to_thread(_write, writer, batch)
+                    bar.update(progress=writer.written)
+                    batch = []
+                written = await asyncio.to_thread(writer.close)
         finally:
             self.running = False
         self.written = written
         bar.update(total=written or 1, progress=written or 1)
         self.result = path
-        size = human_bytes(path.stat().st_size)
+        size = human_bytes((await asyncio.to_thread(path.stat)).st_size)
         status.update(styled((f"wrote {human_count(written)} row(s), {size}, {fmt}: ", self.tone("ok")),
                              (str(path), self.tone("ok"))))
 
@@ -131,3 +141,8 @@ class ExportScreen(Modal[Path | None]):
     def action_close(self) -> None:
         # closing cancels a running export (the screen's workers end with it): its half file is removed
         self.dismiss(self.result)
+
+
+def _write(writer, batch: list) -> None:
+    for r in batch:
+        writer.row(r)
