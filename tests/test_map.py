@@ -234,3 +234,17 @@ def test_map_80x24(snap_compare):
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=SMALL, run_before=open_map)
+
+
+@pytest.mark.parametrize("estimate", [None, -1, 0])
+def test_a_table_never_analysed_is_mapped_from_its_first_rows_and_says_so(estimate):
+    """No row estimate yet (right after a load): no share to sample, so the first rows, said so
+    (it was `tablesample system (100)`, worded as a 1e+02% sample)."""
+    from vecdash.service.projection import _sample_statement
+
+    coll = Collection(pod="p", schema="vecs", name="fresh", column="vec", type="vector", dimension=4,
+                      rows_estimate=estimate, has_metadata=True)
+    statement, params, how = _sample_statement(coll, 100, seed=1)
+    text = repr(statement)
+    assert "tablesample" not in text.lower() and params == [400]
+    assert how.startswith("the first 400 rows") and "ANALYZE" in how

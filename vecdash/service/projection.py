@@ -232,7 +232,9 @@ def _sample_statement(c: Collection, sample: int, seed: int) -> tuple[sql.Compos
         return sql.SQL("{} limit %s").format(head), [sample], f"the first {sample:,} rows (a foreign table)"
     if 0 < rows <= cap:
         return sql.SQL("{} limit %s").format(head), [cap], "every row"
-    pct = 100.0 if rows <= 0 else min(100.0, 100.0 * 2 * sample / rows)
+    if rows <= 0:  # never analysed: no size to sample a share of; the first rows, said so
+        return sql.SQL("{} limit %s").format(head), [cap], f"the first {cap:,} rows (no statistics yet: ANALYZE)"
+    pct = min(100.0, 100.0 * 2 * sample / rows)
     stmt = sql.SQL("{} tablesample system (%s) repeatable (%s) limit %s").format(head)
     return stmt, [pct, seed, cap], f"TABLESAMPLE {pct:.2g}%"
 
