@@ -196,7 +196,7 @@ async def own_database(estate, unique):
 async def test_database_scope_is_refused_when_it_lowers_another_collections_recall(estate, own_database, unique):
     client, db = own_database
     easy = await make(client, estate.root, "rc", "easy", 1000, 8, seed=3, measure="cosine")  # m16/efc64: easy
-    hard = await make(client, estate.root, "rc", "hard", 3000, 32, seed=7, m=4, ef_construction=10)
+    hard = await make(client, estate.root, "rc", "hard", 3000, 64, seed=7, m=4, ef_construction=10)
     s = await sweep(client, "rc", easy, values=[10, 20], samples=40, target=0.9)
     assert s.current == 40 and [p.value for p in s.points] == [10, 20, 40] and s.recommended == 10
     assert s.cost().startswith("hnsw.ef_search 40 -> 10: recall@10 ")  # what it costs against the current
