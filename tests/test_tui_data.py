@@ -315,3 +315,18 @@ def test_a_picked_clause_joins_the_filter_with_and():
     assert with_clause({"$or": [{"n": {"$gt": 1}}]}, "tag", "t3") == {"$and": [{"$or": [{"n": {"$gt": 1}}]}, eq]}
     with pytest.raises(UserError):
         with_clause(None, "$or", 1)  # a key named like an operator cannot be filtered on
+
+
+async def test_a_key_typed_on_a_screen_arriving_as_the_console_closes_goes_nowhere():
+    """A key typed on a screen can reach the app after its screens are gone (the console closing):
+    it must go nowhere, not take the app down with `ScreenStackError`."""
+    from vecdash.tui.screens.modal import typed_below
+
+    from .tui_data import fixed_config
+
+    app = VecdashApp(fixed_config(), live=False)
+    async with app.run_test(size=(80, 24)):
+        screen = app.screen
+    key = events.Key("p", "p")
+    key.typed_on = screen
+    assert app.screen_stack == [] and typed_below(app, key) is False

@@ -41,7 +41,8 @@ def typed_below(app, event: events.Key) -> bool:
     """For the app, before a key's bindings run: True (and the key passed on) when it was typed on a
     screen that is no longer on top (`E` opened one meanwhile)."""
     screen = getattr(event, "typed_on", None)
-    return screen is not None and screen is not app.screen and pass_to_top(screen, event)
+    stack = app.screen_stack  # empty while the console closes: a late key then goes nowhere, no crash
+    return screen is not None and bool(stack) and screen is not stack[-1] and pass_to_top(screen, event)
 
 
 class MainScreen(Screen):
