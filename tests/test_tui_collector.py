@@ -3,9 +3,11 @@ the deferred one once it has ended, none at all for an app that did not ask (tes
 
 from __future__ import annotations
 
+import asyncio
 import gc
+import time
 
-from vecdash.tui.collector import Collector
+from vecdash.tui.collector import AFTER_PAINT_S, Collector
 
 
 def _cycles(n: int) -> list:
@@ -17,7 +19,7 @@ def _cycles(n: int) -> list:
     return out
 
 
-def test_no_full_collection_during_a_refresh_then_one_after():
+def test_no_full_collection_during_a_refresh_then_one_after_the_paint():
     full: list[int] = []
 
     def seen(phase, info):
@@ -37,7 +39,16 @@ def test_no_full_collection_during_a_refresh_then_one_after():
         assert full == [] and gc.get_threshold()[2] > 2
         collector.refresh_ended(later.append)
         assert full == [] and len(later) == 1  # deferred to when the refresh is on screen
-        later[0]()
+
+        async def painted() -> float:
+            t = time.perf_counter()
+            later[0]()  # the paint: the loop turns AFTER_PAINT_S before the collection
+            assert full == []
+            while not collector.deferred:
+                await asyncio.sleep(0.002)
+            return time.perf_counter() - t
+
+        assert asyncio.run(painted()) >= AFTER_PAINT_S
         assert len(full) == 1 and collector.deferred == 1 and gc.get_threshold() == (100, 2, 2)
         del kept
     finally:

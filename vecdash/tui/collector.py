@@ -6,18 +6,30 @@ microsecond each: during a 200-pod refresh (50,000 such objects, most of them Te
 one paused the loop 45-60 ms of CPU, two or three times per refresh. So the objects alive once the
 console is up are frozen (`gc.freeze`: never walked again), no full collection starts while a refresh
 runs (the young generations still do: cheap), and the one deferred runs once the refresh is on screen,
-when the loop is idle. Freezing what each refresh leaves alive instead would skip that collection too,
-but strips and tree nodes that Textual drops later are cyclic garbage: frozen, they would never be freed.
+when the loop is idle: at least AFTER_PAINT_S after the last paint, at a moment its timer fires on time
+(a timer that fires late means the loop was busy, a paint say, and the collection would add to that
+stall), so the paint and the collection are two short stalls, not one long one. Freezing what each
+refresh leaves alive instead would skip that collection too, but strips and tree nodes that Textual
+drops later are cyclic garbage: frozen, they would never be freed.
 """
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import time
 from collections.abc import Callable
 
 # A gen-2 threshold no refresh reaches: the full collection waits for the refresh's end.
 NO_FULL = 1_000_000
+# From the paint that ends a refresh to the deferred collection: a few of the loop's turns (a frame is
+# ~16 ms), so whatever came in meanwhile is served before the collection takes the loop.
+AFTER_PAINT_S = 0.03
+# The collection's timer counts as on time (the loop was idle when it came due) within this; a later
+# one tries again after RETRY_S, at most TRIES times, then collects anyway.
+ON_TIME_S = 0.002
+RETRY_S = 0.01
+TRIES = 20
 
 
 class Collector:
@@ -42,12 +54,25 @@ class Collector:
             self._threshold = gc.get_threshold()
             gc.set_threshold(self._threshold[0], self._threshold[1], NO_FULL)
 
-    def refresh_ended(self, when_idle: Callable[[Callable[[], None]], object]) -> None:
-        """The refresh ended: the full collection it deferred runs through `when_idle` (after the next
-        paint), unless another refresh has started by then."""
+    def refresh_ended(self, when_painted: Callable[[Callable[[], None]], object]) -> None:
+        """The refresh ended: the full collection it deferred runs AFTER_PAINT_S after `when_painted`
+        calls back (after the next paint), unless another refresh has started by then."""
         self.refreshing = False
         if self._threshold is not None:
-            when_idle(self._collect)
+            when_painted(self._soon)
+
+    def _soon(self) -> None:
+        self._at(AFTER_PAINT_S, TRIES)
+
+    def _at(self, delay: float, tries: int) -> None:
+        loop = asyncio.get_running_loop()
+        loop.call_later(delay, self._if_idle, loop.time() + delay, tries)
+
+    def _if_idle(self, due: float, tries: int) -> None:
+        if asyncio.get_running_loop().time() - due > ON_TIME_S and tries > 0:
+            self._at(RETRY_S, tries - 1)
+        else:
+            self._collect()
 
     def _collect(self) -> None:
         if self.refreshing or self._threshold is None:
