@@ -214,6 +214,16 @@ def start(quick: bool, fresh: bool = False) -> BenchContext:
     return BenchContext(root=root, quick=quick, pods={p.name: p for p in pods})
 
 
+def runqueue_wait_s() -> float:
+    """How long the calling thread has waited for a core so far (Linux schedstat; 0 where it is not
+    available). A loop's tick late by this much was late because the machine gave it no core, not
+    because anything ran on the loop: what an event-loop stall figure subtracts to be the loop's own."""
+    try:
+        return int(Path("/proc/thread-self/schedstat").read_text().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 def process_cpu_s(pid: int) -> float:
     """CPU seconds (user + system) a process has used so far, from /proc (a pod's backend included:
     readable by root or by the user the pods run as). Clock-tick resolution: measure batches."""

@@ -24,6 +24,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from benchmarks.common import runqueue_wait_s
 from vecdash.config import Config, PodConfig, Settings
 from vecdash.db.pods import PodClient
 from vecdash.embedded import LocalPod, default_root, free_port, start_pods
@@ -122,14 +123,6 @@ def assert_clean_failure_text(text: str) -> None:
     assert TEST_PASSWORD not in text
 
 
-def _runqueue_wait_s() -> float:
-    """How long this thread has waited for a core (Linux schedstat; 0 where it is not available)."""
-    try:
-        return int(open("/proc/thread-self/schedstat").read().split()[1]) / 1e9
-    except (OSError, IndexError, ValueError):
-        return 0.0
-
-
 async def watched(coro):
     """Await `coro` while a ticker measures the longest stall of the event loop (= console frozen).
 
@@ -139,10 +132,10 @@ async def watched(coro):
     gaps: list[float] = []
 
     async def ticker():
-        last, queued = time.monotonic(), _runqueue_wait_s()
+        last, queued = time.monotonic(), runqueue_wait_s()
         while True:
             await asyncio.sleep(0.02)
-            now, now_queued = time.monotonic(), _runqueue_wait_s()
+            now, now_queued = time.monotonic(), runqueue_wait_s()
             gaps.append(now - last - (now_queued - queued))
             last, queued = now, now_queued
 
