@@ -331,3 +331,26 @@ async def test_the_tour_opens_a_record_the_map_browse_and_keys_under_its_note(sm
         await pilot.press(*["n"] * 4, "escape")  # keys again, then the tour ends: its screen closes too
         await until(pilot, lambda: len(app.screen_stack) == 1, what="the tour and its screen closed")
         assert app.read_only
+
+
+async def test_a_down_pod_shows_no_latency_line():
+    """A pod that does not answer has no latency: its sparkline (the history's zeros while it was down)
+    would read "0.0 ms" under a full bar. An up pod shows its history."""
+    from collections import deque
+
+    from vecdash.tui.widgets.stats import StatsPane
+
+    from .tui_data import fixed_config, topology_with_down_pod
+
+    app = VecdashApp(fixed_config(with_down=True), topology=topology_with_down_pod(), live=False)
+    async with app.run_test(size=SIZE) as pilot:
+        app.latency_history["vectors-c"] = deque([1.2, 0.0, 0.0])
+        app.latency_history["vectors-a"] = deque([0.9, 1.1])
+        row = app.query_one(StatsPane).query_one("#spark-latency-row")
+        assert app.query_one(TopologyTree).select_ref(Ref("pod", "vectors-c"))
+        await pilot.pause()
+        assert not row.display
+        assert app.query_one(TopologyTree).select_ref(Ref("pod", "vectors-a"))
+        await pilot.pause()
+        assert row.display
+

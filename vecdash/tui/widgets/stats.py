@@ -78,9 +78,8 @@ class StatsPane(VerticalScroll):
             pod = topology.pod(ref.pod) if ref else None
             if ref is None or pod is None:
                 self._estate(t, topology)
-            elif not pod.up:
+            elif not pod.up:  # no latency to show: the history's zeros would read "0.0 ms", a full bar
                 self._pod(t, pod, topology)
-                sparks = (None, latency_history)
             elif ref.kind == "collection":
                 c = pod.collection(ref.schema, ref.name)
                 if c is None:
