@@ -256,3 +256,22 @@ async def test_hostile_names_are_literal_in_the_table():
         assert pane.rows[key].c.name == "[bold]x"
         detail = str(pane.query_one("#coll-detail").render())
         assert "[bold]x · [bold]x.[bold]x" in detail and "index [bold]x is invalid" in detail
+
+
+async def test_the_stats_pane_follows_the_filter_when_the_cursor_stays_on_its_line():
+    """Typing a filter puts another pod on the cursor's line (line 0 each time here): the Stats pane
+    describes that pod, not the one that was on the line before."""
+    cfg = fleet_config()
+    cfg = replace(cfg, pods=tuple(replace(p, tags=()) for p in cfg.pods))  # no groups: pods on line 0
+    app = VecdashApp(cfg, topology=fleet_topology(), live=False)
+    async with app.run_test(size=WIDE) as pilot:
+        tree = app.query_one(TopologyTree)
+        await pilot.press("slash")
+        for text, pod in (("pod-1", "pod-100"), ("pod-19", "pod-190"), ("pod-199", "pod-199")):
+            app.query_one("#tree-filter").value = text
+            await pilot.pause()
+            assert tree.selected_ref == Ref("pod", pod) and tree.cursor_line == 0
+            assert app.selected == Ref("pod", pod)
+            body = str(app.query_one("#stats-body").render())
+            assert body.splitlines()[0].startswith(pod), body[:80]
+

@@ -85,6 +85,7 @@ class TopologyTree(Tree[Ref]):
         self._shape: tuple = ()
         self._lazy: dict[tuple, Callable[[], list[_Entry]]] = {}  # closed nodes: how to build their children
         self._last_up: dict[str, PodStatus] = {}  # each pod as last seen up: a down pod keeps its collections
+        self._announced: Ref | None = None  # the selection the app was last told of (Selected)
         self._labels: dict[tuple, Text] = {}  # labels made, by parts and theme (_label)
 
     # --- data in ---------------------------------------------------------------------------
@@ -135,6 +136,15 @@ class TopologyTree(Tree[Ref]):
     def _place_cursor(self, node: TreeNode[Ref]) -> None:
         self._tree_lines  # noqa: B018 - rebuilds line numbers after adds/expands so the cursor lands right
         self.move_cursor(node)
+        self._announce(node.data)
+
+    def _announce(self, ref: Ref | None) -> None:
+        """Tell the app the selection changed. Not only on Textual's NodeHighlighted: when a filter or a
+        rebuild puts another node on the cursor's line, the line number does not change and Textual
+        posts nothing, so the Stats pane went on describing the node that was there before."""
+        if ref != self._announced:
+            self._announced = ref
+            self.post_message(self.Selected(ref))
 
     # --- building ----------------------------------------------------------------------------
 
@@ -393,7 +403,7 @@ class TopologyTree(Tree[Ref]):
 
     def on_tree_node_highlighted(self, event: Tree.NodeHighlighted[Ref]) -> None:
         event.stop()
-        self.post_message(self.Selected(event.node.data))
+        self._announce(event.node.data)
 
     def on_tree_node_collapsed(self, event: Tree.NodeCollapsed[Ref]) -> None:
         event.stop()
