@@ -320,7 +320,7 @@ def test_a_picked_clause_joins_the_filter_with_and():
 async def test_a_key_typed_on_a_screen_arriving_as_the_console_closes_goes_nowhere():
     """A key typed on a screen can reach the app after its screens are gone (the console closing):
     it must go nowhere, not take the app down with `ScreenStackError`."""
-    from vecdash.tui.screens.modal import typed_below
+    from vecdash.tui.screens.modal import misrouted
 
     from .tui_data import fixed_config
 
@@ -329,4 +329,4 @@ async def test_a_key_typed_on_a_screen_arriving_as_the_console_closes_goes_nowhe
         screen = app.screen
     key = events.Key("p", "p")
     key.typed_on = screen
-    assert app.screen_stack == [] and typed_below(app, key) is False
+    assert app.screen_stack == [] and misrouted(app, key) is False

@@ -275,3 +275,22 @@ async def test_the_stats_pane_follows_the_filter_when_the_cursor_stays_on_its_li
             body = str(app.query_one("#stats-body").render())
             assert body.splitlines()[0].startswith(pod), body[:80]
 
+
+async def test_keys_typed_with_the_slash_land_in_the_filter():
+    """`/` then a name typed at once (as a terminal sends them): the name is the filter. Textual's
+    focus() moved the focus only after the keys already queued, so they went to the tree, where `p`,
+    `o`, `d` are commands."""
+    from .test_tui_data import typed_at_once
+
+    app = fleet()
+    async with app.run_test(size=WIDE) as pilot:
+        before = app.active_pane
+        typed_at_once(app, "/pod-199")
+        await pilot.pause()
+        assert app.query_one("#tree-filter").value == "pod-199"
+        assert app.active_pane == before and app.screen is app.screen_stack[0]
+        await pilot.press("escape")  # back to the tree, where digits are keys again
+        typed_at_once(app, "5/docs")  # the Collections pane's own filter, the same way
+        await pilot.pause()
+        assert app.active_pane == "collections" and app.query_one("#coll-filter").value == "docs"
+        assert app.focused is app.query_one("#coll-filter")  # not taken by the table the pane focuses

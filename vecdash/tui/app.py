@@ -47,7 +47,7 @@ from vecdash.tui.discovery import PodDiscovery
 from vecdash.tui.maintenance_commands import MaintenanceCommands
 from vecdash.tui.palette import VecdashCommands
 from vecdash.tui.read_only import ReadOnlyCommands
-from vecdash.tui.screens.modal import MainScreen, typed_below
+from vecdash.tui.screens.modal import MainScreen, focus_now, misrouted
 from vecdash.tui.selection_commands import SelectionCommands
 from vecdash.tui.tour_commands import TourCommands
 from vecdash.tui.text import line, notify
@@ -158,8 +158,8 @@ class VecdashApp(ProgressiveRefresh, PodDiscovery, RecordReplay, SelectionComman
         return MainScreen(id="_default")
 
     async def on_event(self, event: events.Event) -> None:
-        if isinstance(event, events.Key) and typed_below(self, event):
-            return  # typed for the screen on top, which opened meanwhile (vecdash/tui/screens/modal.py)
+        if isinstance(event, events.Key) and misrouted(self, event):
+            return  # typed for the screen on top or a text box, which opened meanwhile (tui/screens/modal.py)
         await super().on_event(event)
 
     def compose(self) -> ComposeResult:
@@ -328,7 +328,7 @@ class VecdashApp(ProgressiveRefresh, PodDiscovery, RecordReplay, SelectionComman
             return
         box = self.query_one("#tree-filter", Input)
         box.display = True
-        box.focus()
+        focus_now(box)
 
     @on(Input.Changed, "#tree-filter")
     def _filter_changed(self, event: Input.Changed) -> None:
@@ -368,6 +368,12 @@ class VecdashApp(ProgressiveRefresh, PodDiscovery, RecordReplay, SelectionComman
         if event.pane.id == "activity":
             self.query_one(ActivityPane).show_if_stale()
 
+    def _focus_table_of(self, pane) -> None:
+        """Unless a key typed meanwhile put the focus in the pane already (`/`: its filter)."""
+        focused = self.focused
+        if focused is None or pane not in focused.ancestors:
+            pane.focus_table()
+
     def _focus_tree_if_lost(self) -> None:
         if self.screen is not self.screen_stack[0]:
             return
@@ -392,7 +398,7 @@ class VecdashApp(ProgressiveRefresh, PodDiscovery, RecordReplay, SelectionComman
             # a table pane is read with the arrows: its table takes the keys (esc gives them back to the tree)
             table_pane = {"activity": ActivityPane, "collections": CollectionsPane}.get(name)
             if table_pane is not None:
-                self.call_after_refresh(self.query_one(table_pane).focus_table)
+                self.call_after_refresh(self._focus_table_of, self.query_one(table_pane))
 
     @property
     def active_pane(self) -> str:

@@ -24,7 +24,7 @@ from vecdash.model_data import DEFAULT_PAGE as PAGE, BrowsePage, MatchCount
 from vecdash.service.console_api import ConsoleApi
 from vecdash.tui.messages import ExportSource, OpenRecord, PickKey, RecordRef
 from vecdash.tui.screens.export import ExportScreen
-from vecdash.tui.screens.modal import Modal
+from vecdash.tui.screens.modal import Modal, focus_now
 from vecdash.tui.text import cell, line, styled
 from vecdash.tui.workers import worker
 from vecdash.tui.widgets.workbench import metadata_columns, parse_filters, share_widths, value_text
@@ -87,7 +87,7 @@ class BrowseScreen(Modal[None]):
             self.query_one("#browse-rows").focus()
 
     def action_focus_filter(self) -> None:
-        self.query_one("#browse-filter", Input).focus()
+        focus_now(self.query_one("#browse-filter", Input))
 
     def action_close(self) -> None:
         """esc in the filter box goes back to the rows; esc on the rows closes the screen."""

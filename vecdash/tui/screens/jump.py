@@ -7,7 +7,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Input, Label
 
-from vecdash.tui.screens.modal import Modal
+from vecdash.tui.screens.modal import Modal, focus_now
 from vecdash.tui.text import line, styled
 
 
@@ -28,7 +28,7 @@ class JumpScreen(Modal[str]):
             yield Label("enter jumps · esc cancels", id="jump-keys")
 
     def on_mount(self) -> None:
-        self.query_one(Input).focus()
+        focus_now(self.query_one(Input))
 
     @on(Input.Submitted, "#jump-time")
     def _submitted(self, event: Input.Submitted) -> None:

@@ -6,8 +6,14 @@ in, and a key's binding runs when the key has bubbled up to the app: keys typed 
 opens a screen (`E`, then a path) are then on their way through the screen beneath when it opens,
 and were lost, or read as that screen's or the console's own keys (`/` focused the browse filter).
 So a screen notes on each key that it was typed there (`pass_to_top`), the app passes a key typed on
-a screen no longer on top to the one that is (`typed_below`), and a screen no longer on top passes
+a screen no longer on top to the one that is (`misrouted`), and a screen no longer on top passes
 on what still reaches it. The console's main screen (`MainScreen`) and every modal do this.
+
+The same holds for a key that opens a text box on the same screen (`/`, then `pod-1`): the keys
+typed with it are already on their way through the tree, where `p`, `o`, `d` are commands. So the
+box takes the focus at once (`focus_now`; Textual's `focus()` waits for the messages already queued),
+and a printable key that reaches the app while a text box has the focus was typed for the box (the box
+itself would have taken it) and goes there (`misrouted`).
 """
 
 from __future__ import annotations
@@ -18,6 +24,8 @@ from rich.style import Style
 from textual import events
 from textual.binding import Binding
 from textual.screen import ModalScreen, Screen
+from textual.widget import Widget
+from textual.widgets import Input
 
 from vecdash.tui.text import theme_style
 
@@ -31,18 +39,40 @@ def pass_to_top(screen: Screen, event: events.Key) -> bool:
     if top is screen:
         event.typed_on = screen
         return False
-    event.stop()
-    event.prevent_default()
-    (top.focused or top)._forward_event(events.Key(event.key, event.character))
+    _forward(event, top.focused or top)
     return True
 
 
-def typed_below(app, event: events.Key) -> bool:
+def _forward(event: events.Key, to: Widget) -> None:
+    event.stop()
+    event.prevent_default()
+    to._forward_event(events.Key(event.key, event.character))
+
+
+def focus_now(widget: Widget) -> None:
+    """Focus `widget` before the next queued key is handled; where it cannot take the focus yet (in a
+    pane being shown), as Textual's `focus()` does: after the queued messages."""
+    screen = widget.screen
+    screen.set_focus(widget)
+    if screen.focused is not widget:
+        widget.focus()
+
+
+def misrouted(app, event: events.Key) -> bool:
     """For the app, before a key's bindings run: True (and the key passed on) when it was typed on a
-    screen that is no longer on top (`E` opened one meanwhile)."""
+    screen that is no longer on top (`E` opened one meanwhile), or when it is printable and a text box
+    of its screen took the focus while it was on its way (`/` opened the filter): the box would have
+    taken it, had it had the focus then."""
     screen = getattr(event, "typed_on", None)
     stack = app.screen_stack  # empty while the console closes: a late key then goes nowhere, no crash
-    return screen is not None and bool(stack) and screen is not stack[-1] and pass_to_top(screen, event)
+    if screen is None or not stack:
+        return False
+    if screen is not stack[-1]:
+        return pass_to_top(screen, event)
+    if isinstance(screen.focused, Input) and event.is_printable:
+        _forward(event, screen.focused)
+        return True
+    return False
 
 
 class MainScreen(Screen):

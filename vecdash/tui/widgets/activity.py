@@ -25,6 +25,7 @@ from vecdash.lines import one_line, short_vectors
 from vecdash.model import Topology
 from vecdash.model_activity import Alert, PodActivity, Statement
 from vecdash.tui import actions as registry
+from vecdash.tui.screens.modal import focus_now
 from vecdash.tui.text import NL, cell, line, notify, styled, theme_style
 from vecdash.tui.widgets.activity_rows import (ALERT_WORDS, COLUMNS, SORTS, Row, bar, collection_flags, estate_alerts,
                                                is_idle, matches, rate, sort_rows, spark)
@@ -140,7 +141,7 @@ class ActivityPane(VerticalScroll):
         notify(self, "idle sessions ", "shown" if self.show_idle else "hidden", timeout=2)
 
     def focus_filter(self) -> None:
-        self.query_one("#act-filter", Input).focus()
+        focus_now(self.query_one("#act-filter", Input))
 
     def focus_table(self) -> None:
         """The arrows then move the selected session (`c`, `k`, `e` act on it); esc goes back to the tree."""

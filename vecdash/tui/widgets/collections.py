@@ -17,6 +17,7 @@ from textual.widgets import DataTable, Input, Label, Static
 
 from vecdash.model import Topology
 from vecdash.tui import actions as registry
+from vecdash.tui.screens.modal import focus_now
 from vecdash.tui.text import NL, cell, styled, theme_style
 from vecdash.tui.widgets.collections_rows import SORTS, CollectionRow, matches, sort_rows, table_rows
 from vecdash.tui.widgets.topology import Ref
@@ -80,7 +81,7 @@ class CollectionsPane(Vertical):
         self.redraw()
 
     def focus_filter(self) -> None:
-        self.query_one("#coll-filter", Input).focus()
+        focus_now(self.query_one("#coll-filter", Input))
 
     def focus_table(self) -> None:
         """The arrows then move the selected row (`enter` jumps to it in the tree); esc goes back to the tree."""

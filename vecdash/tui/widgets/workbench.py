@@ -31,6 +31,7 @@ from vecdash.service.console_api import ConsoleApi
 from vecdash.tui.busy import Busy
 from vecdash.tui.messages import OpenRecord, RecordRef
 from vecdash.tui.workers import worker
+from vecdash.tui.screens.modal import focus_now
 from vecdash.tui.text import NL, block, cell, line, notify, styled, theme_style
 from vecdash.tui.widgets.choices import refill
 from vecdash.tui.widgets.topology import Ref
@@ -203,7 +204,7 @@ class WorkbenchPane(VerticalScroll):
             select.value = value
 
     def focus_form(self) -> None:
-        self.query_one("#wb-filter", Input).focus()
+        focus_now(self.query_one("#wb-filter", Input))
 
     def set_filters(self, text: str) -> None:
         self.query_one("#wb-filter", Input).value = text
