@@ -242,7 +242,7 @@ def test_bad_input_is_exit_2_and_nothing_runs(fleet, unique, capsys, tmp_path):
     path = fleet.write_config(tmp_path / "c.yaml", pods=PODS[:2])
     for args, says in ((["analyze", "no_such_collection"], "no pod holds vecs.no_such_collection"),
                        (["analyze", name, "--pods", "zz*"], "no pod matches"),
-                       (["analyze", name, "--parallel", "0"], "at least 1"),
+                       (["analyze", name, "--parallel", "0"], "parallel must be an integer from 1 to 1,000, got 0"),
                        (["index", name, "--m", "1"], "bad m 1")):
         code, out, err = cli(capsys, "--config", path, "across", *args)
         assert code == 2 and says in err and not out, (args, out, err)

@@ -58,8 +58,8 @@ CONFIGS = [
     ("pod not a mapping", "pods:\n  - just-a-string\n", 2, "must be a mapping"),
     ("dsn is a number", "pods:\n  - name: a\n    dsn: 5432\n", 3, "dsn must be a string, got int"),
     ("name is a list", "pods:\n  - name: [a]\n    dsn: dbname=x\n", 2, "expected a single value"),
-    ("timeout is text", f"pods:\n{POD}settings:\n  statement_timeout_ms: 5s\n", 5, "statement_timeout_ms must be int"),
-    ("timeout is float", f"pods:\n{POD}settings:\n  statement_timeout_ms: 1.5\n", 5, "statement_timeout_ms must be int"),
+    ("timeout is text", f"pods:\n{POD}settings:\n  statement_timeout_ms: 5s\n", 5, "statement_timeout_ms must be an integer from 1 to 2,147,483,647, got"),
+    ("timeout is float", f"pods:\n{POD}settings:\n  statement_timeout_ms: 1.5\n", 5, "statement_timeout_ms must be an integer from 1 to 2,147,483,647, got"),
     ("negative timeout", f"pods:\n{POD}settings:\n  connect_timeout_s: -1\n", 5, "must be positive"),
     ("read_only is yes-ish text", f"pods:\n{POD}settings:\n  read_only: 'maybe'\n", 5, "read_only must be bool"),
     ("settings a list", f"pods:\n{POD}settings:\n  - 1\n", 5, "settings must be a mapping"),
@@ -621,9 +621,9 @@ SETTING_VARIANTS = [
     ("connect_timeout_s", "-.inf", "finite"),
     ("connect_timeout_s", "99999999999", "between"),
     ("connect_timeout_s", "0", "positive"),
-    ("statement_timeout_ms", "99999999999999", "between"),
-    ("statement_timeout_ms", "2147483648", "between"),
-    ("statement_timeout_ms", "0", "positive"),
+    ("statement_timeout_ms", "99999999999999", "must be an integer from 1 to 2,147,483,647, got 99999999999999"),
+    ("statement_timeout_ms", "2147483648", "must be an integer from 1 to 2,147,483,647, got 2147483648"),
+    ("statement_timeout_ms", "0", "must be an integer from 1 to 2,147,483,647, got 0"),
     ("refresh_seconds", ".inf", "finite"),
     ("refresh_seconds", "1.0e+300", "between"),
     ("refresh_seconds", "0.001", "between"),
@@ -751,3 +751,36 @@ def test_every_command_applying_a_plan_the_server_refuses_is_exit_1_with_one_mas
         assert TEST_PASSWORD not in out + err
     finally:
         estate.sql("vectors-a", f"drop database {db} with (force)")
+
+
+def test_an_integer_out_of_range_reads_the_same_everywhere():
+    """One check (inputs.check_integer) for every "integer in a range" input: `NAME must be an integer
+    from LO to HI, got VALUE`, in the caller's own UserError, before any I/O (no client is needed)."""
+    from vecdash.model_data import BrowseSpec
+    from vecdash.service.across import plan_across
+    from vecdash.service.browse import check_browse
+    from vecdash.service.collections import CollectionError, plan_create_collection
+    from vecdash.service.keys import check_sample
+    from vecdash.service.projection import MapError, collection_map
+    from vecdash.service.query import QueryError, QuerySpec, check_spec
+
+    cases = [
+        (lambda: check_browse(BrowseSpec(pod="p", collection="c", limit=10_001)), UserError, "limit", "0 to 10,000", "10001"),
+        (lambda: check_spec(QuerySpec(pod="p", collection="c", random=True, limit=True)), QueryError, "limit",
+         "1 to 10,000", "True"),
+        (lambda: check_spec(QuerySpec(pod="p", collection="c", random=True, ef_search=0)), QueryError, "ef_search",
+         "1 to 1,000", "0"),
+        (lambda: check_spec(QuerySpec(pod="p", collection="c", random=True, probes="9")), QueryError, "probes",
+         "1 to 32,768", "'9'"),
+        (lambda: check_sample(100_001), UserError, "sample", "1 to 100,000", "100001"),
+        (lambda: check_sample(10, top=0), UserError, "top", "1 to 100", "0"),
+        (lambda: asyncio.run(collection_map(None, "p", "c", sample=1)), MapError, "sample", "2 to 10,000", "1"),
+        (lambda: asyncio.run(plan_create_collection(None, "p", "c", 1.5)), CollectionError, "dimension",
+         "1 to 16,000", "1.5"),
+        (lambda: plan_across(None, None, "c", "analyze", parallel=0), UserError, "parallel", "1 to 1,000", "0"),
+        (lambda: check_sample(10**5000), UserError, "sample", "1 to 100,000", "an integer with too many digits"),
+    ]
+    for call, error, name, bounds, value in cases:
+        with pytest.raises(error) as caught:
+            call()
+        assert str(caught.value) == f"{name} must be an integer from {bounds}, got {value}"

@@ -26,7 +26,8 @@ from vecdash.db.pods import PodClient
 from vecdash.errors import UserError
 from vecdash.export import browse_columns, write_rows, write_rows_async
 from vecdash.model_data import BrowseSpec
-from vecdash.service.browse import browse_page, count_matching, fetch_record, read_only, stream_rows
+from vecdash.service.browse import browse_page, count_matching, fetch_record, stream_rows
+from vecdash.service.catalog import read_only
 from vecdash.service.filters import FilterError
 from vecdash.service.keys import sample_keys
 
@@ -147,7 +148,7 @@ async def test_keys_report_types_presence_and_values(client, coll):
     name, rows = coll
     report = await sample_keys(client, "vectors-a", name, sample=1000)
     n = len(rows)
-    assert report.sampled == n and report.not_objects == 1 and report.method.startswith("the first")
+    assert report.sampled == n and report.not_objects == 1 and report.method == "every row"
     keys = {k.key: k for k in report.keys}
     objects = [m for m, _ in rows.values() if isinstance(m, dict)]
     for key in ("n", "kind", "mixed", "text", "rare", "long"):
@@ -383,3 +384,31 @@ def test_format_help_says_what_json_writes(capsys):
             cli_main([command, "--help"])
         text = " ".join(capsys.readouterr().out.split())
         assert says in text and never not in text, command
+
+
+async def test_an_unknown_pod_or_collection_reads_the_same_everywhere(client, coll):
+    """One lookup (service/catalog.find_collection) for browse, record, keys, the map and queries: the
+    same words, in each caller's own UserError, the pod's collections named."""
+    from vecdash.service.projection import MapError, collection_map
+    from vecdash.service.query import QueryError, QuerySpec, run_query
+
+    name, _ = coll
+    calls = {
+        "browse": (UserError, lambda pod, c: browse_page(client, BrowseSpec(pod=pod, collection=c))),
+        "record": (UserError, lambda pod, c: fetch_record(client, pod, c, "x")),
+        "keys": (UserError, lambda pod, c: sample_keys(client, pod, c)),
+        "map": (MapError, lambda pod, c: collection_map(client, pod, c)),
+        "query": (QueryError, lambda pod, c: run_query(client, QuerySpec(pod=pod, collection=c, random=True,
+                                                                          route="direct"))),
+    }
+    said = {}
+    for what, (error, call) in calls.items():
+        for pod, c in (("nowhere", name), ("vectors-a", "nope")):
+            with pytest.raises(error) as caught:
+                await call(pod, c)
+            said.setdefault((pod, c), set()).add(str(caught.value))
+    unknown_pod, no_collection = said[("nowhere", name)], said[("vectors-a", "nope")]
+    assert len(unknown_pod) == 1 and unknown_pod.pop().startswith("unknown pod 'nowhere' (configured: primary, ")
+    assert len(no_collection) == 1
+    text = no_collection.pop()
+    assert text.startswith("no collection vecs.nope on pod vectors-a (collections: ") and f"vecs.{name}" in text

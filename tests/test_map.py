@@ -16,6 +16,7 @@ import time
 
 import numpy as np
 import pytest
+from psycopg import sql
 
 from vecdash.db.pods import PodClient
 from vecdash.model import Collection
@@ -153,7 +154,7 @@ def test_the_sample_is_bounded_repeatable_and_names_missing_neighbours(estate, t
         return maps
 
     first, again, other = asyncio.run(go())
-    assert first.sampled.startswith("TABLESAMPLE") and 0 < len(first.ids) <= 100
+    assert first.sampled == "100 rows at random of a small table, read whole" and len(first.ids) == 100
     assert first.ids == again.ids and first.ids != other.ids
     assert [(n.id, n.rank) for n in first.neighbours] == [("r1", 1), ("r3", 3)] and first.neighbours_missing == 1
     a, b = sides(first)
@@ -238,13 +239,13 @@ def test_map_80x24(snap_compare):
 
 @pytest.mark.parametrize("estimate", [None, -1, 0])
 def test_a_table_never_analysed_is_mapped_from_its_first_rows_and_says_so(estimate):
-    """No row estimate yet (right after a load): no share to sample, so the first rows, said so
-    (it was `tablesample system (100)`, worded as a 1e+02% sample)."""
-    from vecdash.service.projection import _sample_statement
+    """No row estimate yet (right after a load): no share to sample, so at random among the first rows,
+    said so (it was `tablesample system (100)`, worded as a 1e+02% sample)."""
+    from vecdash.service.sampling import choose, statements
 
     coll = Collection(pod="p", schema="vecs", name="fresh", column="vec", type="vector", dimension=4,
-                      rows_estimate=estimate, has_metadata=True)
-    statement, params, how = _sample_statement(coll, 100, seed=1)
-    text = repr(statement)
-    assert "tablesample" not in text.lower() and params == [400]
-    assert how.startswith("the first 400 rows") and "ANALYZE" in how
+                      rows_estimate=estimate, has_metadata=True, table_bytes=50 << 20)
+    method = choose(coll, 100)
+    (_, seed), (statement, params) = statements(coll, sql.SQL("id"), method, seed=1)
+    assert "tablesample" not in repr(statement).lower() and params == [400, 100]
+    assert method.words(100) == "100 rows at random of the first 400 (no statistics yet: ANALYZE)"

@@ -23,6 +23,7 @@ from psycopg import conninfo as pg_conninfo
 from vecdash.config_pods import NAME_RE, NAME_RULE, PodConfig, PodSource
 from vecdash.config_yaml import YamlDoc
 from vecdash.errors import ConfigError
+from vecdash.inputs import integer_problem
 
 ROLES = ("primary", "secondary")
 POD_KEYS = {"name", "role", "dsn", "service", "description", "tags"}
@@ -248,7 +249,8 @@ def _parse_settings(doc: YamlDoc, node: yaml.Node | None) -> Settings:
         if isinstance(value, str):
             value = yaml.safe_load(doc.interpolate(value, vnode, f"settings.{key}"))
         types = SETTING_KEYS[key]
-        if not isinstance(value, types) or (bool not in types and isinstance(value, bool)):
+        whole = types == (int,) and key in SETTING_RANGES  # an integer in a range: setting_problem says it all
+        if not whole and (not isinstance(value, types) or (bool not in types and isinstance(value, bool))):
             names = " or ".join("number" if t is float else t.__name__ for t in types)
             raise doc.err(vnode, f"settings.{key} must be {names}, got {value!r}")
         problem = setting_problem(key, value)
@@ -263,6 +265,8 @@ def setting_problem(key: str, value: Any) -> str | None:
     if key not in SETTING_RANGES:
         return None
     lo, hi = SETTING_RANGES[key]
+    if SETTING_KEYS[key] == (int,):
+        return integer_problem(value, lo, hi)
     if isinstance(value, float) and not math.isfinite(value):
         return f"must be a finite number, got {value!r}"
     if value <= 0:

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterable, Callable, Iterable, Mapping, Sequence
 from typing import Any, TextIO
 
 from vecdash.errors import UserError
-from vecdash.lines import one_line, pad, shown, width
+from vecdash.lines import aligned, column_widths, cut, one_line, shown, table
 
 FORMATS = ("table", "json", "jsonl", "csv")
 # rows between two progress calls (and one at the end)
@@ -114,20 +114,15 @@ class Writer:
             if len(self._table) >= TABLE_SIZING_ROWS:
                 self._table_flush()
         else:
-            self.out.write(self._line([_cut(c, w) for c, w in zip(cells, self._widths)]))
+            self.out.write(aligned([cut(c, w) for c, w in zip(cells, self._widths)], self._widths) + "\n")
 
     def _table_flush(self) -> None:
         if self._widths is not None:
             return
         headers = [c.upper() for c in self.columns]
-        self._widths = [max([width(h)] + [width(r[i]) for r in self._table]) for i, h in enumerate(headers)]
-        self.out.write(self._line(headers) + self._line(["-" * w for w in self._widths]))
-        for cells in self._table:
-            self.out.write(self._line(cells))
+        self._widths = column_widths(headers, self._table)
+        self.out.write(table(self._table, headers, self._widths) + "\n")
         self._table = []
-
-    def _line(self, cells: list[str]) -> str:
-        return "  ".join(pad(c, w) for c, w in zip(cells, self._widths)).rstrip() + "\n"
 
 
 def _cell(column: str, value: Any) -> str:
@@ -135,10 +130,6 @@ def _cell(column: str, value: Any) -> str:
         return f"{value:.6f}"
     text = value if isinstance(value, str) else _json(value) if value is not None else None
     return shown(text, TABLE_CELL.get(column, 40))
-
-
-def _cut(cell: str, columns: int) -> str:
-    return shown(cell, columns) if width(cell) > columns else cell
 
 
 def write_rows(fmt: str, rows: Iterable[Any], out: TextIO, columns: Sequence[str], *,

@@ -22,6 +22,30 @@ class InputError(UserError):
     """A user-supplied value that cannot be parsed; the message names where it came from."""
 
 
+def integer_problem(value: Any, lo: int, hi: int) -> str | None:
+    """What is wrong with `value` as an integer from `lo` to `hi` (None: nothing); a bool is no integer."""
+    if isinstance(value, int) and not isinstance(value, bool) and lo <= value <= hi:
+        return None
+    return f"must be an integer from {lo:,} to {hi:,}, got {_shown(value)}"
+
+
+def _shown(value: Any) -> str:
+    try:
+        text = repr(value)
+    except ValueError:  # an int past Python's int-string conversion limit
+        return "an integer with too many digits"
+    return text if len(text) <= 60 else text[:59] + "…"
+
+
+def check_integer(name: str, value: Any, lo: int, hi: int, error: type[UserError] = UserError) -> int:
+    """`value` when it is an integer from `lo` to `hi`, else `error` (the caller's UserError: exit 2,
+    nothing ran) saying `NAME must be an integer from LO to HI, got VALUE`."""
+    problem = integer_problem(value, lo, hi)
+    if problem:
+        raise error(f"{name} {problem}")
+    return value
+
+
 def _reject_constant(name: str) -> float:
     raise ValueError(f"{name} is not a finite number")
 

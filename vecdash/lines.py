@@ -1,5 +1,6 @@
 """One line of text, the way vecdash says it everywhere: the first line of an error, and a value
-escaped for a one-line place (a CLI error on stderr, a console tree row, cell or status line).
+escaped for a one-line place (a CLI error on stderr, a console tree row, cell or status line); and
+lines of such cells aligned in columns (`table`: the CLI's tables and the export's table format).
 
 Server and libpq messages run to several lines (DETAIL, HINT, CONTEXT, one "connection to server
 ... failed" per address); a report of a failure says its first line. A name from a database can hold a
@@ -104,3 +105,24 @@ def key_name(key: str) -> str:
     """A metadata key as shown (CLI tables, console lists and column headers): the empty key is `""`,
     which would otherwise show as nothing. JSON output keeps it as it is."""
     return '""' if key == "" else key
+
+
+def column_widths(headers: list[str], rows: list[list[str]]) -> list[int]:
+    """Each column's width in terminal columns: its widest cell, header included."""
+    widths = [width(h) for h in headers]
+    for r in rows:
+        for i, cell in enumerate(r):
+            widths[i] = max(widths[i], width(cell))
+    return widths
+
+
+def aligned(cells: list[str], widths: list[int]) -> str:
+    """One row of a table: each cell padded to its column's width (terminal columns), two spaces apart."""
+    return "  ".join(pad(c, w) for c, w in zip(cells, widths)).rstrip()
+
+
+def table(rows: list[list[str]], headers: list[str], widths: list[int] | None = None) -> str:
+    """Plain aligned columns under a header and a rule (no colour, safe for pipes and cron mail), no
+    final newline; `widths` None: those of these rows (`column_widths`)."""
+    widths = widths if widths is not None else column_widths(headers, rows)
+    return "\n".join(aligned(r, widths) for r in [headers, ["-" * w for w in widths], *rows])

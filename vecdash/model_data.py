@@ -17,11 +17,12 @@ COUNT_CAP = 10_000
 # a record's first values shown (the whole vector is thousands of numbers)
 HEAD_VALUES = 8
 # keys: rows sampled when none is asked for, the most that may be asked, the most common values kept
-# per key, and the characters of a value's JSON text kept (longer ones are cut, `truncated` says so)
+# per key, and the characters of a value's JSON text kept (longer ones are cut, `truncated` says so).
+# The map has its own (service/projection.py: MAP_MAX_SAMPLE, LEGEND_VALUE_CHARS).
 DEFAULT_SAMPLE = 1_000
-MAX_SAMPLE = 100_000
+KEYS_MAX_SAMPLE = 100_000
 TOP_VALUES = 5
-VALUE_CHARS = 80
+KEY_VALUE_CHARS = 80
 
 
 @dataclass
@@ -100,7 +101,7 @@ class BrowsePage:
 class KeyValue:
     """One of a key's most common values in the sample."""
 
-    text: str  # its JSON text, at most VALUE_CHARS characters (data: show it literally)
+    text: str  # its JSON text, at most KEY_VALUE_CHARS characters (data: show it literally)
     count: int  # sampled rows holding it
     truncated: bool  # the text was cut
     value: Any = None  # the value itself (a JSON value), when not truncated: a filter can use it

@@ -6,19 +6,19 @@ import argparse
 
 from vecdash.cli.context import client_from_args
 from vecdash.cli.output import print_json, table
-from vecdash.model_data import DEFAULT_SAMPLE, MAX_SAMPLE, KeyReport
+from vecdash.model_data import DEFAULT_SAMPLE, KEYS_MAX_SAMPLE, KeyReport
 from vecdash.service.wiring import split_collection
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("keys", parents=[common], help="metadata keys of a sample: JSON types, presence, common values",
                        description="Every top-level metadata key in a sample of COLLECTION's rows on POD (TABLESAMPLE "
-                                   "on a large table, else the first rows): its JSON types, how many sampled rows "
+                                   "on a large table, a small one read whole, drawn at random): its JSON types, how many sampled rows "
                                    "have it and its most common values.")
     p.add_argument("pod", metavar="POD")
     p.add_argument("collection", metavar="COLLECTION")
     p.add_argument("--sample", type=int, default=DEFAULT_SAMPLE, metavar="N",
-                   help=f"rows to sample (1 to {MAX_SAMPLE:,}; default {DEFAULT_SAMPLE:,})")
+                   help=f"rows to sample (1 to {KEYS_MAX_SAMPLE:,}; default {DEFAULT_SAMPLE:,})")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(handler=run)
 

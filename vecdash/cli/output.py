@@ -9,7 +9,7 @@ import sys
 from collections.abc import Iterator
 from typing import Any, TextIO
 
-from vecdash.lines import shown  # noqa: F401 - the CLI's commands import it from here
+from vecdash.lines import shown, table  # noqa: F401 - the CLI's commands import them from here
 from vecdash.model import to_jsonable
 
 
@@ -56,15 +56,3 @@ def escape_on_terminal(fmt: str, out: TextIO) -> bool:
     print("vecdash: standard output is a terminal: control characters in the CSV are shown escaped (\\x1b); "
           "--output FILE or a pipe writes them as they are", file=sys.stderr)
     return True
-
-
-def table(rows: list[list[str]], headers: list[str]) -> str:
-    """Plain aligned columns (no colour, safe for pipes and cron mail)."""
-    from vecdash.lines import pad, width
-
-    widths = [width(h) for h in headers]
-    for r in rows:
-        for i, cell in enumerate(r):
-            widths[i] = max(widths[i], width(cell))
-    fmt = lambda r: "  ".join(pad(c, widths[i]) for i, c in enumerate(r)).rstrip()  # noqa: E731
-    return "\n".join([fmt(headers), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows])

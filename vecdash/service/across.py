@@ -30,6 +30,7 @@ from vecdash.config import PodConfig
 from vecdash.db.connect import pod_secrets
 from vecdash.db.pods import PodClient
 from vecdash.errors import PodError, ReadOnlyError, UserError
+from vecdash.inputs import check_integer
 from vecdash.lines import error_line, one_line
 from vecdash.model import Collection, Topology, to_jsonable
 from vecdash.secrets import mask_text
@@ -41,6 +42,7 @@ OPERATIONS = {"analyze": "ANALYZE", "vacuum": "VACUUM", "vacuum analyze": "VACUU
               "index": "index build", "wire": "wiring into the primary"}
 # what each pod's outcome can be; `not run` and `failed` make the whole run fail (exit 1)
 STATES = ("done", "failed", "skipped", "not run")
+MAX_PARALLEL = 1_000  # pods at a time: a bound on the tasks one run starts, far above any pool's sense
 INDEX_DEFAULTS = {"method": "hnsw", "measure": "cosine", "m": index_plans.DEFAULT_M,
                   "ef_construction": index_plans.DEFAULT_EF_CONSTRUCTION, "lists": None, "concurrently": True}
 # the build options that decide the statement (the others, maintenance_work_mem and parallel_workers, the session)
@@ -163,8 +165,7 @@ def plan_across(topology: Topology, client: PodClient, collection: str, operatio
     collection, index options no pod accepts): nothing has run."""
     if operation not in OPERATIONS:
         raise UserError(f"unknown operation {operation!r} (choose from {', '.join(OPERATIONS)})")
-    if parallel < 1:
-        raise UserError(f"parallel {parallel}: at least 1 pod at a time")
+    check_integer("parallel", parallel, 1, MAX_PARALLEL)
     if pods and not any(fnmatch.fnmatchcase(p.name, pods) for p in client.config.pods):
         raise UserError(f"no pod matches {pods!r} (pods: {', '.join(p.name for p in client.config.pods)})")
     held, down = holders(topology, schema, collection, pods)

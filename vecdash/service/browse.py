@@ -13,64 +13,26 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
 
-import psycopg
 from psycopg import sql
 
-from vecdash.db.connect import pod_error
 from vecdash.db.pods import PodClient
-from vecdash.errors import PodUnavailable, UserError
-from vecdash.lines import error_line
+from vecdash.errors import UserError
+from vecdash.inputs import check_integer
 from vecdash.model import Collection, Topology
 from vecdash.model_data import (COUNT_CAP, HEAD_VALUES, MAX_PAGE, STREAM_PAGE, BrowsePage, BrowseRow, BrowseSpec,
                                 MatchCount, Record)
+from vecdash.service.catalog import find_collection, read_rows
 from vecdash.service.filters import FilterError, compile_and_lint, validate
 
 
 def check_browse(spec: BrowseSpec) -> None:
     """UserError before any I/O: a filter vecs rejects, a limit out of 0..MAX_PAGE, an `after` not text."""
     validate(spec.filters)
-    if not isinstance(spec.limit, int) or isinstance(spec.limit, bool) or not 0 <= spec.limit <= MAX_PAGE:
-        raise UserError(f"limit must be an integer from 0 (every row) to {MAX_PAGE}, got {spec.limit!r}")
+    check_integer("limit", spec.limit, 0, MAX_PAGE)  # 0: every row, for a stream
     if spec.after is not None and not isinstance(spec.after, str):
         raise UserError(f"after must be an id as text, got {type(spec.after).__name__}")
     if not spec.collection:
         raise UserError("collection name is empty")
-
-
-async def find_collection(client: PodClient, pod: str, schema: str, name: str,
-                          topology: Topology | None = None) -> Collection:
-    """The collection as the catalog has it (`topology`'s, else the pod's read now). UserError for an
-    unknown pod or collection (the pod's collections named), PodUnavailable when the pod is down."""
-    try:
-        config = client.pod(pod)
-    except Exception:
-        raise UserError(f"unknown pod {pod!r} (configured: {', '.join(p.name for p in client.config.pods)})") from None
-    status = topology.pod(pod) if topology is not None else None
-    if status is None:
-        from vecdash.service.catalog import read_pod
-
-        status = await read_pod(client, config)
-    if not status.up:
-        raise PodUnavailable(pod, f"not available: {status.error}")
-    found = status.collection(schema, name)
-    if found is None:
-        names = ", ".join(c.qualified for c in status.collections) or "none"
-        raise UserError(f"no collection {schema}.{name} on pod {pod} (collections: {names})")
-    return found
-
-
-async def read_only(client: PodClient, pod: str, statements: list[tuple[sql.Composable, list[Any]]]) -> list[list[tuple]]:
-    """Each statement's rows, all run in one READ ONLY transaction in one round trip (a pipeline).
-    psycopg errors propagate (the caller says what they mean); a failed one is rolled back, so the
-    pooled session stays usable (a bad `--after` costs no reconnect)."""
-
-    async def work(conn: psycopg.AsyncConnection) -> list[list[tuple]]:
-        async with conn.pipeline(), conn.transaction():
-            await conn.execute("set transaction read only")
-            curs = [await conn.execute(q, p) for q, p in statements]
-        return [await c.fetchall() for c in curs]
-
-    return await client.run(pod, work, what="browse")
 
 
 def _relation(coll: Collection) -> sql.Identifier:
@@ -105,27 +67,12 @@ def _page_statement(coll: Collection, spec: BrowseSpec, where: sql.Composable, p
     return stmt, params + ([spec.after] if spec.after is not None else []) + [limit + 1]
 
 
-async def read_rows(client: PodClient, coll: Collection, statements: list[tuple[sql.Composable, list[Any]]], *,
-                    after: Any = None) -> list[list[tuple]]:
-    """`read_only` on the collection's pod, its failures classified: PodError from the pod, except a
-    DataError while `after` (an id the user gave) is among the parameters: that id is not of the id
-    column's type, a UserError (nothing ran)."""
-    try:
-        return await read_only(client, coll.pod, statements)
-    except psycopg.errors.DataError as exc:
-        if after is None:
-            raise pod_error(exc, client.pod(coll.pod)) from None
-        raise UserError(f"id {after!r}: not an id of {coll.qualified} ({error_line(exc)})") from None
-    except psycopg.Error as exc:
-        raise pod_error(exc, client.pod(coll.pod)) from None
-
-
 async def _page(client: PodClient, coll: Collection, spec: BrowseSpec, limit: int, *, count: bool) -> BrowsePage:
     where, params = _where(coll, spec)
     statements = [_page_statement(coll, spec, where, params, limit)]
     if count:
         statements.append(_count_statement(coll, where, params, COUNT_CAP))
-    results = await read_rows(client, coll, statements, after=spec.after)
+    results = await read_rows(client, coll, statements, given=spec.after)
     raw = results[0]
     more = len(raw) > limit
     rows = [_row(r, coll, spec.include_vector) for r in raw[:limit]]
@@ -198,7 +145,7 @@ async def fetch_record(client: PodClient, pod: str, collection: str, id: str, *,
     coll = await find_collection(client, pod, schema, collection, topology)
     stmt = sql.SQL("select id, {}, {}::text from {} where id = %s limit 1").format(
         _metadata(coll), sql.Identifier(coll.column), _relation(coll))
-    rows = (await read_rows(client, coll, [(stmt, [id])], after=id))[0]
+    rows = (await read_rows(client, coll, [(stmt, [id])], given=id))[0]
     if not rows:
         raise UserError(f"no row with id {id!r} in {coll.qualified} on {pod}")
     rid, metadata, text = rows[0]

@@ -2,6 +2,10 @@
 
 With activity (service/activity), the catalog, activity and top-statements statements share one
 pipeline after the probe: still two round trips.
+
+Also the one home of a collection's lookup (`pod_config`, `find_collection`: one wording for an
+unknown pod or collection) and of reading its rows (`read_only`, `read_rows`: SELECTs in one READ ONLY
+transaction, one round trip), for browse, keys, the map and queries.
 """
 
 from __future__ import annotations
@@ -13,12 +17,14 @@ from datetime import datetime, timezone
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from vecdash.config import PodConfig
 from vecdash.db.catalog_sql import CATALOG_SQL
-from vecdash.db.connect import describe_error
+from vecdash.db.connect import describe_error, pod_error
 from vecdash.db.pods import PodClient
-from vecdash.errors import PodUnavailable
+from vecdash.errors import PodUnavailable, UserError
+from vecdash.lines import error_line
 from vecdash.service import activity as live
 from vecdash.service import endpoints
 from vecdash.model import (
@@ -237,6 +243,75 @@ def _collection(pod: str, c: dict[str, Any]) -> Collection:
         indexes=indexes,
         other_vector_columns=[col["column"] for col in columns if col is not main],
     )
+
+
+# --- one collection: its lookup and its reads ----------------------------------------------------------
+
+
+def pod_config(client: PodClient, pod: str, error: type[UserError] = UserError) -> PodConfig:
+    """The configured pod named `pod`, else `error` (a UserError: nothing ran) naming the configured ones."""
+    try:
+        return client.pod(pod)
+    except UserError:
+        raise error(f"unknown pod {pod!r} (configured: {', '.join(p.name for p in client.config.pods)})") from None
+
+
+def collection_in(status: PodStatus, schema: str, name: str, error: type[UserError] = UserError) -> Collection:
+    """The collection `schema.name` of a pod that is up, else `error` naming the pod's collections."""
+    found = status.collection(schema, name)
+    if found is None:
+        names = ", ".join(c.qualified for c in status.collections) or "none"
+        raise error(f"no collection {schema}.{name} on pod {status.name} (collections: {names})")
+    return found
+
+
+async def find_collection(client: PodClient, pod: str, schema: str, name: str, topology: Topology | None = None,
+                          error: type[UserError] = UserError) -> Collection:
+    """The collection as the catalog has it (`topology`'s, else the pod's read now). `error` (a UserError)
+    for an unknown pod or collection (the pod's collections named), PodUnavailable when the pod is down."""
+    config = pod_config(client, pod, error)
+    status = topology.pod(pod) if topology is not None else None
+    if status is None:
+        status = await read_pod(client, config)
+    if not status.up:
+        raise PodUnavailable(pod, f"not available: {status.error}")
+    return collection_in(status, schema, name, error)
+
+
+Statements = list[tuple[sql.Composable, list[Any]]]
+
+
+async def read_only(client: PodClient, pod: str, statements: Statements, *, binary: bool = False) -> list[list[tuple]]:
+    """Each statement's rows, all run in one READ ONLY transaction in one round trip (a pipeline);
+    `binary`: on binary cursors (values in the types' send format). psycopg errors propagate (the caller
+    says what they mean); a failed one is rolled back, so the pooled session stays usable."""
+
+    async def work(conn: psycopg.AsyncConnection) -> list[list[tuple]]:
+        async with conn.pipeline(), conn.transaction():
+            await conn.execute("set transaction read only")
+            curs = []
+            for q, p in statements:
+                cur = conn.cursor(binary=binary)
+                await cur.execute(q, p)
+                curs.append(cur)
+        return [await c.fetchall() for c in curs]
+
+    return await client.run(pod, work, what="read rows")
+
+
+async def read_rows(client: PodClient, coll: Collection, statements: Statements, *, given: Any = None,
+                    binary: bool = False) -> list[list[tuple]]:
+    """`read_only` on the collection's pod, its failures classified: PodError from the pod, except a
+    DataError while `given` (an id the user gave) is among the parameters: that id is not of the id
+    column's type, a UserError (nothing ran)."""
+    try:
+        return await read_only(client, coll.pod, statements, binary=binary)
+    except psycopg.errors.DataError as exc:
+        if given is None:
+            raise pod_error(exc, client.pod(coll.pod)) from None
+        raise UserError(f"id {given!r}: not an id of {coll.qualified} ({error_line(exc)})") from None
+    except psycopg.Error as exc:
+        raise pod_error(exc, client.pod(coll.pod)) from None
 
 
 def run_snapshot(client_factory) -> Topology:

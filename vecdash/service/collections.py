@@ -16,6 +16,7 @@ from psycopg import sql
 
 from vecdash.db.pods import PodClient
 from vecdash.errors import UserError
+from vecdash.inputs import check_integer
 from vecdash.model import MAX_DIMENSION, Plan, PlanStep
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,47}$")
@@ -93,8 +94,7 @@ def _step(purpose: str, statement: sql.Composable, satisfied: bool = False) -> P
 
 async def plan_create_collection(client: PodClient, pod: str, name: str, dimension: int, schema: str = "vecs") -> Plan:
     validate_name(name)
-    if not isinstance(dimension, int) or isinstance(dimension, bool) or not 1 <= dimension <= MAX_DIMENSION["vector"]:
-        raise CollectionError(f"bad dimension {dimension!r}: must be an integer from 1 to {MAX_DIMENSION['vector']}")
+    check_integer("dimension", dimension, 1, MAX_DIMENSION["vector"], CollectionError)
 
     async def state(conn: psycopg.AsyncConnection) -> tuple[bool, bool, bool]:
         cur = await conn.execute(

@@ -2,11 +2,10 @@
 query's vector and its neighbours projected the same way ("are my embeddings clustered, and where did
 this query land?").
 
-The sample is one round trip: TABLESAMPLE SYSTEM sized for about twice `sample` rows (REPEATABLE for
-the seed, so the same map comes back), at most 4x `sample` rows, thinned here by a seeded generator; a
-collection that small is read whole, a foreign table (no TABLESAMPLE) by its first rows. The query's
-neighbours come in the same pipeline, by id. Vectors arrive in pgvector's binary format on a binary
-cursor (nothing is registered on the pooled session) and are read by numpy.
+The sample is one round trip, drawn by service/sampling.py as the metadata keys' is (seeded, so the
+same map comes back). The query's neighbours come in the same pipeline, by id. Vectors arrive in
+pgvector's binary format on a binary cursor (nothing is registered on the pooled session) and are read
+by numpy.
 
 PCA: the top two axes of the centred sample by subspace iteration (a block of 64 directions) and a
 numpy SVD of the small projected matrix: the full SVD's axes when fewer than ~60 directions hold the
@@ -28,19 +27,20 @@ from functools import cached_property
 from typing import Any
 
 import numpy as np
-import psycopg
 from psycopg import sql
 
-from vecdash.db.connect import pod_error
 from vecdash.db.pods import PodClient
-from vecdash.errors import PodUnavailable, UserError
+from vecdash.errors import UserError
+from vecdash.inputs import check_integer
 from vecdash.model import Collection, Topology
+from vecdash.service.catalog import find_collection
+from vecdash.service.sampling import draw
 
 SAMPLE = 2000
-MAX_SAMPLE = 10_000
+MAP_MAX_SAMPLE = 10_000  # the keys' own is model_data.KEYS_MAX_SAMPLE
 LEGEND = 8  # values with a colour of their own; the rest are `other`
 MAX_NEIGHBOURS = 100
-VALUE_CHARS = 60  # a metadata value kept for the legend is cut to this many characters
+LEGEND_VALUE_CHARS = 60  # a metadata value kept for the legend is cut to this many characters (keys: KEY_VALUE_CHARS)
 KEYS_PER_ROW = 64
 BLOCK, ITERATIONS = 64, 4  # subspace iteration: wide enough for ~60 clusters' directions, converged in 4
 BINARY_ELEMENT = {"vector": ">f4", "halfvec": ">f2"}  # pgvector's send format: int16 dim, int16 unused, elements
@@ -175,13 +175,13 @@ def project(sample: np.ndarray, others: np.ndarray | None = None, *, normalise: 
 
 
 def _label(value: Any) -> tuple[str, str]:
-    """(kind, label) of a metadata value: a string as it is, anything else as its JSON; cut to VALUE_CHARS."""
+    """(kind, label) of a metadata value: a string as it is, anything else as its JSON; cut to LEGEND_VALUE_CHARS."""
     if isinstance(value, str):
         kind, text = "str", value
     else:
         kind = "json" if isinstance(value, (list, dict)) else "scalar"
         text = json.dumps(value, ensure_ascii=False, default=str, sort_keys=True)
-    return kind, text if len(text) <= VALUE_CHARS else text[: VALUE_CHARS - 1] + "…"
+    return kind, text if len(text) <= LEGEND_VALUE_CHARS else text[: LEGEND_VALUE_CHARS - 1] + "…"
 
 
 def _labels(meta: Any) -> dict[str, tuple[str, str]]:
@@ -222,23 +222,6 @@ def _vector(data: bytes, dtype: str) -> np.ndarray:
     return np.frombuffer(data, dtype=dtype, count=dim, offset=4)
 
 
-def _sample_statement(c: Collection, sample: int, seed: int) -> tuple[sql.Composable, list[Any], str]:
-    """The sampling statement, its parameters and how it samples, in words."""
-    meta = sql.SQL("metadata") if c.has_metadata else sql.SQL("null::jsonb")
-    head = sql.SQL("select id, {}, {} from {}").format(sql.Identifier(c.column), meta, sql.Identifier(c.schema, c.name))
-    cap = 4 * sample
-    rows = c.rows_estimate or 0
-    if c.kind == "foreign":
-        return sql.SQL("{} limit %s").format(head), [sample], f"the first {sample:,} rows (a foreign table)"
-    if 0 < rows <= cap:
-        return sql.SQL("{} limit %s").format(head), [cap], "every row"
-    if rows <= 0:  # never analysed: no size to sample a share of; the first rows, said so
-        return sql.SQL("{} limit %s").format(head), [cap], f"the first {cap:,} rows (no statistics yet: ANALYZE)"
-    pct = min(100.0, 100.0 * 2 * sample / rows)
-    stmt = sql.SQL("{} tablesample system (%s) repeatable (%s) limit %s").format(head)
-    return stmt, [pct, seed, cap], f"TABLESAMPLE {pct:.2g}%"
-
-
 async def collection_map(client: PodClient, pod: str, collection: str, *, schema: str = "vecs",
                          sample: int = SAMPLE, seed: int = 0, query_vector: list[float] | None = None,
                          neighbour_ids: list[Any] | tuple[Any, ...] = (), normalise: bool | None = None,
@@ -246,19 +229,9 @@ async def collection_map(client: PodClient, pod: str, collection: str, *, schema
     """The map of `schema.collection` on `pod`: up to `sample` rows on their first two principal axes,
     with `query_vector` and the rows `neighbour_ids` (nearest first) projected the same way.
     `normalise` None: when the collection's default measure is cosine."""
-    from vecdash.service.catalog import read_pod
-
-    if not isinstance(sample, int) or isinstance(sample, bool) or not 2 <= sample <= MAX_SAMPLE:
-        raise MapError(f"sample must be an integer from 2 to {MAX_SAMPLE:,}, got {sample!r}")
+    check_integer("sample", sample, 2, MAP_MAX_SAMPLE, MapError)
     t0 = time.perf_counter()
-    status = topology.pod(pod) if topology is not None else None
-    if status is None:
-        status = await read_pod(client, client.pod(pod))
-    if not status.up:
-        raise PodUnavailable(pod, f"not available: {status.error}")
-    c = status.collection(schema, collection)
-    if c is None:
-        raise MapError(f"no collection {schema}.{collection} on pod {pod}")
+    c = await find_collection(client, pod, schema, collection, topology, MapError)
     dtype = BINARY_ELEMENT.get(c.type)
     if dtype is None:
         raise MapError(f"{c.qualified} on {pod} is a {c.type} column: the map reads vector and halfvec columns")
@@ -267,35 +240,22 @@ async def collection_map(client: PodClient, pod: str, collection: str, *, schema
     if normalise is None:
         normalise = c.default_measure()[0] == "cosine"
     wanted = list(neighbour_ids)[:MAX_NEIGHBOURS]
-    stmt, params, how = _sample_statement(c, sample, seed)
+    meta = sql.SQL("metadata") if c.has_metadata else sql.SQL("null::jsonb")
     by_id = sql.SQL("select id, {} from {} where id = any(%s)").format(sql.Identifier(c.column),
                                                                        sql.Identifier(c.schema, c.name))
-
-    async def work(conn: psycopg.AsyncConnection) -> tuple[list, list]:
-        async with conn.pipeline():
-            rows_cur, near_cur = conn.cursor(binary=True), conn.cursor(binary=True)
-            await rows_cur.execute(stmt, params)
-            if wanted:
-                await near_cur.execute(by_id, [wanted])
-        return await rows_cur.fetchall(), (await near_cur.fetchall() if wanted else [])
-
-    try:
-        rows, near = await client.run(pod, work)
-    except psycopg.Error as exc:
-        raise pod_error(exc, client.pod(pod)) from None
+    results, how = await draw(client, c, sample, sql.SQL("id, {}, {}").format(sql.Identifier(c.column), meta),
+                              seed=seed, also=[(by_id, [wanted])] if wanted else [], binary=True)
+    rows, near = results[0], (results[1] if wanted else [])
     rows = [r for r in rows if r[1] is not None]
     if not rows:
         raise MapError(f"{c.qualified} on {pod} has no rows to map")
-    return await asyncio.to_thread(_read, c, rows, near, wanted, query_vector, how, sample, seed, normalise, t0)
+    return await asyncio.to_thread(_read, c, rows, near, wanted, query_vector, how, seed, normalise, t0)
 
 
 def _read(c: Collection, rows: list, near: list, wanted: list, query_vector: list[float] | None, how: str,
-          sample: int, seed: int, normalise: bool, t0: float) -> CollectionMap:
-    """The CPU part, in a thread: thin the rows to `sample`, read the vectors, project."""
+          seed: int, normalise: bool, t0: float) -> CollectionMap:
+    """The CPU part, in a thread: read the vectors, project."""
     dtype = BINARY_ELEMENT[c.type]
-    if len(rows) > sample:
-        keep = np.sort(np.random.default_rng(seed).choice(len(rows), sample, replace=False))
-        rows = [rows[i] for i in keep]
     found = {r[0]: _vector(r[1], dtype) for r in near if r[1] is not None}
     cmap = make_map(c, [r[0] for r in rows], np.stack([_vector(r[1], dtype) for r in rows]), [r[2] for r in rows],
                     query_vector=query_vector, neighbours=[(i, found.get(i)) for i in wanted], sampled=how,

@@ -16,12 +16,12 @@ from psycopg import sql
 from vecdash.db.connect import pod_error
 from vecdash.db.placeholders import params_text
 from vecdash.db.pods import PodClient
-from vecdash.errors import PodError, PodUnavailable
+from vecdash.errors import PodError
 from vecdash.inputs import InputError, check_vector
 from vecdash.lines import short_vectors
 from vecdash.model import MEASURE_TYPES, Collection, Topology
 from vecdash.service.cache_fit import cache_warning
-from vecdash.service.catalog import read_pod, snapshot
+from vecdash.service.catalog import find_collection, pod_config, read_pod, snapshot
 from vecdash.service.filters import FilterError, compile_and_lint
 from vecdash.service.query.advice import fdw_knob_note, index_warning, pushdown_warnings
 from vecdash.service.query.fast import FDW_PATH, FAST_PATH, FastCall, fast_call, fast_detail, fast_params, fast_text, pod_labels
@@ -87,10 +87,7 @@ async def run_statement(client: PodClient, pod: str, stmt: str | sql.Composable,
 
 async def run_query(client: PodClient, spec: QuerySpec, topology: Topology | None = None) -> QueryResult:
     check_spec(spec)
-    try:
-        client.pod(spec.pod)
-    except Exception:
-        raise QueryError(f"unknown pod {spec.pod!r} (configured: {', '.join(p.name for p in client.config.pods)})") from None
+    pod_config(client, spec.pod, QueryError)
     where, fparams, warnings = compile_and_lint(spec.filters)
     if topology is None:
         if spec.route == "direct":
@@ -98,14 +95,7 @@ async def run_query(client: PodClient, spec: QuerySpec, topology: Topology | Non
             topology = Topology(pods=[pod_status], taken_at=datetime.now(timezone.utc))
         else:
             topology = await snapshot(client)
-    home_pod = topology.pod(spec.pod)
-    if home_pod is None or not home_pod.up:
-        reason = home_pod.error if home_pod is not None else "not in the topology"
-        raise PodUnavailable(spec.pod, f"not available: {reason}")
-    home = home_pod.collection(spec.schema, spec.collection)
-    if home is None:
-        names = ", ".join(c.qualified for c in home_pod.collections) or "none"
-        raise QueryError(f"no collection {spec.schema}.{spec.collection} on pod {spec.pod} (collections: {names})")
+    home = await find_collection(client, spec.pod, spec.schema, spec.collection, topology, QueryError)
     if spec.filters and not home.has_metadata:
         raise FilterError("filters", f"{home.qualified} on {spec.pod} has no jsonb `metadata` column to filter on")
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from vecdash.errors import UserError
+from vecdash.inputs import check_integer
 from vecdash.model import ITERATIVE, MEASURES
 from vecdash.secrets import mask_text
 
@@ -112,18 +113,15 @@ def check_spec(spec: QuerySpec) -> None:
     sources = sum([spec.vector is not None, spec.like_id is not None, bool(spec.random)])
     if sources != 1:
         raise QueryError("give exactly one query vector source: a vector (JSON array), like ID, or random")
-    if not isinstance(spec.limit, int) or isinstance(spec.limit, bool) or not 1 <= spec.limit <= MAX_LIMIT:
-        raise QueryError(f"limit must be an integer from 1 to {MAX_LIMIT}, got {spec.limit!r}")
+    check_integer("limit", spec.limit, 1, MAX_LIMIT, QueryError)
     if spec.measure is not None and spec.measure not in MEASURES:
         raise QueryError(f"unknown measure {spec.measure!r} (expected one of {', '.join(MEASURES)})")
     if spec.route not in ROUTES:
         raise QueryError(f"unknown route {spec.route!r} (expected one of {', '.join(ROUTES)})")
-    if spec.ef_search is not None and (not isinstance(spec.ef_search, int) or isinstance(spec.ef_search, bool)
-                                       or not 1 <= spec.ef_search <= 1000):
-        raise QueryError(f"ef_search must be an integer from 1 to 1000, got {spec.ef_search!r}")
-    if spec.probes is not None and (not isinstance(spec.probes, int) or isinstance(spec.probes, bool)
-                                    or not 1 <= spec.probes <= 32768):
-        raise QueryError(f"probes must be an integer from 1 to 32768, got {spec.probes!r}")
+    if spec.ef_search is not None:
+        check_integer("ef_search", spec.ef_search, 1, 1000, QueryError)
+    if spec.probes is not None:
+        check_integer("probes", spec.probes, 1, 32768, QueryError)
     if spec.iterative is not None and spec.iterative not in ITERATIVE:
         raise QueryError(f"iterative must be off, relaxed_order or strict_order, got {spec.iterative!r}")
     if spec.exact and (spec.ef_search or spec.probes or (spec.iterative and ITERATIVE[spec.iterative] != "off")):

@@ -1,0 +1,68 @@
+"""One sampler for the metadata keys and the map (service/sampling.py): a stale row estimate still gives
+both a full sample.
+
+Two tables on vectors-a, autovacuum off so their estimates stay as made: `shrunk` was analysed at 20,000
+rows, then 19 in 20 deleted (its pages remain: TABLESAMPLE at the share the estimate asks finds a few
+rows); `grown` was analysed at 100 rows, then 20,000 more inserted (the estimate says small). Each is
+sampled by `keys` and by the map; both read the sample asked for and say how.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from tests.hostile_data import HOSTILE
+from vecdash.db.pods import PodClient
+from vecdash.service.keys import sample_keys
+from vecdash.service.projection import collection_map
+
+POD = "vectors-a"
+SAMPLE = 200
+
+
+def _fill(estate, name: str, first: int, last: int) -> None:
+    estate.sql(POD, f"""
+        insert into vecs.{name}
+        select 'r' || i, array[i %% 7, 1, 2, 3, 4, 5, 6, i %% 5]::real[]::vector(8),
+               jsonb_build_object('k', (%s::text[])[1 + i %% %s], 'n', i)
+        from generate_series({first}, {last}) i
+    """, (list(HOSTILE), len(HOSTILE)))
+
+
+@pytest.fixture(scope="module")
+def stale(estate):
+    """{"shrunk": name, "grown": name}: tables whose row estimates are stale, one each way."""
+    names = {kind: f"stale_{kind}_{uuid.uuid4().hex[:6]}" for kind in ("shrunk", "grown")}
+    estate.sql(POD, "create schema if not exists vecs")
+    for name in names.values():
+        estate.sql(POD, f"create table vecs.{name} (id varchar primary key, vec vector(8) not null, "
+                        f"metadata jsonb not null default '{{}}') with (autovacuum_enabled = false)")
+    _fill(estate, names["shrunk"], 1, 20_000)
+    estate.sql(POD, f"analyze vecs.{names['shrunk']}")
+    estate.sql(POD, f"delete from vecs.{names['shrunk']} where (substr(id, 2))::int % 20 <> 0")
+    _fill(estate, names["grown"], 1, 100)
+    estate.sql(POD, f"analyze vecs.{names['grown']}")
+    _fill(estate, names["grown"], 101, 20_100)
+    yield names
+    for name in names.values():
+        estate.sql(POD, f"drop table vecs.{name}")
+
+
+@pytest.mark.parametrize("kind", ["shrunk", "grown"])
+async def test_a_stale_estimate_still_gives_keys_and_the_map_a_full_sample(estate, stale, kind):
+    client = PodClient(estate.config(names=[POD]))
+    try:
+        report = await sample_keys(client, POD, stale[kind], sample=SAMPLE)
+        cmap = await collection_map(client, POD, stale[kind], sample=SAMPLE)
+    finally:
+        await client.close()
+    assert report.sampled == SAMPLE and len(cmap.ids) == len(set(cmap.ids)) == SAMPLE
+    assert {k.key: k.present for k in report.keys} == {"k": SAMPLE, "n": SAMPLE}
+    # one rule, one wording: a stale estimate read again at random among the first rows, said so
+    assert report.method == cmap.sampled, (report.method, cmap.sampled)
+    if kind == "shrunk":
+        assert report.method == f"{SAMPLE} rows at random of the first {4 * SAMPLE} (the row estimate was stale: ANALYZE)"
+    else:
+        assert report.method == f"{SAMPLE} rows at random of the first {4 * SAMPLE}"

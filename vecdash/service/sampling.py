@@ -1,0 +1,118 @@
+"""A bounded random sample of a collection's rows: the one rule for the metadata keys (service/keys.py)
+and the map (service/projection.py), so both read the same way and say the same words.
+
+- A table or materialized view of at least SYSTEM_MIN_BYTES whose row estimate is at least SAMPLE_WHEN
+  samples: TABLESAMPLE SYSTEM (random pages, so bounded I/O on any size) at about OVERSAMPLE times the
+  rows asked for, REPEATABLE for the seed, then that many at random.
+- A smaller one (too few pages for page sampling to be even): read whole, the rows drawn at random.
+- No estimate yet (never analysed), or an estimate under SAMPLE_WHEN samples: the first SAMPLE_WHEN
+  samples' rows, drawn from at random (the whole table when the estimate is right), said so.
+- A foreign table, a view or a partitioned table (no TABLESAMPLE or no size to go by): the first rows.
+
+A TABLESAMPLE that comes back short (under half the rows asked: the estimate was stale, the table has
+fewer rows than it says) is read again from the first rows, said so. `random()` is seeded (`setseed`
+in the same READ ONLY transaction), so a seed draws the same rows again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from psycopg import sql
+
+from vecdash.db.pods import PodClient
+from vecdash.model import Collection
+from vecdash.service.catalog import Statements, read_rows
+
+SAMPLE_WHEN = 4  # TABLESAMPLE only pays off on a table this many times the sample; else its first rows
+OVERSAMPLE = 2.0  # TABLESAMPLE asks for this many times the sample: page sampling is uneven
+SYSTEM_MIN_BYTES = 1 << 20  # 128 pages: below that, every row is read (cheap) and the sample drawn at random
+_NOT_SAMPLED = {"foreign": "a foreign table", "view": "a view", "partitioned": "a partitioned table"}
+
+
+@dataclass(frozen=True)
+class Method:
+    """How a sample is drawn: system (TABLESAMPLE at `pct`), whole (a small table at random), prefix
+    (at random among the first `cap` rows) or first (the first rows); `note` says why, when it matters."""
+
+    how: str
+    rows: int
+    pct: float = 0.0
+    cap: int = 0
+    note: str = ""
+
+    def words(self, got: int) -> str:
+        """In words, once `got` rows came back: fewer than asked by any method but TABLESAMPLE is every row."""
+        note = f" ({self.note})" if self.note else ""
+        if got < self.rows and self.how != "system":
+            return f"every row{note}"
+        n = f"{self.rows:,}"
+        if self.how == "system":
+            return f"tablesample system ({self.pct:.3g}%), {n} rows at random"
+        if self.how == "whole":
+            return f"{n} rows at random of a small table, read whole"
+        if self.how == "prefix":
+            return f"{n} rows at random of the first {self.cap:,}{note}"
+        return f"the first {n} rows{note}"
+
+
+def choose(coll: Collection, rows: int) -> Method:
+    """How to sample `rows` rows of `coll`, from what the catalog says of it (no I/O)."""
+    if coll.kind not in ("table", "matview"):
+        return Method("first", rows, note=_NOT_SAMPLED.get(coll.kind, coll.kind))
+    if coll.table_bytes < SYSTEM_MIN_BYTES:
+        return Method("whole", rows)
+    estimate = coll.rows_estimate if coll.rows_estimate is not None and coll.rows_estimate > 0 else None
+    if estimate is None:
+        return Method("prefix", rows, cap=SAMPLE_WHEN * rows, note="no statistics yet: ANALYZE")
+    if estimate < SAMPLE_WHEN * rows:
+        return Method("prefix", rows, cap=SAMPLE_WHEN * rows)
+    return Method("system", rows, pct=min(100.0, 100.0 * OVERSAMPLE * rows / estimate))
+
+
+def statements(coll: Collection, columns: sql.Composable, method: Method, seed: int) -> Statements:
+    """The statements drawing the sample: `setseed` for those drawing at random, then the sample's
+    `select columns from the collection ...` (the caller wraps it, see `draw`)."""
+    rel = sql.Identifier(coll.schema, coll.name)
+    head = sql.SQL("select {} from {}").format(columns, rel)
+    if method.how == "system":
+        stmt = sql.SQL("{} tablesample system (%s) repeatable (%s) order by random() limit %s").format(head)
+        params: list[Any] = [method.pct, seed, method.rows]
+    elif method.how == "whole":
+        stmt, params = sql.SQL("{} order by random() limit %s").format(head), [method.rows]
+    elif method.how == "prefix":
+        stmt = sql.SQL("select * from ({} limit %s) s order by random() limit %s").format(head)
+        params = [method.cap, method.rows]
+    else:
+        return [(sql.SQL("{} limit %s").format(head), [method.rows])]
+    return [(sql.SQL("select setseed(%s)"), [_seed(seed)]), (stmt, params)]
+
+
+def _seed(seed: int) -> float:
+    """`seed` as setseed takes it: a number from -1 to 1."""
+    return (seed % 2**31) / 2**31
+
+
+async def draw(client: PodClient, coll: Collection, rows: int, columns: sql.Composable, *, seed: int = 0,
+               wrap: Callable[[sql.Composable], sql.Composable] | None = None, extra_params: Sequence[Any] = (),
+               count: Callable[[list[tuple]], int] = len, also: Sequence[tuple[sql.Composable, list[Any]]] = (),
+               binary: bool = False) -> tuple[list[list[tuple]], str]:
+    """(the results, how the sample was drawn in words): the sample's statement first, `wrap`ped (the
+    sample as a subquery, `extra_params` after its own: keys aggregate it on the server), then `also`
+    (the map's neighbours by id), in one READ ONLY round trip. `count(rows)`: the rows sampled (for a
+    wrapped sample, what the wrapping says). A TABLESAMPLE that came back short is drawn again from the
+    first rows. PodError: the pod failed."""
+    method = choose(coll, rows)
+    while True:
+        todo = statements(coll, columns, method, seed)
+        stmt, params = todo[-1]
+        if wrap is not None:
+            stmt, params = wrap(stmt), list(params) + list(extra_params)
+        results = await read_rows(client, coll, todo[:-1] + [(stmt, params)] + list(also), binary=binary)
+        results = results[len(todo) - 1:]  # setseed's row dropped
+        got = count(results[0])
+        if method.how != "system" or got >= rows // 2:
+            return results, method.words(got)
+        method = Method("prefix", rows, cap=SAMPLE_WHEN * rows, note="the row estimate was stale: ANALYZE")
