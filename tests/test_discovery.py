@@ -368,3 +368,28 @@ async def test_a_hung_primary_delays_neither_the_console_nor_its_configured_pods
         assert app.answered["found_pod"].up and app.answered["found_pod"].database == "postgres"
         assert [p.name for p in app.api.client.config.pods] == ["spare", "vectors-b", "found_pod"]
 
+
+
+def test_status_waits_on_a_hung_primary_once_and_says_so_once(capsys, hung_primary):
+    """pods_from_primary, the primary SIGSTOPped: discovery waits out one timeout on it; `status` then
+    reports it down with discovery's reason at once, not after a second timeout of its own."""
+    import time
+
+    pod, config = hung_primary
+    path = config(1, 1000)
+    bound = Settings(connect_timeout_s=1, statement_timeout_ms=1000).call_timeout_s  # one call to a hung pod
+    pod.pause()
+    try:
+        t0 = time.monotonic()
+        code, out, err = cli(capsys, "status", "--json", "--config", str(path))
+        elapsed = time.monotonic() - t0
+    finally:
+        pod.resume()
+    assert code == 1 and elapsed < bound, (code, elapsed, err)
+    lines = [l for l in err.splitlines() if l.strip()]
+    assert len(lines) == 1 and "discovery failed" in lines[0] and "pod spare: " in lines[0], err
+    reason = lines[0].split("pod spare: ", 1)[1]
+    pods = {p["name"]: p for p in json.loads(out)["pods"]}
+    assert list(pods) == ["spare", "vectors-b"] and pods["vectors-b"]["up"], out
+    assert not pods["spare"]["up"] and pods["spare"]["error"] == reason and "timed out" in reason
+    assert "Traceback" not in out + err and TEST_PASSWORD not in out + err

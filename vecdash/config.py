@@ -88,6 +88,9 @@ class Config:
     # what loading and discovery had to say that is not an error (one line each; the CLI prints them to
     # stderr, the console shows them once)
     notes: tuple[str, ...] = ()
+    # pods that did not answer while a command completed this config (discovery asking the primary):
+    # (pod, reason). `status` reports them down with that reason instead of waiting on them a second time
+    unanswered: tuple[tuple[str, str], ...] = ()
 
     @property
     def primary(self) -> PodConfig | None:

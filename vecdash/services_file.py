@@ -8,8 +8,10 @@ starts a comment only at the start of a line, a section header is `[NAME]` (anyt
 ignored), a name's first section is the one used, a line is `key=value` exactly (no blanks around the
 key, no continuation lines), and the key must be a libpq option other than `service`.
 
-Values are never kept: a pod found here connects with `service=NAME` and libpq reads the rest itself,
-password included, so no password from these files ever passes through vecdash.
+A pod found here connects with `service=NAME` and libpq reads the rest itself, password included, so
+no password from these files ever passes through vecdash. The only values kept are those that say where
+libpq connects and as whom (`WHERE_KEYS`, the first of each in a section, as libpq takes them):
+service.endpoints matches a service pod with the foreign servers that reach it from them.
 """
 
 from __future__ import annotations
@@ -20,6 +22,9 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+# the options whose values are kept (never shown in a repr): where libpq connects, and as whom (the
+# database defaults to the user); nothing else, a password least of all
+WHERE_KEYS = ("host", "hostaddr", "port", "dbname", "user")
 # libpq's compiled-in system directory when PGSYSCONFDIR is unset (psycopg-binary's and Debian's libpq)
 DEFAULT_SYSCONFDIR = "/etc/postgresql-common"
 
@@ -32,6 +37,7 @@ class ServiceEntry:
     path: str
     line: int
     problems: tuple[tuple[int, str], ...] = field(default=(), repr=False)  # (line, what is wrong): no values
+    where: tuple[tuple[str, str], ...] = field(default=(), repr=False)  # WHERE_KEYS given, the first of each
 
 
 @dataclass(frozen=True)
@@ -78,10 +84,12 @@ def parse_service_file(text: str, path: str) -> list[ServiceEntry]:
     name: str | None = None
     start = 0
     problems: list[tuple[int, str]] = []
+    where: dict[str, str] = {}
 
     def close() -> None:
         if name is not None:
-            found.append(ServiceEntry(name=name, path=path, line=start, problems=tuple(problems)))
+            found.append(ServiceEntry(name=name, path=path, line=start, problems=tuple(problems),
+                                      where=tuple(where.items())))
 
     for number, raw in enumerate(text.split("\n"), start=1):
         line = raw.strip()
@@ -92,11 +100,13 @@ def parse_service_file(text: str, path: str) -> list[ServiceEntry]:
             end = line.find("]")
             # `[name` never matches a service in libpq; `[]` names nothing
             name = line[1:end] if end > 1 else None
-            start, problems = number, []
+            start, problems, where = number, [], {}
             continue
         if name is None:
             continue  # lines before the first section: libpq never reads them for any service
-        key, eq, _value = line.partition("=")  # the value is dropped here: it may be a password
+        key, eq, value = line.partition("=")
+        if key in WHERE_KEYS and eq:
+            where.setdefault(key, value)  # libpq keeps a key's first value in a section
         if not eq:
             problems.append((number, "expected key=value (libpq: syntax error in service file)"))
         elif key == "service":

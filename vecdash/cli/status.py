@@ -20,7 +20,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 async def run(args: argparse.Namespace) -> int:
     client = client_from_args(args)
     try:
-        topo = await snapshot(client)
+        # a pod discovery already found not answering is reported with that reason, not waited on twice
+        topo = await snapshot(client, known_down=dict(client.config.unanswered))
     finally:
         await client.close()
     if args.json:

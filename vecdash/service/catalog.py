@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
@@ -46,19 +46,26 @@ RELKINDS = {"r": "table", "m": "matview", "f": "foreign", "p": "partitioned"}
 
 
 async def snapshot(client: PodClient, *, activity: bool = False, previous: Topology | None = None,
-                   on_pod: Callable[[PodStatus], None] | None = None) -> Topology:
+                   on_pod: Callable[[PodStatus], None] | None = None,
+                   known_down: Mapping[str, str] | None = None) -> Topology:
     """Read every configured pod concurrently. A down or hung pod costs at most its timeout.
 
     `activity`: read what each pod is doing too (PodStatus.activity, in the catalog's pipeline: no
     extra round trip) and set the estate's alert line; `previous` (the last snapshot) gives the rates.
     `on_pod(status)` is called with each pod as soon as it has answered (or failed), complete (rates,
     host names resolved): a console shows it then, and the slowest pod delays no other.
+    `known_down` (pod -> reason): pods that did not answer a moment ago in this same command (discovery,
+    `Config.unanswered`): reported down with that reason, not asked again (not a second timeout).
     """
     t0 = time.perf_counter()
     before = {p.name: p for p in previous.pods} if previous is not None else {}
 
     async def one(pod: PodConfig) -> PodStatus:
-        status = await read_pod(client, pod, activity=activity)
+        reason = (known_down or {}).get(pod.name)
+        if reason is not None:
+            status = down_status(pod, reason, activity)
+        else:
+            status = await read_pod(client, pod, activity=activity)
         # resolve its host names now, off the UI thread: the console's labels then read endpoints' cache
         hosts = [s.options.get("host", "") for s in status.foreign_servers]
         if hosts:
@@ -74,6 +81,14 @@ async def snapshot(client: PodClient, *, activity: bool = False, previous: Topol
     if activity:
         topo.alerts = live.alerts(topo, client.config.settings)
     return topo
+
+
+def down_status(pod: PodConfig, reason: str, activity: bool = False) -> PodStatus:
+    """A pod that did not answer (or refused), with why."""
+    status = PodStatus(name=pod.name, role=pod.role, error=reason)
+    if activity:
+        status.activity = live.down(pod.name, reason)
+    return status
 
 
 async def read_pod(client: PodClient, pod: PodConfig, *, activity: bool = False) -> PodStatus:
@@ -92,13 +107,9 @@ async def read_pod(client: PodClient, pod: PodConfig, *, activity: bool = False)
     try:
         latency, doc, raw = await client.run(pod, work, paced=True)
     except PodUnavailable as exc:
-        status.error = exc.reason
+        return down_status(pod, exc.reason, activity)
     except psycopg.Error as exc:
-        status.error = describe_error(exc, pod)
-    if status.error is not None:
-        if activity:
-            status.activity = live.down(pod.name, status.error)
-        return status
+        return down_status(pod, describe_error(exc, pod), activity)
     status.up = True
     status.latency_ms = round(latency, 3)
     fill_pod(status, doc)

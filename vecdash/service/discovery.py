@@ -6,7 +6,9 @@ nothing from its user mappings: the credentials are the ones libpq finds for vec
 PG* variables, a service file), as for any configured pod. A server that already is a pod is skipped:
 one of the same name (explicit `pods:` and service pods win), one vecdash's own wiring made for a
 configured pod, or one that reaches a configured pod (service.endpoints decides). Discovery that
-fails (primary down, hung, refusing) leaves the configured pods as they are and says so in one note.
+fails (primary down, hung, refusing) leaves the configured pods as they are and says so in one note; a
+primary that did not answer at all is also recorded (`Config.unanswered`), so that `status` reports it
+down with that reason at once instead of waiting out a second timeout on it.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from vecdash.config import NAME_RE, NAME_RULE, Config, PodConfig
 from vecdash.db.connect import pod_error
 from vecdash.db.discovery_sql import FDW_SERVERS_SQL
 from vecdash.db.pods import PodClient
-from vecdash.errors import PodError
+from vecdash.errors import PodError, PodUnavailable
 from vecdash.lines import one_line
 from vecdash.model import ForeignServer
 from vecdash.secrets import SECRET_OPTION_NAMES
@@ -58,7 +60,10 @@ async def discover(config: Config, client: PodClient) -> Config:
         servers = await read_servers(client, primary)
     except PodError as exc:
         note = f"pods_from_primary: discovery failed, only the configured pods are shown: {exc}"
-        return replace(config, notes=config.notes + (one_line(note),))
+        config = replace(config, notes=config.notes + (one_line(note),))
+        if isinstance(exc, PodUnavailable):  # not reached at all (a refusal is an answer: the primary is up)
+            config = replace(config, unanswered=config.unanswered + ((primary.name, exc.reason),))
+        return config
     found, notes = discovered_pods(config, servers)
     return replace(config, pods=config.pods + tuple(found), notes=config.notes + tuple(notes))
 

@@ -4,9 +4,11 @@ One function, `reach`, answers it for routing, wiring, unwire, verify, the docto
 It compares endpoints the way libpq connects: a socket directory path + port, or a host's addresses
 + port (names that resolve to a common address match; every loopback name matches every other, never
 a socket directory), and the database (unset: libpq uses the user name, which for a server comes from
-its user mapping). Where the address cannot decide (a `service` name, an unresolvable or multi-host
-address, TCP on one side and a socket on the other, a loopback address seen from another machine, a
-database nobody can name) the answer is "unknown": callers never reuse, rewire or drop on it.
+its user mapping). A pod's DSN is filled in as libpq fills it (`dsn_endpoint`: its service's entry,
+then the PG* variables). Where the address cannot decide (a foreign server's `service` name, a pod's
+service entry that is missing or that libpq refuses, an unresolvable or multi-host address, TCP on one
+side and a socket on the other, a loopback address seen from another machine, a database nobody can
+name) the answer is "unknown": callers never reuse, rewire or drop on it.
 
 `ask_servers` settles an unknown answer by asking the servers themselves, where that is cheap and
 allowed: the primary opens a fresh connection through the foreign server carrying a one-time
@@ -35,6 +37,7 @@ from psycopg import sql
 from vecdash.config import Config, PodConfig
 from vecdash.errors import PodUnavailable, UserError
 from vecdash.model import ForeignServer
+from vecdash.services_file import WHERE_KEYS, ServiceFiles, read_service_files
 
 SAME, OTHER, UNKNOWN = "same", "other", "unknown"
 LOOPBACK = "loopback"  # every loopback address and name, as one address
@@ -135,7 +138,11 @@ def endpoint(options: Mapping[str, Any], user: str | None = None) -> Endpoint:
     the connection logs in as (for a foreign server: its user mapping's `user`; None when unknown)."""
     opts = {k: str(v) for k, v in options.items() if v is not None and str(v) != ""}
     if "service" in opts:
-        return Endpoint("unknown", "a service name: the service file decides")
+        # Only a foreign server's options get here with a service (a pod's DSN is filled in first, by
+        # `dsn_endpoint`): the primary's server process looks it up, in its own service file (its own
+        # PGSERVICEFILE, its OS user's home, its sysconfdir), which vecdash cannot read. `ask_servers`
+        # may still settle it; reading vecdash's own file instead would be a guess.
+        return Endpoint("unknown", "a service name: the primary's service file decides")
     host, hostaddr, port = opts.get("host", ""), opts.get("hostaddr", ""), opts.get("port", "5432")
     if "," in host or "," in hostaddr or "," in port:
         return Endpoint("unknown", "several hosts: libpq picks one at connect time")
@@ -203,14 +210,44 @@ class Pods:
         return next((e for n, e in self.endpoints if n == name), None)
 
 
-def dsn_endpoint(pod: PodConfig) -> Endpoint:
-    """A pod's endpoint from its DSN alone (no session): libpq's defaults for user and port."""
+# libpq's environment defaults for what a DSN and its service leave out, and every variable the answer
+# depends on (the cache of `config_pods` is keyed by them)
+_ENV_DEFAULTS = (("host", "PGHOST"), ("hostaddr", "PGHOSTADDR"), ("port", "PGPORT"), ("dbname", "PGDATABASE"),
+                 ("user", "PGUSER"))
+_ENV_READ = ("PGSERVICE", "PGSERVICEFILE", "PGSYSCONFDIR", "HOME") + tuple(v for _, v in _ENV_DEFAULTS)
+
+
+def dsn_endpoint(pod: PodConfig, files: ServiceFiles | None = None) -> Endpoint:
+    """A pod's endpoint from its DSN alone (no session), filled in as libpq does: the DSN's own keywords
+    win; then its service's entry (`service=NAME`, else PGSERVICE), found where libpq looks
+    (services_file); then the PG* variables; then libpq's defaults (port 5432, the OS user). A service
+    with no entry, or one libpq would refuse, leaves the endpoint unknown. Only where-to-connect values
+    are read from a service file (WHERE_KEYS), never a password. `files`: already read (default: now)."""
     try:
         params = pg_conninfo.conninfo_to_dict(pod.conninfo)
     except psycopg.ProgrammingError:
         return Endpoint("unknown", "a DSN libpq cannot parse")
-    user = params.get("user") or os.environ.get("PGUSER") or _os_user()
-    return endpoint({k: v for k, v in params.items() if k in ("host", "hostaddr", "port", "dbname", "service")}, user)
+    opts = {k: str(params[k]) for k in WHERE_KEYS if params.get(k) is not None}  # "" is set, as for libpq
+    service = params["service"] if params.get("service") is not None else os.environ.get("PGSERVICE")
+    if service is not None:
+        if files is None or params.get("servicefile"):
+            environ = dict(os.environ)
+            if params.get("servicefile"):  # a libpq that knows this keyword reads that file as the user file
+                environ["PGSERVICEFILE"] = str(params["servicefile"])
+            files = read_service_files(environ)
+        entry = files.get(str(service))
+        if entry is None:
+            return Endpoint("unknown", f"service {service!r}: no entry in {' or '.join(files.paths)}")
+        if entry.problems:
+            return Endpoint("unknown", f"service {service!r}: libpq refuses its entry ({entry.path}:"
+                                       f"{entry.problems[0][0]})")
+        for key, value in entry.where:
+            opts.setdefault(key, value)
+    for key, var in _ENV_DEFAULTS:
+        if os.environ.get(var):
+            opts.setdefault(key, os.environ[var])
+    user = opts.pop("user", "") or _os_user()
+    return endpoint(opts, user)
 
 
 def session_endpoint(host: str | None, hostaddr: str | None, port: int | str, dbname: str) -> Endpoint:
@@ -226,13 +263,15 @@ def _os_user() -> str | None:
 
 
 def config_pods(config: Config) -> Pods:
-    """Every configured pod's endpoint from the config (DSNs parsed once per config)."""
-    return _config_pods(config)
+    """Every configured pod's endpoint from the config (DSNs parsed, service files read, once per config
+    and environment)."""
+    return _config_pods(config, tuple(os.environ.get(v) for v in _ENV_READ))
 
 
 @functools.lru_cache(maxsize=16)
-def _config_pods(config: Config) -> Pods:
-    eps = tuple((p.name, dsn_endpoint(p)) for p in config.pods)
+def _config_pods(config: Config, _environ: tuple[str | None, ...]) -> Pods:
+    files = read_service_files()
+    eps = tuple((p.name, dsn_endpoint(p, files)) for p in config.pods)
     primary = config.primary
     local = True
     if primary is not None:
