@@ -393,3 +393,23 @@ def test_status_waits_on_a_hung_primary_once_and_says_so_once(capsys, hung_prima
     assert list(pods) == ["spare", "vectors-b"] and pods["vectors-b"]["up"], out
     assert not pods["spare"]["up"] and pods["spare"]["error"] == reason and "timed out" in reason
     assert "Traceback" not in out + err and TEST_PASSWORD not in out + err
+
+
+@pytest.mark.parametrize("command", [["doctor", "--json"], ["activity", "--json"]])
+def test_doctor_and_activity_wait_on_a_hung_primary_once(capsys, hung_primary, command):
+    """The same for the other commands that read the whole estate once: one timeout, not two."""
+    import time
+
+    pod, config = hung_primary
+    path = config(1, 1000)
+    bound = Settings(connect_timeout_s=1, statement_timeout_ms=1000).call_timeout_s
+    pod.pause()
+    try:
+        t0 = time.monotonic()
+        code, out, err = cli(capsys, *command, "--config", str(path))
+        elapsed = time.monotonic() - t0
+    finally:
+        pod.resume()
+    assert code == 1 and elapsed < bound, (command, code, elapsed, err)
+    assert "Traceback" not in out + err and TEST_PASSWORD not in out + err
+

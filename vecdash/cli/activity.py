@@ -12,7 +12,7 @@ import json
 import sys
 from dataclasses import replace
 
-from vecdash.cli.context import config_from_args
+from vecdash.cli.context import config_from_args, unanswered
 from vecdash.cli.output import print_json, shown, table
 from vecdash.config import setting_problem
 from vecdash.db.pods import PodClient
@@ -56,7 +56,9 @@ async def run(args: argparse.Namespace) -> int:
     previous: Topology | None = None
     try:
         while True:
-            topo = await snapshot(client, activity=True, previous=previous)
+            # the first read: a pod discovery found hung is not waited on again; each later one asks it
+            topo = await snapshot(client, activity=True, previous=previous,
+                                  known_down=unanswered(config) if previous is None else None)
             if args.json:
                 doc = live.activity_json(topo, idle=args.all)
                 if args.watch is None:

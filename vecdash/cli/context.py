@@ -34,3 +34,9 @@ def config_from_args(args: argparse.Namespace, *, discover: bool = True) -> Conf
 
 def client_from_args(args: argparse.Namespace) -> PodClient:
     return PodClient(config_from_args(args))
+
+
+def unanswered(config: Config) -> dict[str, str]:
+    """Pods this command's discovery found not answering, with why (`Config.unanswered`): its first read
+    reports them down with that reason instead of waiting out a second timeout on them."""
+    return dict(config.unanswered)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-from vecdash.cli.context import client_from_args
+from vecdash.cli.context import client_from_args, unanswered
 from vecdash.cli.output import print_json, shown, table
 from vecdash.errors import ReadOnlyError
 from vecdash.service import doctor
+from vecdash.service.catalog import snapshot
 
 # index builds are long and belong to `vecdash index`-style tooling with progress; --fix leaves them
 NOT_AUTO_FIXED = {"no_vector_index"}
@@ -38,7 +39,8 @@ async def run(args: argparse.Namespace) -> int:
     try:
         if args.fix and client.read_only:
             raise ReadOnlyError("doctor --fix")
-        findings = await doctor.diagnose(client)
+        # a pod discovery found hung is reported down with that reason, not waited on a second time
+        findings = await doctor.diagnose(client, await snapshot(client, known_down=unanswered(client.config)))
         if args.fix:
             fixable = [f for f in findings if f.kind not in NOT_AUTO_FIXED]
             applied = await doctor.apply_fixes(client, fixable)

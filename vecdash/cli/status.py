@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from vecdash.cli.context import client_from_args
+from vecdash.cli.context import client_from_args, unanswered
 from vecdash.cli.output import print_json, table
 from vecdash.model import Topology
 from vecdash.service.catalog import snapshot
@@ -21,7 +21,7 @@ async def run(args: argparse.Namespace) -> int:
     client = client_from_args(args)
     try:
         # a pod discovery already found not answering is reported with that reason, not waited on twice
-        topo = await snapshot(client, known_down=dict(client.config.unanswered))
+        topo = await snapshot(client, known_down=unanswered(client.config))
     finally:
         await client.close()
     if args.json:
