@@ -46,7 +46,9 @@ def pass_to_top(screen: Screen, event: events.Key) -> bool:
 def _forward(event: events.Key, to: Widget) -> None:
     event.stop()
     event.prevent_default()
-    to._forward_event(events.Key(event.key, event.character))
+    again = events.Key(event.key, event.character)
+    again.passed_on = True  # passed on once: should it come back up unused, its bindings run
+    to._forward_event(again)
 
 
 def focus_now(widget: Widget) -> None:
@@ -65,7 +67,7 @@ def misrouted(app, event: events.Key) -> bool:
     taken it, had it had the focus then."""
     screen = getattr(event, "typed_on", None)
     stack = app.screen_stack  # empty while the console closes: a late key then goes nowhere, no crash
-    if screen is None or not stack:
+    if screen is None or not stack or getattr(event, "passed_on", False):
         return False
     if screen is not stack[-1]:
         return pass_to_top(screen, event)
