@@ -431,13 +431,13 @@ def test_doctor_groups_the_same_finding_on_many_pods_by_kind_and_by_pod(fleet, u
     assert "WARNING no_vector_index: 22 on 12 pod(s)" in out
     assert f"        {dbs[0]}: vecs.big_a, vecs.big_b" in out and f"        {dbs[11]}" not in out.split("by pod:")[0]
     assert "... and 4 more pod(s) (--json lists every one)" in out
-    assert "WARNING no_primary: 1 on 1 pod(s)" in out and "(pod unknown): config" in out
+    assert "WARNING no_primary: 1 on no known pod" in out and "(pod unknown): config" in out
     by_pod = out.split("by pod:")[1]
     rows = {r.split()[0]: r.split(None, 3)[1:] for r in by_pod.strip().splitlines()[2:] if r.strip()}
     assert rows[dbs[0]] == ["0", "2", "no_vector_index x2"] and rows[dbs[11]] == ["0", "1", "no_vector_index"]
     assert set(dbs) <= set(rows)
     assert "create index concurrently" not in out
-    assert "23 problem(s) on 13 pod(s); `--details` shows each with its fix plan" in out
+    assert "23 problem(s) (22 on 12 pod(s), 1 on no known pod); `--details` shows each with its fix plan" in out
     code, out, err = cli(capsys, "--config", str(path), "doctor", "--details")
     assert out.count("create index concurrently") == 22 and "by finding:" in out
     code, out, err = cli(capsys, "--config", str(path), "doctor", "--json")
