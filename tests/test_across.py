@@ -251,6 +251,14 @@ def test_bad_input_is_exit_2_and_nothing_runs(fleet, unique, capsys, tmp_path):
     code, out, err = cli(capsys, "--config", path, "across", "analyze", name, "--pods", "pod1")
     assert code == 0 and "pod0" not in err and fleet.last_analyze("pod0", name) is None
     assert fleet.last_analyze("pod1", name) is not None
+    # COLLECTION as schema.name (quoted parts too), as every command takes it; `maintain` the same
+    code, out, err = cli(capsys, "--config", path, "across", "analyze", f'"vecs".{name}', "--pods", "pod0")
+    assert code == 0 and f"analyze of vecs.{name}: 1 done" in out, (out, err)
+    assert fleet.last_analyze("pod0", name) is not None
+    code, out, err = cli(capsys, "--config", path, "maintain", "vacuum", "pod1", f"vecs.{name}")
+    assert code == 0 and out.startswith(f"vacuum vecs.{name} on pod1: "), (out, err)
+    code, out, err = cli(capsys, "--config", path, "across", "analyze", f"vecs.{name}.x")
+    assert code == 2 and "expected NAME or SCHEMA.NAME" in err and not out, (out, err)
 
 
 def test_a_pod_down_when_read_is_reported_not_run(fleet, unique):

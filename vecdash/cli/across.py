@@ -14,6 +14,7 @@ import signal
 import sys
 
 from vecdash.cli.build_options import add_build_options, build_options
+from vecdash.cli.collection_arg import add_collection_argument, collection_from_args
 from vecdash.cli.context import client_from_args
 from vecdash.cli.output import print_json, table
 
@@ -34,8 +35,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     asub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     for action, text in ACTIONS.items():
         a = asub.add_parser(action, parents=[common], help=text)
-        a.add_argument("collection", metavar="COLLECTION")
-        a.add_argument("--schema", default="vecs")
+        add_collection_argument(a)
         a.add_argument("--pods", metavar="GLOB", help="only pods whose name matches, e.g. 'vec-1*'")
         a.add_argument("--parallel", type=int, default=1, metavar="N", help="pods at a time (default 1)")
         a.add_argument("--keep-going", action="store_true", help="go on after a pod fails (exit 1 still)")
@@ -52,13 +52,14 @@ def _progress(event) -> None:
 async def run(args: argparse.Namespace) -> int:
     from vecdash.service.across import run_across
 
+    schema, name = collection_from_args(args)
     client = client_from_args(args)
     loop, me = asyncio.get_running_loop(), asyncio.current_task()
     for sig in (signal.SIGINT, signal.SIGTERM):  # cancels running builds on the server too
         loop.add_signal_handler(sig, me.cancel)
     try:
         summary = await run_across(
-            client, args.collection, args.action.replace("-", " "), schema=args.schema, pods=args.pods,
+            client, name, args.action.replace("-", " "), schema=schema, pods=args.pods,
             parallel=args.parallel, keep_going=args.keep_going,
             index_options=build_options(args) if args.action == "index" else None,
             on_event=None if args.json else _progress)
