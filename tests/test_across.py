@@ -8,6 +8,9 @@ import asyncio
 import itertools
 import json
 import shutil
+import signal
+import subprocess
+import sys
 import time
 
 import psycopg
@@ -279,8 +282,45 @@ def test_keep_going_runs_the_rest_and_exits_1_naming_the_failure(fleet, unique, 
     assert states == {"pod0": "done", "pod1": "failed", "pod2": "done", "pod3": "done", "pod4": "done"}
     failed = next(p for p in doc["pods"] if p["pod"] == "pod1")
     assert "lock timeout" in failed["detail"] and "\n" not in failed["detail"]
-    assert doc["ok"] is False and doc["counts"] == {"done": 4, "failed": 1, "skipped": 0, "not run": 0}
+    assert doc["ok"] is False and doc["counts"] == {"done": 4, "failed": 1, "skipped": 0, "not run": 0, "interrupted": 0}
     assert all(fleet.last_analyze(p, name) is not None for p in ("pod0", "pod2", "pod3", "pod4"))
+
+
+def test_ctrl_c_says_what_ran_where_and_cancels_the_running_pod(fleet, unique, tmp_path):
+    """pod1's ANALYZE waits on a lock the test holds: SIGINT then (the Ctrl-C of a terminal) cancels it on
+    the server, and the summary says pod0 done, pod1 interrupted, the rest not run; exit 130, as any
+    interrupt of the CLI."""
+    name = f"cc_{unique}"
+    fleet.make(name, rows=50)
+    path = fleet.write_config(tmp_path / "c.yaml", primary=False)
+    holder = psycopg.connect(fleet.dsn("pod1"))
+    holder.execute(f"lock table vecs.{name} in exclusive mode")
+    proc = subprocess.Popen([sys.executable, "-m", "vecdash", "--config", path, "across", "analyze", name],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        seen = []
+        while not seen or "pod1: started" not in seen[-1]:
+            seen.append(proc.stderr.readline())
+            assert seen[-1], seen
+        waiting = "select count(*) from pg_stat_activity where application_name = 'vecdash' and wait_event_type = 'Lock'"
+        deadline = time.monotonic() + 10
+        while fleet.sql("pod1", waiting)[0][0] != 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+        assert fleet.sql("pod1", waiting)[0][0] == 0  # the ANALYZE was cancelled, not left waiting
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        holder.close()
+    assert proc.returncode == 130, (out, err)
+    rows = {line.split()[0]: line.split()[1] for line in out.splitlines()[2:len(PODS) + 2]}
+    assert rows == {"pod0": "done", "pod1": "interrupted", "pod2": "not", "pod3": "not", "pod4": "not"}, out
+    assert f"analyze of vecs.{name}: 1 done, 0 skipped, 0 failed, 3 not run, 1 interrupted" in out
+    assert "interrupted: pod1" in out and "not run: pod2, pod3, pod4" in out
+    assert "vecdash: interrupted: running pods were cancelled" in err and "Traceback" not in err
+    assert "cancellation interrupted" not in err  # psycopg's: the cancel ended before the process did
+    assert fleet.last_analyze("pod0", name) is not None and fleet.last_analyze("pod1", name) is None
 
 
 def test_parallel_two_runs_two_pods_at_once_never_three(fleet, unique):
