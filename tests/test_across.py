@@ -5,8 +5,12 @@ vecs-shaped collection made with plain SQL."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import shutil
+import signal
+import subprocess
+import sys
 import time
 
 import psycopg
@@ -135,9 +139,12 @@ def test_index_build_across_pods_with_progress_then_nothing_to_do(fleet, unique,
                            "where i.indrelid = %s::regclass and i.indexrelid <> %s::regclass",
                         (f"vecs.{name}", f"vecs.{name}_pkey"))
         assert len(got) == 1 and got[0][0] and "hnsw" in got[0][1] and "m='8'" in got[0][1]
-    # the build's phases, between started and done of each pod, in order
-    steps = [line for line in err.splitlines() if ": step: " in line]
-    assert steps and all(any(p in line for p in PODS[:3]) for line in steps)
+    # one pod after the other, in config order, each pod's lines naming it: started, the build's phases, done
+    lines = [progress_line(line) for line in err.splitlines() if line.startswith("[")]
+    runs = [(pod, [kind for _, kind in group]) for pod, group in itertools.groupby(lines, key=lambda pk: pk[0])]
+    assert [pod for pod, _ in runs] == PODS[:3], runs
+    for pod, kinds in runs:
+        assert kinds[0] == "started" and kinds[-1] == "done" and set(kinds[1:-1]) == {"step"}, (pod, kinds)
     assert "3 done, 0 skipped, 0 failed, 0 not run" in out
     # again: every pod has that index already
     code, out, err = cli(capsys, "--config", path, "across", "index", name, "--measure", "l2", "--m", "8",
@@ -145,6 +152,88 @@ def test_index_build_across_pods_with_progress_then_nothing_to_do(fleet, unique,
     doc = json.loads(out)
     assert code == 0 and doc["counts"]["skipped"] == 3 and not err.strip()
     assert all(p["state"] == "skipped" and "identical valid index" in p["detail"] for p in doc["pods"])
+
+
+def progress_line(line: str) -> tuple[str, str]:
+    """(pod, kind) of one progress line of `vecdash across`: `[   0.1s] POD: KIND: text`."""
+    pod, kind, _ = line.split("] ", 1)[1].split(": ", 2)
+    return pod, kind
+
+
+def index_defs(fleet, db: str, name: str) -> list[tuple[bool, str]]:
+    """(valid, definition) of every index of vecs.NAME on db but its primary key."""
+    return fleet.sql(db, "select i.indisvalid, pg_get_indexdef(i.indexrelid) from pg_index i "
+                         "where i.indrelid = %s::regclass and i.indexrelid <> %s::regclass",
+                     (f"vecs.{name}", f"vecs.{name}_pkey"))
+
+
+def test_an_index_build_failing_on_one_pod_stops_the_run_or_keeps_going(fleet, unique, capsys, tmp_path):
+    """pod1's collection has 2001 dimensions: pgvector's hnsw takes 2000 at most, so the server refuses
+    that build (after the concurrent build has made its index entry: none may be left behind)."""
+    name = f"if_{unique}"
+    pods = PODS[:4]
+    fleet.make(name, [p for p in pods if p != "pod1"], rows=300)
+    fleet.make(name, ["pod1"], rows=3, dim=2001)
+    path = fleet.write_config(tmp_path / "c.yaml", pods=pods)
+    build = ["--config", path, "across", "index", name, "--measure", "l2", "--m", "8", "--ef-construction", "32"]
+    code, out, err = cli(capsys, *build)
+    assert code == 1, (out, err)
+    assert "pod1: failed: " in err and "2000 dimensions" in err and "Traceback" not in err
+    assert "pod2: started" not in err and "pod2: not run: stopped after the failure on pod pod1" in err
+    assert "1 done, 0 skipped, 1 failed, 2 not run" in out and "not run: pod2, pod3" in out
+    assert len(index_defs(fleet, "pod0", name)) == 1
+    assert all(index_defs(fleet, p, name) == [] for p in ("pod1", "pod2", "pod3"))  # no invalid index on pod1
+    # --keep-going: the same failure, the pods after it built; pod0 has that index already
+    code, out, err = cli(capsys, *build, "--keep-going", "--json")
+    assert code == 1, (out, err)
+    doc = json.loads(out)
+    assert {p["pod"]: p["state"] for p in doc["pods"]} == \
+        {"pod0": "skipped", "pod1": "failed", "pod2": "done", "pod3": "done"}
+    assert "2000 dimensions" in doc["pods"][1]["detail"] and doc["ok"] is False
+    assert all(len(index_defs(fleet, p, name)) == 1 for p in ("pod0", "pod2", "pod3"))
+    assert index_defs(fleet, "pod1", name) == []
+
+
+async def test_an_index_no_plan_fits_on_one_pod_is_refused_there_and_shown_as_cannot_plan(fleet, unique):
+    """pod0's vec is bit(8): pgvector has no l2 index for bit columns, so the plan refuses that pod (and
+    not the others); the run reports it failed at its turn and stops there; the console says so."""
+    from vecdash.tui.app import VecdashApp
+    from vecdash.tui.screens.across import AcrossScreen
+    from vecdash.tui.widgets.topology import Ref, TopologyTree
+    from textual.widgets import DataTable, Select
+
+    name = f"rf_{unique}"
+    fleet.sql("pod0", f"create table vecs.{name} (id varchar primary key, vec bit(8) not null, "
+                      f"metadata jsonb not null default '{{}}'); "
+                      f"insert into vecs.{name} select 'r' || i, i::bit(8) from generate_series(1, 20) i")
+    fleet.make(name, ["pod1"], rows=20)
+    cfg = fleet.config(PODS[:2], primary=False)
+    client = PodClient(cfg)
+    try:
+        topo = await snapshot(client)
+        plan = plan_across(topo, client, name, "index", index_options={"measure": "l2"})
+        assert [(t.pod, t.action) for t in plan.targets] == [("pod0", "refuse"), ("pod1", "run")]
+        assert plan.targets[0].detail == "pgvector has no l2 index for bit columns"
+        summary = await run_across(client, name, "index", plan=plan)
+    finally:
+        await client.close()
+    assert [(o.pod, o.state) for o in summary.outcomes] == [("pod0", "failed"), ("pod1", "not run")]
+    assert summary.outcomes[0].detail == "pgvector has no l2 index for bit columns"
+    assert index_defs(fleet, "pod1", name) == []
+    app = VecdashApp(cfg, topology=topo, live=False)
+    async with app.run_test(size=(100, 24)) as pilot:
+        assert app.query_one(TopologyTree).select_ref(Ref("collection", "pod1", "vecs", name))
+        await pilot.pause()
+        await pilot.press("x")
+        await until(pilot, lambda: isinstance(app.screen, AcrossScreen), what="the across screen")
+        app.screen.measure = "l2"
+        app.screen.query_one("#across-op", Select).value = "index"
+        table = app.screen.query_one("#across-pods", DataTable)
+        await until(pilot, lambda: table.row_count == 2 and "create index" in str(table.get_cell_at((1, 2))),
+                    what="the index plan")
+        assert str(table.get_cell_at((1, 1))) == "will run"
+        assert str(table.get_cell_at((0, 1))) == "cannot plan"
+        assert str(table.get_cell_at((0, 2))) == "pgvector has no l2 index for bit columns"
 
 
 @pytest.fixture
@@ -193,8 +282,45 @@ def test_keep_going_runs_the_rest_and_exits_1_naming_the_failure(fleet, unique, 
     assert states == {"pod0": "done", "pod1": "failed", "pod2": "done", "pod3": "done", "pod4": "done"}
     failed = next(p for p in doc["pods"] if p["pod"] == "pod1")
     assert "lock timeout" in failed["detail"] and "\n" not in failed["detail"]
-    assert doc["ok"] is False and doc["counts"] == {"done": 4, "failed": 1, "skipped": 0, "not run": 0}
+    assert doc["ok"] is False and doc["counts"] == {"done": 4, "failed": 1, "skipped": 0, "not run": 0, "interrupted": 0}
     assert all(fleet.last_analyze(p, name) is not None for p in ("pod0", "pod2", "pod3", "pod4"))
+
+
+def test_ctrl_c_says_what_ran_where_and_cancels_the_running_pod(fleet, unique, tmp_path):
+    """pod1's ANALYZE waits on a lock the test holds: SIGINT then (the Ctrl-C of a terminal) cancels it on
+    the server, and the summary says pod0 done, pod1 interrupted, the rest not run; exit 130, as any
+    interrupt of the CLI."""
+    name = f"cc_{unique}"
+    fleet.make(name, rows=50)
+    path = fleet.write_config(tmp_path / "c.yaml", primary=False)
+    holder = psycopg.connect(fleet.dsn("pod1"))
+    holder.execute(f"lock table vecs.{name} in exclusive mode")
+    proc = subprocess.Popen([sys.executable, "-m", "vecdash", "--config", path, "across", "analyze", name],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        seen = []
+        while not seen or "pod1: started" not in seen[-1]:
+            seen.append(proc.stderr.readline())
+            assert seen[-1], seen
+        waiting = "select count(*) from pg_stat_activity where application_name = 'vecdash' and wait_event_type = 'Lock'"
+        deadline = time.monotonic() + 10
+        while fleet.sql("pod1", waiting)[0][0] != 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+        assert fleet.sql("pod1", waiting)[0][0] == 0  # the ANALYZE was cancelled, not left waiting
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        holder.close()
+    assert proc.returncode == 130, (out, err)
+    rows = {line.split()[0]: line.split()[1] for line in out.splitlines()[2:len(PODS) + 2]}
+    assert rows == {"pod0": "done", "pod1": "interrupted", "pod2": "not", "pod3": "not", "pod4": "not"}, out
+    assert f"analyze of vecs.{name}: 1 done, 0 skipped, 0 failed, 3 not run, 1 interrupted" in out
+    assert "interrupted: pod1" in out and "not run: pod2, pod3, pod4" in out
+    assert "vecdash: interrupted: running pods were cancelled" in err and "Traceback" not in err
+    assert "cancellation interrupted" not in err  # psycopg's: the cancel ended before the process did
+    assert fleet.last_analyze("pod0", name) is not None and fleet.last_analyze("pod1", name) is None
 
 
 def test_parallel_two_runs_two_pods_at_once_never_three(fleet, unique):
@@ -251,6 +377,14 @@ def test_bad_input_is_exit_2_and_nothing_runs(fleet, unique, capsys, tmp_path):
     code, out, err = cli(capsys, "--config", path, "across", "analyze", name, "--pods", "pod1")
     assert code == 0 and "pod0" not in err and fleet.last_analyze("pod0", name) is None
     assert fleet.last_analyze("pod1", name) is not None
+    # COLLECTION as schema.name (quoted parts too), as every command takes it; `maintain` the same
+    code, out, err = cli(capsys, "--config", path, "across", "analyze", f'"vecs".{name}', "--pods", "pod0")
+    assert code == 0 and f"analyze of vecs.{name}: 1 done" in out, (out, err)
+    assert fleet.last_analyze("pod0", name) is not None
+    code, out, err = cli(capsys, "--config", path, "maintain", "vacuum", "pod1", f"vecs.{name}")
+    assert code == 0 and out.startswith(f"vacuum vecs.{name} on pod1: "), (out, err)
+    code, out, err = cli(capsys, "--config", path, "across", "analyze", f"vecs.{name}.x")
+    assert code == 2 and "expected NAME or SCHEMA.NAME" in err and not out, (out, err)
 
 
 def test_a_pod_down_when_read_is_reported_not_run(fleet, unique):
@@ -431,13 +565,13 @@ def test_doctor_groups_the_same_finding_on_many_pods_by_kind_and_by_pod(fleet, u
     assert "WARNING no_vector_index: 22 on 12 pod(s)" in out
     assert f"        {dbs[0]}: vecs.big_a, vecs.big_b" in out and f"        {dbs[11]}" not in out.split("by pod:")[0]
     assert "... and 4 more pod(s) (--json lists every one)" in out
-    assert "WARNING no_primary: 1 on 1 pod(s)" in out and "(pod unknown): config" in out
+    assert "WARNING no_primary: 1 on no known pod" in out and "(pod unknown): config" in out
     by_pod = out.split("by pod:")[1]
     rows = {r.split()[0]: r.split(None, 3)[1:] for r in by_pod.strip().splitlines()[2:] if r.strip()}
     assert rows[dbs[0]] == ["0", "2", "no_vector_index x2"] and rows[dbs[11]] == ["0", "1", "no_vector_index"]
     assert set(dbs) <= set(rows)
     assert "create index concurrently" not in out
-    assert "23 problem(s) on 13 pod(s); `--details` shows each with its fix plan" in out
+    assert "23 problem(s) (22 on 12 pod(s), 1 on no known pod); `--details` shows each with its fix plan" in out
     code, out, err = cli(capsys, "--config", str(path), "doctor", "--details")
     assert out.count("create index concurrently") == 22 and "by finding:" in out
     code, out, err = cli(capsys, "--config", str(path), "doctor", "--json")

@@ -18,7 +18,7 @@ from pathlib import Path
 import vecdash.cli as cli
 
 ROOT = Path(__file__).resolve().parent.parent
-HELPERS = {"context", "output", "progress", "console", "build_options"}  # shared by commands, not commands
+HELPERS = {"context", "output", "progress", "console", "build_options", "collection_arg"}  # shared by commands, not commands
 
 
 def command_modules() -> set[str]:

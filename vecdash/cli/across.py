@@ -14,6 +14,7 @@ import signal
 import sys
 
 from vecdash.cli.build_options import add_build_options, build_options
+from vecdash.cli.collection_arg import add_collection_argument, collection_from_args
 from vecdash.cli.context import client_from_args
 from vecdash.cli.output import print_json, table
 
@@ -30,12 +31,12 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                        description="Find every pod holding COLLECTION (one read of the estate), then run the "
                                    "operation on each, N at a time, with a line per pod as it happens and a summary. "
                                    "Stops at the first failure unless --keep-going. Exit 0 every pod done or skipped, "
-                                   "1 any pod failed or not run, 2 bad input (nothing ran).")
+                                   "1 any pod failed or not run, 2 bad input (nothing ran), 130 interrupted (Ctrl-C: "
+                                   "running pods cancelled, the summary still printed).")
     asub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     for action, text in ACTIONS.items():
         a = asub.add_parser(action, parents=[common], help=text)
-        a.add_argument("collection", metavar="COLLECTION")
-        a.add_argument("--schema", default="vecs")
+        add_collection_argument(a)
         a.add_argument("--pods", metavar="GLOB", help="only pods whose name matches, e.g. 'vec-1*'")
         a.add_argument("--parallel", type=int, default=1, metavar="N", help="pods at a time (default 1)")
         a.add_argument("--keep-going", action="store_true", help="go on after a pod fails (exit 1 still)")
@@ -52,34 +53,46 @@ def _progress(event) -> None:
 async def run(args: argparse.Namespace) -> int:
     from vecdash.service.across import run_across
 
+    schema, name = collection_from_args(args)
     client = client_from_args(args)
+    interrupted: list = []  # the summary so far, when Ctrl-C cancels the run
     loop, me = asyncio.get_running_loop(), asyncio.current_task()
     for sig in (signal.SIGINT, signal.SIGTERM):  # cancels running builds on the server too
         loop.add_signal_handler(sig, me.cancel)
     try:
         summary = await run_across(
-            client, args.collection, args.action.replace("-", " "), schema=args.schema, pods=args.pods,
+            client, name, args.action.replace("-", " "), schema=schema, pods=args.pods,
             parallel=args.parallel, keep_going=args.keep_going,
             index_options=build_options(args) if args.action == "index" else None,
-            on_event=None if args.json else _progress)
+            on_event=None if args.json else _progress, on_interrupt=interrupted.append)
     except asyncio.CancelledError:
+        if not interrupted:  # while the estate was read: nothing ran
+            print("vecdash: interrupted before any pod started", file=sys.stderr)
+            return 130
+        _print_summary(interrupted[0], args.json)
         print("vecdash: interrupted: running pods were cancelled (an index build on its server too); "
               "pods not started were not run", file=sys.stderr)
-        return 130
+        return 130  # as the CLI exits on any interrupt (vecdash.cli.main)
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
         await client.close()
-    if args.json:
+    _print_summary(summary, args.json)
+    return 0 if summary.ok else 1
+
+
+def _print_summary(summary, as_json: bool) -> None:
+    """What ran where: a row per pod, the counts, the pods that failed or did not run, the notes."""
+    if as_json:
         print_json(summary)
-        return 0 if summary.ok else 1
+        return
     rows = [[o.pod, o.state, "-" if o.seconds is None else f"{o.seconds:.1f}", o.detail] for o in summary.outcomes]
     print(table(rows, ["POD", "STATE", "SECONDS", "DETAIL"]))
-    counts = ", ".join(f"{len(summary.pods(s))} {s}" for s in ("done", "skipped", "failed", "not run"))
+    shown = ("done", "skipped", "failed", "not run") + (("interrupted",) if summary.pods("interrupted") else ())
+    counts = ", ".join(f"{len(summary.pods(s))} {s}" for s in shown)
     print(f"\n{summary.operation} of {summary.schema}.{summary.collection}: {counts}")
-    for state in ("failed", "not run"):
+    for state in ("failed", "interrupted", "not run"):
         if summary.pods(state):
             print(f"{state}: {', '.join(summary.pods(state))}")
     for note in summary.notes:
         print(f"note: {note}")
-    return 0 if summary.ok else 1

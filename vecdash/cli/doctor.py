@@ -69,8 +69,9 @@ async def run(args: argparse.Namespace) -> int:
             n_fix = sum(1 for f in findings if f.fix is not None and f.kind not in NOT_AUTO_FIXED)
             hints = [f"`vecdash doctor --fix` applies {n_fix} fix plan(s)"] if n_fix and not args.fix else []
             hints += [] if details else ["`--details` shows each with its fix plan"]
-            print(f"\n{len(findings)} problem(s) on {len(doctor.group_by_pod(findings))} pod(s); "
-                  + ("; ".join(hints) or "see the plans above"))
+            by_pod = doctor.group_by_pod(findings)
+            where = f"on {len(by_pod)} pod(s)" if "" not in by_pod else f"({_where(by_pod)})"
+            print(f"\n{len(findings)} problem(s) {where}; " + ("; ".join(hints) or "see the plans above"))
     return 0 if not findings else 1
 
 
@@ -82,12 +83,22 @@ def _print_finding(f: doctor.Finding) -> None:
         print("        (no automatic fix)")
 
 
+def _where(by_pod: dict[str, list[doctor.Finding]]) -> str:
+    """`N on K pod(s)`, then how many no pod is known for (the "" key: the config's own finding, a
+    server reaching no configured pod): those are not counted as a pod."""
+    named = [p for p in by_pod if p]
+    parts = [f"{sum(len(by_pod[p]) for p in named)} on {len(named)} pod(s)"] if named else []
+    if "" in by_pod:
+        parts.append(f"{len(by_pod[''])} on no known pod")
+    return ", ".join(parts)
+
+
 def _print_groups(findings: list[doctor.Finding]) -> None:
     """Per finding kind: how many, on how many pods, the first pods with their first subjects; then per pod."""
     print("by finding:")
     for g in doctor.group_by_kind(findings):
         pods = g.pods
-        print(f"{g.severity.upper():7} {g.kind}: {len(g.findings)} on {len(pods)} pod(s)")
+        print(f"{g.severity.upper():7} {g.kind}: {_where(pods)}")
         print(f"        e.g. {shown(g.findings[0].message, 160)}")
         for pod, fs in list(pods.items())[:PODS_SHOWN]:
             subjects = ", ".join(shown(f.what) for f in fs[:SUBJECTS_SHOWN])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from vecdash.cli.collection_arg import add_collection_argument
 from vecdash.cli.context import client_from_args
 from vecdash.cli.output import print_json
 from vecdash.errors import UserError
@@ -18,8 +19,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                        description="Print the plan that wires COLLECTION of POD into the primary; --apply runs it in "
                                    "one transaction and verifies that k-NN reaches the pod.")
     p.add_argument("pod", metavar="POD")
-    p.add_argument("collection", metavar="COLLECTION", help="NAME or SCHEMA.NAME (default schema: vecs)")
-    p.add_argument("--schema", default="vecs", help="schema of COLLECTION when not given in it (default: vecs)")
+    add_collection_argument(p)
     p.add_argument("--view", metavar="NAME", help="view for applications (default: public.<collection>)")
     p.add_argument("--no-view", action="store_true", help="create no view, only the foreign table")
     p.add_argument("--expose", metavar="F:T,...", help="metadata fields as typed view columns, e.g. url:text,year:int")

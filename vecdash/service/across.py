@@ -6,7 +6,9 @@ read may hold it too, so it is reported as not run. Each pod's work is exactly t
 (maintenance.maintain, indexes.build_index, wiring.plan_wire + plans.apply_plan): the same sessions,
 the same transactions. `plan_across` decides per pod without I/O (the console's confirmation lists it);
 `run_across` runs the pods N at a time in pod order, reporting each step to one callback. After a
-failure no further pod starts (pods already running finish) unless `keep_going`.
+failure no further pod starts (pods already running finish) unless `keep_going`. Cancelled (Ctrl-C),
+it cancels the running pods' statements and still says what ran where (`on_interrupt`) before the
+cancellation goes on.
 
 Wiring runs one pod at a time whatever N is: every wiring plan runs on the primary, and two concurrent
 `create extension / schema if not exists` on one database can fail with a unique violation. Wiring
@@ -40,8 +42,9 @@ from vecdash.service.collections import CollectionFacts
 # operation -> what a line says it does (the maintenance ones are maintenance.ACTIONS' keys)
 OPERATIONS = {"analyze": "ANALYZE", "vacuum": "VACUUM", "vacuum analyze": "VACUUM ANALYZE",
               "index": "index build", "wire": "wiring into the primary"}
-# what each pod's outcome can be; `not run` and `failed` make the whole run fail (exit 1)
-STATES = ("done", "failed", "skipped", "not run")
+# what each pod's outcome can be; any but `done` and `skipped` makes the whole run fail (exit 1);
+# `interrupted`: running when the run was cancelled, its statement cancelled with it
+STATES = ("done", "failed", "skipped", "not run", "interrupted")
 MAX_PARALLEL = 1_000  # pods at a time: a bound on the tasks one run starts, far above any pool's sense
 INDEX_DEFAULTS = {"method": "hnsw", "measure": "cosine", "m": index_plans.DEFAULT_M,
                   "ef_construction": index_plans.DEFAULT_EF_CONSTRUCTION, "lists": None, "concurrently": True}
@@ -216,11 +219,14 @@ async def run_across(client: PodClient, collection: str, operation: str, *, sche
                      pods: str | None = None, parallel: int = 1, keep_going: bool = False,
                      index_options: dict[str, Any] | None = None, topology: Topology | None = None,
                      plan: AcrossPlan | None = None, stop: asyncio.Event | None = None,
-                     on_event: Callable[[AcrossEvent], None] | None = None) -> AcrossSummary:
+                     on_event: Callable[[AcrossEvent], None] | None = None,
+                     on_interrupt: Callable[[AcrossSummary], None] | None = None) -> AcrossSummary:
     """Run `operation` on every pod holding `schema.collection` (see the module's docstring).
 
     `topology`: the snapshot to find the pods in (default: one read now); `plan`: one plan_across already
     made (the console confirmed it); `stop`: once set, no further pod starts (the console's stop key).
+    `on_interrupt`: when the run is cancelled once pods were planned, called with the summary so far
+    (the pods running then `interrupted`, those not started `not run`) before CancelledError goes on.
     Read-only mode refuses before any I/O (ReadOnlyError)."""
     if client.read_only:
         raise ReadOnlyError(f"{OPERATIONS.get(operation, operation)} across pods")
@@ -267,15 +273,41 @@ async def run_across(client: PodClient, collection: str, operation: str, *, sche
                 return finish(o, "failed", _failure(exc, client.pod(t.pod)))
             finish(o, state, detail)
 
-    await asyncio.gather(*(one(t) for t in plan.targets))
     notes = list(plan.notes)
+
+    def summary() -> AcrossSummary:
+        return AcrossSummary(operation=plan.operation, schema=plan.schema, collection=plan.collection,
+                             parallel=plan.parallel, keep_going=keep_going,
+                             outcomes=[outcomes[t.pod] for t in plan.targets], notes=notes)
+
+    tasks = [asyncio.ensure_future(one(t)) for t in plan.targets]
+    try:
+        await asyncio.gather(*tasks)
+    except asyncio.CancelledError:
+        # gather gives up at the first pod cancelled (one waiting for its turn): the running pods' own
+        # cancellation (the statement cancelled on its server) must end before the caller goes on, or
+        # the loop's shutdown interrupts it and the statement is left running on the server
+        try:
+            for task in tasks:
+                if not task.done() and not task.cancelling():  # a second cancel would interrupt the first's
+                    task.cancel()
+            await asyncio.wait(tasks)
+        finally:  # also when a second interrupt ends the wait: what ran where is said either way
+            for o in outcomes.values():
+                if o.started_s is not None and o.ended_s is None:
+                    o.state, o.detail = "interrupted", "interrupted while running: its statement was cancelled"
+                    o.ended_s = time.monotonic() - t0
+                elif o.ended_s is None:
+                    o.detail = "interrupted before its turn"
+            notes.append("interrupted: running pods were cancelled, pods not started were not run")
+            if on_interrupt is not None:
+                on_interrupt(summary())
+        raise
     if stopped_by:
         notes.append(f"stopped after the failure on pod {stopped_by[0]}: keep going runs the rest")
     elif stop is not None and stop.is_set() and any(o.state == "not run" for o in outcomes.values()):
         notes.append("stopped: pods not started by then were not run")
-    return AcrossSummary(operation=plan.operation, schema=plan.schema, collection=plan.collection,
-                         parallel=plan.parallel, keep_going=keep_going, outcomes=[outcomes[t.pod] for t in plan.targets],
-                         notes=notes)
+    return summary()
 
 
 # --- one pod: each runner returns (state, one line, the result as JSON) ---------------------------------
