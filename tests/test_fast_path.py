@@ -147,12 +147,11 @@ def test_hostile_names(estate, unique):
     for i, s in enumerate(HOSTILE):
         table, view = f"{s}{unique}{i}", f"{s}v{unique}{i}"
         vecs_ = make_table(pod, "vecs", table, rows=40)
-        quoted = '"' + table.replace('"', '""') + '"'
-        wire(cfg, "vectors-a", f"vecs.{quoted}", view='"' + view.replace('"', '""') + '"')
+        wire(cfg, "vectors-a", table, view='"' + view.replace('"', '""') + '"')
         q = vec_text(vecs_[5])
         got = on_primary(primary, "select id, distance from {}(%s, 5)", knn_fn("public", f"{view}_knn"), (q,))
         assert got == direct(pod, sql.Identifier("vecs", table), q, k=5), s
-        un = run(lambda c, t=quoted: wiring.plan_unwire(c, "vectors-a", f"vecs.{t}"), cfg)
+        un = run(lambda c, t=table: wiring.plan_unwire(c, "vectors-a", t), cfg)
         run(lambda c, p=un: wiring.apply_plan(c, p), cfg)
         assert not function_exists(primary, "public", f"{view}_knn")
 

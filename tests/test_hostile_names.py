@@ -351,7 +351,7 @@ def test_cli_query_every_route(cli, s):
 
 @pytest.mark.parametrize("s", HOSTILE, ids=[f"v{i}" for i in range(len(HOSTILE))])
 def test_cli_recall_wire_verify_index_load(cli, s, tmp_path):
-    code, out, err = cli("recall", "hostile", s, "--schema", s, "--samples", "4", "--values", "10,20",
+    code, out, err = cli("recall", "hostile", quoted(s), "--schema", s, "--samples", "4", "--values", "10,20",
                          "--quiet", "--json")
     assert code == 0, err
     assert json.loads(out)["sweep"]["index"] == index_name(s)
@@ -364,14 +364,56 @@ def test_cli_recall_wire_verify_index_load(cli, s, tmp_path):
     v = json.loads(out)
     assert v["foreign_table"] and "EXPLAIN failed" not in v["reason"]
     assert v["remote_sql"] and s.replace('"', '""') in v["remote_sql"]
-    code, out, err = cli("index", "list", "hostile", s, "--schema", s, "--json")
+    code, out, err = cli("index", "list", "hostile", quoted(s), "--schema", s, "--json")
     assert code == 0, err
     assert index_name(s) in {i["name"] for i in json.loads(out)["indexes"]}
     data = tmp_path / "rows.jsonl"
     data.write_text("\n".join(json.dumps({"id": f"{s}-{k}", "vec": [0.5, 0.1, 0.2, k], "metadata": {s: s, "n": k}})
                               for k in range(ROWS)) + "\n")
-    code, out, err = cli("load", "hostile", s, str(data), "--schema", s, "--upsert", "--quiet")
+    code, out, err = cli("load", "hostile", quoted(s), str(data), "--schema", s, "--upsert", "--quiet")
     assert code == 0, err
+
+
+def test_cli_collection_is_name_or_schema_dot_name(cli, hostile, tmp_path):
+    """Every command naming one collection reads COLLECTION alike (cli.collection_arg): `schema.name`, quoted
+    parts holding dots; its schema wins over --schema; a three-part name is exit 2 before any session opens."""
+    from psycopg import sql
+
+    forms = (("vecs.plain_form", "vecs", "plain_form"), ('"Odd.Schema"."odd.name"', "Odd.Schema", "odd.name"))
+    hostile.sql("hostile", sql.SQL("create schema if not exists {}").format(sql.Identifier("Odd.Schema")))
+    for _, schema, name in forms:  # copies of vecs."[fix]" (rows and HNSW index): the other tests' tables stay as seeded
+        table, src = sql.Identifier(schema, name), sql.Identifier("vecs", "[fix]")
+        hostile.sql("hostile", sql.SQL("create table {} (like {} including all)").format(table, src))
+        hostile.sql("hostile", sql.SQL("insert into {} select * from {}").format(table, src))
+    data = tmp_path / "rows.jsonl"
+    data.write_text(json.dumps({"id": "form-0", "vec": [0.5, 0.1, 0.2, 0.3], "metadata": {"n": 0}}) + "\n")
+    for form, schema, name in forms:
+        code, out, err = cli("index", "list", "hostile", form, "--schema", "elsewhere", "--json")
+        assert code == 0, (form, err)
+        assert {(i["schema"], i["table"]) for i in json.loads(out)["indexes"]} == {(schema, name)}, form
+        code, out, err = cli("load", "hostile", form, str(data), "--upsert", "--json")
+        assert code == 0, (form, err)
+        assert (json.loads(out)["schema"], json.loads(out)["collection"]) == (schema, name)
+        assert f"load {schema}.{name} [" in err  # the progress bar names it as the result line does
+        code, out, err = cli("recall", "hostile", form, "--samples", "2", "--values", "10", "--quiet", "--json")
+        assert code == 0, (form, err)
+        assert (json.loads(out)["sweep"]["schema"], json.loads(out)["sweep"]["collection"]) == (schema, name)
+        code, out, err = cli("browse", "hostile", form, "--limit", "100", "--format", "json")
+        assert code == 0, (form, err)
+        assert len(json.loads(out)) == ROWS + 1, form
+        code, out, err = cli("keys", "hostile", form, "--json")
+        assert code == 0, (form, err)
+        assert (json.loads(out)["schema"], json.loads(out)["collection"]) == (schema, name)
+    commands = (["index", "build", "hostile"], ["index", "list", "hostile"], ["index", "cancel", "hostile"],
+                ["load", "hostile", "COLL", str(data)], ["recall", "hostile"], ["browse", "hostile"], ["keys", "hostile"],
+                ["query", "hostile", "COLL", "--random"], ["maintain", "analyze", "hostile"], ["wire", "hostile"],
+                ["unwire", "hostile"], ["verify", "hostile"])
+    for command in commands:
+        args = [a.replace("COLL", "vecs.a.b") for a in command] + ([] if "COLL" in command else ["vecs.a.b"])
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = cli_main(["--config", str(tmp_path / "no such config.yaml"), *args])  # never read
+        assert code == 2 and "expected NAME or SCHEMA.NAME" in err.getvalue() and not out.getvalue(), (args, err.getvalue())
 
 
 def test_cli_status_doctor_index_list_name_everything(cli, hostile):

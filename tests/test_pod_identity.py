@@ -116,7 +116,7 @@ def _ids(primary: LocalPod, relation: str) -> set[str]:
 
 
 async def _wire(client, pod, view):
-    plan = await wiring.plan_wire(client, pod, "vecs.docs", view=view)
+    plan = await wiring.plan_wire(client, pod, "docs", view=view)
     await wiring.apply_plan(client, plan)
     return plan
 
@@ -145,17 +145,17 @@ def test_each_pod_is_wired_to_its_own_rows(pods, variants, variant, unique):
     assert (ft.schema, server.name) == (wiring.pod_ident(b), wiring.pod_ident(b))
 
     # unwire and verify of B never touch A's wiring
-    assert run(lambda c: wiring.verify(c, b, "vecs.docs"), cfg).server == wiring.pod_ident(b)
-    plan = run(lambda c: wiring.plan_unwire(c, b, "vecs.docs"), cfg)
+    assert run(lambda c: wiring.verify(c, b, "docs"), cfg).server == wiring.pod_ident(b)
+    plan = run(lambda c: wiring.plan_unwire(c, b, "docs"), cfg)
     assert plan.steps and not any(wiring.pod_ident(a) in s.preview or f"docs_{a}" in s.preview for s in plan.steps)
     run(lambda c: wiring.apply_plan(c, plan), cfg)
     assert _ids(primary, f"public.docs_{a}") == {f"{variant}-A-1", f"{variant}-A-2"}
-    assert run(lambda c: wiring.verify(c, a, "vecs.docs"), cfg).server == wiring.pod_ident(a)
+    assert run(lambda c: wiring.verify(c, a, "docs"), cfg).server == wiring.pod_ident(a)
     run(lambda c: _unwire(c, a), cfg)
 
 
 async def _unwire(client, pod):
-    await wiring.apply_plan(client, await wiring.plan_unwire(client, pod, "vecs.docs"))
+    await wiring.apply_plan(client, await wiring.plan_unwire(client, pod, "docs"))
 
 
 def _dba_server(primary: LocalPod, name: str, options: dict[str, str], *, mapping: str | None, schema: str) -> None:
@@ -195,7 +195,7 @@ def test_a_dba_server_named_like_a_pod_is_never_reused_or_dropped(pods, variants
     maps_before = _mappings(primary).get(name)
 
     with pytest.raises(UserError) as err:  # wire B must not reuse it
-        run(lambda c: wiring.plan_wire(c, b, "vecs.docs", view=f"public.docs_{b}"), cfg)
+        run(lambda c: wiring.plan_wire(c, b, "docs", view=f"public.docs_{b}"), cfg)
     assert name in str(err.value) and "\n" not in str(err.value)
     if mapping is None:
         assert isinstance(err.value, IdentityUnknown) and err.value.exit_code == 1
@@ -203,14 +203,14 @@ def test_a_dba_server_named_like_a_pod_is_never_reused_or_dropped(pods, variants
         assert not isinstance(err.value, IdentityUnknown)  # decided: it reaches another database
 
     if mapping is None:  # unknown: unwire and verify refuse, one line, exit 1
-        for call in (lambda c: wiring.plan_unwire(c, b, "vecs.docs"), lambda c: wiring.verify(c, b, "vecs.docs")):
+        for call in (lambda c: wiring.plan_unwire(c, b, "docs"), lambda c: wiring.verify(c, b, "docs")):
             with pytest.raises(IdentityUnknown) as err:
                 run(call, cfg)
             assert err.value.exit_code == 1 and name in str(err.value)
     else:
-        plan = run(lambda c: wiring.plan_unwire(c, b, "vecs.docs"), cfg)
+        plan = run(lambda c: wiring.plan_unwire(c, b, "docs"), cfg)
         assert plan.steps == [] and "nothing to unwire" in plan.notes[0]
-        assert not run(lambda c: wiring.verify(c, b, "vecs.docs"), cfg).ok
+        assert not run(lambda c: wiring.verify(c, b, "docs"), cfg).ok
     assert _sql(primary.dsn(), "select srvoptions from pg_foreign_server where srvname = %s", [name]) == server_before
     assert _mappings(primary).get(name) == maps_before
     if mapping is not None:
@@ -232,10 +232,10 @@ def test_a_server_reaching_the_pod_by_its_socket_is_asked_and_reused(pods, varia
     name = f"dba_srv_{unique}"
     opts = {"host": str(pods["tcp_a"].socket_dir), "port": str(pods["tcp_a"].port), "dbname": "da"}
     _dba_server(primary, name, opts, mapping="role_a", schema=f"dba_{unique}")
-    plan = run(lambda c: wiring.plan_wire(c, a, "vecs.docs", view=f"public.docs_{a}"), cfg)
+    plan = run(lambda c: wiring.plan_wire(c, a, "docs", view=f"public.docs_{a}"), cfg)
     assert any(f"server {name}" in s.purpose for s in plan.steps), plan.preview_sql()
     assert not any("create server" in s.preview and not s.satisfied for s in plan.steps)
-    plan_b = run(lambda c: wiring.plan_wire(c, b, "vecs.docs", view=f"public.docs_{b}"), cfg)
+    plan_b = run(lambda c: wiring.plan_wire(c, b, "docs", view=f"public.docs_{b}"), cfg)
     assert not any(name in s.preview for s in plan_b.steps)
     _sql(primary.dsn(), f'drop schema "dba_{unique}" cascade')
     _sql(primary.dsn(), f'drop server "{name}" cascade')

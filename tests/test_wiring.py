@@ -112,7 +112,7 @@ def test_wire_apply_verify_unwire_round_trip(estate, unique):
     assert again.is_noop, again.preview_sql()
     run(lambda c: wiring.apply_plan(c, again), cfg)
 
-    un = run(lambda c: wiring.plan_unwire(c, "vectors-a", f"vecs.{name}"), cfg)
+    un = run(lambda c: wiring.plan_unwire(c, "vectors-a", name, schema="vecs"), cfg)
     assert [s.purpose.split(" (")[0] for s in un.steps][:2] == [f"drop view public.{name}", f"drop foreign table vectors_a.{name}"]
     run(lambda c: wiring.apply_plan(c, un), cfg)
     assert not relation_exists(primary, "vectors_a", name) and not relation_exists(primary, "public", name)
@@ -143,8 +143,8 @@ def test_verify_says_which_filters_ship(estate, unique):
         run(lambda c: _unwire(c, "vectors-a", name), cfg)
 
 
-async def _unwire(client, pod, name):
-    plan = await wiring.plan_unwire(client, pod, name)
+async def _unwire(client, pod, name, schema="vecs"):
+    plan = await wiring.plan_unwire(client, pod, name, schema=schema)
     await wiring.apply_plan(client, plan)
 
 
@@ -152,9 +152,8 @@ def test_odd_identifiers_wire_correctly(estate, unique):
     schema, name = f'Odd Sch"ema {unique}', f'My "Docs" {unique}'
     vecs_ = make_table(estate.dsn("vectors-b"), schema, name, rows=120, vec_col="vec")
     cfg = estate.config()
-    coll = '"' + schema.replace('"', '""') + '"."' + name.replace('"', '""') + '"'
     view = f'public."View {unique}"'
-    plan = run(lambda c: wiring.plan_wire(c, "vectors-b", coll, view=view, expose=[("year", "int")]), cfg)
+    plan = run(lambda c: wiring.plan_wire(c, "vectors-b", name, schema=schema, view=view, expose=[("year", "int")]), cfg)
     run(lambda c: wiring.apply_plan(c, plan), cfg)
     try:
         primary = estate.dsn("primary")
@@ -163,10 +162,10 @@ def test_odd_identifiers_wire_correctly(estate, unique):
         quoted_view = f'public."View {unique}"'
         quoted_remote = psycopg.sql.Identifier(schema, name).as_string()
         assert knn_ids(primary, quoted_view, q) == knn_ids(estate.dsn("vectors-b"), quoted_remote, q)
-        v = run(lambda c: wiring.verify(c, "vectors-b", coll), cfg)
+        v = run(lambda c: wiring.verify(c, "vectors-b", name, schema=schema), cfg)
         assert v.pushdown and v.ok, v.to_json()
     finally:
-        run(lambda c: _unwire(c, "vectors-b", coll), cfg)
+        run(lambda c: _unwire(c, "vectors-b", name, schema), cfg)
     assert not relation_exists(estate.dsn("primary"), "vectors_b", name)
 
 

@@ -6,11 +6,11 @@ import argparse
 import shlex
 import sys
 
+from vecdash.cli.collection_arg import add_collection_argument, collection_from_args
 from vecdash.cli.context import client_from_args
 from vecdash.cli.output import add_export_options, escape_on_terminal, output_to
 from vecdash.inputs import parse_json
 from vecdash.model_data import DEFAULT_PAGE, MAX_PAGE, BrowsePage, BrowseSpec
-from vecdash.service.wiring import split_collection
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -19,7 +19,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                                    "(keyset pagination), or every matching row with --all (streamed, in pages of "
                                    "2,000). Read-only: SELECTs in a READ ONLY transaction.")
     p.add_argument("pod", metavar="POD")
-    p.add_argument("collection", metavar="COLLECTION")
+    add_collection_argument(p)
     p.add_argument("--filter", metavar="JSON", help='vecs metadata filter, as `query` takes it')
     p.add_argument("--limit", type=int, default=DEFAULT_PAGE, metavar="N",
                    help=f"rows in the page (1 to {MAX_PAGE:,}; default {DEFAULT_PAGE}); 0: every matching row, as --all")
@@ -33,7 +33,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 def spec_from_args(args: argparse.Namespace) -> BrowseSpec:
     from vecdash.service.browse import check_browse
 
-    schema, name = split_collection(args.collection)
+    schema, name = collection_from_args(args)
     filters = parse_json(args.filter, "--filter") if args.filter is not None else None
     spec = BrowseSpec(pod=args.pod, collection=name, schema=schema, filters=filters,
                       limit=0 if args.all else args.limit, after=args.after, include_vector=args.include_vector,

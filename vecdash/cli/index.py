@@ -8,6 +8,7 @@ import signal
 import sys
 
 from vecdash.cli.build_options import add_build_options
+from vecdash.cli.collection_arg import add_collection_argument, label, schema_and_collection
 from vecdash.cli.context import client_from_args
 from vecdash.cli.output import print_json, table
 from vecdash.cli.progress import StderrBar
@@ -22,20 +23,20 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     isub = p.add_subparsers(dest="index_command", metavar="ACTION", required=True)
     b = isub.add_parser("build", parents=[common], help="build an HNSW or IVFFlat index (CONCURRENTLY by default)")
     b.add_argument("pod")
-    b.add_argument("collection")
+    add_collection_argument(b)
     add_build_options(b)
     b.add_argument("--dry-run", action="store_true", help="show the statement and memory estimate, build nothing")
     b.add_argument("--quiet", action="store_true", help="no progress bar")
     ls = isub.add_parser("list", parents=[common], help="vector indexes, invalid ones with fixes, running builds")
     ls.add_argument("pod")
-    ls.add_argument("collection", nargs="?")
+    add_collection_argument(ls, optional="every table in --schema")
     d = isub.add_parser("drop", parents=[common], help="drop an index (CONCURRENTLY)")
     d.add_argument("pod")
     d.add_argument("index")
     d.add_argument("--apply", action="store_true", help="run the plan (default: only show it)")
     c = isub.add_parser("cancel", parents=[common], help="cancel running builds (pg_cancel_backend), drop what they leave")
     c.add_argument("pod")
-    c.add_argument("collection", nargs="?")
+    add_collection_argument(c, optional="the build --pid names")
     c.add_argument("--pid", type=int)
     f = isub.add_parser("fix", parents=[common], help="drop or REINDEX CONCURRENTLY an invalid index")
     f.add_argument("pod")
@@ -44,23 +45,27 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     how.add_argument("--drop", action="store_true")
     how.add_argument("--reindex", action="store_true")
     f.add_argument("--apply", action="store_true", help="run the plan (default: only show it)")
+    for q in (d, f):
+        q.add_argument("--schema", default="vecs", help="schema of INDEX (default: vecs)")
     for q in (b, ls, d, c, f):
-        q.add_argument("--schema", default="vecs")
         q.add_argument("--json", action="store_true")
     p.set_defaults(handler=run)
 
 
 async def run(args: argparse.Namespace) -> int:
+    # (schema, name) of COLLECTION (name None when left out): a bad one is exit 2 before any session opens
+    where = schema_and_collection(args) if "collection" in vars(args) else None
     client = client_from_args(args)
     try:
-        return await globals()["_" + args.index_command](client, args)
+        return await globals()["_" + args.index_command](client, args, where)
     finally:
         await client.close()
 
 
-async def _build(client, args) -> int:
+async def _build(client, args, where) -> int:
+    schema, name = where
     if args.dry_run:
-        pv = await ix.preview_build(client, args.pod, args.collection, schema=args.schema, method=args.method,
+        pv = await ix.preview_build(client, args.pod, name, schema=schema, method=args.method,
                                     measure=args.measure, m=args.m, ef_construction=args.ef_construction,
                                     lists=args.lists, concurrently=args.concurrently,
                                     maintenance_work_mem=args.maintenance_work_mem)
@@ -74,10 +79,10 @@ async def _build(client, args) -> int:
             for w in pv.warnings:
                 print(f"-- WARNING: {w}")
         return 0
-    pv = await ix.preview_build(client, args.pod, args.collection, schema=args.schema, method=args.method,
+    pv = await ix.preview_build(client, args.pod, name, schema=schema, method=args.method,
                                 measure=args.measure, m=args.m, ef_construction=args.ef_construction, lists=args.lists,
                                 concurrently=args.concurrently, maintenance_work_mem=args.maintenance_work_mem)
-    bar = StderrBar(f"build {args.collection}", quiet=args.quiet)
+    bar = StderrBar(f"build {label(schema, name)}", quiet=args.quiet)
     if not args.quiet:
         bar.message(f"{pv.plan.steps[0].preview}\n{pv.describe()}")
     # Ctrl-C or SIGTERM cancel the build on the server too (and drop the invalid index it leaves)
@@ -87,7 +92,7 @@ async def _build(client, args) -> int:
         loop.add_signal_handler(sig, me.cancel)
     try:
         r = await ix.build_index(
-            client, args.pod, args.collection, schema=args.schema, method=args.method, measure=args.measure, m=args.m,
+            client, args.pod, name, schema=schema, method=args.method, measure=args.measure, m=args.m,
             ef_construction=args.ef_construction, lists=args.lists, concurrently=args.concurrently,
             maintenance_work_mem=args.maintenance_work_mem, parallel_workers=args.parallel_workers,
             name=pv.index,  # exactly the index the preview printed
@@ -114,8 +119,9 @@ async def _build(client, args) -> int:
     return 0 if r.status == "built" else 1
 
 
-async def _list(client, args) -> int:
-    infos = await ix.list_indexes(client, args.pod, args.collection, args.schema)
+async def _list(client, args, where) -> int:
+    schema, name = where
+    infos = await ix.list_indexes(client, args.pod, name, schema)
     builds = await ix.running_builds(client, args.pod)
     building = {(b["schema"], b["index"]) for b in builds}
     fixes = {i.name: [p.to_json() for p in ix.fix_plans(i)] for i in infos
@@ -135,11 +141,11 @@ async def _list(client, args) -> int:
     return 0
 
 
-async def _drop(client, args) -> int:
+async def _drop(client, args, _where) -> int:
     return await _maybe_apply(client, await ix.plan_index_change(client, args.pod, args.schema, args.index, "drop"), args)
 
 
-async def _fix(client, args) -> int:
+async def _fix(client, args, _where) -> int:
     how = "drop" if args.drop else "reindex"
     return await _maybe_apply(client, await ix.plan_index_change(client, args.pod, args.schema, args.index, how), args)
 
@@ -157,8 +163,9 @@ async def _maybe_apply(client, plan, args) -> int:
     return 0
 
 
-async def _cancel(client, args) -> int:
-    lines = await ix.cancel_build(client, args.pod, pid=args.pid, collection=args.collection, schema=args.schema)
+async def _cancel(client, args, where) -> int:
+    schema, name = where
+    lines = await ix.cancel_build(client, args.pod, pid=args.pid, collection=name, schema=schema)
     if args.json:
         print_json({"cancelled": lines})
     else:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 
+from vecdash.cli.collection_arg import add_collection_argument, collection_from_args
 from vecdash.cli.context import client_from_args
 from vecdash.cli.output import print_json, table
 from vecdash.model_data import DEFAULT_SAMPLE, KEYS_MAX_SAMPLE, KeyReport
-from vecdash.service.wiring import split_collection
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -16,7 +16,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                                    "on a large table, a small one read whole, drawn at random): its JSON types, how many sampled rows "
                                    "have it and its most common values.")
     p.add_argument("pod", metavar="POD")
-    p.add_argument("collection", metavar="COLLECTION")
+    add_collection_argument(p)
     p.add_argument("--sample", type=int, default=DEFAULT_SAMPLE, metavar="N",
                    help=f"rows to sample (1 to {KEYS_MAX_SAMPLE:,}; default {DEFAULT_SAMPLE:,})")
     p.add_argument("--json", action="store_true", help="machine-readable output")
@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 async def run(args: argparse.Namespace) -> int:
     from vecdash.service.keys import check_sample, sample_keys
 
-    schema, name = split_collection(args.collection)
+    schema, name = collection_from_args(args)
     check_sample(args.sample)
     client = client_from_args(args)
     try:

@@ -6,20 +6,20 @@ import argparse
 import json
 import sys
 
+from vecdash.cli.collection_arg import add_collection_argument, collection_from_args
 from vecdash.cli.context import client_from_args
 from vecdash.cli.output import add_export_options, escape_on_terminal, output_to, print_json, table
 from vecdash.errors import UserError
 from vecdash.inputs import parse_json, parse_vector_text
 from vecdash.model import ITERATIVE, MEASURES
 from vecdash.service.query import ROUTES, QueryResult, QuerySpec, run_query
-from vecdash.service.wiring import split_collection
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("query", parents=[common], help="nearest neighbours of a vector, with vecs filters, over a route",
                        description="Nearest-neighbour query on COLLECTION ([schema.]name, schema vecs by default) of POD.")
     p.add_argument("pod", metavar="POD")
-    p.add_argument("collection", metavar="COLLECTION")
+    add_collection_argument(p)
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--vector", metavar="JSON", help="query vector as a JSON array, e.g. '[0.1, 0.2, ...]'")
     src.add_argument("--like", metavar="ID", help="use the vector of the row with this id")
@@ -43,7 +43,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 
 def spec_from_args(args: argparse.Namespace) -> QuerySpec:
-    schema, name = split_collection(args.collection)  # `name`, `schema.name`, quoted parts like `wire`
+    schema, name = collection_from_args(args)
     filters = None
     if args.filter is not None:
         filters = parse_json(args.filter, "--filter")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from vecdash.cli.collection_arg import add_collection_argument, collection_from_args, label
 from vecdash.cli.context import client_from_args
 from vecdash.cli.output import print_json, table
 from vecdash.cli.progress import StderrBar
@@ -22,8 +23,7 @@ def _values(text: str) -> list[int]:
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("recall", parents=[common], help="sweep ef_search/probes: recall@k, latency, recommendation")
     p.add_argument("pod")
-    p.add_argument("collection")
-    p.add_argument("--schema", default="vecs")
+    add_collection_argument(p)
     p.add_argument("--index", help="index to tune (default: the collection's first valid vector index)")
     p.add_argument("--k", type=int, default=10)
     p.add_argument("--samples", type=int, default=100, help="sample queries drawn from the collection")
@@ -45,13 +45,14 @@ def bar_chart(value: float, width: int = 20) -> str:
 
 
 async def run(args: argparse.Namespace) -> int:
+    schema, name = collection_from_args(args)
     client = client_from_args(args)
     if args.apply and client.read_only:  # before a sweep (and the scope's measurements) that would be for nothing
         await client.close()
         raise ReadOnlyError(f"setting a recommended value on {args.pod}")
-    bar = StderrBar(f"recall {args.collection}", quiet=args.quiet)
+    bar = StderrBar(f"recall {label(schema, name)}", quiet=args.quiet)
     try:
-        s = await sweep(client, args.pod, args.collection, schema=args.schema, index=args.index, k=args.k,
+        s = await sweep(client, args.pod, name, schema=schema, index=args.index, k=args.k,
                         samples=args.samples, values=args.values, target=args.target,
                         on_progress=lambda label, frac: bar.update(frac, label))
         bar.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from vecdash.cli.collection_arg import add_collection_argument
+from vecdash.cli.collection_arg import add_collection_argument, collection_from_args
 from vecdash.cli.context import client_from_args
 from vecdash.cli.output import print_json
 from vecdash.errors import UserError
@@ -33,8 +33,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     u = sub.add_parser("unwire", parents=[common], help="remove a wiring (view, foreign table, unused server)",
                        description="Print the plan that removes the wiring of COLLECTION of POD; --apply runs it.")
     u.add_argument("pod", metavar="POD")
-    u.add_argument("collection", metavar="COLLECTION")
-    u.add_argument("--schema", default="vecs")
+    add_collection_argument(u)
     u.add_argument("--apply", action="store_true", help="run the plan (one transaction)")
     u.add_argument("--json", action="store_true")
     u.set_defaults(handler=run_unwire)
@@ -43,8 +42,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                        description="EXPLAIN VERBOSE a k-NN query through the wiring and check the remote table, "
                                    "dimensions and the user mapping. Exit 0 healthy and pushed down, 1 otherwise.")
     v.add_argument("pod", metavar="POD")
-    v.add_argument("collection", metavar="COLLECTION")
-    v.add_argument("--schema", default="vecs")
+    add_collection_argument(v)
     v.add_argument("--measure", choices=sorted(MEASURES), help="distance (default: the index's)")
     g = v.add_mutually_exclusive_group()
     g.add_argument("--where", metavar="SQL", help="a filter to check, e.g. \"url = '/x'\" (only EXPLAINed)")
@@ -63,15 +61,15 @@ async def run_wire(args: argparse.Namespace) -> int:
     expose = wiring.parse_expose(args.expose)
     if args.no_view and (args.view or expose):
         raise UserError("--no-view cannot be combined with --view or --expose")
+    schema, name = collection_from_args(args)
     client = client_from_args(args)
     try:
-        plan = await wiring.plan_wire(client, args.pod, args.collection, schema=args.schema, view=args.view,
+        plan = await wiring.plan_wire(client, args.pod, name, schema=schema, view=args.view,
                                       expose=expose, create_view=not args.no_view, fast_path=args.fast_path)
         result = None
         if args.apply:
             await wiring.apply_plan(client, plan)
-            schema, name = wiring.split_collection(args.collection, args.schema)
-            result = await wiring.verify(client, args.pod, f"{_q(schema)}.{_q(name)}")
+            result = await wiring.verify(client, args.pod, name, schema=schema)
     finally:
         await client.close()
     if args.json:
@@ -90,9 +88,10 @@ async def run_wire(args: argparse.Namespace) -> int:
 
 
 async def run_unwire(args: argparse.Namespace) -> int:
+    schema, name = collection_from_args(args)
     client = client_from_args(args)
     try:
-        plan = await wiring.plan_unwire(client, args.pod, args.collection, schema=args.schema)
+        plan = await wiring.plan_unwire(client, args.pod, name, schema=schema)
         if args.apply and plan.pending:
             await wiring.apply_plan(client, plan)
     finally:
@@ -114,9 +113,10 @@ async def run_verify(args: argparse.Namespace) -> int:
         filters = parse_json(args.filter, "--filter")
         if not isinstance(filters, dict):
             raise UserError("--filter: expected a JSON object")
+    schema, name = collection_from_args(args)
     client = client_from_args(args)
     try:
-        result = await wiring.verify(client, args.pod, args.collection, schema=args.schema, filters=filters,
+        result = await wiring.verify(client, args.pod, name, schema=schema, filters=filters,
                                      where=args.where, measure=args.measure)
     finally:
         await client.close()
@@ -125,10 +125,6 @@ async def run_verify(args: argparse.Namespace) -> int:
     else:
         _print_verification(result)
     return 0 if result.ok and result.filter_pushdown is not False else 1
-
-
-def _q(part: str) -> str:
-    return '"' + part.replace('"', '""') + '"'
 
 
 def _print_verification(v: wiring.Verification) -> None:

@@ -346,13 +346,12 @@ async def _index(client: PodClient, plan: AcrossPlan, t: PodTarget, step: Callab
 async def _wire(client: PodClient, plan: AcrossPlan, t: PodTarget, step: Callable) -> tuple[str, str, Any]:
     from vecdash.service import wiring
 
-    wired = wiring.qualified(plan.schema, plan.collection)
-    p = await wiring.plan_wire(client, t.pod, wired, create_view=False)
+    p = await wiring.plan_wire(client, t.pod, plan.collection, schema=plan.schema, create_view=False)
     if not p.pending:
         return "skipped", "already wired", p.to_json()
     step("step", f"{len(p.pending)} step(s) on the primary in one transaction")
     await wiring.apply_plan(client, p)
-    v = await wiring.verify(client, t.pod, wired)
+    v = await wiring.verify(client, t.pod, plan.collection, schema=plan.schema)
     where = f"{v.foreign_table} via server {v.server}" if v.foreign_table else "wired"
     if not v.ok:
         raise PodError(f"pod {t.pod}: wired as {where}, but k-NN is not pushed down: {v.reason}")

@@ -107,15 +107,15 @@ class ConsoleApi:
 
     async def plan_wire(self, pod: str, collection: str, *, schema: str = "vecs", view: str | None = None,
                         expose: list[tuple[str, str]] | None = None, fast_path: bool = False) -> Plan:
-        from vecdash.service.wiring import plan_wire, qualified
+        from vecdash.service.wiring import plan_wire
 
-        return await plan_wire(self.client, pod, qualified(schema, collection), view=view, expose=expose,
+        return await plan_wire(self.client, pod, collection, schema=schema, view=view, expose=expose,
                                fast_path=fast_path)
 
     async def plan_unwire(self, pod: str, collection: str, *, schema: str = "vecs") -> Plan:
-        from vecdash.service.wiring import plan_unwire, qualified
+        from vecdash.service.wiring import plan_unwire
 
-        return await plan_unwire(self.client, pod, qualified(schema, collection))
+        return await plan_unwire(self.client, pod, collection, schema=schema)
 
     async def apply_plan(self, plan: Plan) -> None:
         """Any plan (wiring, doctor fix, index, recall setting, collection) through the one executor:
@@ -127,9 +127,9 @@ class ConsoleApi:
         await apply_plan(self.client, plan)
 
     async def verify(self, pod: str, collection: str, *, schema: str = "vecs") -> Verification:
-        from vecdash.service.wiring import qualified, verify
+        from vecdash.service.wiring import verify
 
-        return await verify(self.client, pod, qualified(schema, collection))
+        return await verify(self.client, pod, collection, schema=schema)
 
     async def diagnose(self, topology: Topology | None = None) -> list[Finding]:
         from vecdash.service.doctor import diagnose

@@ -21,7 +21,6 @@ from vecdash.service.wiring.names import (
     WiringError,
     parse_expose,
     pod_ident,
-    qualified,
     split_collection,
 )
 from vecdash.service.wiring.plan import plan_wire
@@ -55,7 +54,7 @@ __all__ = [
     "EXPOSE_TYPES", "FETCH_SIZE", "FastPath", "Member", "SERVER_MARK", "Check", "PlanFailed", "PrimaryState", "RemoteCollection",
     "SecretStep", "Target", "Verification", "WiringError", "alter_server_sql", "analyze_sql", "apply_plan", "drift",
     "drop_table_steps", "local_type", "locate", "mapping_create_step", "parse_expose", "plan_unwire", "plan_wire",
-    "pod_ident", "read_primary", "qualified", "reaches_among", "read_remote", "read_remotes", "read_target",
+    "pod_ident", "read_primary", "reaches_among", "read_remote", "read_remotes", "read_target",
     "split_collection",
     "vector_extension_change", "verify",
 ]

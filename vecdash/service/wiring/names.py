@@ -40,12 +40,6 @@ def split_collection(collection: str, schema: str = "vecs") -> tuple[str, str]:
     raise WiringError(f"collection {collection!r}: expected NAME or SCHEMA.NAME")
 
 
-def qualified(schema: str, name: str) -> str:
-    """The exact `schema.name` as `split_collection` reads it back: both parts quoted (a name holding a
-    quote, a dot or a space stays one name). For callers holding names from the catalog, not typed ones."""
-    return ".".join('"' + part.replace('"', '""') + '"' for part in (schema, name))
-
-
 def _split_ident(text: str) -> list[str]:
     parts, cur, i, quoted = [], "", 0, False
     while i < len(text):

@@ -128,12 +128,12 @@ async def _relkind(client: PodClient, primary: PodConfig, schema: str, name: str
     return await client.run(primary, work)
 
 
-async def plan_wire(client: PodClient, pod: str, collection: str, *, schema: str = "vecs", view: str | None = None,
+async def plan_wire(client: PodClient, pod: str, name: str, *, schema: str = "vecs", view: str | None = None,
                     expose: list[tuple[str, str]] | None = None, create_view: bool = True,
                     fast_path: bool = False) -> Plan:
-    """The DDL that makes `schema.collection` on `pod` readable on the primary (reads only; nothing runs);
-    with `fast_path`, also dblink and the `<view>_knn` (and `_knn_all`) functions (service.wiring.fast_plan)."""
-    schema, name = split_collection(collection, schema)
+    """The DDL that makes table `schema.name` on `pod` readable on the primary (reads only; nothing runs);
+    with `fast_path`, also dblink and the `<view>_knn` (and `_knn_all`) functions (service.wiring.fast_plan).
+    `name` is the table's own name, never split here (the CLI splits COLLECTION: cli.collection_arg)."""
     if fast_path:
         check_view_for_fast_path(create_view)
     expose = list(expose or [])

@@ -12,14 +12,13 @@ from vecdash.model import Plan
 from vecdash.service.plans import step
 from vecdash.service.wiring import fast_path
 from vecdash.service.wiring.fast_plan import knn_all_after
-from vecdash.service.wiring.names import pod_ident, split_collection
+from vecdash.service.wiring.names import pod_ident
 from vecdash.service.wiring.state import locate
 from vecdash.service.wiring.statements import drop_server_steps, drop_table_steps, made_by_vecdash
 
 
-async def plan_unwire(client: PodClient, pod: str, collection: str, *, schema: str = "vecs") -> Plan:
+async def plan_unwire(client: PodClient, pod: str, name: str, *, schema: str = "vecs") -> Plan:
     """The reverse of plan_wire: fast-path functions, views, foreign table, the pod's schema and server when nothing else uses them."""
-    schema, name = split_collection(collection, schema)
     loc = await locate(client, pod, schema, name)
     loc.refuse_doubtful(pod, "nothing planned, nothing dropped")
     state = loc.state

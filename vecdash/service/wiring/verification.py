@@ -15,7 +15,7 @@ from vecdash.lines import error_line, short_vectors
 from vecdash.model import MEASURES
 from vecdash.secrets import mask_text
 from vecdash.service.filters import compile_filter  # the query engine's vecs-compatible compiler
-from vecdash.service.wiring.names import WiringError, split_collection
+from vecdash.service.wiring.names import WiringError
 from vecdash.service.wiring import fast_checks
 from vecdash.service.wiring.state import Located, drift, locate
 
@@ -102,7 +102,7 @@ async def _fast_path_checks(client: PodClient, loc: Located, pod: str, remote: t
     return out
 
 
-async def verify(client: PodClient, pod: str, collection: str, *, schema: str = "vecs", filters: dict | None = None,
+async def verify(client: PodClient, pod: str, name: str, *, schema: str = "vecs", filters: dict | None = None,
                  where: str | None = None, measure: str | None = None) -> Verification:
     """Is this wiring healthy and fast? EXPLAIN VERBOSE a k-NN query through the foreign table and check
     that ORDER BY <op> LIMIT reaches the Remote SQL, plus remote table, dimensions and the user mapping.
@@ -110,7 +110,6 @@ async def verify(client: PodClient, pod: str, collection: str, *, schema: str = 
     `filters` (a vecs filter dict, compiled by the query engine) or `where` (an SQL predicate, only ever
     EXPLAINed, in a read-only transaction) say whether such a filter ships too.
     """
-    schema, name = split_collection(collection, schema)
     loc = await locate(client, pod, schema, name)
     loc.refuse_doubtful(pod, "verify reads only what it can tell")
     secrets = [loc.target.password] if loc.target and loc.target.password else []
