@@ -10,6 +10,7 @@ from a replay, the plotting library not imported with the console, and an 80x24 
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import sys
 import time
@@ -29,12 +30,15 @@ POD = "vectors-a"
 ROWS = 600
 DIM = 16
 SIDES = ("m[/]", "[bold]x")  # cluster 0, cluster 1: the `side` key's values
+# the `n` key's values (every fourth row, 25 rows each): numbers, booleans and strings that read alike
+MIXED = (0, "0", True, "true", "a'b\"c", "new\nline")
+MIXED_LEGEND = ('0', '"0"', 'true', '"true"', '"a\'b\\"c"', '"new\\nline"')  # strings quoted as JSON
 
 
 @pytest.fixture(scope="module")
 def two_clusters(estate):
     """vecs.map_<n>: ROWS rows in two clusters along the first axis (+3 / -3, noise 0.3), `side` naming
-    the cluster, a hostile `note` on every third row."""
+    the cluster, a hostile `note` on every third row, an `n` of MIXED types on every fourth."""
     import uuid
 
     name = f"map_{uuid.uuid4().hex[:6]}"
@@ -52,8 +56,10 @@ def two_clusters(estate):
                jsonb_build_object('side', (%s::text[])[1 + i %% 2])
                || case when i %% 3 = 0 then jsonb_build_object('note', (%s::text[])[1 + (i / 3) %% %s])
                        else '{{}}' end
+               || case when i %% 4 = 1 then jsonb_build_object('n', %s::jsonb -> ((i / 4) %% %s))
+                       else '{{}}' end
         from generate_series(0, {ROWS - 1}) i
-    """, (list(SIDES), list(HOSTILE), len(HOSTILE)))
+    """, (list(SIDES), list(HOSTILE), len(HOSTILE), json.dumps(MIXED), len(MIXED)))
     estate.sql(POD, f"analyze vecs.{name}")
     yield name
     estate.sql(POD, f"drop table vecs.{name}")
@@ -114,6 +120,13 @@ async def test_map_from_the_workbench_separates_the_clusters_and_marks_the_neigh
         shown = [c.label for c in screen.colouring.categories if c.kind == "value"]
         assert len(shown) == LEGEND and all(v.replace("\n", "\\n") in legend for v in shown), legend
         assert "(no key)" in legend and "other" in legend
+        await pilot.press("c")  # `n`: the number 0 and the string "0" tell apart, hostile strings too
+        await pilot.pause(0.2)
+        assert screen.colouring.key == "n"
+        legend = str(screen.query_one("#map-legend").render())
+        share = ROWS // 4 // len(MIXED)
+        assert sorted(c.label for c in screen.colouring.categories if c.kind == "value") == sorted(MIXED_LEGEND)
+        assert all(f"{v} {share}" in legend for v in MIXED_LEGEND), legend
         before = [d.marker_style for d in screen.query_one("#map-plot")._datasets]
         app.theme = "textual-light"  # (the palette's theme command): the dots are drawn again in its colours
         await pilot.pause(0.2)
@@ -193,6 +206,17 @@ def test_the_legend_keeps_the_most_common_values_then_absent_then_other():
     assert [c.categories[i].kind for i in c.index[:3]] == ["absent", "value", "other"]
     assert c.categories[c.index[1]].label == "v1"
     assert colour_by(cmap, None).categories[0].count == 240
+
+
+def test_the_legend_quotes_strings_only_beside_other_json_types():
+    coll = Collection("p", "vecs", "c", "vec", "vector", 4)
+    values = [0, "0", None, "null", [1], "[1]", "x", 1.5]
+    meta = [{"mixed": v, "text": f"t{i % 2}", "nums": i % 2} for i, v in enumerate(values)]
+    cmap = make_map(coll, list(range(len(values))), np.random.default_rng(0).standard_normal((len(values), 4)), meta)
+    assert sorted(c.label for c in colour_by(cmap, "mixed").categories) == sorted(
+        ['0', '"0"', 'null', '"null"', '[1]', '"[1]"', '"x"', '1.5'])
+    assert sorted(c.label for c in colour_by(cmap, "text").categories) == ["t0", "t1"]  # strings only: as they are
+    assert sorted(c.label for c in colour_by(cmap, "nums").categories) == ["0", "1"]
 
 
 def test_m_is_a_live_action_absent_from_a_replay_present_read_only():

@@ -87,6 +87,7 @@ async def test_record_detail_shows_a_hostile_row_whole_and_copies(estate, coll):
         pane = app.query_one(WorkbenchPane)
         pane.query_one("#wb-vector-mode").value = "like id"
         pane.query_one("#wb-vector").value = HOSTILE_ID
+        pane.set_filters('{"long": {"$ne": "x"}}')  # the long value's key: the first metadata column
         await pilot.press("ctrl+r")
         await until(pilot, lambda: pane.last_result is not None, what="query result")
         assert pane.last_result.rows[0].id == HOSTILE_ID
@@ -94,6 +95,22 @@ async def test_record_detail_shows_a_hostile_row_whole_and_copies(estate, coll):
         # the keyboard is on the answer: enter opens its first row
         await until(pilot, lambda: app.focused is table, what="the results focused")
         assert table.cursor_row == 0
+        # the columns share the pane's width (the long value takes what the short ones leave, not 24
+        # columns), again when the terminal is resized; each cut value is whole in the record detail
+        def fitted() -> bool:
+            room = table.size.width - table.styles.scrollbar_size_vertical
+            return sum(c.width + 2 * table.cell_padding for c in table.columns.values()) == room
+
+        widths = {}
+        for size in (SIZE, (200, 40), (90, 40)):
+            await pilot.resize_terminal(*size)
+            await until(pilot, fitted, what=f"the results fitted at {size}")
+            columns = list(table.columns.values())
+            assert [c.label.plain for c in columns] == ["id", "distance", "long", '""', "%s", "{}"]
+            widths[size] = columns[2].width
+            assert table.get_row_at(0)[2].plain == "é" * (widths[size] - 1) + "…"
+        assert widths[(200, 40)] > widths[SIZE] > widths[(90, 40)] and widths[(200, 40)] > 24
+        assert table.get_row_at(0)[0].plain.endswith("…")  # at 90 columns the id is cut too, shown whole below
         await pilot.press("enter")
         await until(pilot, lambda: isinstance(app.screen, RecordScreen), what="record detail")
         screen = app.screen

@@ -186,7 +186,8 @@ def test_workbench_pane_form(snap_compare):
 
 
 def test_workbench_pane_results(snap_compare):
-    """A result built in code (the query service's own dataclasses) with fixed timings and recall."""
+    """A result built in code (the query service's own dataclasses) with fixed timings and recall; one
+    long url takes the width the other columns leave (cut there, not at a fixed 24 columns)."""
     from vecdash.service.query import QueryResult, QuerySpec, ResultRow
     from vecdash.tui.widgets.workbench import WorkbenchPane
 
@@ -195,6 +196,7 @@ def test_workbench_pane_results(snap_compare):
     rows = [ResultRow(id=f"doc-{i}", distance=0.09 + i / 1000,
                       metadata={"url": f"/docs/postgres/{i}", "year": 2020 + i % 5, "lang": "en", "tags": ["faq"]})
             for i in range(5)]
+    rows[1].metadata["url"] = "/docs/postgres/current/sql-createindex.html#SQL-CREATEINDEX-STORAGE-PARAMETERS"
     result = QueryResult(spec=spec, rows=rows, route="direct", client_ms=4.2, server_ms=2.1, limit=5,
                          underfilled=False, warnings=[], plan=None, recall=0.8, preview="", per_pod_ms={})
 

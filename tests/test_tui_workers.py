@@ -8,10 +8,12 @@ screen against a real pod that is paused or killed while the screen is open.
 from __future__ import annotations
 
 import ast
+import asyncio
 import time
 from pathlib import Path
 
 import pytest
+from textual.widget import Widget
 
 import vecdash.tui
 from vecdash.config import Config, PodConfig, Settings
@@ -222,3 +224,73 @@ async def test_query_and_wiring_panes_survive(estate, hang_pod, how):
                      "the doctor")
         assert app.is_running
         assert not [w for w in app.workers if w.state == WorkerState.ERROR]
+
+
+# --- the console closed while a refresh waits on a hung pod --------------------------------------------
+
+
+class SpinnerAfterTheScreen(Widget):
+    """Mounted (hidden) on the console's screen. As the console closes, its unmount waits until the rest
+    of the screen (the spinner with it) is gone, then runs the spinner timer's callback, as the timer
+    does when it comes due then (Textual stops the app's timers after pruning the screens); the screen,
+    so the app's loop and the refresh, wait for it meanwhile. A busy machine lands the timer there by
+    chance; left to the scheduler, the test did not (a query_one cache hid the loss for a while too)."""
+
+    ran = False  # the callback ran with the spinner gone and the refresh still running
+
+    async def on_unmount(self) -> None:
+        app, deadline = self.app, time.monotonic() + 5
+        while [w for w in self.parent.children if w is not self] and time.monotonic() < deadline:
+            await asyncio.sleep(0.005)
+        self.ran = app.refreshing and not app.query("#refresh-spinner")
+        app._spinner_timer._callback()
+
+
+async def test_a_console_closed_mid_refresh_exits_cleanly(estate, spare_pod, capfd):
+    """The refresh is waiting on a hung pod (SIGSTOP), its spinner's timer pending, when the console
+    closes: by `quit` (return code 0), and by its run ending without one (Textual's test harness: the
+    screens are pruned first, the app's timers stopped last) with the spinner's callback run after the
+    spinner left (SpinnerAfterTheScreen): it raised NoMatches, the run's exception. Either way: no
+    exception, the worker cancelled (its `finally` no longer swaps the cancel for a NoMatches), no
+    refresh re-armed on the closed console, nothing printed."""
+    from textual.worker import WorkerState
+
+    from vecdash.tui.app import VecdashApp
+
+    async def refresh_on_hung_pod(app, pilot):
+        await _until(pilot, lambda: app.topology is not None and not app.refreshing, "first refresh")
+        spare_pod.pause()
+        app.refresh_now()
+        [refresh] = [w for w in app.workers if w.group == "refresh" and not w.is_finished]
+        return refresh
+
+    async def ended(refresh):
+        """The refresh worker's state once its cancel (sent as the console closed) has run."""
+        deadline = time.monotonic() + SETTINGS.call_timeout_s
+        while not refresh.is_finished and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        return refresh.state
+
+    try:
+        app = VecdashApp(_config(estate, spare_pod))
+        async with app.run_test(size=(100, 34)) as pilot:
+            refresh = await refresh_on_hung_pod(app, pilot)
+            await pilot.exit(None)
+        assert app.return_code == 0 and app._exception is None
+        assert await ended(refresh) == WorkerState.CANCELLED and app._refresh_timer is None
+        spare_pod.resume()
+
+        app = VecdashApp(_config(estate, spare_pod))
+        async with app.run_test(size=(100, 34)) as pilot:
+            probe = SpinnerAfterTheScreen()
+            probe.display = False
+            await app.screen.mount(probe)
+            refresh = await refresh_on_hung_pod(app, pilot)
+            app._spinner_timer.pause()  # pending until the console closes: the probe runs its callback then
+        assert probe.ran, "the spinner's callback did not run after the spinner left, mid-refresh"
+        assert app.return_code is None and app._exception is None  # an exception would set 1
+        assert await ended(refresh) == WorkerState.CANCELLED and app._refresh_timer is None
+    finally:
+        spare_pod.resume()
+    out, err = capfd.readouterr()
+    assert not out.strip() and not err.strip(), (out, err)

@@ -52,7 +52,7 @@ class MapError(UserError):
 
 @dataclass(frozen=True)
 class Category:
-    label: str  # a string value as it is, any other value as JSON; "" for `absent` and `other`
+    label: str  # a string as it is (quoted beside other JSON types: _legend_label), else JSON; "" for absent/other
     count: int
     kind: str = "value"  # value | absent (rows without the key) | other (values beyond the legend)
 
@@ -184,6 +184,12 @@ def _label(value: Any) -> tuple[str, str]:
     return kind, text if len(text) <= LEGEND_VALUE_CHARS else text[: LEGEND_VALUE_CHARS - 1] + "…"
 
 
+def _legend_label(kind: str, label: str, mixed: bool) -> str:
+    """A legend's label: a string quoted as JSON when its key holds other JSON types too (the string
+    "0" beside the number 0, "true" beside true), else as it is."""
+    return json.dumps(label, ensure_ascii=False) if mixed and kind == "str" else label
+
+
 def _labels(meta: Any) -> dict[str, tuple[str, str]]:
     if not isinstance(meta, dict):
         return {}
@@ -192,14 +198,16 @@ def _labels(meta: Any) -> dict[str, tuple[str, str]]:
 
 def colour_by(cmap: CollectionMap, key: str | None, *, legend: int = LEGEND) -> Colouring:
     """The sample grouped by the value of `key`: the `legend` most common values (ties by value), then
-    rows without the key, then every other value as one `other`. `key` None: one group."""
+    rows without the key, then every other value as one `other`. `key` None: one group. A key holding
+    strings and other JSON values shows its strings quoted (_legend_label)."""
     n = len(cmap.metadata)
     if key is None:
         return Colouring(None, [Category("", n, "other")], np.zeros(n, dtype=np.int32))
     values = [m.get(key) for m in cmap.metadata]
     counts = Counter(v for v in values if v is not None)
     top = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:legend]
-    categories = [Category(label, c) for (_, label), c in top]
+    mixed = len({kind == "str" for kind, _ in counts}) > 1
+    categories = [Category(_legend_label(kind, label, mixed), c) for (kind, label), c in top]
     position = {v: i for i, (v, _) in enumerate(top)}
     absent = sum(v is None for v in values)
     rest = n - absent - sum(c for _, c in top)

@@ -222,6 +222,7 @@ class VecdashApp(ProgressiveRefresh, PodDiscovery, RecordReplay, SelectionComman
             self.action_workload()
 
     async def on_unmount(self) -> None:
+        self._stop_timers(closing=True)
         self.stop_recording()
         await self.api.close()
 
@@ -375,7 +376,7 @@ class VecdashApp(ProgressiveRefresh, PodDiscovery, RecordReplay, SelectionComman
             pane.focus_table()
 
     def _focus_tree_if_lost(self) -> None:
-        if self.screen is not self.screen_stack[0]:
+        if not self.is_running or self.screen is not self.screen_stack[0]:  # (the console may be closing)
             return
         focused = self.focused
         active = self.query_one(f"#{self.active_pane}")

@@ -40,10 +40,14 @@ class ProgressiveRefresh:
     """Mixed into VecdashApp (the refresh: start, worker, answers as they come); the app's `answered`,
     `partial`, `pods_shown`, `_pending`, `_flush_timer`, `_last_flush` are its state. `app.topology`
     stays the last whole refresh (what the panes and commands work on); `partial` is what the tree and
-    the title show while one runs."""
+    the title show while one runs.
+
+    The timers and the worker can outlive the screens: a console closing mid-refresh prunes its widgets
+    while they are pending (Textual stops the app's timers last, cancels the worker after). Each checks
+    `is_running` (false from the first step of closing) before it touches a widget or starts anything."""
 
     def refresh_now(self) -> None:
-        if not self.live:
+        if not self.live or not self.is_running:  # (its timer may fire as the console closes)
             return
         if self.refreshing:
             notify(self, "a refresh is already running", timeout=2)
@@ -58,7 +62,7 @@ class ProgressiveRefresh:
         self._refresh_worker()
 
     def _show_spinner(self) -> None:
-        if self.refreshing:
+        if self.refreshing and self.is_running:
             self.query_one("#refresh-spinner").display = True
             if self.topology is None:
                 self.query_one(TopologyTree).loading = True
@@ -70,8 +74,11 @@ class ProgressiveRefresh:
             topo = await self.api.snapshot(on_pod=self._pod_answered)
         except Exception as exc:  # never kill the console over a refresh; say it and retry later
             self._changes = changes + self._changes  # the next refresh reads them
-            notify(self, "refresh failed: ", mask_text(str(exc)), severity="error", timeout=6)
+            if self.is_running:
+                notify(self, "refresh failed: ", mask_text(str(exc)), severity="error", timeout=6)
         else:
+            if not self.is_running:  # the console closed while the pods answered: nowhere to show them
+                return
             try:
                 self._apply_topology(topo)
                 if changes:
@@ -80,21 +87,32 @@ class ProgressiveRefresh:
                 self.log.error(styled("rendering the topology failed: ", mask_text(repr(exc))))
                 notify(self, "display error: ", mask_text(str(exc)), severity="error", timeout=6)
         finally:
-            # re-arm first: whatever happened above, auto-refresh must go on; a change made while this
-            # refresh ran is read by another one right away
             self.refreshing = False
             self.collector.refresh_ended(self.call_after_refresh)
             self._pending = []
-            if self._flush_timer is not None:
-                self._flush_timer.cancel()
-                self._flush_timer = None
-            wait = 0.0 if self._changes or self._pods_added else max(0.5, self.config.settings.refresh_seconds)
-            self._pods_added = False  # pods discovery added while this refresh ran: read them now
-            self._refresh_timer = _later(wait, self.refresh_now)
-            if self._spinner_timer is not None:
-                self._spinner_timer.stop()
-            self.query_one("#refresh-spinner").display = False
-            self.query_one(TopologyTree).loading = False
+            self._stop_timers()
+            # the console closing (the worker cancelled, or the pods answered as the screens went): its
+            # widgets are gone or going and no refresh follows; a query_one here raised NoMatches
+            if self.is_running:
+                # re-arm first: whatever happened above, auto-refresh must go on; a change made while this
+                # refresh ran is read by another one right away
+                wait = 0.0 if self._changes or self._pods_added else max(0.5, self.config.settings.refresh_seconds)
+                self._pods_added = False  # pods discovery added while this refresh ran: read them now
+                self._refresh_timer = _later(wait, self.refresh_now)
+                self.query_one("#refresh-spinner").display = False
+                self.query_one(TopologyTree).loading = False
+
+    def _stop_timers(self, *, closing: bool = False) -> None:
+        """Cancel the running refresh's pending callbacks (its next batch of answers, its spinner); when
+        the console is `closing` (app.on_unmount), the next refresh's timer too."""
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
+            self._flush_timer = None
+        if self._spinner_timer is not None:
+            self._spinner_timer.stop()
+        if closing and self._refresh_timer is not None:
+            self._refresh_timer.cancel()
+            self._refresh_timer = None
 
     def _pod_answered(self, pod: PodStatus) -> None:
         """A pod of the running refresh answered: on screen at once if nothing was shown within FLUSH_S,
@@ -112,7 +130,7 @@ class ProgressiveRefresh:
         whole estate when the refresh ends); pods yet to answer keep what the last refresh read."""
         self._flush_timer = None
         batch, self._pending = self._pending, []
-        if not batch or not self.refreshing:
+        if not batch or not self.refreshing or not self.is_running:
             return
         try:
             self.answered.update((p.name, p) for p in batch)

@@ -19,15 +19,16 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Input, Label, Static
 
-from vecdash.lines import key_name, one_line, width
+from vecdash.lines import key_name
 from vecdash.model_data import DEFAULT_PAGE as PAGE, BrowsePage, MatchCount
 from vecdash.service.console_api import ConsoleApi
 from vecdash.tui.messages import ExportSource, OpenRecord, PickKey, RecordRef
 from vecdash.tui.screens.export import ExportScreen
 from vecdash.tui.screens.modal import Modal, focus_now
-from vecdash.tui.text import cell, line, styled
+from vecdash.tui.text import line, styled
 from vecdash.tui.workers import worker
-from vecdash.tui.widgets.workbench import metadata_columns, parse_filters, share_widths, value_text
+from vecdash.tui.widgets.fitted import FittedTable
+from vecdash.tui.widgets.workbench import metadata_columns, parse_filters, value_text
 
 class BrowseScreen(Modal[None]):
     BINDINGS = [
@@ -59,7 +60,7 @@ class BrowseScreen(Modal[None]):
                 yield Input(self.filter_text, placeholder='{"year": {"$gte": 2020}}  (enter applies)',
                             id="browse-filter", compact=True)
             yield Static(line("reading…", self.tone("dim")), id="browse-status")
-            yield DataTable(id="browse-rows", zebra_stripes=True, cursor_type="row")
+            yield FittedTable(id="browse-rows", zebra_stripes=True, cursor_type="row")
             yield Static(line("enter record · n next · b previous · / filter · K key → filter · E export all · "
                               "esc close", self.tone("dim")), id="browse-keys")
 
@@ -125,21 +126,11 @@ class BrowseScreen(Modal[None]):
         self._show(page)
 
     def _show(self, page: BrowsePage) -> None:
-        table = self.query_one("#browse-rows", DataTable)
-        table.clear(columns=True)
         keys = metadata_columns([r.metadata for r in page.rows], list(self.filters or {}))
-        texts = [[one_line(value_text(v)) for v in (r.id, *(r.metadata.get(k, "") if isinstance(r.metadata, dict)
-                                                            else "" for k in keys))] for r in page.rows]
-        labels = ["id", *map(key_name, keys)]
-        # the table's width shared by the columns' contents (each cell keeps a space either side; room
-        # for a scrollbar); widths given, not measured by the table: a table refilled on screen kept
-        # its old widths' lines
-        room = (table.size.width or self.app.size.width) - table.styles.scrollbar_size_vertical
-        natural = [max([width(label), *(width(row[i]) for row in texts)]) for i, label in enumerate(labels)]
-        widths = share_widths(natural, room - 2 * table.cell_padding * len(labels))
-        for label, w in zip(labels, widths):
-            table.add_column(cell(label, w), width=w)
-        table.add_rows([[cell(t, w) for t, w in zip(row, widths)] for row in texts])
+        self.query_one("#browse-rows", FittedTable).fill(
+            ["id", *map(key_name, keys)],
+            [[value_text(v) for v in (r.id, *(r.metadata.get(k, "") if isinstance(r.metadata, dict) else ""
+                                             for k in keys))] for r in page.rows])
         first = (len(self.starts) - 1) * PAGE + 1
         dim = self.tone("dim")
         if page.rows:

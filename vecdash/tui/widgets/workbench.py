@@ -32,15 +32,14 @@ from vecdash.tui.busy import Busy
 from vecdash.tui.messages import OpenRecord, RecordRef
 from vecdash.tui.workers import worker
 from vecdash.tui.screens.modal import focus_now
-from vecdash.tui.text import NL, block, cell, line, notify, styled, theme_style
+from vecdash.tui.text import NL, block, line, notify, styled, theme_style
 from vecdash.tui.widgets.choices import refill
+from vecdash.tui.widgets.fitted import FittedTable
 from vecdash.tui.widgets.topology import Ref
 from vecdash.tui.widgets.wiring import describe_error
 from vecdash.units import ms
 
 METADATA_COLUMNS = 4
-CELL_WIDTH = 24
-MIN_CELL = 8  # the narrowest a shared column gets (browse)
 
 
 def parse_filters(text: str, validate=None) -> dict | None:
@@ -72,27 +71,6 @@ def _int_or_none(text: str, name: str) -> int | None:
 def value_text(value) -> str:
     """A metadata value (or an id) as a cell says it: a string as it is, any other JSON value as JSON."""
     return value if isinstance(value, str) else json.dumps(value, default=str, ensure_ascii=False)
-
-
-def value_cell(value, width: int = CELL_WIDTH) -> Text:
-    """A metadata value (or an id) in a table cell, cut to `width` terminal columns."""
-    return cell(value_text(value), width)
-
-
-def share_widths(natural: list[int], room: int, least: int = MIN_CELL) -> list[int]:
-    """Column widths in `room` terminal columns: each its content's width (`natural`) when all fit; else
-    the narrow columns whole and the wide ones share what is left alike, none under `least` (or its
-    content, when narrower): a long value no longer cuts its short neighbours."""
-    widths = list(natural)
-    if sum(natural) <= room:
-        return widths
-    left = room
-    by_size = sorted(range(len(natural)), key=lambda i: natural[i])
-    for done, i in enumerate(by_size):
-        share = left // (len(natural) - done)
-        widths[i] = min(natural[i], max(share, least))
-        left -= widths[i]
-    return widths
 
 
 def metadata_columns(metadatas, first: list[str]) -> list[str]:
@@ -161,7 +139,7 @@ class WorkbenchPane(VerticalScroll):
         yield LoadingIndicator(id="wb-spinner", classes="spinner")
         yield Static("Pick a collection and press ctrl+r.", id="wb-status")
         yield Label("", id="wb-stale")
-        yield DataTable(id="wb-results", zebra_stripes=True, cursor_type="row")
+        yield FittedTable(id="wb-results", zebra_stripes=True, cursor_type="row")
         yield Static(id="wb-plan")
         yield Label("History (enter restores the form and re-runs)", id="wb-history-title")
         yield OptionList(id="wb-history")
@@ -408,15 +386,12 @@ class WorkbenchPane(VerticalScroll):
         at = datetime.now(timezone.utc).strftime("%H:%M:%S")
         self._result_from = f"the query on {spec.pod}: {spec.schema}.{spec.collection} at {at} UTC"
         self._mark_current()
-        table = self.query_one("#wb-results", DataTable)
-        table.clear(columns=True)
+        table = self.query_one("#wb-results", FittedTable)
         keys = metadata_columns([r.metadata for r in result.rows], list(getattr(result.spec, "filters", None) or {}))
         multi_pod = len({r.pod for r in result.rows if r.pod}) > 1
-        table.add_columns(*(cell(c) for c in ("id", "distance", *(["pod"] if multi_pod else []), *map(key_name, keys))))
-        for r in result.rows:
-            meta = r.metadata or {}
-            table.add_row(value_cell(r.id), cell(f"{r.distance:.4f}"), *([cell(r.pod or "")] if multi_pod else []),
-                          *(value_cell(meta.get(k, "")) for k in keys))
+        table.fill(["id", "distance", *(["pod"] if multi_pod else []), *map(key_name, keys)],
+                   [[value_text(r.id), f"{r.distance:.4f}", *([r.pod or ""] if multi_pod else []),
+                     *(value_text((r.metadata or {}).get(k, "")) for k in keys)] for r in result.rows])
         table.display = True
         ok = theme_style(self, "workbench--ok")
         warn = theme_style(self, "workbench--warn")
