@@ -294,3 +294,16 @@ async def test_a_console_closed_mid_refresh_exits_cleanly(estate, spare_pod, cap
         spare_pod.resume()
     out, err = capfd.readouterr()
     assert not out.strip() and not err.strip(), (out, err)
+
+
+async def test_a_selection_arriving_as_the_console_closes_is_dropped():
+    """The tree's Selected can reach the app after its screens are gone (the selection moved as pods
+    answered, just before the console closed): it changes nothing and raises nothing."""
+    from vecdash.tui.widgets.topology import Ref, TopologyTree
+
+    from .test_tui_snapshots import console
+
+    app = console()
+    async with app.run_test(size=(80, 24)):
+        pass
+    app._selected(TopologyTree.Selected(Ref("collection", "vectors-a", "vecs", "docs")))

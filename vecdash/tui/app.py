@@ -310,6 +310,8 @@ class VecdashApp(ProgressiveRefresh, PodDiscovery, RecordReplay, SelectionComman
 
     @on(TopologyTree.Selected)
     def _selected(self, event: TopologyTree.Selected) -> None:
+        if not self.is_running:  # the selection moved just before the console closed: nothing to show
+            return
         self.selected = event.ref
         self._show_stats()
         ref = event.ref
