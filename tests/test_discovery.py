@@ -377,6 +377,8 @@ def test_status_waits_on_a_hung_primary_once_and_says_so_once(capsys, hung_prima
 
     pod, config = hung_primary
     path = config(1, 1000)
+    # one call to a hung pod: libpq waits at least 2 s for a connect (a connect_timeout under 2 counts as
+    # 2), so one hung connect takes ~2 s and two ~4 s; this 3 s bound tells them apart
     bound = Settings(connect_timeout_s=1, statement_timeout_ms=1000).call_timeout_s  # one call to a hung pod
     pod.pause()
     try:
@@ -402,7 +404,7 @@ def test_doctor_and_activity_wait_on_a_hung_primary_once(capsys, hung_primary, c
 
     pod, config = hung_primary
     path = config(1, 1000)
-    bound = Settings(connect_timeout_s=1, statement_timeout_ms=1000).call_timeout_s
+    bound = Settings(connect_timeout_s=1, statement_timeout_ms=1000).call_timeout_s  # as above: one, not two
     pod.pause()
     try:
         t0 = time.monotonic()

@@ -233,8 +233,8 @@ class SpinnerAfterTheScreen(Widget):
     """Mounted (hidden) on the console's screen. As the console closes, its unmount waits until the rest
     of the screen (the spinner with it) is gone, then runs the spinner timer's callback, as the timer
     does when it comes due then (Textual stops the app's timers after pruning the screens); the screen,
-    so the app's loop and the refresh, wait for it meanwhile. A busy machine lands the timer there by
-    chance; left to the scheduler, the test did not (a query_one cache hid the loss for a while too)."""
+    so the app's loop and the refresh, wait for it meanwhile. Left to the scheduler, the timer lands
+    there only by chance."""
 
     ran = False  # the callback ran with the spinner gone and the refresh still running
 
@@ -305,5 +305,6 @@ async def test_a_selection_arriving_as_the_console_closes_is_dropped():
 
     app = console()
     async with app.run_test(size=(80, 24)):
-        pass
+        before = app.selected
     app._selected(TopologyTree.Selected(Ref("collection", "vectors-a", "vecs", "docs")))
+    assert app.selected == before

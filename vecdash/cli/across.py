@@ -66,6 +66,7 @@ async def run(args: argparse.Namespace) -> int:
             index_options=build_options(args) if args.action == "index" else None,
             on_event=None if args.json else _progress, on_interrupt=interrupted.append)
     except asyncio.CancelledError:
+        _default_signals(loop)  # a second Ctrl-C while the summary prints: KeyboardInterrupt, exit 130
         if not interrupted:  # while the estate was read: nothing ran
             print("vecdash: interrupted before any pod started", file=sys.stderr)
             return 130
@@ -74,11 +75,16 @@ async def run(args: argparse.Namespace) -> int:
               "pods not started were not run", file=sys.stderr)
         return 130  # as the CLI exits on any interrupt (vecdash.cli.main)
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
+        _default_signals(loop)
         await client.close()
     _print_summary(summary, args.json)
     return 0 if summary.ok else 1
+
+
+def _default_signals(loop: asyncio.AbstractEventLoop) -> None:
+    """Ctrl-C no longer cancels the run's task (which has ended): it interrupts as anywhere in the CLI."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.remove_signal_handler(sig)
 
 
 def _print_summary(summary, as_json: bool) -> None:

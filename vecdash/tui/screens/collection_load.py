@@ -16,7 +16,7 @@ from vecdash.errors import UserError
 from vecdash.model_indexes import LoadProgress, LoadResult
 from vecdash.service.console_api import ConsoleApi
 from vecdash.tui.messages import ConfirmPlan
-from vecdash.tui.screens.modal import Modal
+from vecdash.tui.screens.modal import Modal, focus_now
 from vecdash.tui.text import block, line, notify, styled
 from vecdash.tui.workers import worker
 
@@ -59,7 +59,7 @@ class CollectionLoadScreen(Modal[LoadResult | None]):
 
     def on_mount(self) -> None:
         # keyboard-first: typing goes straight into the name (or, loading into a known collection, the file)
-        self.query_one("#load-file" if self.collection else "#col-name", Input).focus()
+        focus_now(self.query_one("#load-file" if self.collection else "#col-name", Input))
 
     def _value(self, widget_id: str) -> str:
         return self.query_one(widget_id, Input).value.strip()
@@ -108,7 +108,7 @@ class CollectionLoadScreen(Modal[LoadResult | None]):
         self.created = True
         self.query_one("#col-apply", Button).disabled = True
         self._say("#col-plan", self.plan.preview_sql() + "\n-- applied", None)
-        self.query_one("#load-file", Input).focus()  # next step: the file to load
+        focus_now(self.query_one("#load-file", Input))  # next step: the file to load
 
     def show_failure(self, what: str, message: str) -> None:
         if what == "load":
