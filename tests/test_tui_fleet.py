@@ -294,3 +294,20 @@ async def test_keys_typed_with_the_slash_land_in_the_filter():
         await pilot.pause()
         assert app.active_pane == "collections" and app.query_one("#coll-filter").value == "docs"
         assert app.focused is app.query_one("#coll-filter")  # not taken by the table the pane focuses
+
+
+async def test_a_filter_hides_pods_where_nothing_matches_and_selects_what_it_names():
+    """On a small estate too (ungrouped), `/images` leaves the pods holding an `images` collection and
+    puts the cursor on the collection itself, so `m`, `q`, `p` act on it; esc brings every pod back."""
+    app = small_console()
+    async with app.run_test(size=WIDE) as pilot:
+        tree = app.query_one(TopologyTree)
+        await pilot.press("slash", *"images")
+        await pilot.pause()
+        assert [k for k in shown(tree) if k[0] == "pod"] == [("pod", "vectors-b", "", "")]
+        assert tree.selected_ref == Ref("collection", "vectors-b", "vecs", "images")
+        assert app.selected == tree.selected_ref
+        await pilot.press("escape")
+        await pilot.pause()
+        assert {k[1] for k in shown(tree) if k[0] == "pod"} == {"primary", "vectors-a", "vectors-b"}
+        assert tree.selected_ref == Ref("collection", "vectors-b", "vecs", "images")  # kept, in view

@@ -185,7 +185,7 @@ class TopologyTree(Tree[Ref]):
         if topo is None:
             return
         self._lazy = {}
-        entries = self._grouped(topo) if self.grouped else [self._pod_entry(pod) for pod in topo.pods]
+        entries = self._grouped(topo) if self.grouped else self._pods_shown(list(topo.pods))
         shape = _shape(entries)
         if shape == self._shape and self.root.children:
             _relabel(self.root, entries)
@@ -198,11 +198,23 @@ class TopologyTree(Tree[Ref]):
             self._materialize(self.root, e)
         self._shape = shape
         node = self._find_or_load(keep) if keep else None
-        if node is None and self.root.children:
-            node = self.root.children[0]
+        if node is None and self.root.children:  # gone (filtered out): the first node the filter names
+            node = self._first_named() or self.root.children[0]
         if node is not None:
             self._reveal(node)  # found through the filter, kept in view once it is cleared
             self._place_cursor(node)
+
+    def _first_named(self) -> TreeNode[Ref] | None:
+        """The first node, top to bottom, whose own name holds the filter (a pod shown for a collection
+        of its that matches is not one): `/images` then enter leaves the cursor on the collection."""
+        stack = list(reversed(self.root.children)) if self._filter else []
+        while stack:
+            node = stack.pop()
+            ref = node.data
+            if ref is not None and self._filter in (ref.name or ref.pod).lower():
+                return node
+            stack.extend(reversed(node.children))
+        return None
 
     def _grow(self, entries: list["_Entry"], shape: tuple) -> bool:
         """Update in place when the top level only gained nodes, as while pods answer one by one: new
