@@ -12,6 +12,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from psycopg import sql
 
 from tests.hostile_data import HOSTILE
 from vecdash.db.pods import PodClient
@@ -66,3 +67,26 @@ async def test_a_stale_estimate_still_gives_keys_and_the_map_a_full_sample(estat
         assert report.method == f"{SAMPLE} rows at random of the first {4 * SAMPLE} (the row estimate was stale: ANALYZE)"
     else:
         assert report.method == f"{SAMPLE} rows at random of the first {4 * SAMPLE}"
+
+
+async def test_a_keys_or_map_read_leaves_the_pooled_session_random(estate, stale):
+    """The sample is drawn without setseed: `order by random()` on the pooled session after it (the
+    workbench's random row) gives other rows each time."""
+    client = PodClient(estate.config(names=[POD]))
+
+    async def at_random(conn):
+        cur = await conn.execute(sql.SQL("select id from {} order by random() limit 5").format(
+            sql.Identifier("vecs", stale["grown"])))
+        return await cur.fetchall()
+
+    try:
+        after = []
+        for _ in range(2):
+            await sample_keys(client, POD, stale["grown"], sample=SAMPLE)
+            after.append(await client.run(POD, at_random))
+            await collection_map(client, POD, stale["grown"], sample=SAMPLE, seed=7)
+            after.append(await client.run(POD, at_random))
+    finally:
+        await client.close()
+    assert len({tuple(a) for a in after}) == 4, after
+

@@ -10,8 +10,10 @@ and the map (service/projection.py), so both read the same way and say the same 
 - A foreign table, a view or a partitioned table (no TABLESAMPLE or no size to go by): the first rows.
 
 A TABLESAMPLE that comes back short (under half the rows asked: the estimate was stale, the table has
-fewer rows than it says) is read again from the first rows, said so. `random()` is seeded (`setseed`
-in the same READ ONLY transaction), so a seed draws the same rows again.
+fewer rows than it says) is read again from the first rows, said so.
+The rows are drawn by a hash of each row's ctid and the seed, not by `random()` after `setseed`: a
+pooled session keeps no state from the read (setseed would outlive it, and every later `random()` on
+that session would repeat), and a seed draws the same rows again.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from psycopg import sql
 
 from vecdash.db.pods import PodClient
 from vecdash.model import Collection
-from vecdash.service.catalog import Statements, read_rows
+from vecdash.service.catalog import read_rows
 
 SAMPLE_WHEN = 4  # TABLESAMPLE only pays off on a table this many times the sample; else its first rows
 OVERSAMPLE = 2.0  # TABLESAMPLE asks for this many times the sample: page sampling is uneven
@@ -72,27 +74,28 @@ def choose(coll: Collection, rows: int) -> Method:
     return Method("system", rows, pct=min(100.0, 100.0 * OVERSAMPLE * rows / estimate))
 
 
-def statements(coll: Collection, columns: sql.Composable, method: Method, seed: int) -> Statements:
-    """The statements drawing the sample: `setseed` for those drawing at random, then the sample's
-    `select columns from the collection ...` (the caller wraps it, see `draw`)."""
+def statement(coll: Collection, columns: sql.Composable, method: Method, seed: int) -> tuple[sql.Composable, list[Any]]:
+    """The statement drawing the sample, `select columns from the collection ...` (the caller wraps it,
+    see `draw`): at random is in the order of a hash of each row's ctid and the seed."""
     rel = sql.Identifier(coll.schema, coll.name)
     head = sql.SQL("select {} from {}").format(columns, rel)
+    at_random = sql.SQL("order by hashtextextended(ctid::text, %s::bigint) limit %s")
     if method.how == "system":
-        stmt = sql.SQL("{} tablesample system (%s) repeatable (%s) order by random() limit %s").format(head)
-        params: list[Any] = [method.pct, seed, method.rows]
+        stmt = sql.SQL("{} tablesample system (%s) repeatable (%s) {}").format(head, at_random)
+        params: list[Any] = [method.pct, seed, _seed(seed), method.rows]
     elif method.how == "whole":
-        stmt, params = sql.SQL("{} order by random() limit %s").format(head), [method.rows]
-    elif method.how == "prefix":
-        stmt = sql.SQL("select * from ({} limit %s) s order by random() limit %s").format(head)
-        params = [method.cap, method.rows]
+        stmt, params = sql.SQL("{} {}").format(head, at_random), [_seed(seed), method.rows]
+    elif method.how == "prefix":  # the first `cap` rows' ctids, then those rows by tid: no full scan
+        stmt = sql.SQL("{} where ctid = any(array(select ctid from {} limit %s)) {}").format(head, rel, at_random)
+        params = [method.cap, _seed(seed), method.rows]
     else:
-        return [(sql.SQL("{} limit %s").format(head), [method.rows])]
-    return [(sql.SQL("select setseed(%s)"), [_seed(seed)]), (stmt, params)]
+        stmt, params = sql.SQL("{} limit %s").format(head), [method.rows]
+    return stmt, params
 
 
-def _seed(seed: int) -> float:
-    """`seed` as setseed takes it: a number from -1 to 1."""
-    return (seed % 2**31) / 2**31
+def _seed(seed: int) -> int:
+    """`seed` as a bigint for the hash."""
+    return (seed + 2**63) % 2**64 - 2**63
 
 
 async def draw(client: PodClient, coll: Collection, rows: int, columns: sql.Composable, *, seed: int = 0,
@@ -106,12 +109,10 @@ async def draw(client: PodClient, coll: Collection, rows: int, columns: sql.Comp
     first rows. PodError: the pod failed."""
     method = choose(coll, rows)
     while True:
-        todo = statements(coll, columns, method, seed)
-        stmt, params = todo[-1]
+        stmt, params = statement(coll, columns, method, seed)
         if wrap is not None:
             stmt, params = wrap(stmt), list(params) + list(extra_params)
-        results = await read_rows(client, coll, todo[:-1] + [(stmt, params)] + list(also), binary=binary)
-        results = results[len(todo) - 1:]  # setseed's row dropped
+        results = await read_rows(client, coll, [(stmt, params)] + list(also), binary=binary)
         got = count(results[0])
         if method.how != "system" or got >= rows // 2:
             return results, method.words(got)
