@@ -265,11 +265,11 @@ def test_map_80x24(snap_compare):
 def test_a_table_never_analysed_is_mapped_from_its_first_rows_and_says_so(estimate):
     """No row estimate yet (right after a load): no share to sample, so at random among the first rows,
     said so (it was `tablesample system (100)`, worded as a 1e+02% sample)."""
-    from vecdash.service.sampling import choose, statements
+    from vecdash.service.sampling import choose, statement
 
     coll = Collection(pod="p", schema="vecs", name="fresh", column="vec", type="vector", dimension=4,
                       rows_estimate=estimate, has_metadata=True, table_bytes=50 << 20)
     method = choose(coll, 100)
-    (_, seed), (statement, params) = statements(coll, sql.SQL("id"), method, seed=1)
-    assert "tablesample" not in repr(statement).lower() and params == [400, 100]
+    stmt, params = statement(coll, sql.SQL("id"), method, seed=1)
+    assert "tablesample" not in repr(stmt).lower() and params == [400, 1, 100]
     assert method.words(100) == "100 rows at random of the first 400 (no statistics yet: ANALYZE)"

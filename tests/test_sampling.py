@@ -12,11 +12,14 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from psycopg import sql
 
 from tests.hostile_data import HOSTILE
 from vecdash.db.pods import PodClient
+from vecdash.model import Collection
 from vecdash.service.keys import sample_keys
 from vecdash.service.projection import collection_map
+from vecdash.service.sampling import Method, choose
 
 POD = "vectors-a"
 SAMPLE = 200
@@ -66,3 +69,60 @@ async def test_a_stale_estimate_still_gives_keys_and_the_map_a_full_sample(estat
         assert report.method == f"{SAMPLE} rows at random of the first {4 * SAMPLE} (the row estimate was stale: ANALYZE)"
     else:
         assert report.method == f"{SAMPLE} rows at random of the first {4 * SAMPLE}"
+
+
+@pytest.fixture(scope="module")
+def dense(estate):
+    """A correctly analysed table of many small rows a page (about 200): a sample of a few rows asks
+    TABLESAMPLE for a share of a page, so it reads a page or none, by chance."""
+    name = f"dense_{uuid.uuid4().hex[:6]}"
+    estate.sql(POD, "create schema if not exists vecs")
+    estate.sql(POD, f"create table vecs.{name} (id int primary key, vec vector(1) not null, metadata jsonb not null)")
+    estate.sql(POD, f"insert into vecs.{name} select i, '[1]', '{{}}' from generate_series(1, 40000) i")
+    estate.sql(POD, f"analyze vecs.{name}")
+    yield name
+    estate.sql(POD, f"drop table vecs.{name}")
+
+
+async def test_a_short_tablesample_of_an_analysed_table_is_not_blamed_on_the_estimate(estate, dense):
+    client = PodClient(estate.config(names=[POD]))
+    try:
+        report = await sample_keys(client, POD, dense, sample=5)
+        maps = [await collection_map(client, POD, dense, sample=5, seed=s) for s in range(8)]
+    finally:
+        await client.close()
+    said = [report.method] + [m.sampled for m in maps]
+    assert report.sampled == 5 and all(len(m.ids) == 5 for m in maps), said
+    assert not any("stale" in w or "ANALYZE" in w for w in said), said
+    # some came back short (no page read), said as it was
+    assert any(w == "5 rows at random of the first 20 (tablesample returned 0 of 5)" for w in said), said
+
+
+async def test_a_keys_or_map_read_leaves_the_pooled_session_random(estate, stale):
+    """The sample is drawn without setseed: `order by random()` on the pooled session after it (the
+    workbench's random row) gives other rows each time."""
+    client = PodClient(estate.config(names=[POD]))
+
+    async def at_random(conn):
+        cur = await conn.execute(sql.SQL("select id from {} order by random() limit 5").format(
+            sql.Identifier("vecs", stale["grown"])))
+        return await cur.fetchall()
+
+    try:
+        after = []
+        for _ in range(2):
+            await sample_keys(client, POD, stale["grown"], sample=SAMPLE)
+            after.append(await client.run(POD, at_random))
+            await collection_map(client, POD, stale["grown"], sample=SAMPLE, seed=7)
+            after.append(await client.run(POD, at_random))
+    finally:
+        await client.close()
+    assert len({tuple(a) for a in after}) == 4, after
+
+
+def test_the_words_say_how_many_rows_came_back():
+    coll = Collection(pod="p", schema="vecs", name="t", column="vec", type="vector", dimension=4,
+                      rows_estimate=100_000, has_metadata=True, table_bytes=50 << 20)
+    method = choose(coll, 100)
+    assert method == Method("system", 100, pct=0.2)
+    assert method.words(73) == "tablesample system (0.2%), 73 rows at random"

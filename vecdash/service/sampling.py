@@ -9,13 +9,17 @@ and the map (service/projection.py), so both read the same way and say the same 
   samples' rows, drawn from at random (the whole table when the estimate is right), said so.
 - A foreign table, a view or a partitioned table (no TABLESAMPLE or no size to go by): the first rows.
 
-A TABLESAMPLE that comes back short (under half the rows asked: the estimate was stale, the table has
-fewer rows than it says) is read again from the first rows, said so. `random()` is seeded (`setseed`
-in the same READ ONLY transaction), so a seed draws the same rows again.
+A TABLESAMPLE that comes back short (under half the rows asked) is read again from the first rows, said
+so: as a stale estimate (the table has fewer rows than it says) only when far fewer came back than the
+estimate predicts from enough pages that chance cannot explain it (see `short`), else as the plain count.
+The rows are drawn by a hash of each row's ctid and the seed, not by `random()` after `setseed`: a
+pooled session keeps no state from the read (setseed would outlive it, and every later `random()` on
+that session would repeat), and a seed draws the same rows again.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,11 +28,14 @@ from psycopg import sql
 
 from vecdash.db.pods import PodClient
 from vecdash.model import Collection
-from vecdash.service.catalog import Statements, read_rows
+from vecdash.service.catalog import read_rows
 
 SAMPLE_WHEN = 4  # TABLESAMPLE only pays off on a table this many times the sample; else its first rows
 OVERSAMPLE = 2.0  # TABLESAMPLE asks for this many times the sample: page sampling is uneven
 SYSTEM_MIN_BYTES = 1 << 20  # 128 pages: below that, every row is read (cheap) and the sample drawn at random
+PAGE_BYTES = 8192
+STALE_SHARE = 0.25  # a short TABLESAMPLE is blamed on the estimate only under this share of what it predicts
+STALE_CHANCE = 0.01  # ... and only if page sampling falls that short by chance less often than this
 _NOT_SAMPLED = {"foreign": "a foreign table", "view": "a view", "partitioned": "a partitioned table"}
 
 
@@ -48,7 +55,7 @@ class Method:
         note = f" ({self.note})" if self.note else ""
         if got < self.rows and self.how != "system":
             return f"every row{note}"
-        n = f"{self.rows:,}"
+        n = f"{got:,}"
         if self.how == "system":
             return f"tablesample system ({self.pct:.3g}%), {n} rows at random"
         if self.how == "whole":
@@ -72,27 +79,52 @@ def choose(coll: Collection, rows: int) -> Method:
     return Method("system", rows, pct=min(100.0, 100.0 * OVERSAMPLE * rows / estimate))
 
 
-def statements(coll: Collection, columns: sql.Composable, method: Method, seed: int) -> Statements:
-    """The statements drawing the sample: `setseed` for those drawing at random, then the sample's
-    `select columns from the collection ...` (the caller wraps it, see `draw`)."""
+def statement(coll: Collection, columns: sql.Composable, method: Method, seed: int) -> tuple[sql.Composable, list[Any]]:
+    """The statement drawing the sample, `select columns from the collection ...` (the caller wraps it,
+    see `draw`): at random is in the order of a hash of each row's ctid and the seed."""
     rel = sql.Identifier(coll.schema, coll.name)
     head = sql.SQL("select {} from {}").format(columns, rel)
+    at_random = sql.SQL("order by hashtextextended(ctid::text, %s::bigint) limit %s")
     if method.how == "system":
-        stmt = sql.SQL("{} tablesample system (%s) repeatable (%s) order by random() limit %s").format(head)
-        params: list[Any] = [method.pct, seed, method.rows]
+        stmt = sql.SQL("{} tablesample system (%s) repeatable (%s) {}").format(head, at_random)
+        params: list[Any] = [method.pct, seed, _seed(seed), method.rows]
     elif method.how == "whole":
-        stmt, params = sql.SQL("{} order by random() limit %s").format(head), [method.rows]
-    elif method.how == "prefix":
-        stmt = sql.SQL("select * from ({} limit %s) s order by random() limit %s").format(head)
-        params = [method.cap, method.rows]
+        stmt, params = sql.SQL("{} {}").format(head, at_random), [_seed(seed), method.rows]
+    elif method.how == "prefix":  # the first `cap` rows' ctids, then those rows by tid: no full scan
+        stmt = sql.SQL("{} where ctid = any(array(select ctid from {} limit %s)) {}").format(head, rel, at_random)
+        params = [method.cap, _seed(seed), method.rows]
     else:
-        return [(sql.SQL("{} limit %s").format(head), [method.rows])]
-    return [(sql.SQL("select setseed(%s)"), [_seed(seed)]), (stmt, params)]
+        stmt, params = sql.SQL("{} limit %s").format(head), [method.rows]
+    return stmt, params
 
 
-def _seed(seed: int) -> float:
-    """`seed` as setseed takes it: a number from -1 to 1."""
-    return (seed % 2**31) / 2**31
+def _seed(seed: int) -> int:
+    """`seed` as a bigint for the hash."""
+    return (seed + 2**63) % 2**64 - 2**63
+
+
+def short(coll: Collection, method: Method, got: int) -> Method:
+    """The sample drawn again among the first rows, after a TABLESAMPLE (`method`) returned `got` rows,
+    under half those asked; the note says why. The estimate is called stale only when `got` is under
+    STALE_SHARE of the rows it predicts and page sampling (pages picked independently, so about a
+    Poisson number of them) returns that few less often than STALE_CHANCE: a small sample of a table
+    of many rows a page reads a page or none, by chance."""
+    pages = method.pct / 100 * coll.table_bytes / PAGE_BYTES  # expected pages read (table_bytes: an upper bound)
+    predicted = method.pct / 100 * (coll.rows_estimate or 0)
+    if pages > 0 and got < STALE_SHARE * predicted and _at_most(int(got / (predicted / pages)), pages) < STALE_CHANCE:
+        note = "the row estimate was stale: ANALYZE"
+    else:
+        note = f"tablesample returned {got:,} of {method.rows:,}"
+    return Method("prefix", method.rows, cap=SAMPLE_WHEN * method.rows, note=note)
+
+
+def _at_most(k: int, mean: float) -> float:
+    """P(X <= k) for X Poisson with this mean."""
+    term = total = math.exp(-mean)
+    for i in range(1, k + 1):
+        term *= mean / i
+        total += term
+    return total
 
 
 async def draw(client: PodClient, coll: Collection, rows: int, columns: sql.Composable, *, seed: int = 0,
@@ -106,13 +138,11 @@ async def draw(client: PodClient, coll: Collection, rows: int, columns: sql.Comp
     first rows. PodError: the pod failed."""
     method = choose(coll, rows)
     while True:
-        todo = statements(coll, columns, method, seed)
-        stmt, params = todo[-1]
+        stmt, params = statement(coll, columns, method, seed)
         if wrap is not None:
             stmt, params = wrap(stmt), list(params) + list(extra_params)
-        results = await read_rows(client, coll, todo[:-1] + [(stmt, params)] + list(also), binary=binary)
-        results = results[len(todo) - 1:]  # setseed's row dropped
+        results = await read_rows(client, coll, [(stmt, params)] + list(also), binary=binary)
         got = count(results[0])
         if method.how != "system" or got >= rows // 2:
             return results, method.words(got)
-        method = Method("prefix", rows, cap=SAMPLE_WHEN * rows, note="the row estimate was stale: ANALYZE")
+        method = short(coll, method, got)
