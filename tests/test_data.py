@@ -408,7 +408,35 @@ async def test_an_unknown_pod_or_collection_reads_the_same_everywhere(client, co
                 await call(pod, c)
             said.setdefault((pod, c), set()).add(str(caught.value))
     unknown_pod, no_collection = said[("nowhere", name)], said[("vectors-a", "nope")]
-    assert len(unknown_pod) == 1 and unknown_pod.pop().startswith("unknown pod 'nowhere' (configured: primary, ")
+    assert len(unknown_pod) == 1 and unknown_pod.pop() == _unknown(client)
     assert len(no_collection) == 1
     text = no_collection.pop()
     assert text.startswith("no collection vecs.nope on pod vectors-a (collections: ") and f"vecs.{name}" in text
+    # the statements that check a name themselves (create/drop, index, wire) say it the same way
+    from vecdash.service.collections import CollectionError, require
+    from vecdash.service.indexes import list_indexes
+    for call in (lambda: require(client, "vectors-a", "nope"), lambda: list_indexes(client, "vectors-a", "nope")):
+        with pytest.raises(CollectionError) as caught:
+            await call()
+        assert str(caught.value) == "no collection vecs.nope on pod vectors-a"
+
+
+def _unknown(client) -> str:
+    with pytest.raises(UserError) as caught:  # the config's own word for it (cli: --pod, activity, why)
+        client.config.pod("nowhere")
+    return str(caught.value)
+
+
+def test_a_name_that_does_not_exist_names_ten_of_the_known_ones():
+    """At 200 pods x many collections the message stays one short line: ten names, then how many more."""
+    from vecdash.config import parse_config
+
+    pods = "".join(f"  - name: p{i:03}\n    dsn: dbname=x{i}\n" for i in range(200))
+    with pytest.raises(UserError) as caught:
+        parse_config("pods:\n" + pods, "fleet.yaml").pod("nowhere")
+    names = ", ".join(f"p{i:03}" for i in range(10))
+    assert str(caught.value) == f"unknown pod 'nowhere' (pods in fleet.yaml: {names}, +190 more)"
+    from vecdash.errors import no_collection
+
+    said = str(no_collection("vecs", "nope", "p1", [f"vecs.c{i}" for i in range(11)]))
+    assert said == f"no collection vecs.nope on pod p1 (collections: {', '.join(f'vecs.c{i}' for i in range(10))}, +1 more)"

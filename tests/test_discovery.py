@@ -75,7 +75,7 @@ def test_a_glob_over_a_fleet_service_file_gives_one_pod_per_matching_section(ser
     assert FILE_SECRET not in shown and "vectors_3" not in shown  # values are never kept
 
 
-def test_user_file_wins_over_system_file_and_a_missing_user_file_falls_back(services, monkeypatch, tmp_path):
+def test_user_file_wins_over_system_file_and_a_missing_home_file_falls_back(services, monkeypatch, tmp_path):
     user, system = services
     write(user, "[vec-a]\nhost=u\n[vec-c]\nhost=u\n")
     # the system file's vec-a would be refused by libpq, but libpq never reads it: the user file has vec-a
@@ -84,11 +84,12 @@ def test_user_file_wins_over_system_file_and_a_missing_user_file_falls_back(serv
     assert [p.name for p in config.pods] == ["vec-a", "vec-c", "vec-b"]
     assert {e.name: e.path for e in read_service_files().entries} == {
         "vec-a": str(user), "vec-c": str(user), "vec-b": str(system)}
-    monkeypatch.setenv("PGSERVICEFILE", str(tmp_path / "no-such-file"))
-    with pytest.raises(ConfigError) as err:  # now libpq reads the system file's vec-a: its bad line shows
+    # no PGSERVICEFILE and no ~/.pg_service.conf: libpq reads the system file's vec-a, so its bad line
+    # shows (a PGSERVICEFILE naming a missing file is libpq's error: test_endpoints_services)
+    monkeypatch.delenv("PGSERVICEFILE")
+    with pytest.raises(ConfigError) as err:
         parse_config('pods_from_services: "vec-*"\n', "vd.yaml")
     assert str(err.value).startswith(f"{system}:2: service 'vec-a'"), err.value
-    monkeypatch.delenv("PGSERVICEFILE")
     write(system, "[vec-a]\nhost=s\n")
     write(tmp_path / "home" / ".pg_service.conf", "[vec-home]\nhost=h\n")  # HOME is tmp_path/home (conftest)
     assert "vec-home" in [p.name for p in parse_config('pods_from_services: "vec-*"\n', "vd.yaml").pods]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 from psycopg import sql
@@ -110,3 +111,55 @@ def test_a_service_entry_that_is_missing_or_refused_stays_unknown(services, monk
     e = dsn_endpoint(PodConfig("q", dsn="dbname=other"))
     assert (e.kind, e.where, e.port, e.dbname) == ("tcp", "10.0.0.5", "5433", "other")
     assert FILE_SECRET not in repr(e) + repr(pods) + e.describe()
+
+
+def test_a_service_file_libpq_cannot_open_is_never_skipped(services, monkeypatch):
+    """libpq skips a service file it cannot stat; one it stats but cannot open fails the lookup, and so
+    does a user file named by PGSERVICEFILE that is missing. vecdash then says unknown (an endpoint) or
+    refuses the config (pods_from_services), never takes the system file's entry in its place. A unix
+    socket stats and never opens, even for root; chmod 000 is tried too where it binds (not as root)."""
+    import os
+    import socket
+    import tempfile
+
+    from vecdash.errors import ConfigError
+
+    _, system = services
+    write(system, "[vec-a]\nhost=10.0.0.5\nport=5433\ndbname=app\n")
+    config = Config(pods=(PodConfig("a", service="vec-a"),), settings=Settings(), path="t.yaml")
+    monkeypatch.delenv("PGSERVICEFILE")
+    assert config_pods(config).of("a").kind == "tcp"  # no ~/.pg_service.conf: the system file's entry
+    with tempfile.TemporaryDirectory(prefix="vd") as short:  # a socket path holds 107 bytes at most
+        locked = os.path.join(short, "user.conf")
+        refusers = [locked]
+        sock = socket.socket(socket.AF_UNIX)
+        sock.bind(locked)
+        if os.geteuid() != 0:  # root reads a chmod 000 file, so the case only binds for other users
+            mode_000 = write(Path(short) / "locked.conf", "[vec-a]\nhost=10.0.0.9\n")
+            os.chmod(mode_000, 0)
+            refusers.append(str(mode_000))
+        refusers.append(os.path.join(short, "no-such-file"))
+        try:
+            for path in refusers:
+                monkeypatch.setenv("PGSERVICEFILE", path)
+                e = config_pods(config).of("a")
+                assert e.kind == "unknown" and f"libpq cannot read {path}" in e.where, (path, e)
+                with pytest.raises(ConfigError) as err:
+                    parse_config('pods_from_services: "vec-*"\n', "vd.yaml")
+                assert err.value.exit_code == 2
+                assert str(err.value).startswith(f"{path}: libpq cannot read this service file ("), err.value
+                assert "pods_from_services 'vec-*' (vd.yaml:1)" in str(err.value)
+        finally:
+            sock.close()
+    monkeypatch.setenv("PGSERVICEFILE", str(system.parent))  # a directory: libpq reads it as no lines
+    assert config_pods(config).of("a").kind == "tcp"
+
+
+def test_a_service_file_edited_while_running_is_read_again(services):
+    """The endpoints are cached per config and environment, and per the service files' size and time."""
+    user, _ = services
+    write(user, "[vec-a]\nhost=10.0.0.5\nport=5433\ndbname=app\n")
+    config = Config(pods=(PodConfig("a", service="vec-a"),), settings=Settings(), path="t.yaml")
+    assert config_pods(config).of("a").port == "5433"
+    write(user, "[vec-a]\nhost=10.0.0.5\nport=15433\ndbname=app\n")
+    assert config_pods(config).of("a").port == "15433"

@@ -225,7 +225,7 @@ def test_read_only_refuses_apply(estate, unique, tmp_path):
 def test_bad_input_is_one_line(estate, unique, tmp_path):
     path = estate.write_config(tmp_path / "c.yaml")
     for args, expect in [
-        (["wire", "vectors-a", f"nope_{unique}"], "not found on pod vectors-a"),
+        (["wire", "vectors-a", f"nope_{unique}"], f"no collection vecs.nope_{unique} on pod vectors-a"),
         (["wire", "nopod", "docs"], "unknown pod"),
         (["wire", "primary", "docs"], "is the primary"),
         (["wire", "vectors-a", "docs", "--expose", "year:integerish"], "unknown type"),

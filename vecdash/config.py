@@ -104,10 +104,9 @@ class Config:
         for p in self.pods:
             if p.name == name:
                 return p
-        from vecdash.errors import UserError
+        from vecdash.errors import unknown_pod
 
-        known = ", ".join(p.name for p in self.pods) or "none"
-        raise UserError(f"unknown pod {name!r} (pods in {self.path or 'config'}: {known})")
+        raise unknown_pod(name, (p.name for p in self.pods), self.path)
 
     def with_overrides(self, *, read_only: bool | None = None, refresh_seconds: float | None = None) -> "Config":
         s = self.settings

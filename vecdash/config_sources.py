@@ -87,6 +87,11 @@ def service_pods(doc: YamlDoc, sources: tuple[PodSource, ...],
     """One secondary pod per service-file section a glob matches (file order; tags of every glob that
     matches it), and a note when no section matched."""
     files = read_service_files() if files is None else files
+    if files.unreadable and sources:  # libpq cannot read it, so which services it holds is not known
+        path, why = files.unreadable[0]
+        source = sources[0]
+        raise ConfigError(f"libpq cannot read this service file ({why}): pods_from_services {source.match!r} "
+                          f"({doc.path}:{source.line}) cannot tell which services it holds", path)
     pods: dict[str, PodConfig] = {}
     for source in sources:
         for entry in files.matching(source.match):

@@ -11,6 +11,8 @@ it later (CLI, console, JSON) holds no password, even one quoted from a DSN libp
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from vecdash.secrets import mask_text
 
 
@@ -68,3 +70,28 @@ class PodUnavailable(PodError):
         self.pod = pod
         self.reason = mask_text(reason)
         super().__init__(f"pod {pod}: {self.reason}")
+
+
+# --- the one wording of a name that does not exist ------------------------------------------------------
+
+NAMES_SHOWN = 10  # a message names this many (a fleet has hundreds of pods and thousands of collections)
+
+
+def some_names(names: Iterable[str]) -> str:
+    """`names` for one line: the first NAMES_SHOWN, then "+N more"; "none" for none."""
+    names = list(names)
+    shown = ", ".join(names[:NAMES_SHOWN]) or "none"
+    return shown + (f", +{len(names) - NAMES_SHOWN} more" if len(names) > NAMES_SHOWN else "")
+
+
+def unknown_pod(name: str, known: Iterable[str], source: str | None = None,
+                error: type[UserError] = UserError) -> UserError:
+    """The error for a pod name no config holds, naming (some of) the configured pods."""
+    return error(f"unknown pod {name!r} (pods in {source or 'config'}: {some_names(known)})")
+
+
+def no_collection(schema: str, name: str, pod: str, collections: Iterable[str] | None = None,
+                  error: type[UserError] = UserError) -> UserError:
+    """The error for a collection a pod does not hold, naming (some of) the pod's when they are known."""
+    known = "" if collections is None else f" (collections: {some_names(collections)})"
+    return error(f"no collection {schema}.{name} on pod {pod}{known}")

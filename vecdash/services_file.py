@@ -46,12 +46,26 @@ class ServiceFiles:
 
     paths: tuple[str, ...]
     entries: tuple[ServiceEntry, ...]
+    # (path, why) of each file libpq would refuse to read: it exists but cannot be opened, or it is the
+    # user file named by PGSERVICEFILE (or servicefile=) and is missing; libpq then fails the lookup
+    unreadable: tuple[tuple[str, str], ...] = ()
 
     def matching(self, pattern: str) -> list[ServiceEntry]:
         return [e for e in self.entries if fnmatch.fnmatchcase(e.name, pattern)]
 
     def get(self, name: str) -> ServiceEntry | None:
         return next((e for e in self.entries if e.name == name), None)
+
+    def refusal(self, name: str) -> tuple[str, str] | None:
+        """(path, why) of the unreadable file libpq reaches looking `name` up before finding it, else None
+        (a file after the one that holds `name` is never opened)."""
+        entry, refused = self.get(name), dict(self.unreadable)
+        for path in self.paths:
+            if path in refused:
+                return path, refused[path]
+            if entry is not None and entry.path == path:
+                return None
+        return None
 
 
 def service_file_paths(environ: dict[str, str] | None = None) -> tuple[Path, Path]:
@@ -65,17 +79,44 @@ def service_file_paths(environ: dict[str, str] | None = None) -> tuple[Path, Pat
 def read_service_files(environ: dict[str, str] | None = None) -> ServiceFiles:
     """Every entry libpq would find: the first section of each name, the user file before the system file
     (libpq stops at the first section of the name it looks for)."""
+    env = os.environ if environ is None else environ
     entries: dict[str, ServiceEntry] = {}
-    paths = []
-    for path in service_file_paths(environ):
+    paths, unreadable = [], []
+    for named, path in zip((bool(env.get("PGSERVICEFILE")), False), service_file_paths(environ)):
         paths.append(str(path))
         try:
-            text = path.read_text(encoding="utf-8", errors="replace")
-        except OSError:  # libpq skips a file it cannot stat the same way
+            text = _read(path)
+        except FileNotFoundError:  # libpq skips a file it cannot stat, unless the user file was named
+            if named:
+                unreadable.append((str(path), "no such file"))
+            continue
+        except OSError as e:  # it stats but libpq cannot open it: libpq refuses the lookup
+            unreadable.append((str(path), e.strerror or type(e).__name__))
             continue
         for entry in parse_service_file(text, str(path)):
             entries.setdefault(entry.name, entry)
-    return ServiceFiles(paths=tuple(paths), entries=tuple(entries.values()))
+    return ServiceFiles(paths=tuple(paths), entries=tuple(entries.values()), unreadable=tuple(unreadable))
+
+
+def _read(path: Path) -> str:
+    """The file's text as libpq reads it: a directory opens and reads as no lines (fgets fails: its end)."""
+    if path.is_dir():
+        return ""
+    return path.read_text(encoding="utf-8", errors="replace")
+
+
+def files_stamp(environ: dict[str, str] | None = None) -> tuple[tuple[str, int, int] | str, ...]:
+    """(path, mtime_ns, size) of each file libpq would read (the path alone if it is missing): a cache of
+    what was read from them is stale when this changes."""
+    out: list[tuple[str, int, int] | str] = []
+    for path in service_file_paths(environ):
+        try:
+            st = path.stat()
+        except OSError:
+            out.append(str(path))
+            continue
+        out.append((str(path), st.st_mtime_ns, st.st_size))
+    return tuple(out)
 
 
 def parse_service_file(text: str, path: str) -> list[ServiceEntry]:

@@ -23,7 +23,7 @@ from vecdash.config import PodConfig
 from vecdash.db.catalog_sql import CATALOG_SQL
 from vecdash.db.connect import describe_error, pod_error
 from vecdash.db.pods import PodClient
-from vecdash.errors import PodUnavailable, UserError
+from vecdash.errors import PodUnavailable, UserError, no_collection, unknown_pod
 from vecdash.lines import error_line
 from vecdash.service import activity as live
 from vecdash.service import endpoints
@@ -264,15 +264,14 @@ def pod_config(client: PodClient, pod: str, error: type[UserError] = UserError) 
     try:
         return client.pod(pod)
     except UserError:
-        raise error(f"unknown pod {pod!r} (configured: {', '.join(p.name for p in client.config.pods)})") from None
+        raise unknown_pod(pod, (p.name for p in client.config.pods), client.config.path, error) from None
 
 
 def collection_in(status: PodStatus, schema: str, name: str, error: type[UserError] = UserError) -> Collection:
     """The collection `schema.name` of a pod that is up, else `error` naming the pod's collections."""
     found = status.collection(schema, name)
     if found is None:
-        names = ", ".join(c.qualified for c in status.collections) or "none"
-        raise error(f"no collection {schema}.{name} on pod {status.name} (collections: {names})")
+        raise no_collection(schema, name, status.name, (c.qualified for c in status.collections), error)
     return found
 
 

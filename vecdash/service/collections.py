@@ -15,7 +15,7 @@ import psycopg
 from psycopg import sql
 
 from vecdash.db.pods import PodClient
-from vecdash.errors import UserError
+from vecdash.errors import UserError, no_collection
 from vecdash.inputs import check_integer
 from vecdash.model import MAX_DIMENSION, Plan, PlanStep
 
@@ -74,7 +74,7 @@ async def facts(client: PodClient, pod: str, name: str, schema: str = "vecs") ->
 async def require(client: PodClient, pod: str, name: str, schema: str = "vecs") -> CollectionFacts:
     f = await facts(client, pod, name, schema)
     if not f.exists:
-        raise CollectionError(f"collection {schema}.{name} does not exist on pod {pod}")
+        raise no_collection(schema, name, pod, error=CollectionError)
     if f.type is None:
         raise CollectionError(f"{schema}.{name} on pod {pod} has no vector column named vec")
     return f
@@ -131,7 +131,7 @@ async def plan_create_collection(client: PodClient, pod: str, name: str, dimensi
 async def plan_drop_collection(client: PodClient, pod: str, name: str, schema: str = "vecs") -> Plan:
     f = await facts(client, pod, name, schema)
     if not f.exists:
-        raise CollectionError(f"collection {schema}.{name} does not exist on pod {pod}")
+        raise no_collection(schema, name, pod, error=CollectionError)
     rows = "unknown number of" if f.rows_estimate < 0 else f"~{f.rows_estimate}"
     return Plan(
         title=f"drop collection {schema}.{name}",

@@ -37,7 +37,7 @@ from psycopg import sql
 from vecdash.config import Config, PodConfig
 from vecdash.errors import PodUnavailable, UserError
 from vecdash.model import ForeignServer
-from vecdash.services_file import WHERE_KEYS, ServiceFiles, read_service_files
+from vecdash.services_file import WHERE_KEYS, ServiceFiles, files_stamp, read_service_files
 
 SAME, OTHER, UNKNOWN = "same", "other", "unknown"
 LOOPBACK = "loopback"  # every loopback address and name, as one address
@@ -236,6 +236,9 @@ def dsn_endpoint(pod: PodConfig, files: ServiceFiles | None = None) -> Endpoint:
                 environ["PGSERVICEFILE"] = str(params["servicefile"])
             files = read_service_files(environ)
         entry = files.get(str(service))
+        refused = files.refusal(str(service))
+        if refused is not None:
+            return Endpoint("unknown", f"service {service!r}: libpq cannot read {refused[0]} ({refused[1]})")
         if entry is None:
             return Endpoint("unknown", f"service {service!r}: no entry in {' or '.join(files.paths)}")
         if entry.problems:
@@ -264,12 +267,12 @@ def _os_user() -> str | None:
 
 def config_pods(config: Config) -> Pods:
     """Every configured pod's endpoint from the config (DSNs parsed, service files read, once per config
-    and environment)."""
-    return _config_pods(config, tuple(os.environ.get(v) for v in _ENV_READ))
+    and environment, and while the service files keep their size and time)."""
+    return _config_pods(config, tuple(os.environ.get(v) for v in _ENV_READ), files_stamp())
 
 
 @functools.lru_cache(maxsize=16)
-def _config_pods(config: Config, _environ: tuple[str | None, ...]) -> Pods:
+def _config_pods(config: Config, _environ: tuple[str | None, ...], _files: tuple) -> Pods:
     files = read_service_files()
     eps = tuple((p.name, dsn_endpoint(p, files)) for p in config.pods)
     primary = config.primary

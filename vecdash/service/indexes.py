@@ -23,7 +23,7 @@ from psycopg import sql
 from vecdash.db.long_session import long_session
 from vecdash.db.connect import pod_error
 from vecdash.db.pods import PodClient
-from vecdash.errors import PodUnavailable, ReadOnlyError
+from vecdash.errors import PodUnavailable, ReadOnlyError, no_collection
 from vecdash.model import OPCLASS_MEASURE, Plan
 from vecdash.model_indexes import PHASE_SPAN, BuildProgress, BuildResult, IndexInfo
 from vecdash.service.collections import CollectionError, CollectionFacts, facts, qualified_literal, require
@@ -424,7 +424,7 @@ async def list_indexes(client: PodClient, pod: str, collection: str | None = Non
                              vecs_recognised=name.lower().startswith("ix_vector") and bool(opc) and opc in name))
     if collection is not None and not out and not (await facts(client, pod, collection, schema)).exists:
         # a name that does not exist is the user's input (exit 2), not an empty answer
-        raise CollectionError(f"collection {schema}.{collection} does not exist on pod {pod}")
+        raise no_collection(schema, collection, pod, error=CollectionError)
     return out
 
 

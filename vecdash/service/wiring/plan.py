@@ -12,6 +12,7 @@ from vecdash.config import PodConfig
 from vecdash.db import secret_statement
 from vecdash.db.pods import PodClient
 from vecdash.db.wiring_sql import MAPPING_CREDENTIALS_SQL, RELATION_KIND_SQL
+from vecdash.errors import no_collection
 from vecdash.model import Plan, PlanStep, SecretStep
 from vecdash.secrets import MASK
 from vecdash.service.endpoints import IdentityUnknown, Reach
@@ -144,7 +145,7 @@ async def plan_wire(client: PodClient, pod: str, name: str, *, schema: str = "ve
         raise WiringError(f"pod {pod} is the primary: its collections need no wiring")
     target, remote = await read_remote(client, podcfg, schema, name)
     if not remote.exists:
-        raise WiringError(f"collection {schema}.{name} not found on pod {pod}")
+        raise no_collection(schema, name, pod, error=WiringError)
     if not remote.vector_columns():
         raise WiringError(f"{schema}.{name} on pod {pod} has no vector column (vector, halfvec, sparsevec or bit)")
     state = await read_primary(client, primary)
