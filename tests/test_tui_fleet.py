@@ -311,3 +311,22 @@ async def test_a_filter_hides_pods_where_nothing_matches_and_selects_what_it_nam
         await pilot.pause()
         assert {k[1] for k in shown(tree) if k[0] == "pod"} == {"primary", "vectors-a", "vectors-b"}
         assert tree.selected_ref == Ref("collection", "vectors-b", "vecs", "images")  # kept, in view
+
+
+async def test_keys_typed_after_enter_in_a_filter_go_where_enter_sends_the_keyboard():
+    """`/images⏎2` typed at once: the filter is `images` and `2` switches to the Wiring pane, as it
+    does on the tree. They used to reach the box before enter's binding moved the focus: `images2`."""
+    from textual import events
+
+    from .test_tui_data import typed_at_once
+
+    app = small_console()
+    async with app.run_test(size=WIDE) as pilot:
+        typed_at_once(app, "/images")
+        app._driver.send_message(events.Key("enter", "\r"))
+        typed_at_once(app, "2")
+        await pilot.pause()
+        assert app.query_one("#tree-filter").value == "images"
+        assert app.focused is app.query_one(TopologyTree) and app.active_pane == "wiring"
+        assert app.query_one(TopologyTree).selected_ref == Ref("collection", "vectors-b", "vecs", "images")
+

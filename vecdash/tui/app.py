@@ -50,6 +50,7 @@ from vecdash.tui.read_only import ReadOnlyCommands
 from vecdash.tui.screens.modal import MainScreen, focus_now, misrouted
 from vecdash.tui.selection_commands import SelectionCommands
 from vecdash.tui.tour_commands import TourCommands
+from vecdash.tui.widgets.filter_box import FilterBox
 from vecdash.tui.text import line, notify
 from vecdash.tui.widgets.activity import ActivityPane
 from vecdash.tui.widgets.collections import CollectionsPane
@@ -170,7 +171,7 @@ class VecdashApp(ProgressiveRefresh, PodDiscovery, RecordReplay, SelectionComman
         yield Static("READ-ONLY: nothing can be changed; sessions are read-only on the server too.", id="read-only-banner")
         with Horizontal(id="main"):
             with Vertical(id="left"):
-                yield Input(placeholder="filter… (esc clears)", id="tree-filter", compact=True)
+                yield FilterBox(placeholder="filter… (esc clears)", id="tree-filter", compact=True, then="#tree")
                 yield TopologyTree(id="tree")
             with TabbedContent(id="panes", initial="stats"):
                 with TabPane("Stats", id="stats"):
@@ -336,10 +337,6 @@ class VecdashApp(ProgressiveRefresh, PodDiscovery, RecordReplay, SelectionComman
     @on(Input.Changed, "#tree-filter")
     def _filter_changed(self, event: Input.Changed) -> None:
         self.query_one(TopologyTree).set_filter(event.value)
-
-    @on(Input.Submitted, "#tree-filter")
-    def _filter_done(self, event: Input.Submitted) -> None:
-        self.query_one(TopologyTree).focus()
 
     def on_key(self, event) -> None:
         box = self.query_one("#tree-filter", Input)

@@ -39,11 +39,12 @@ def pass_to_top(screen: Screen, event: events.Key) -> bool:
     if top is screen:
         event.typed_on = screen
         return False
-    _forward(event, top.focused or top)
+    pass_on(event, top.focused or top)
     return True
 
 
-def _forward(event: events.Key, to: Widget) -> None:
+def pass_on(event: events.Key, to: Widget) -> None:
+    """`event` goes to `to` instead, as if typed there (once: see `misrouted`)."""
     event.stop()
     event.prevent_default()
     again = events.Key(event.key, event.character)
@@ -51,28 +52,29 @@ def _forward(event: events.Key, to: Widget) -> None:
     to._forward_event(again)
 
 
-def focus_now(widget: Widget) -> None:
+def focus_now(widget: Widget, scroll_visible: bool = True) -> None:
     """Focus `widget` before the next queued key is handled; where it cannot take the focus yet (in a
     pane being shown), as Textual's `focus()` does: after the queued messages."""
     screen = widget.screen
-    screen.set_focus(widget)
+    screen.set_focus(widget, scroll_visible=scroll_visible)
     if screen.focused is not widget:
-        widget.focus()
+        widget.focus(scroll_visible=scroll_visible)
 
 
 def misrouted(app, event: events.Key) -> bool:
     """For the app, before a key's bindings run: True (and the key passed on) when it was typed on a
-    screen that is no longer on top (`E` opened one meanwhile), or when it is printable and a text box
-    of its screen took the focus while it was on its way (`/` opened the filter): the box would have
-    taken it, had it had the focus then."""
+    screen that is no longer on top (`E` opened one meanwhile), or when it is printable (or enter) and
+    a text box of its screen took the focus while it was on its way (`/` opened the filter): the box
+    would have taken it, had it had the focus then. (An enter that came through the box goes back to
+    it once, unused, and then runs its binding, submit, as before.)"""
     screen = getattr(event, "typed_on", None)
     stack = app.screen_stack  # empty while the console closes: a late key then goes nowhere, no crash
     if screen is None or not stack or getattr(event, "passed_on", False):
         return False
     if screen is not stack[-1]:
         return pass_to_top(screen, event)
-    if isinstance(screen.focused, Input) and event.is_printable:
-        _forward(event, screen.focused)
+    if isinstance(screen.focused, Input) and (event.is_printable or event.key == "enter"):
+        pass_on(event, screen.focused)  # enter too: `/images⏎` typed at once submits the filter
         return True
     return False
 

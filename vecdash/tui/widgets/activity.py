@@ -26,6 +26,7 @@ from vecdash.model import Topology
 from vecdash.model_activity import Alert, PodActivity, Statement
 from vecdash.tui import actions as registry
 from vecdash.tui.screens.modal import focus_now
+from vecdash.tui.widgets.filter_box import FilterBox
 from vecdash.tui.text import NL, cell, line, notify, styled, theme_style
 from vecdash.tui.widgets.activity_rows import (ALERT_WORDS, COLUMNS, SORTS, Row, bar, collection_flags, estate_alerts,
                                                is_idle, matches, rate, sort_rows, spark)
@@ -62,7 +63,7 @@ class ActivityPane(VerticalScroll):
     def compose(self) -> ComposeResult:
         yield Static(id="act-alert-line")
         with Horizontal(id="act-bar"):
-            yield Input(placeholder="filter sessions…", id="act-filter", compact=True)
+            yield FilterBox(placeholder="filter sessions…", id="act-filter", compact=True, then="#act-sessions")
             yield Label("", id="act-status")
         yield DataTable(id="act-sessions", zebra_stripes=True, cursor_type="row")
         yield Static(id="act-detail")
@@ -378,10 +379,6 @@ class ActivityPane(VerticalScroll):
     def _filter_changed(self, event: Input.Changed) -> None:
         self.filter_text = event.value
         self._sessions()
-
-    @on(Input.Submitted, "#act-filter")
-    def _filter_done(self, event: Input.Submitted) -> None:
-        self.query_one("#act-sessions", DataTable).focus(scroll_visible=False)
 
     def on_key(self, event: events.Key) -> None:
         box = self.query_one("#act-filter", Input)

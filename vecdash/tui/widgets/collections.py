@@ -18,6 +18,7 @@ from textual.widgets import DataTable, Input, Label, Static
 from vecdash.model import Topology
 from vecdash.tui import actions as registry
 from vecdash.tui.screens.modal import focus_now
+from vecdash.tui.widgets.filter_box import FilterBox
 from vecdash.tui.text import NL, cell, styled, theme_style
 from vecdash.tui.widgets.collections_rows import SORTS, CollectionRow, matches, sort_rows, table_rows
 from vecdash.tui.widgets.topology import Ref
@@ -50,7 +51,7 @@ class CollectionsPane(Vertical):
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="coll-bar"):
-            yield Input(placeholder="filter collections…", id="coll-filter", compact=True)
+            yield FilterBox(placeholder="filter collections…", id="coll-filter", compact=True, then="#coll-table")
             yield Label("", id="coll-status")
         yield DataTable(id="coll-table", zebra_stripes=True, cursor_type="row")
         yield Static(id="coll-detail")
@@ -197,10 +198,6 @@ class CollectionsPane(Vertical):
     def _filter_changed(self, event: Input.Changed) -> None:
         self.filter_text = event.value
         self.redraw()
-
-    @on(Input.Submitted, "#coll-filter")
-    def _filter_done(self, event: Input.Submitted) -> None:
-        self.query_one("#coll-table", DataTable).focus(scroll_visible=False)
 
     def on_key(self, event: events.Key) -> None:
         box = self.query_one("#coll-filter", Input)
