@@ -330,3 +330,23 @@ async def test_keys_typed_after_enter_in_a_filter_go_where_enter_sends_the_keybo
         assert app.focused is app.query_one(TopologyTree) and app.active_pane == "wiring"
         assert app.query_one(TopologyTree).selected_ref == Ref("collection", "vectors-b", "vecs", "images")
 
+
+
+async def test_a_key_typed_with_the_filter_acts_on_what_the_filter_selected():
+    """`/images⏎m` typed at once maps `images`: the command reads the tree's cursor, not the app's
+    selection, which follows it by message one step behind (it said "select a collection first")."""
+    from textual import events
+
+    from vecdash.tui.screens.collection_map import MapScreen
+
+    from .test_tui_data import typed_at_once
+
+    app = small_console()
+    async with app.run_test(size=WIDE) as pilot:
+        typed_at_once(app, "/images")
+        app._driver.send_message(events.Key("enter", "\r"))
+        typed_at_once(app, "m")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, MapScreen), [n.message for n in app._notifications]
+        assert (screen.pod, screen.schema, screen.collection) == ("vectors-b", "vecs", "images")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from vecdash.service.stats import collection_read_by
 from vecdash.tui.messages import EstateChanged, OpenRecallSweep
 from vecdash.tui.text import notify
-from vecdash.tui.widgets.topology import Ref
+from vecdash.tui.widgets.topology import Ref, TopologyTree
 from vecdash.tui.widgets.wiring import WiringPane
 from vecdash.tui.widgets.workbench import WorkbenchPane
 
@@ -18,14 +18,20 @@ from vecdash.tui.widgets.workbench import WorkbenchPane
 class SelectionCommands:
     """The `action_*` commands that act on what the tree has selected (names come from vecdash.tui.actions)."""
 
+    def _selection(self) -> Ref | None:
+        """What the tree's cursor is on now. `selected` follows it by message (TopologyTree.Selected),
+        one step behind a key typed at once with a filter (`/images⏎m`), which acts on the cursor."""
+        ref = self.query_one(TopologyTree).selected_ref
+        return ref if ref is not None else self.selected
+
     def _selected_collection(self) -> Ref | None:
-        ref = self.selected
+        ref = self._selection()
         return ref if ref is not None and ref.kind == "collection" else None
 
     def _collection_read_by_selection(self) -> Ref | None:
         """The collection a selected foreign table or view on the primary reads (one only), else None.
         Read in what the tree shows: while a refresh runs, its answers so far (a view it just found)."""
-        s = self.selected
+        s = self._selection()
         topo = self.partial if self.refreshing and self.partial is not None else self.topology
         if s is None or topo is None:
             return None
@@ -40,8 +46,8 @@ class SelectionCommands:
         ref = self._selected_collection() or self._collection_read_by_selection()
         if ref is not None:
             pane.suggest(ref, force=True)
-        elif self.selected is not None and self.topology is not None:
-            pod = self.topology.pod(self.selected.pod)
+        elif (s := self._selection()) is not None and self.topology is not None:
+            pod = self.topology.pod(s.pod)
             if pod is not None and not pod.is_primary:
                 pane.follow_pod(pod.name)
         pane.plan(unwire=unwire)
@@ -79,7 +85,7 @@ class SelectionCommands:
             pane.suggest(ref, force=True)
         elif (read := self._collection_read_by_selection()) is not None:
             # a foreign table or view on the primary: query the collection it reads, through the primary
-            s = self.selected
+            s = self._selection()
             pane.suggest(read, force=True)
             pane.set_route("primary")
             notify(self, s.schema, ".", s.name, " reads ", read.schema, ".", read.name, " on ", read.pod,
@@ -117,7 +123,7 @@ class SelectionCommands:
         self.push_screen(AcrossScreen(self.api, self.topology, ref.name, schema=ref.schema, measure=measure))
 
     def action_new_collection(self) -> None:
-        ref = self.selected
+        ref = self._selection()
         if ref is None or not ref.pod:
             notify(self, "select a pod or a collection in the tree first", severity="warning")
             return
