@@ -313,39 +313,37 @@ async def test_a_filter_hides_pods_where_nothing_matches_and_selects_what_it_nam
         assert tree.selected_ref == Ref("collection", "vectors-b", "vecs", "images")  # kept, in view
 
 
-async def test_keys_typed_after_enter_in_a_filter_go_where_enter_sends_the_keyboard():
-    """`/images⏎2` typed at once: the filter is `images` and `2` switches to the Wiring pane, as it
-    does on the tree. They used to reach the box before enter's binding moved the focus: `images2`."""
+def filter_then(app, key: str) -> None:
+    """`/images`, enter and `key`, typed at once (as a terminal sends them when typed fast)."""
     from textual import events
 
     from .test_tui_data import typed_at_once
 
+    typed_at_once(app, "/images")
+    app._driver.send_message(events.Key("enter", "\r"))
+    typed_at_once(app, key)
+
+
+async def test_keys_typed_after_enter_in_a_filter_go_where_enter_sends_the_keyboard():
+    """`/images⏎2` typed at once: the filter is `images` and `2` switches to the Wiring pane, as it
+    does on the tree. They used to reach the box before enter's binding moved the focus: `images2`."""
     app = small_console()
     async with app.run_test(size=WIDE) as pilot:
-        typed_at_once(app, "/images")
-        app._driver.send_message(events.Key("enter", "\r"))
-        typed_at_once(app, "2")
+        filter_then(app, "2")
         await pilot.pause()
         assert app.query_one("#tree-filter").value == "images"
         assert app.focused is app.query_one(TopologyTree) and app.active_pane == "wiring"
         assert app.query_one(TopologyTree).selected_ref == Ref("collection", "vectors-b", "vecs", "images")
 
 
-
 async def test_a_key_typed_with_the_filter_acts_on_what_the_filter_selected():
     """`/images⏎m` typed at once maps `images`: the command reads the tree's cursor, not the app's
     selection, which follows it by message one step behind (it said "select a collection first")."""
-    from textual import events
-
     from vecdash.tui.screens.collection_map import MapScreen
-
-    from .test_tui_data import typed_at_once
 
     app = small_console()
     async with app.run_test(size=WIDE) as pilot:
-        typed_at_once(app, "/images")
-        app._driver.send_message(events.Key("enter", "\r"))
-        typed_at_once(app, "m")
+        filter_then(app, "m")
         await pilot.pause()
         screen = app.screen
         assert isinstance(screen, MapScreen), [n.message for n in app._notifications]
