@@ -79,6 +79,11 @@ class Collection:
     other_vector_columns: list[str] = field(default_factory=list)
 
     @property
+    def rows_known(self) -> int | None:
+        """The row estimate when it says something (ANALYZE has counted rows), else None."""
+        return self.rows_estimate if self.rows_estimate is not None and self.rows_estimate > 0 else None
+
+    @property
     def qualified(self) -> str:
         return f"{self.schema}.{self.name}"
 

@@ -49,7 +49,7 @@ def render(r: KeyReport) -> str:
         types = ", ".join(t if len(k.types) == 1 else f"{t} {n}" for t, n in k.types.items())
         top = ", ".join(f"{v.text}{'…' if v.truncated else ''} ({v.count})" for v in k.top)
         rows.append([shown(key_name(k.key), 40), types, f"{k.present:,} ({k.share:.0%})", shown(top, 80)])
-    about = f" of about {human_count(r.rows_estimate)}" if r.rows_estimate and r.rows_estimate > 0 else ""
+    about = f" of about {human_count(r.rows_estimate)}" if r.rows_estimate is not None else ""
     out = [table(rows, ["KEY", "TYPES", "PRESENT", "MOST COMMON VALUES"]) if rows else "no metadata keys in the sample",
            "", f"{human_count(r.sampled)} rows sampled{about} ({r.method}) in {r.schema}.{r.collection} on {r.pod}"]
     if r.not_objects:

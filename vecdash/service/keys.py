@@ -60,7 +60,7 @@ async def sample_keys(client: PodClient, pod: str, collection: str, *, schema: s
     rows = results[0]
     return KeyReport(pod=pod, schema=coll.schema, collection=coll.name, sampled=rows[0][0], method=method,
                      keys=[_stat(r, rows[0][0]) for r in rows if r[2] is not None], not_objects=rows[0][1],
-                     rows_estimate=coll.rows_estimate)
+                     rows_estimate=coll.rows_known)
 
 
 def _stat(r: tuple, sampled: int) -> KeyStat:

@@ -286,7 +286,7 @@ def make_map(c: Collection, ids: list[Any], vectors: np.ndarray, metadata: list[
         query, others = (float(others[0, 0]), float(others[0, 1])), others[1:]
     return CollectionMap(
         pod=c.pod, schema=c.schema, name=c.name, vtype=c.type, dimension=int(vectors.shape[1]),
-        rows_estimate=c.rows_estimate if c.rows_estimate and c.rows_estimate > 0 else None,
+        rows_estimate=c.rows_known,
         sampled=sampled, ids=list(ids), xy=xy, metadata=[_labels(m) for m in metadata], explained=share,
         normalised=normalise, query=query,
         neighbours=[Neighbour(i, rank, float(p[0]), float(p[1])) for (rank, i, _), p in zip(ranked, others)]

@@ -71,7 +71,7 @@ def choose(coll: Collection, rows: int) -> Method:
         return Method("first", rows, note=_NOT_SAMPLED.get(coll.kind, coll.kind))
     if coll.table_bytes < SYSTEM_MIN_BYTES:
         return Method("whole", rows)
-    estimate = coll.rows_estimate if coll.rows_estimate is not None and coll.rows_estimate > 0 else None
+    estimate = coll.rows_known
     if estimate is None:
         return Method("prefix", rows, cap=SAMPLE_WHEN * rows, note="no statistics yet: ANALYZE")
     if estimate < SAMPLE_WHEN * rows:
