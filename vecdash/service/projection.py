@@ -268,6 +268,7 @@ def _read(c: Collection, rows: list, near: list, wanted: list, query_vector: lis
     cmap = make_map(c, [r[0] for r in rows], np.stack([_vector(r[1], dtype) for r in rows]), [r[2] for r in rows],
                     query_vector=query_vector, neighbours=[(i, found.get(i)) for i in wanted], sampled=how,
                     normalise=normalise, seed=seed)
+    cmap.keys()  # ranked here, in the thread: a walk of every sampled row's keys the screen would do on the UI loop
     cmap.elapsed_ms = (time.perf_counter() - t0) * 1000
     return cmap
 
