@@ -67,8 +67,10 @@ def _page_statement(coll: Collection, spec: BrowseSpec, where: sql.Composable, p
     return stmt, params + ([spec.after] if spec.after is not None else []) + [limit + 1]
 
 
-async def _page(client: PodClient, coll: Collection, spec: BrowseSpec, limit: int, *, count: bool) -> BrowsePage:
-    where, params = _where(coll, spec)
+async def _page(client: PodClient, coll: Collection, spec: BrowseSpec, limit: int, *, count: bool,
+                where: tuple[sql.Composable, list[Any]]) -> BrowsePage:
+    """`where`: the filter compiled once (`_where`), however many pages a stream reads."""
+    where, params = where
     statements = [_page_statement(coll, spec, where, params, limit)]
     if count:
         statements.append(_count_statement(coll, where, params, COUNT_CAP))
@@ -99,7 +101,7 @@ async def browse_page(client: PodClient, spec: BrowseSpec, topology: Topology | 
     if spec.limit == 0:
         raise UserError(f"a page has 1 to {MAX_PAGE:,} rows (limit 0, every row, is for a stream)")
     coll = await find_collection(client, spec.pod, spec.schema, spec.collection, topology)
-    return await _page(client, coll, spec, spec.limit, count=spec.count)
+    return await _page(client, coll, spec, spec.limit, count=spec.count, where=_where(coll, spec))
 
 
 async def count_matching(client: PodClient, spec: BrowseSpec, *, cap: int = 0,
@@ -124,10 +126,10 @@ async def stream_rows(client: PodClient, spec: BrowseSpec, *, limit: int = 0, pa
     coll = await find_collection(client, spec.pod, spec.schema, spec.collection, topology)
     size = page_size or STREAM_PAGE
     left = limit or None
-    after = spec.after
+    after, where = spec.after, _where(coll, spec)
     while left is None or left > 0:
         want = size if left is None else min(size, left)
-        page = await _page(client, coll, replace(spec, after=after), want, count=False)
+        page = await _page(client, coll, replace(spec, after=after), want, count=False, where=where)
         for r in page.rows:
             yield r
         if left is not None:
