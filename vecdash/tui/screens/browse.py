@@ -28,7 +28,7 @@ from vecdash.tui.screens.modal import Modal, focus_now
 from vecdash.tui.text import line, styled
 from vecdash.tui.workers import worker
 from vecdash.tui.widgets.fitted import FittedTable
-from vecdash.tui.widgets.workbench import metadata_columns, parse_filters, value_text
+from vecdash.tui.widgets.workbench import and_into, metadata_columns, parse_filters, value_text
 
 class BrowseScreen(Modal[None]):
     BINDINGS = [
@@ -168,14 +168,12 @@ class BrowseScreen(Modal[None]):
 
     def add_clause(self, key: str, value) -> None:
         """The keys screen's pick: ANDed into the filter shown, which then applies."""
-        box = self.query_one("#browse-filter", Input)
         try:
-            merged = self.api.filter_with(parse_filters(box.value, self.api.validate_filters), key, value)
+            text = and_into(self.query_one("#browse-filter", Input), self.api, key, value)
         except Exception as exc:  # noqa: BLE001 - the filter box holds a bad filter: said, nothing runs
             self.show_failure("filter", str(exc))
             return
-        box.value = json.dumps(merged, ensure_ascii=False)
-        self.apply_filter(box.value)
+        self.apply_filter(text)
 
     def action_export(self) -> None:
         spec = self.api.browse_spec(pod=self.pod, collection=self.collection, schema=self.schema,

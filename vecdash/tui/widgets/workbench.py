@@ -42,6 +42,14 @@ from vecdash.units import ms
 METADATA_COLUMNS = 4
 
 
+def and_into(box: Input, api: ConsoleApi, key: str, value) -> str:
+    """AND `{key: {"$eq": value}}` into the filter in `box`; the new text. A filter in the box that does
+    not parse raises its UserError and stays as typed. (The workbench's and browse's filter boxes.)"""
+    merged = api.filter_with(parse_filters(box.value, api.validate_filters), key, value)
+    box.value = json.dumps(merged, ensure_ascii=False)
+    return box.value
+
+
 def parse_filters(text: str, validate=None) -> dict | None:
     """'' -> None; JSON object -> dict, checked by `validate` (the filter service's) when given."""
     text = text.strip()
@@ -459,12 +467,8 @@ class WorkbenchPane(VerticalScroll):
         return value if isinstance(value, tuple) else None
 
     def add_filter_clause(self, key: str, value) -> str:
-        """AND `{key: {"$eq": value}}` into the filter box; the new text. A filter in the box that does
-        not parse raises its UserError and stays as typed."""
-        box = self.query_one("#wb-filter", Input)
-        current = parse_filters(box.value, self.api.validate_filters)
-        box.value = json.dumps(self.api.filter_with(current, key, value), ensure_ascii=False)
-        return box.value
+        """AND `{key: {"$eq": value}}` into the filter box; the new text (`and_into`)."""
+        return and_into(self.query_one("#wb-filter", Input), self.api, key, value)
 
     @on(Button.Pressed, "#wb-run")
     def _run_pressed(self, event: Button.Pressed) -> None:
