@@ -121,6 +121,10 @@ class KeyStat:
     def mixed(self) -> bool:
         return len(self.types) > 1
 
+    def types_text(self) -> str:
+        """`string`, or per type with its rows when mixed: `number 150, string 150`."""
+        return ", ".join(f"{t} {n}" if self.mixed else t for t, n in self.types.items())
+
 
 @dataclass
 class KeyReport:

@@ -46,7 +46,7 @@ def render(r: KeyReport) -> str:
 
     rows = []
     for k in r.keys:
-        types = ", ".join(t if len(k.types) == 1 else f"{t} {n}" for t, n in k.types.items())
+        types = k.types_text()
         top = ", ".join(f"{v.text}{'…' if v.truncated else ''} ({v.count})" for v in k.top)
         rows.append([shown(key_name(k.key), 40), types, f"{k.present:,} ({k.share:.0%})", shown(top, 80)])
     about = f" of about {human_count(r.rows_estimate)}" if r.rows_estimate is not None else ""

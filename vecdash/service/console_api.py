@@ -237,7 +237,7 @@ class ConsoleApi:
 
     def stream_rows(self, spec: BrowseSpec, topology: Topology | None = None, *, limit: int = 0) -> AsyncIterator[BrowseRow]:
         """Every row matching `spec.filters` after `spec.after` (`limit` > 0: at most that many; spec.limit,
-        a page's size, is not used), in id order, one keyset page of 2,000 at a time (memory stays flat)."""
+        a page's size, is not used), in id order, one keyset page (STREAM_PAGE) at a time (memory stays flat)."""
         from vecdash.service.browse import stream_rows
 
         return stream_rows(self.client, spec, limit=limit, topology=topology)

@@ -20,6 +20,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Checkbox, Input, Label, ProgressBar, Select, Static
 
 from vecdash.files import replacing
+from vecdash.model_data import STREAM_PAGE
 from vecdash.service.console_api import ConsoleApi
 from vecdash.tui.messages import ExportSource
 from vecdash.tui.screens.modal import Modal
@@ -27,7 +28,7 @@ from vecdash.tui.text import line, styled
 from vecdash.tui.workers import worker
 from vecdash.units import human_bytes, human_count
 
-BATCH_ROWS = 2000  # rows encoded and written per trip to a thread (a keyset page of browse)
+BATCH_ROWS = STREAM_PAGE  # rows encoded and written per trip to a thread: a keyset page of browse
 BY_SUFFIX = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".txt": "table"}
 
 

@@ -67,7 +67,7 @@ class KeysScreen(Modal[tuple[str, Any] | None]):
         keys = self.query_one("#keys-list", OptionList)
         keys.clear_options()
         for k in report.keys:
-            types = ", ".join(f"{t} {n}" if k.mixed else t for t, n in k.types.items())
+            types = k.types_text()
             keys.add_option(Option(styled((key_name(k.key), "bold"), (" · ", dim), types, (" · ", dim),
                                           (f"{k.share:.0%} present", self.tone("warn") if k.share < 1 else None))))
         if report.keys:
