@@ -52,8 +52,7 @@ class ActivityCommands:
         self._ask_signal("terminate")
 
     def _ask_signal(self, how: str) -> None:
-        if self.read_only:  # unreachable through keys/palette; kept as the last guard
-            notify(self, "read-only: no session can be ", how, "ed", severity="warning")
+        if self.refused_read_only(f"no session can be {how}ed"):
             return
         row = self._session_or_say(how)
         if row is None:

@@ -53,8 +53,7 @@ class MaintenanceCommands:
         self._start_change("drop_collection")
 
     def _start_change(self, action: str) -> None:
-        if self.read_only:  # unreachable through keys/palette; kept as the last guard
-            notify(self, "read-only: nothing can be changed", severity="warning")
+        if self.refused_read_only("nothing can be changed"):
             return
         if self._change_open:
             notify(self, "a change is waiting for an answer: answer it (or esc) first", severity="warning", timeout=4)

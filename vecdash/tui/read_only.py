@@ -28,6 +28,13 @@ class ReadOnlyCommands:
         for pane in (self.query_one(WiringPane), self.query_one(WorkbenchPane), self.query_one(ActivityPane)):
             pane.set_read_only(ro)
 
+    def refused_read_only(self, what: str) -> bool:
+        """The last guard of a change, True (and said) when read-only: keys and the palette never reach
+        it there (read-only removes them), a path that did would still change nothing."""
+        if self.read_only:
+            notify(self, "read-only: ", what, severity="warning")
+        return self.read_only
+
     def action_refused(self, name: str) -> None:
         """A key read-only mode took away: say why nothing happens."""
         a = registry.by_name(name)
